@@ -1,0 +1,378 @@
+//! The run loop: the one context that polls tasks.
+
+use core::cell::Cell;
+use core::future::Future;
+use core::marker::PhantomData;
+use core::pin::pin;
+use core::task::{Context, Poll};
+
+use super::join::JoinHandle;
+use super::platform::{Idle, Platform};
+use super::shared::Shared;
+use super::slot::{Header, Slot, TaskVTable};
+use super::state::{self, ABORT, ALIVE, HANDLE, OUTPUT, PANICKED, QUEUED, RUNNING};
+use super::waker::{root_waker, task_waker};
+use super::{Executor, SpawnError};
+use crate::sync::Ordering;
+
+/// How many tasks `block_on` and `run` poll between two looks at the root
+/// future and the platform.
+const BUDGET: u32 = 64;
+
+/// What one call of [`Runner::tick`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TickStats {
+    /// Tasks taken from the ready queue (each is polled, dropped if aborted,
+    /// or skipped if it already finished).
+    pub dequeued: u32,
+    /// Tasks polled.
+    pub polled: u32,
+    /// Tasks that finished (returned `Ready`, were aborted or panicked).
+    pub completed: u32,
+    /// `true` if ready tasks are left over: call `tick` again before idling.
+    pub ready_left: bool,
+}
+
+/// The right to run an executor: poll its tasks, drive `block_on`, spawn
+/// `!Send` futures. There is at most one per executor at a time, and it
+/// cannot leave the thread (or interrupt level) that claimed it, so `!Send`
+/// tasks are only ever touched there.
+///
+/// Dropping the runner **shuts the executor down**: every unfinished task's
+/// future is dropped (on this thread), their `JoinHandle`s resolve to
+/// [`JoinError::Cancelled`](super::JoinError::Cancelled), and the executor
+/// can be claimed again with [`Executor::runner`].
+pub struct Runner<P: Platform + 'static, const N: usize, const S: usize> {
+    exec: &'static Executor<P, N, S>,
+    /// Remainder of the batch taken from the ready queue (a chain of links).
+    batch: Cell<u32>,
+    /// Guards against `tick` re-entered from a task being polled.
+    ticking: Cell<bool>,
+    /// Guards against `block_on` nested inside `block_on`.
+    blocking: Cell<bool>,
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Resets a re-entrancy flag when the guarded call returns or unwinds.
+struct FlagGuard<'a>(&'a Cell<bool>);
+
+impl Drop for FlagGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+impl<'a> FlagGuard<'a> {
+    fn enter(flag: &'a Cell<bool>, what: &str) -> Self {
+        assert!(!flag.replace(true), "{what}");
+        FlagGuard(flag)
+    }
+}
+
+/// On unwind out of a task's poll: drops the future unless it was already
+/// being dropped, and finishes the task as panicked.
+struct PanicGuard<'a> {
+    header: &'a Header,
+    vtable: &'static TaskVTable,
+    storage: *mut u8,
+    dropping: &'a Cell<bool>,
+}
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if !self.dropping.get() {
+            self.dropping.set(true);
+            // SAFETY: the task's future is live (the panic came from its
+            // poll, not its drop) and this run loop holds `RUNNING`.
+            unsafe { (self.vtable.drop_future)(self.storage) };
+        }
+        // SAFETY: the future is gone and `RUNNING` is held.
+        unsafe { finish(self.header, self.vtable, self.storage, Outcome::Panicked) };
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Output,
+    Cancelled,
+    Panicked,
+}
+
+/// Marks a task finished and hands its output (if any) to its handle.
+///
+/// # Safety
+/// The caller holds `RUNNING`, the future has been dropped, and for
+/// `Outcome::Output` the output has been written to `storage`.
+unsafe fn finish(header: &Header, vtable: &TaskVTable, storage: *mut u8, outcome: Outcome) {
+    let mut has_output = outcome == Outcome::Output;
+    let extra = if outcome == Outcome::Panicked { PANICKED } else { 0 };
+    let mut s = header.state.load(Ordering::Acquire);
+    loop {
+        if has_output && s & HANDLE == 0 {
+            // Nobody can take the output: drop it here, while `ALIVE` still
+            // keeps the slot ours. A handle never reappears once gone.
+            has_output = false;
+            // SAFETY: per the caller the output is in `storage`.
+            unsafe { (vtable.drop_output)(storage) };
+        }
+        let new = (s & !ALIVE) | extra | if has_output { OUTPUT } else { 0 };
+        match header
+            .state
+            .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => break,
+            Err(actual) => s = actual,
+        }
+    }
+    if s & HANDLE != 0 {
+        header.join_waker.wake();
+    }
+    header.release(RUNNING, 0);
+}
+
+/// Drops the live future in `slot` and finishes the task as cancelled.
+///
+/// # Safety
+/// The task is alive and the caller holds `RUNNING` for it.
+unsafe fn cancel<const S: usize>(slot: &Slot<S>) {
+    let header = &slot.header;
+    // SAFETY: the task is alive and `RUNNING` is held (caller).
+    let vtable = unsafe { header.vtable() };
+    let storage = slot.storage_ptr();
+    let dropping = Cell::new(true);
+    let guard = PanicGuard {
+        header,
+        vtable,
+        storage,
+        dropping: &dropping,
+    };
+    // SAFETY: the future is live and `RUNNING` is held.
+    unsafe { (vtable.drop_future)(storage) };
+    core::mem::forget(guard);
+    // SAFETY: the future was just dropped; `RUNNING` is held.
+    unsafe { finish(header, vtable, storage, Outcome::Cancelled) };
+}
+
+impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
+    pub(crate) fn new(exec: &'static Executor<P, N, S>) -> Self {
+        Self {
+            exec,
+            batch: Cell::new(0),
+            ticking: Cell::new(false),
+            blocking: Cell::new(false),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The executor this runner drives.
+    pub fn executor(&self) -> &'static Executor<P, N, S> {
+        self.exec
+    }
+
+    /// Spawns a future that need not be `Send`; it is only ever polled and
+    /// dropped on this runner's thread.
+    ///
+    /// The future must fit the executor's slot size `S`, checked at compile
+    /// time; use [`try_spawn_local`](Self::try_spawn_local) to check at run
+    /// time instead. A full executor is [`SpawnError::Full`].
+    pub fn spawn_local<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        const { super::assert_fits::<F, S>() };
+        // SAFETY: `!Send` futures are only polled and dropped by this
+        // runner, which cannot leave this thread; shutdown (dropping the
+        // runner) drops them here too.
+        unsafe { self.exec.spawn_unchecked(future) }
+    }
+
+    /// [`spawn_local`](Self::spawn_local) with the size check at run time:
+    /// a future too large for the slots is [`SpawnError::TooLarge`].
+    pub fn try_spawn_local<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        super::check_fits::<F, S>()?;
+        // SAFETY: as in `spawn_local`.
+        unsafe { self.exec.spawn_unchecked(future) }
+    }
+
+    /// Polls up to `budget` ready tasks, oldest wake first, and returns what
+    /// it did. Never blocks. A task that wakes itself while being polled is
+    /// polled again only after every task that was already ready.
+    ///
+    /// # Panics
+    /// If called from inside a task this runner is polling.
+    pub fn tick(&self, budget: u32) -> TickStats {
+        let _guard = FlagGuard::enter(&self.ticking, "Runner::tick called from inside a task");
+        let exec = self.exec;
+        let mut stats = TickStats::default();
+        while stats.dequeued < budget {
+            let mut link = self.batch.get();
+            if link == 0 {
+                link = exec.shared.ready.take_all(&exec.slots);
+                if link == 0 {
+                    break;
+                }
+            }
+            let index = link as usize - 1;
+            let next = exec.slots[index].header.next.load(Ordering::Relaxed);
+            self.batch.set(next);
+            stats.dequeued += 1;
+            self.run_task(index, &mut stats);
+        }
+        stats.ready_left = self.batch.get() != 0 || !exec.shared.ready.is_empty();
+        stats
+    }
+
+    /// Polls (or drops, if aborted) the task at `index`, whose `QUEUED`
+    /// reference the caller took out of the ready queue.
+    fn run_task(&self, index: usize, stats: &mut TickStats) {
+        let slot: &Slot<S> = &self.exec.slots[index];
+        let header = &slot.header;
+        let s = header.state.load(Ordering::Acquire);
+        if s & ALIVE == 0 {
+            // Finished while it waited in the queue.
+            header.release(QUEUED, 0);
+            return;
+        }
+        // Trade the queue's reference for ours: from here on a wake
+        // enqueues the task again.
+        let s = header.state.fetch_xor(QUEUED | RUNNING, Ordering::AcqRel);
+        stats.polled += 1;
+        if s & ABORT != 0 {
+            stats.completed += 1;
+            // SAFETY: `ALIVE` was observed with Acquire and `RUNNING` is held.
+            unsafe { cancel(slot) };
+            return;
+        }
+        // SAFETY: `ALIVE` was observed with Acquire and `RUNNING` is held.
+        let vtable = unsafe { header.vtable() };
+        let storage = slot.storage_ptr();
+        let dropping = Cell::new(false);
+        let guard = PanicGuard {
+            header,
+            vtable,
+            storage,
+            dropping: &dropping,
+        };
+        // SAFETY: the header pointer comes from the `'static` executor with
+        // its full provenance.
+        let waker = unsafe { task_waker(self.exec.header_ptr(index), state::tag(s)) };
+        let mut cx = Context::from_waker(&waker);
+        // SAFETY: the future is live, pinned in its slot, and only this run
+        // loop (holding `RUNNING`) touches it.
+        let poll = unsafe { (vtable.poll)(storage, &mut cx, &dropping) };
+        core::mem::forget(guard);
+        match poll {
+            Poll::Pending => {
+                header.release(RUNNING, 0);
+            }
+            Poll::Ready(()) => {
+                stats.completed += 1;
+                // SAFETY: the future was dropped and its output written.
+                unsafe { finish(header, vtable, storage, Outcome::Output) };
+            }
+        }
+    }
+
+    fn idle(&self) -> Idle<'_> {
+        Idle {
+            shared: &self.exec.shared,
+            batch_empty: self.batch.get() == 0,
+        }
+    }
+
+    /// Runs `future` to completion on this thread, running spawned tasks
+    /// meanwhile and parking through the platform when nothing is ready.
+    ///
+    /// # Panics
+    /// If called from inside another `block_on` or a task of this runner.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _guard = FlagGuard::enter(&self.blocking, "Runner::block_on cannot be nested");
+        let exec = self.exec;
+        let mut future = pin!(future);
+        let shared: *const Shared = exec.shared_ptr();
+        // SAFETY: `shared` comes from the `'static` executor with its full
+        // provenance.
+        let waker = unsafe { root_waker(shared) };
+        let mut cx = Context::from_waker(&waker);
+        exec.shared.root_woken.store(true, Ordering::Release);
+        loop {
+            if exec.shared.root_woken.swap(false, Ordering::AcqRel) {
+                if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                    return output;
+                }
+            }
+            let stats = self.tick(BUDGET);
+            if !stats.ready_left && !exec.shared.root_woken.load(Ordering::Acquire) {
+                exec.platform.park(&self.idle());
+            }
+        }
+    }
+
+    /// Runs tasks forever, parking through the platform when none is ready
+    /// — the main loop of a kernel.
+    pub fn run(&self) -> ! {
+        loop {
+            if !self.tick(BUDGET).ready_left {
+                self.exec.platform.park(&self.idle());
+            }
+        }
+    }
+
+    /// Drops the future of every unfinished task (shutdown).
+    fn cancel_all(&self) {
+        for slot in &self.exec.slots {
+            let header = &slot.header;
+            let s = header.state.load(Ordering::Acquire);
+            if s & ALIVE == 0 || s & RUNNING != 0 {
+                continue;
+            }
+            // Only this runner sets `RUNNING`, so this cannot race.
+            header.state.fetch_or(RUNNING, Ordering::AcqRel);
+            // SAFETY: `ALIVE` observed with Acquire; `RUNNING` is held.
+            unsafe { cancel(slot) };
+        }
+    }
+
+    /// Empties the ready queue, releasing the queue's references of
+    /// finished tasks; tasks spawned concurrently stay queued.
+    fn drain_ready(&self) {
+        let exec = self.exec;
+        let mut keep = 0;
+        let mut link = self.batch.replace(0);
+        loop {
+            if link == 0 {
+                link = exec.shared.ready.take_all(&exec.slots);
+                if link == 0 {
+                    break;
+                }
+            }
+            let header = &exec.slots[link as usize - 1].header;
+            let next = header.next.load(Ordering::Relaxed);
+            if header.state.load(Ordering::Acquire) & ALIVE != 0 {
+                header.next.store(keep, Ordering::Relaxed);
+                keep = link;
+            } else {
+                header.release(QUEUED, 0);
+            }
+            link = next;
+        }
+        while keep != 0 {
+            let header = &exec.slots[keep as usize - 1].header;
+            keep = header.next.load(Ordering::Relaxed);
+            exec.shared.ready.push(header);
+        }
+    }
+}
+
+impl<P: Platform + 'static, const N: usize, const S: usize> Drop for Runner<P, N, S> {
+    fn drop(&mut self) {
+        self.cancel_all();
+        self.drain_ready();
+        self.exec.shared.runner_claimed.store(false, Ordering::Release);
+    }
+}

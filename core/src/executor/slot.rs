@@ -1,0 +1,212 @@
+//! A task slot: the header every context may touch, and the storage only the
+//! slot's current owner touches.
+
+use core::cell::{Cell, UnsafeCell};
+use core::future::Future;
+use core::mem::MaybeUninit;
+use core::pin::Pin;
+use core::ptr;
+use core::task::{Context, Poll};
+
+use super::shared::Shared;
+use super::state::{self, ALIVE, QUEUED, REFS};
+use crate::sync::{AtomicU32, Ordering, WakerSlot};
+
+/// What the run loop needs to know about the future in a slot, erased to
+/// plain functions so that slots of every future type look alike.
+pub(crate) struct TaskVTable {
+    /// Polls the future in place. On `Ready` the future has been dropped and
+    /// its output written over it. `dropping` is set right before the
+    /// future is dropped, so a panic guard knows whether it still lives.
+    pub(crate) poll: unsafe fn(*mut u8, &mut Context<'_>, &Cell<bool>) -> Poll<()>,
+    /// Drops the future in place (abort, shutdown, panic).
+    pub(crate) drop_future: unsafe fn(*mut u8),
+    /// Drops the output in place (nobody is left to take it).
+    pub(crate) drop_output: unsafe fn(*mut u8),
+}
+
+/// The vtable for future type `F`.
+pub(crate) struct VTableOf<F>(core::marker::PhantomData<F>);
+
+impl<F: Future> VTableOf<F> {
+    pub(crate) const VTABLE: TaskVTable = TaskVTable {
+        poll: poll_in_place::<F>,
+        drop_future: drop_in_place_as::<F>,
+        drop_output: drop_in_place_as::<F::Output>,
+    };
+}
+
+/// # Safety
+/// `ptr` points to a live, pinned `F` that the caller may use exclusively.
+unsafe fn poll_in_place<F: Future>(
+    ptr: *mut u8,
+    cx: &mut Context<'_>,
+    dropping: &Cell<bool>,
+) -> Poll<()> {
+    let ptr = ptr.cast::<F>();
+    // SAFETY: the caller owns the live future at `ptr`; slot storage never
+    // moves, so pinning it in place is sound.
+    let fut = unsafe { Pin::new_unchecked(&mut *ptr) };
+    match fut.poll(cx) {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(output) => {
+            dropping.set(true);
+            // SAFETY: the future is finished and still live; after dropping
+            // it the storage is free for the output, which `fits` checked
+            // to be no larger and no more aligned than the storage.
+            unsafe {
+                ptr::drop_in_place(ptr);
+                ptr.cast::<F::Output>().write(output);
+            }
+            Poll::Ready(())
+        }
+    }
+}
+
+/// # Safety
+/// `ptr` points to a live `T` that nobody uses afterwards.
+unsafe fn drop_in_place_as<T>(ptr: *mut u8) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { ptr::drop_in_place(ptr.cast::<T>()) }
+}
+
+/// Alignment of a slot: 64 bytes, a cache line, which also leaves the low
+/// [`state::TAG_BITS`] bits of a header pointer free for a waker's tag.
+pub(crate) const SLOT_ALIGN: usize = 64;
+const _: () = assert!(1 << state::TAG_BITS == SLOT_ALIGN);
+/// Alignment of the storage a future lives in.
+pub(crate) const STORAGE_ALIGN: usize = 16;
+
+/// `S` bytes aligned for any future with alignment up to [`STORAGE_ALIGN`].
+#[repr(C, align(16))]
+pub(crate) struct Storage<const S: usize>([MaybeUninit<u8>; S]);
+
+/// The part of a slot that wakers, join handles and the run loop share.
+#[repr(C)]
+pub(crate) struct Header {
+    /// Flags and generation, see [`state`].
+    pub(crate) state: AtomicU32,
+    /// Ready-queue link: index + 1 of the next queued slot, 0 for none.
+    pub(crate) next: AtomicU32,
+    /// This slot's index in the executor.
+    pub(crate) index: u32,
+    /// Byte distance from this header back to the executor's [`Shared`].
+    pub(crate) shared_offset: usize,
+    /// The task's vtable; written only by the spawner while it holds
+    /// `CLAIMED`, read by the run loop after `ALIVE` was published.
+    pub(crate) vtable: UnsafeCell<Option<&'static TaskVTable>>,
+    /// Woken when the task finishes; registered only by the `JoinHandle`.
+    pub(crate) join_waker: WakerSlot,
+}
+
+/// One task's home: header plus storage for its future (later its output).
+#[repr(C, align(64))]
+pub(crate) struct Slot<const S: usize> {
+    pub(crate) header: Header,
+    pub(crate) storage: UnsafeCell<Storage<S>>,
+}
+
+impl<const S: usize> Slot<S> {
+    crate::sync::const_fn! {
+        pub(crate) fn new(index: u32, shared_offset: usize) -> Self {
+            Self {
+                header: Header {
+                    state: AtomicU32::new(0),
+                    next: AtomicU32::new(0),
+                    index,
+                    shared_offset,
+                    vtable: UnsafeCell::new(None),
+                    join_waker: WakerSlot::new(),
+                },
+                storage: UnsafeCell::new(Storage([MaybeUninit::uninit(); S])),
+            }
+        }
+    }
+
+    /// Pointer to the storage, valid for the executor's lifetime.
+    pub(crate) fn storage_ptr(&self) -> *mut u8 {
+        self.storage.get().cast()
+    }
+}
+
+impl Header {
+    /// The executor state the header at `this` belongs to.
+    ///
+    /// # Safety
+    /// `this` points to a header inside a live executor and carries the
+    /// provenance of the whole executor (it was derived from a pointer to
+    /// the executor, never narrowed through a `&Header`).
+    pub(crate) unsafe fn shared(this: *const Header) -> *const Shared {
+        // SAFETY: the header sits `shared_offset` bytes after its
+        // executor's `Shared` (set once in the constructor, never changed);
+        // the caller's pointer may reach the whole executor.
+        unsafe { this.byte_sub((*this).shared_offset).cast::<Shared>() }
+    }
+
+    /// Schedules the task at `this` if `tag` still names its current
+    /// generation and it is alive and not already queued. Lock-free,
+    /// allocation-free and callable from any context; enqueues at most once
+    /// until the run loop takes the task out of the queue again.
+    ///
+    /// # Safety
+    /// As for [`Header::shared`].
+    pub(crate) unsafe fn wake(this: *const Header, tag: usize) {
+        // SAFETY: the caller guarantees `this` is a live header.
+        let header = unsafe { &*this };
+        let mut s = header.state.load(Ordering::Acquire);
+        loop {
+            if s & ALIVE == 0 || s & QUEUED != 0 || state::tag(s) != tag {
+                return;
+            }
+            match header.state.compare_exchange_weak(
+                s,
+                s | QUEUED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(actual) => s = actual,
+            }
+        }
+        // SAFETY: guaranteed by the caller.
+        let shared = unsafe { Header::shared(this) };
+        // SAFETY: `shared` is the live executor's `Shared`, reached with
+        // the executor's provenance.
+        unsafe {
+            (*shared).ready.push(header);
+            Shared::pend(shared);
+        }
+    }
+
+    /// Clears reference flags `refs` (and any flags in `also`); frees the
+    /// slot when no reference remains. Returns the state it stored.
+    pub(crate) fn release(&self, refs: u32, also: u32) -> u32 {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            debug_assert_eq!(s & refs, refs, "releasing a reference not held");
+            let mut new = s & !(refs | also);
+            if new & REFS == 0 {
+                new = state::freed(s);
+            }
+            match self
+                .state
+                .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return new,
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// The task's vtable.
+    ///
+    /// # Safety
+    /// The caller has observed `ALIVE` (or holds `RUNNING`) for the current
+    /// generation, so the spawner's write is visible and final.
+    pub(crate) unsafe fn vtable(&self) -> &'static TaskVTable {
+        // SAFETY: per the caller, the write happened-before and no write
+        // can happen while the slot is held.
+        let vtable = unsafe { *self.vtable.get() };
+        vtable.expect("an occupied slot always has a vtable")
+    }
+}

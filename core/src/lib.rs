@@ -1,0 +1,25 @@
+//! # kasync core
+//!
+//! The allocation-free, `no_std` half of kasync: what an OS kernel or a
+//! microcontroller firmware embeds to run async Rust with no heap.
+//!
+//! * [`executor`] — tasks in static, fixed-capacity storage; one-word
+//!   wakers that interrupt handlers may use; a lock-free ready queue.
+//! * [`irq_queue`] — [`IrqQueue`], a bounded lock-free queue an interrupt
+//!   handler pushes into and a task consumes as a `Stream`.
+//!
+//! Nothing here allocates, and nothing an interrupt handler or another
+//! thread can reach takes a lock.
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+mod sync;
+
+pub mod executor;
+pub mod irq_queue;
+
+pub use executor::{Executor, JoinError, JoinHandle, Platform, Runner, SpawnError};
+pub use irq_queue::IrqQueue;

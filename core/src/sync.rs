@@ -1,0 +1,68 @@
+//! The synchronisation primitives the core is built on.
+//!
+//! Everything the core shares between contexts (the run loop, interrupt
+//! handlers, other threads) goes through the atomics re-exported here. Under
+//! `--cfg loom` they are swapped for loom's model-checked versions so the
+//! same code is explored interleaving by interleaving (see `tests/loom.rs`).
+
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+use core::task::Waker;
+
+/// Declares a constructor that is a `const fn` normally and a plain `fn`
+/// under loom (whose atomics cannot be built in a constant context).
+macro_rules! const_fn {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident $($rest:tt)*) => {
+        #[cfg(not(loom))]
+        $(#[$attr])* $vis const fn $name $($rest)*
+        #[cfg(loom)]
+        $(#[$attr])* $vis fn $name $($rest)*
+    };
+}
+pub(crate) use const_fn;
+
+/// A slot for one waker that can be registered from one context and woken
+/// from any other, without locks or allocation.
+pub(crate) struct WakerSlot {
+    #[cfg(not(loom))]
+    inner: futures_util::task::AtomicWaker,
+    #[cfg(loom)]
+    inner: loom::future::AtomicWaker,
+}
+
+impl WakerSlot {
+    const_fn! {
+        pub(crate) fn new() -> Self {
+            Self {
+                #[cfg(not(loom))]
+                inner: futures_util::task::AtomicWaker::new(),
+                #[cfg(loom)]
+                inner: loom::future::AtomicWaker::new(),
+            }
+        }
+    }
+
+    /// Registers `waker` to be woken by the next [`wake`](Self::wake).
+    pub(crate) fn register(&self, waker: &Waker) {
+        #[cfg(not(loom))]
+        self.inner.register(waker);
+        #[cfg(loom)]
+        self.inner.register_by_ref(waker);
+    }
+
+    /// Wakes and removes the registered waker, if any.
+    pub(crate) fn wake(&self) {
+        self.inner.wake();
+    }
+
+    /// Removes the registered waker without waking it.
+    pub(crate) fn clear(&self) {
+        #[cfg(not(loom))]
+        drop(self.inner.take());
+        #[cfg(loom)]
+        drop(self.inner.take_waker());
+    }
+}
