@@ -87,7 +87,11 @@ fn output_outlives_the_task_until_the_handle_takes_it() {
     runner.tick(8);
     assert_eq!(Arc::strong_count(&marker), 2);
     drop(handle);
-    assert_eq!(Arc::strong_count(&marker), 1, "output dropped with the handle");
+    assert_eq!(
+        Arc::strong_count(&marker),
+        1,
+        "output dropped with the handle"
+    );
     assert_eq!(EXEC.occupied(), 0);
 }
 
@@ -95,7 +99,9 @@ fn output_outlives_the_task_until_the_handle_takes_it() {
 fn full_pool_is_an_error() {
     static EXEC: Executor<Spin, 3, 64> = Executor::new(Spin);
     let runner = EXEC.runner().unwrap();
-    let handles: Vec<_> = (0..3).map(|i| EXEC.spawn(async move { i }).unwrap()).collect();
+    let handles: Vec<_> = (0..3)
+        .map(|i| EXEC.spawn(async move { i }).unwrap())
+        .collect();
     assert_eq!(EXEC.spawn(async { 9 }).unwrap_err(), SpawnError::Full);
     assert_eq!(
         runner.spawn_local(async { 9 }).unwrap_err(),
@@ -265,7 +271,11 @@ fn stale_waker_after_slot_reuse_is_ignored() {
     let second = runner
         .spawn_local(poll_fn(move |_| {
             p.set(p.get() + 1);
-            if d.get() { Poll::Ready(()) } else { Poll::Pending }
+            if d.get() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
         }))
         .unwrap();
     runner.tick(8);

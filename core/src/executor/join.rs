@@ -103,9 +103,7 @@ impl<T> Future for JoinHandle<T> {
     /// # Panics
     /// When polled again after it returned `Ready`.
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let header = self
-            .header()
-            .expect("JoinHandle polled after it completed");
+        let header = self.header().expect("JoinHandle polled after it completed");
         let mut s = header.state.load(Ordering::Acquire);
         if s & ALIVE != 0 {
             header.join_waker.register(cx.waker());
@@ -151,12 +149,10 @@ impl<T> Drop for JoinHandle<T> {
             if state::is_free(new) {
                 new = state::freed(s);
             }
-            match header.state.compare_exchange_weak(
-                s,
-                new,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            match header
+                .state
+                .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => return,
                 Err(actual) => s = actual,
             }

@@ -55,10 +55,10 @@ pub use runner::{Runner, TickStats};
 #[cfg(all(feature = "std", not(loom)))]
 pub use thread_platform::ThreadPlatform;
 
+use crate::sync::{AtomicU32, Ordering};
 use shared::Shared;
 use slot::{Header, SLOT_ALIGN, STORAGE_ALIGN, Slot, VTableOf};
 use state::{ALIVE, CLAIMED, HANDLE, QUEUED};
-use crate::sync::{AtomicU32, Ordering};
 
 /// Why a task could not be spawned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,9 +162,9 @@ pub struct Executor<P: Platform + 'static, const N: usize, const S: usize = 256>
 }
 
 // SAFETY: every field shared between contexts is an atomic; slot storage
-// and vtables are touched only by the context holding the slot's `CLAIMED`
-// or `RUNNING` reference (see `state`), and `!Send` futures only by the
-// `!Send` `Runner`. `P: Platform` is `Sync`.
+// and vtables are touched only by the spawner holding the slot's `CLAIMED`
+// reference or by the run loop while the task is `ALIVE` (see `state`),
+// and `!Send` futures only by the `!Send` `Runner`. `P: Platform` is `Sync`.
 unsafe impl<P: Platform, const N: usize, const S: usize> Sync for Executor<P, N, S> {}
 
 impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
@@ -254,8 +254,10 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
         unsafe { self.spawn_unchecked(future) }
     }
 
-    /// Number of occupied slots (running tasks plus finished ones whose
-    /// output still waits for its handle).
+    /// Number of occupied slots: unfinished tasks, finished ones whose
+    /// output still waits for its handle, and finished ones still in the
+    /// ready queue (a wake that raced their completion), which the next
+    /// [`Runner::tick`] frees.
     pub fn occupied(&self) -> usize {
         self.slots
             .iter()
@@ -267,7 +269,10 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
     /// If `F` or its output is not `Send`, the caller guarantees that only
     /// the current (unique, `!Send`) runner will poll and drop it.
     /// `F` and its output fit a slot (checked by the caller).
-    unsafe fn spawn_unchecked<F>(&'static self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+    unsafe fn spawn_unchecked<F>(
+        &'static self,
+        future: F,
+    ) -> Result<JoinHandle<F::Output>, SpawnError>
     where
         F: Future + 'static,
     {

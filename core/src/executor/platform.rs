@@ -25,6 +25,19 @@ use super::shared::Shared;
 /// * **io_uring**: keep an eventfd read armed in the ring, re-check, wait for
 ///   a completion; `pend` writes the eventfd.
 ///
+/// The executor calls `pend` only while the run loop is inside `park`
+/// (it flags that with a `SeqCst` store before calling `park`, and checks
+/// the flag after every enqueue), so a busy run loop costs wakers nothing
+/// — important where `pend` is a system call (an eventfd write). A `pend`
+/// can still arrive just after `park` returned; the next `park` may then
+/// return at once, which is harmless.
+///
+/// In memory-ordering terms: the executor enqueues a task with a `SeqCst`
+/// read-modify-write before it calls `pend`, and `Idle::is_idle` reads with
+/// `SeqCst`. A platform that arms with a `SeqCst` operation before calling
+/// `is_idle`, and whose `pend` reads that state with `SeqCst`, needs no
+/// further fence (see [`ThreadPlatform`](crate::executor::ThreadPlatform)).
+///
 /// `pend` is called from wakers, i.e. from interrupt handlers and foreign
 /// threads: it must be lock-free, must not allocate and must not panic.
 ///

@@ -37,7 +37,10 @@ impl ReadyQueue {
             header.next.store(head, Ordering::Relaxed);
             match self
                 .head
-                .compare_exchange_weak(head, link, Ordering::Release, Ordering::Relaxed)
+                // SeqCst: a platform arming its sleep with a SeqCst
+                // read-modify-write then sees either this push (through
+                // `is_empty`) or the pend that follows it; see `Platform`.
+                .compare_exchange_weak(head, link, Ordering::SeqCst, Ordering::Relaxed)
             {
                 Ok(_) => return,
                 Err(actual) => head = actual,
@@ -47,7 +50,7 @@ impl ReadyQueue {
 
     /// `true` when nothing is queued.
     pub(crate) fn is_empty(&self) -> bool {
-        self.head.load(Ordering::Acquire) == 0
+        self.head.load(Ordering::SeqCst) == 0
     }
 
     /// Takes every queued task, oldest first, as a chain of links through

@@ -83,10 +83,10 @@ impl Drop for PanicGuard<'_> {
         if !self.dropping.get() {
             self.dropping.set(true);
             // SAFETY: the task's future is live (the panic came from its
-            // poll, not its drop) and this run loop holds `RUNNING`.
+            // poll, not its drop) and is this run loop's (`ALIVE` is set).
             unsafe { (self.vtable.drop_future)(self.storage) };
         }
-        // SAFETY: the future is gone and `RUNNING` is held.
+        // SAFETY: the future is gone and `ALIVE` is still set.
         unsafe { finish(self.header, self.vtable, self.storage, Outcome::Panicked) };
     }
 }
@@ -101,11 +101,16 @@ enum Outcome {
 /// Marks a task finished and hands its output (if any) to its handle.
 ///
 /// # Safety
-/// The caller holds `RUNNING`, the future has been dropped, and for
-/// `Outcome::Output` the output has been written to `storage`.
+/// The caller is the run loop, the task is still `ALIVE`, its future has
+/// been dropped, and for `Outcome::Output` the output has been written to
+/// `storage`.
 unsafe fn finish(header: &Header, vtable: &TaskVTable, storage: *mut u8, outcome: Outcome) {
     let mut has_output = outcome == Outcome::Output;
-    let extra = if outcome == Outcome::Panicked { PANICKED } else { 0 };
+    let extra = if outcome == Outcome::Panicked {
+        PANICKED
+    } else {
+        0
+    };
     let mut s = header.state.load(Ordering::Acquire);
     loop {
         if has_output && s & HANDLE == 0 {
@@ -115,7 +120,8 @@ unsafe fn finish(header: &Header, vtable: &TaskVTable, storage: *mut u8, outcome
             // SAFETY: per the caller the output is in `storage`.
             unsafe { (vtable.drop_output)(storage) };
         }
-        let new = (s & !ALIVE) | extra | if has_output { OUTPUT } else { 0 };
+        // `RUNNING` keeps the slot ours until the handle has been woken.
+        let new = (s & !ALIVE) | RUNNING | extra | if has_output { OUTPUT } else { 0 };
         match header
             .state
             .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Acquire)
@@ -133,10 +139,10 @@ unsafe fn finish(header: &Header, vtable: &TaskVTable, storage: *mut u8, outcome
 /// Drops the live future in `slot` and finishes the task as cancelled.
 ///
 /// # Safety
-/// The task is alive and the caller holds `RUNNING` for it.
+/// The caller is the run loop and the task is `ALIVE`.
 unsafe fn cancel<const S: usize>(slot: &Slot<S>) {
     let header = &slot.header;
-    // SAFETY: the task is alive and `RUNNING` is held (caller).
+    // SAFETY: the task is alive (caller), so its vtable is set.
     let vtable = unsafe { header.vtable() };
     let storage = slot.storage_ptr();
     let dropping = Cell::new(true);
@@ -146,10 +152,10 @@ unsafe fn cancel<const S: usize>(slot: &Slot<S>) {
         storage,
         dropping: &dropping,
     };
-    // SAFETY: the future is live and `RUNNING` is held.
+    // SAFETY: the future is live and belongs to the run loop.
     unsafe { (vtable.drop_future)(storage) };
     core::mem::forget(guard);
-    // SAFETY: the future was just dropped; `RUNNING` is held.
+    // SAFETY: the future was just dropped; the task is still `ALIVE`.
     unsafe { finish(header, vtable, storage, Outcome::Cancelled) };
 }
 
@@ -238,17 +244,20 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
             header.release(QUEUED, 0);
             return;
         }
-        // Trade the queue's reference for ours: from here on a wake
-        // enqueues the task again.
-        let s = header.state.fetch_xor(QUEUED | RUNNING, Ordering::AcqRel);
+        // Drop the queue's reference; `ALIVE` (which only the run loop
+        // clears) keeps the slot ours. From here on a wake enqueues the task
+        // again.
+        // (`QUEUED` is known to be set, so subtracting it clears it; unlike
+        // `fetch_and` this is one `lock xadd` on x86, not a CAS loop.)
+        let s = header.state.fetch_sub(QUEUED, Ordering::AcqRel);
         stats.polled += 1;
         if s & ABORT != 0 {
             stats.completed += 1;
-            // SAFETY: `ALIVE` was observed with Acquire and `RUNNING` is held.
+            // SAFETY: this is the run loop and the task is `ALIVE`.
             unsafe { cancel(slot) };
             return;
         }
-        // SAFETY: `ALIVE` was observed with Acquire and `RUNNING` is held.
+        // SAFETY: `ALIVE` was observed with Acquire.
         let vtable = unsafe { header.vtable() };
         let storage = slot.storage_ptr();
         let dropping = Cell::new(false);
@@ -263,13 +272,11 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         let waker = unsafe { task_waker(self.exec.header_ptr(index), state::tag(s)) };
         let mut cx = Context::from_waker(&waker);
         // SAFETY: the future is live, pinned in its slot, and only this run
-        // loop (holding `RUNNING`) touches it.
+        // loop touches it while it is `ALIVE`.
         let poll = unsafe { (vtable.poll)(storage, &mut cx, &dropping) };
         core::mem::forget(guard);
         match poll {
-            Poll::Pending => {
-                header.release(RUNNING, 0);
-            }
+            Poll::Pending => {}
             Poll::Ready(()) => {
                 stats.completed += 1;
                 // SAFETY: the future was dropped and its output written.
@@ -278,11 +285,13 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         }
     }
 
-    fn idle(&self) -> Idle<'_> {
-        Idle {
+    /// Idles through the platform until a wake (or a spurious return).
+    fn park(&self) {
+        let idle = Idle {
             shared: &self.exec.shared,
             batch_empty: self.batch.get() == 0,
-        }
+        };
+        self.exec.shared.sleep(|| self.exec.platform.park(&idle));
     }
 
     /// Runs `future` to completion on this thread, running spawned tasks
@@ -301,14 +310,17 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         let mut cx = Context::from_waker(&waker);
         exec.shared.root_woken.store(true, Ordering::Release);
         loop {
-            if exec.shared.root_woken.swap(false, Ordering::AcqRel) {
+            // A plain load first: the swap is needed only after a wake.
+            if exec.shared.root_woken.load(Ordering::Relaxed)
+                && exec.shared.root_woken.swap(false, Ordering::AcqRel)
+            {
                 if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
                     return output;
                 }
             }
             let stats = self.tick(BUDGET);
             if !stats.ready_left && !exec.shared.root_woken.load(Ordering::Acquire) {
-                exec.platform.park(&self.idle());
+                self.park();
             }
         }
     }
@@ -318,7 +330,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
     pub fn run(&self) -> ! {
         loop {
             if !self.tick(BUDGET).ready_left {
-                self.exec.platform.park(&self.idle());
+                self.park();
             }
         }
     }
@@ -328,12 +340,11 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         for slot in &self.exec.slots {
             let header = &slot.header;
             let s = header.state.load(Ordering::Acquire);
-            if s & ALIVE == 0 || s & RUNNING != 0 {
+            if s & ALIVE == 0 {
                 continue;
             }
-            // Only this runner sets `RUNNING`, so this cannot race.
-            header.state.fetch_or(RUNNING, Ordering::AcqRel);
-            // SAFETY: `ALIVE` observed with Acquire; `RUNNING` is held.
+            // SAFETY: this is the run loop (no poll is under way: `self`
+            // is being dropped) and the task is `ALIVE`.
             unsafe { cancel(slot) };
         }
     }
@@ -373,6 +384,9 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Drop for Runner<P, N
     fn drop(&mut self) {
         self.cancel_all();
         self.drain_ready();
-        self.exec.shared.runner_claimed.store(false, Ordering::Release);
+        self.exec
+            .shared
+            .runner_claimed
+            .store(false, Ordering::Release);
     }
 }

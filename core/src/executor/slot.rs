@@ -201,8 +201,8 @@ impl Header {
     /// The task's vtable.
     ///
     /// # Safety
-    /// The caller has observed `ALIVE` (or holds `RUNNING`) for the current
-    /// generation, so the spawner's write is visible and final.
+    /// The caller has observed `ALIVE` of the current generation with
+    /// Acquire, so the spawner's write is visible and final.
     pub(crate) unsafe fn vtable(&self) -> &'static TaskVTable {
         // SAFETY: per the caller, the write happened-before and no write
         // can happen while the slot is held.

@@ -10,11 +10,15 @@
 
 /// A spawner has claimed the slot and is writing the future into it.
 pub(crate) const CLAIMED: u32 = 1 << 0;
-/// The future is stored and has not finished: the task can be polled and woken.
+/// The future is stored and has not finished: the task can be polled and
+/// woken. Only the run loop clears it, so while it is set the storage
+/// belongs to the run loop (which is what lets a poll go without a
+/// `RUNNING` flag of its own).
 pub(crate) const ALIVE: u32 = 1 << 1;
 /// The task sits in the ready queue (set by the one wake that enqueues it).
 pub(crate) const QUEUED: u32 = 1 << 2;
-/// The run loop is polling or finishing the task.
+/// The run loop is finishing the task: it keeps the slot until the
+/// `JoinHandle` has been woken.
 pub(crate) const RUNNING: u32 = 1 << 3;
 /// A `JoinHandle` refers to the slot.
 pub(crate) const HANDLE: u32 = 1 << 4;

@@ -1,17 +1,29 @@
 //! A platform for std threads: park the thread, unpark it on a wake.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{Ordering, fence};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::thread::{self, Thread};
 
 use super::platform::{Idle, Platform};
 
+/// No wake since the runner last looked for work.
+const EMPTY: u8 = 0;
+/// The runner is asleep (or about to be) in `thread::park`.
+const PARKED: u8 = 1;
+/// A wake arrived; the next `park` returns at once.
+const NOTIFIED: u8 = 2;
+
 /// Parks the runner's thread when idle; a wake from any thread unparks it.
+///
+/// Wakes while the runner is busy cost one atomic load: only the first
+/// wake after the runner last parked writes anything, and only a wake that
+/// finds the runner asleep calls `Thread::unpark`.
 ///
 /// The platform binds to the first thread that parks on it, so an executor
 /// using it must be run from that thread only.
 #[derive(Debug)]
 pub struct ThreadPlatform {
+    state: AtomicU8,
     thread: OnceLock<Thread>,
 }
 
@@ -19,6 +31,7 @@ impl ThreadPlatform {
     /// A platform not yet bound to a thread.
     pub const fn new() -> Self {
         Self {
+            state: AtomicU8::new(EMPTY),
             thread: OnceLock::new(),
         }
     }
@@ -32,11 +45,16 @@ impl Default for ThreadPlatform {
 
 impl Platform for ThreadPlatform {
     fn pend(&self) {
-        // Pairs with the fence in `park`: either the runner sees the work
-        // this wake queued, or this sees the runner's thread and unparks it.
-        fence(Ordering::SeqCst);
-        if let Some(thread) = self.thread.get() {
-            thread.unpark();
+        // SeqCst, after the executor's SeqCst enqueue: either the runner's
+        // SeqCst arming (below) comes later and its idle check sees the
+        // enqueued task, or this load sees the runner parked.
+        if self.state.load(Ordering::SeqCst) == NOTIFIED {
+            return; // the runner will look for work before it sleeps
+        }
+        if self.state.swap(NOTIFIED, Ordering::SeqCst) == PARKED {
+            if let Some(thread) = self.thread.get() {
+                thread.unpark();
+            }
         }
     }
 
@@ -49,9 +67,25 @@ impl Platform for ThreadPlatform {
             thread::current().id(),
             "a ThreadPlatform belongs to the first thread that parks on it"
         );
-        fence(Ordering::SeqCst);
-        if idle.is_idle() {
+        // Arm: a wake from here on sees PARKED (or finds NOTIFIED already
+        // set, which makes us return and look for work).
+        if self
+            .state
+            .compare_exchange(EMPTY, PARKED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            // NOTIFIED: consume it; the caller re-checks for work.
+            self.state.store(EMPTY, Ordering::SeqCst);
+            return;
+        }
+        if !idle.is_idle() {
+            self.state.store(EMPTY, Ordering::SeqCst);
+            return;
+        }
+        // `thread::park` may return spuriously; only NOTIFIED ends the sleep.
+        while self.state.load(Ordering::SeqCst) == PARKED {
             thread::park();
         }
+        self.state.store(EMPTY, Ordering::SeqCst);
     }
 }

@@ -1,0 +1,253 @@
+//! Model checks of the task state machine, the ready queue and the waker
+//! hand-off, exploring every interleaving (bounded by preemptions) with
+//! loom. Run with:
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" cargo test -p core --test loom --release
+//! ```
+#![cfg(loom)]
+
+use core::future::poll_fn;
+use core::task::Poll;
+
+use kasync::IrqQueue;
+use kasync::executor::{Executor, Idle, JoinError, Platform};
+use loom::future::AtomicWaker;
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::thread::{self, Thread};
+
+/// Parks the loom thread that created it; `pend` unparks it (an unpark
+/// before the park is remembered, as with std threads).
+struct LoomPlatform {
+    runner: Thread,
+}
+
+impl Platform for LoomPlatform {
+    fn pend(&self) {
+        self.runner.unpark();
+    }
+    fn park(&self, idle: &Idle<'_>) {
+        if idle.is_idle() {
+            thread::park();
+        }
+    }
+}
+
+// SAFETY-free: loom's `Thread` is only unparked, which is thread-safe.
+unsafe impl Sync for LoomPlatform {}
+
+type Exec = Executor<LoomPlatform, 2, 128>;
+
+fn executor() -> &'static Exec {
+    Box::leak(Box::new(Executor::new(LoomPlatform {
+        runner: thread::current(),
+    })))
+}
+
+/// Spawns a loom thread that may wake the runner, and returns a join that
+/// first waits (spinning) until the thread's work is done. Loom treats an
+/// unpark that reaches a thread blocked in `JoinHandle::join` as a broken
+/// join, while std's join does not use the park token at all; waiting for
+/// the work before joining keeps the platform's unparks out of the join.
+fn spawn_waker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> impl FnOnce() -> T {
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    let handle = thread::spawn(move || {
+        let out = f();
+        d.store(true, Ordering::Release);
+        out
+    });
+    move || {
+        while !done.load(Ordering::Acquire) {
+            thread::yield_now();
+        }
+        handle.join().unwrap()
+    }
+}
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(f);
+}
+
+/// A flag set from another thread plus the waker of the task waiting on it.
+#[derive(Default)]
+struct Signal {
+    set: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Signal {
+    async fn wait(&self) {
+        poll_fn(|cx| {
+            if self.set.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            self.waker.register_by_ref(cx.waker());
+            if self.set.load(Ordering::Acquire) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    fn fire(&self) {
+        self.set.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+}
+
+/// The wake arrives at every point of the task's poll and of the runner's
+/// way into `park`; the task must always finish (loom reports a deadlock
+/// if a wake is lost).
+#[test]
+fn wake_while_polling_and_while_parking() {
+    model(|| {
+        let exec = executor();
+        let runner = exec.runner().unwrap();
+        let signal = Arc::new(Signal::default());
+        let s = signal.clone();
+        let task = exec
+            .spawn(async move {
+                s.wait().await;
+                7
+            })
+            .unwrap();
+        let s = signal.clone();
+        let join = spawn_waker(move || s.fire());
+        assert_eq!(runner.block_on(task), Ok(7));
+        join();
+        // A wake that landed while the task finished leaves a queue entry
+        // the next tick discards.
+        runner.tick(4);
+        assert_eq!(exec.occupied(), 0);
+    });
+}
+
+/// Two tasks, each woken by the other thread: the ready queue is pushed
+/// from a foreign thread while the runner takes batches from it.
+#[test]
+fn concurrent_pushes_into_the_ready_queue() {
+    model(|| {
+        let exec = executor();
+        let runner = exec.runner().unwrap();
+        let a = Arc::new(Signal::default());
+        let b = Arc::new(Signal::default());
+        let (a1, b1) = (a.clone(), b.clone());
+        let ta = exec.spawn(async move { a1.wait().await }).unwrap();
+        let tb = exec.spawn(async move { b1.wait().await }).unwrap();
+        let join = spawn_waker(move || {
+            a.fire();
+            b.fire();
+        });
+        runner.block_on(async {
+            ta.await.unwrap();
+            tb.await.unwrap();
+        });
+        join();
+        runner.tick(4);
+        // A wake that landed while the task finished leaves a queue entry
+        // the next tick discards.
+        runner.tick(4);
+        assert_eq!(exec.occupied(), 0);
+    });
+}
+
+/// `abort` from another thread races the task finishing on its own: the
+/// handle sees exactly one outcome and the slot is freed.
+#[test]
+fn abort_races_completion() {
+    model(|| {
+        let exec = executor();
+        let runner = exec.runner().unwrap();
+        let signal = Arc::new(Signal::default());
+        let s = signal.clone();
+        let task = exec.spawn(async move { s.wait().await }).unwrap();
+        runner.tick(1);
+        let task = Arc::new(task);
+        let t = task.clone();
+        let join = spawn_waker(move || t.abort());
+        signal.fire();
+        join();
+        let task = Arc::try_unwrap(task).unwrap();
+        let result = runner.block_on(task);
+        assert!(
+            matches!(result, Ok(()) | Err(JoinError::Cancelled)),
+            "{result:?}"
+        );
+        assert_eq!(exec.occupied(), 0);
+    });
+}
+
+/// The handle is dropped on another thread while the task finishes: the
+/// output is dropped exactly once, by whichever side comes last.
+#[test]
+fn handle_drop_races_completion() {
+    model(|| {
+        let exec = executor();
+        let runner = exec.runner().unwrap();
+        let drops = Arc::new(AtomicUsize::new(0));
+        struct Output(Arc<AtomicUsize>);
+        impl Drop for Output {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let signal = Arc::new(Signal::default());
+        let (s, d) = (signal.clone(), drops.clone());
+        let task = exec
+            .spawn(async move {
+                s.wait().await;
+                Output(d)
+            })
+            .unwrap();
+        runner.tick(1);
+        let other = thread::spawn(move || drop(task));
+        signal.fire();
+        runner.tick(4);
+        other.join().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        assert_eq!(exec.occupied(), 0);
+    });
+}
+
+/// Two producers (an interrupt and a thread) race into a 2-place queue
+/// while the consumer receives: every value is received or counted as
+/// dropped, none twice.
+#[test]
+fn irq_queue_two_producers_one_consumer() {
+    model(|| {
+        let queue: Arc<IrqQueue<u32, 2>> = Arc::new(IrqQueue::new());
+        let producers: Vec<_> = (0..2)
+            .map(|p| {
+                let q = queue.clone();
+                thread::spawn(move || {
+                    let mut ok = 0;
+                    for i in 0..2 {
+                        if q.push(p * 10 + i).is_ok() {
+                            ok += 1;
+                        }
+                    }
+                    ok
+                })
+            })
+            .collect();
+        let mut received = Vec::new();
+        if let Some(v) = queue.try_recv() {
+            received.push(v);
+        }
+        let pushed: usize = producers.into_iter().map(|p| p.join().unwrap()).sum();
+        while let Some(v) = queue.try_recv() {
+            received.push(v);
+        }
+        assert_eq!(received.len(), pushed);
+        assert_eq!(pushed + queue.dropped(), 4);
+        received.sort();
+        received.dedup();
+        assert_eq!(received.len(), pushed, "no value received twice");
+    });
+}
