@@ -281,6 +281,7 @@ fn stale_waker_after_slot_reuse_is_ignored() {
     runner.tick(8);
     assert_eq!(polls.get(), 1);
     stale.wake_by_ref();
+    #[allow(clippy::waker_clone_wake)] // exercises clone + wake-by-value on purpose
     stale.clone().wake();
     let stats = runner.tick(8);
     assert_eq!(stats.polled, 0, "a stale waker does not poll the new task");

@@ -14,7 +14,7 @@
 //! absolute time on a shared 2-core machine means little.
 
 use std::cell::Cell;
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Poll, Waker};
@@ -33,10 +33,8 @@ type KRunner = Runner<ThreadPlatform, SLOTS, 128>;
 /// Tasks completed by the spawn benchmark.
 static DONE: AtomicUsize = AtomicUsize::new(0);
 
-fn trivial_task() -> impl Future<Output = ()> + Send + 'static {
-    async {
-        DONE.fetch_add(1, Ordering::Relaxed);
-    }
+async fn trivial_task() {
+    DONE.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Spawns `n` trivial tasks in batches of `SLOTS` and runs them all.

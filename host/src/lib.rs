@@ -1,1 +1,8 @@
-//! placeholder
+//! # kasync on Linux
+//!
+//! The std side of kasync. Today it holds what the `host` command runs: a
+//! check of the machine and a tour of the core runtime on real threads.
+//! The io_uring runtime (sockets, files, timers) builds on these pieces.
+
+pub mod machine;
+pub mod tour;

@@ -292,9 +292,8 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
             state::generation(claimed) | ALIVE | HANDLE | QUEUED,
             Ordering::Release,
         );
-        self.shared.ready.push(&slot.header);
         // SAFETY: `shared_ptr` has whole-executor provenance.
-        unsafe { Shared::pend(self.shared_ptr()) };
+        unsafe { Shared::enqueue(self.shared_ptr(), &slot.header) };
         // SAFETY: the header pointer has whole-executor provenance, and the
         // slot holds a `HANDLE` reference for the new handle.
         Ok(unsafe { JoinHandle::new(self.header_ptr(index), storage) })

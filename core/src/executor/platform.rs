@@ -25,18 +25,18 @@ use super::shared::Shared;
 /// * **io_uring**: keep an eventfd read armed in the ring, re-check, wait for
 ///   a completion; `pend` writes the eventfd.
 ///
-/// The executor calls `pend` only while the run loop is inside `park`
-/// (it flags that with a `SeqCst` store before calling `park`, and checks
-/// the flag after every enqueue), so a busy run loop costs wakers nothing
-/// — important where `pend` is a system call (an eventfd write). A `pend`
-/// can still arrive just after `park` returned; the next `park` may then
-/// return at once, which is harmless.
+/// The executor calls `pend` only while the run loop is inside `park`: it
+/// flags that in the ready queue's head word before calling `park`, and
+/// every enqueue reads the flag in the same atomic operation that links the
+/// task, so a busy run loop costs wakers nothing — important where `pend`
+/// is a system call (an eventfd write). A `pend` can still arrive just after
+/// `park` returned; the next `park` may then return at once, which is
+/// harmless.
 ///
-/// In memory-ordering terms: the executor enqueues a task with a `SeqCst`
-/// read-modify-write before it calls `pend`, and `Idle::is_idle` reads with
-/// `SeqCst`. A platform that arms with a `SeqCst` operation before calling
-/// `is_idle`, and whose `pend` reads that state with `SeqCst`, needs no
-/// further fence (see [`ThreadPlatform`](crate::executor::ThreadPlatform)).
+/// Between the platform's arming and its `Idle::is_idle` check, and between
+/// `pend`'s enqueue and its own signal, the platform needs its own ordering
+/// (a `SeqCst` fence, or a read-modify-write on one location as
+/// [`ThreadPlatform`](crate::executor::ThreadPlatform) does).
 ///
 /// `pend` is called from wakers, i.e. from interrupt handlers and foreign
 /// threads: it must be lock-free, must not allocate and must not panic.
@@ -91,13 +91,12 @@ impl Platform for Spin {
 /// What [`Platform::park`] may ask the run loop: is there still nothing to do?
 pub struct Idle<'a> {
     pub(crate) shared: &'a Shared,
-    pub(crate) batch_empty: bool,
 }
 
 impl Idle<'_> {
     /// `true` when no task and no `block_on` future is ready to run, i.e.
     /// sleeping now cannot lose a wake that already happened.
     pub fn is_idle(&self) -> bool {
-        self.batch_empty && self.shared.is_idle()
+        self.shared.ready.is_empty()
     }
 }

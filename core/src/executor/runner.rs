@@ -46,6 +46,8 @@ pub struct Runner<P: Platform + 'static, const N: usize, const S: usize> {
     exec: &'static Executor<P, N, S>,
     /// Remainder of the batch taken from the ready queue (a chain of links).
     batch: Cell<u32>,
+    /// The `block_on` future was woken (taken from the queue's head word).
+    root: Cell<bool>,
     /// Guards against `tick` re-entered from a task being polled.
     ticking: Cell<bool>,
     /// Guards against `block_on` nested inside `block_on`.
@@ -164,6 +166,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         Self {
             exec,
             batch: Cell::new(0),
+            root: Cell::new(false),
             ticking: Cell::new(false),
             blocking: Cell::new(false),
             _not_send: PhantomData,
@@ -218,7 +221,11 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         while stats.dequeued < budget {
             let mut link = self.batch.get();
             if link == 0 {
-                link = exec.shared.ready.take_all(&exec.slots);
+                let taken = exec.shared.ready.take_all(&exec.slots);
+                if taken.root {
+                    self.root.set(true);
+                }
+                link = taken.link;
                 if link == 0 {
                     break;
                 }
@@ -285,13 +292,17 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         }
     }
 
-    /// Idles through the platform until a wake (or a spurious return).
+    /// Idles through the platform until a wake (or a spurious return),
+    /// unless work is already there.
     fn park(&self) {
-        let idle = Idle {
-            shared: &self.exec.shared,
-            batch_empty: self.batch.get() == 0,
-        };
-        self.exec.shared.sleep(|| self.exec.platform.park(&idle));
+        if self.batch.get() != 0 || self.root.get() {
+            return;
+        }
+        let shared = &self.exec.shared;
+        if shared.ready.start_sleeping() {
+            self.exec.platform.park(&Idle { shared });
+            shared.ready.stop_sleeping();
+        }
     }
 
     /// Runs `future` to completion on this thread, running spawned tasks
@@ -308,18 +319,15 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         // provenance.
         let waker = unsafe { root_waker(shared) };
         let mut cx = Context::from_waker(&waker);
-        exec.shared.root_woken.store(true, Ordering::Release);
+        self.root.set(true);
         loop {
-            // A plain load first: the swap is needed only after a wake.
-            if exec.shared.root_woken.load(Ordering::Relaxed)
-                && exec.shared.root_woken.swap(false, Ordering::AcqRel)
-            {
+            if self.root.replace(false) || exec.shared.ready.take_root() {
                 if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
                     return output;
                 }
             }
             let stats = self.tick(BUDGET);
-            if !stats.ready_left && !exec.shared.root_woken.load(Ordering::Acquire) {
+            if !stats.ready_left {
                 self.park();
             }
         }
@@ -329,7 +337,10 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
     /// — the main loop of a kernel.
     pub fn run(&self) -> ! {
         loop {
-            if !self.tick(BUDGET).ready_left {
+            let stats = self.tick(BUDGET);
+            // No root future here: a stray root wake means nothing.
+            self.root.set(false);
+            if !stats.ready_left {
                 self.park();
             }
         }
@@ -357,7 +368,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         let mut link = self.batch.replace(0);
         loop {
             if link == 0 {
-                link = exec.shared.ready.take_all(&exec.slots);
+                link = exec.shared.ready.take_all(&exec.slots).link;
                 if link == 0 {
                     break;
                 }
@@ -375,7 +386,8 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         while keep != 0 {
             let header = &exec.slots[keep as usize - 1].header;
             keep = header.next.load(Ordering::Relaxed);
-            exec.shared.ready.push(header);
+            // SAFETY: `shared_ptr` has whole-executor provenance.
+            unsafe { Shared::enqueue(exec.shared_ptr(), header) };
         }
     }
 }

@@ -1,8 +1,8 @@
-//! The part of an executor that every waker reaches: the ready queue, the
-//! root-future flag and the platform's pender.
+//! The part of an executor that every waker reaches besides the task's own
+//! slot: the ready queue and the platform's pender.
 
 use super::ready::ReadyQueue;
-use crate::sync::{AtomicBool, Ordering};
+use crate::sync::AtomicBool;
 
 /// Executor state reachable from any context through a task header.
 ///
@@ -10,15 +10,10 @@ use crate::sync::{AtomicBool, Ordering};
 /// byte offset and wakers need not know the executor's generic parameters.
 #[repr(C)]
 pub(crate) struct Shared {
-    /// Tasks ready to be polled.
+    /// Tasks ready to be polled, plus the root and sleeping flags.
     pub(crate) ready: ReadyQueue,
-    /// The future passed to `block_on` was woken.
-    pub(crate) root_woken: AtomicBool,
     /// A `Runner` exists for this executor.
     pub(crate) runner_claimed: AtomicBool,
-    /// The run loop is in (or on its way into) `Platform::park`: only then
-    /// do wakes call the platform's `pend`. Busy loops pay nothing for it.
-    pub(crate) sleeping: AtomicBool,
     /// Calls `Platform::pend` of the executor that owns this `Shared`.
     pend_fn: unsafe fn(*const Shared),
 }
@@ -30,55 +25,46 @@ impl Shared {
         pub(crate) fn new(pend_fn: unsafe fn(*const Shared)) -> Self {
             Self {
                 ready: ReadyQueue::new(),
-                root_woken: AtomicBool::new(false),
                 runner_claimed: AtomicBool::new(false),
-                sleeping: AtomicBool::new(false),
                 pend_fn,
             }
         }
     }
 
-    /// Tells the platform that work is ready, if the run loop sleeps.
-    /// Called after every enqueue.
+    /// Pushes `header` (whose `QUEUED` flag the caller set) and pends the
+    /// platform if the run loop sleeps.
     ///
     /// # Safety
     /// `this` points to the `Shared` of a live executor and carries the
-    /// provenance of the whole executor.
-    pub(crate) unsafe fn pend(this: *const Shared) {
-        // SeqCst after the SeqCst enqueue, against the run loop's SeqCst
-        // store of `sleeping` before its idle check (see `park`): either
-        // the run loop sees the enqueued work, or this sees it sleeping.
-        // SAFETY: the caller guarantees `this` is live.
-        if unsafe { &*this }.sleeping.load(Ordering::SeqCst) {
-            // SAFETY: `pend_fn` was chosen by the executor that embeds
-            // `*this` at offset 0 (see `Executor::new`); the caller
-            // guarantees the pointer may reach that whole executor.
-            unsafe { ((*this).pend_fn)(this) }
-        }
-    }
-
-    /// Marks the run loop as sleeping for the duration of `park`, which
-    /// must re-check for work (through `Idle::is_idle`) before it sleeps.
-    pub(crate) fn sleep(&self, park: impl FnOnce()) {
-        self.sleeping.store(true, Ordering::SeqCst);
-        park();
-        self.sleeping.store(false, Ordering::Relaxed);
-    }
-
-    /// Wakes the root future of `block_on`.
-    ///
-    /// # Safety
-    /// As for [`Shared::pend`].
-    pub(crate) unsafe fn wake_root(this: *const Shared) {
+    /// provenance of the whole executor; `header` belongs to it.
+    pub(crate) unsafe fn enqueue(this: *const Shared, header: &super::slot::Header) {
         // SAFETY: guaranteed by the caller.
-        if !unsafe { &*this }.root_woken.swap(true, Ordering::SeqCst) {
+        if unsafe { &*this }.ready.push(header) {
             // SAFETY: guaranteed by the caller.
             unsafe { Shared::pend(this) };
         }
     }
 
-    /// `true` when no task and no root future is ready.
-    pub(crate) fn is_idle(&self) -> bool {
-        self.ready.is_empty() && !self.root_woken.load(Ordering::SeqCst)
+    /// Wakes the root future of `block_on`.
+    ///
+    /// # Safety
+    /// As for [`Shared::enqueue`].
+    pub(crate) unsafe fn wake_root(this: *const Shared) {
+        // SAFETY: guaranteed by the caller.
+        if unsafe { &*this }.ready.wake_root() {
+            // SAFETY: guaranteed by the caller.
+            unsafe { Shared::pend(this) };
+        }
+    }
+
+    /// Calls the platform's `pend`.
+    ///
+    /// # Safety
+    /// As for [`Shared::enqueue`].
+    unsafe fn pend(this: *const Shared) {
+        // SAFETY: `pend_fn` was chosen by the executor that embeds `*this`
+        // at offset 0 (see `Executor::new`); the caller guarantees the
+        // pointer may reach that whole executor.
+        unsafe { ((*this).pend_fn)(this) }
     }
 }

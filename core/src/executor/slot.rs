@@ -172,10 +172,7 @@ impl Header {
         let shared = unsafe { Header::shared(this) };
         // SAFETY: `shared` is the live executor's `Shared`, reached with
         // the executor's provenance.
-        unsafe {
-            (*shared).ready.push(header);
-            Shared::pend(shared);
-        }
+        unsafe { Shared::enqueue(shared, header) };
     }
 
     /// Clears reference flags `refs` (and any flags in `also`); frees the

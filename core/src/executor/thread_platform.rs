@@ -15,9 +15,8 @@ const NOTIFIED: u8 = 2;
 
 /// Parks the runner's thread when idle; a wake from any thread unparks it.
 ///
-/// Wakes while the runner is busy cost one atomic load: only the first
-/// wake after the runner last parked writes anything, and only a wake that
-/// finds the runner asleep calls `Thread::unpark`.
+/// The executor calls `pend` only while the runner sleeps (or is about to);
+/// only a wake that finds the runner parked calls `Thread::unpark`.
 ///
 /// The platform binds to the first thread that parks on it, so an executor
 /// using it must be run from that thread only.
@@ -45,9 +44,10 @@ impl Default for ThreadPlatform {
 
 impl Platform for ThreadPlatform {
     fn pend(&self) {
-        // SeqCst, after the executor's SeqCst enqueue: either the runner's
-        // SeqCst arming (below) comes later and its idle check sees the
-        // enqueued task, or this load sees the runner parked.
+        // The executor calls this only after an enqueue found the run loop
+        // flagged as sleeping, and that enqueue acquired everything the run
+        // loop did before (including its last reset of `state` below): a
+        // NOTIFIED seen here is one the run loop has not consumed yet.
         if self.state.load(Ordering::SeqCst) == NOTIFIED {
             return; // the runner will look for work before it sleeps
         }
