@@ -7,6 +7,11 @@
 //!   wakers that interrupt handlers may use; a lock-free ready queue.
 //! * [`irq_queue`] — [`IrqQueue`], a bounded lock-free queue an interrupt
 //!   handler pushes into and a task consumes as a `Stream`.
+//! * [`time`] — `sleep`, `timeout` and `interval` on a hierarchical timer
+//!   wheel driven by a [`Clock`](time::Clock).
+//! * [`io`] — the completion-driver contract, the op table that owns every
+//!   operation in flight (buffers included) until its completion, and a
+//!   deterministic simulated backend.
 //!
 //! Nothing here allocates, and nothing an interrupt handler or another
 //! thread can reach takes a lock.
@@ -16,10 +21,14 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+mod list;
+mod storage;
 mod sync;
 
 pub mod executor;
+pub mod io;
 pub mod irq_queue;
+pub mod time;
 
 pub use executor::{Executor, JoinError, JoinHandle, Platform, Runner, SpawnError};
 pub use irq_queue::IrqQueue;

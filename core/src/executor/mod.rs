@@ -34,6 +34,7 @@
 //! let _ = EXECUTOR.spawn(async move { big.len() });
 //! ```
 
+mod drive;
 mod join;
 mod platform;
 mod ready;
@@ -49,15 +50,17 @@ use core::fmt;
 use core::future::Future;
 use core::mem::{align_of, size_of};
 
+pub use drive::Drive;
 pub use join::{JoinError, JoinHandle};
 pub use platform::{Idle, Platform, Spin};
 pub use runner::{Runner, TickStats};
 #[cfg(all(feature = "std", not(loom)))]
 pub use thread_platform::ThreadPlatform;
 
+use crate::storage::{self, STORAGE_ALIGN};
 use crate::sync::{AtomicU32, Ordering};
 use shared::Shared;
-use slot::{Header, SLOT_ALIGN, STORAGE_ALIGN, Slot, VTableOf};
+use slot::{Header, SLOT_ALIGN, Slot, VTableOf};
 use state::{ALIVE, CLAIMED, HANDLE, QUEUED};
 
 /// Why a task could not be spawned.
@@ -120,12 +123,8 @@ impl core::error::Error for RunnerBusy {}
 /// Compile-time check that `F` and its output fit a slot of `S` bytes.
 pub(crate) const fn assert_fits<F: Future, const S: usize>() {
     assert!(
-        size_of::<F>() <= S && size_of::<F::Output>() <= S,
-        "future (or its output) is larger than the executor's task slot size S"
-    );
-    assert!(
-        align_of::<F>() <= STORAGE_ALIGN && align_of::<F::Output>() <= STORAGE_ALIGN,
-        "future (or its output) needs more than 16-byte alignment"
+        storage::fits::<F, S>() && storage::fits::<F::Output, S>(),
+        "future (or its output) is larger than the executor's task slot size S, or needs more than 16-byte alignment"
     );
 }
 

@@ -90,13 +90,25 @@ impl Platform for Spin {
 
 /// What [`Platform::park`] may ask the run loop: is there still nothing to do?
 pub struct Idle<'a> {
-    pub(crate) shared: &'a Shared,
+    shared: Option<&'a Shared>,
 }
 
-impl Idle<'_> {
+impl<'a> Idle<'a> {
+    pub(crate) fn new(shared: &'a Shared) -> Self {
+        Self {
+            shared: Some(shared),
+        }
+    }
+
+    /// An `Idle` outside any run loop, which is always idle: for parking a
+    /// backend when no executor is involved (such as a reactor's shutdown).
+    pub const fn detached() -> Idle<'static> {
+        Idle { shared: None }
+    }
+
     /// `true` when no task and no `block_on` future is ready to run, i.e.
     /// sleeping now cannot lose a wake that already happened.
     pub fn is_idle(&self) -> bool {
-        self.shared.ready.is_empty()
+        self.shared.is_none_or(|shared| shared.ready.is_empty())
     }
 }

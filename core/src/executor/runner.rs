@@ -6,6 +6,7 @@ use core::marker::PhantomData;
 use core::pin::pin;
 use core::task::{Context, Poll};
 
+use super::drive::{Drive, PlatformDrive};
 use super::join::JoinHandle;
 use super::platform::{Idle, Platform};
 use super::shared::Shared;
@@ -292,17 +293,22 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         }
     }
 
-    /// Idles through the platform until a wake (or a spurious return),
-    /// unless work is already there.
-    fn park(&self) {
+    /// Parks through `drive` until a wake (or a spurious return), unless
+    /// work is already there.
+    fn park(&self, drive: &impl Drive) {
         if self.batch.get() != 0 || self.root.get() {
             return;
         }
         let shared = &self.exec.shared;
         if shared.ready.start_sleeping() {
-            self.exec.platform.park(&Idle { shared });
+            drive.park(&Idle::new(shared));
             shared.ready.stop_sleeping();
         }
+    }
+
+    /// `true` if a task or the root future is ready to run.
+    fn has_ready(&self) -> bool {
+        self.batch.get() != 0 || self.root.get() || !self.exec.shared.ready.is_empty()
     }
 
     /// Runs `future` to completion on this thread, running spawned tasks
@@ -311,6 +317,16 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
     /// # Panics
     /// If called from inside another `block_on` or a task of this runner.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.block_on_with(&PlatformDrive(&self.exec.platform), future)
+    }
+
+    /// [`block_on`](Self::block_on) with `drive` turned every loop and
+    /// parked on when nothing is ready — e.g. an I/O
+    /// [`Reactor`](crate::io::Reactor) with its timers.
+    ///
+    /// # Panics
+    /// If called from inside another `block_on` or a task of this runner.
+    pub fn block_on_with<D: Drive, F: Future>(&self, drive: &D, future: F) -> F::Output {
         let _guard = FlagGuard::enter(&self.blocking, "Runner::block_on cannot be nested");
         let exec = self.exec;
         let mut future = pin!(future);
@@ -326,9 +342,10 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
                     return output;
                 }
             }
-            let stats = self.tick(BUDGET);
-            if !stats.ready_left {
-                self.park();
+            self.tick(BUDGET);
+            drive.turn();
+            if !self.has_ready() {
+                self.park(drive);
             }
         }
     }
@@ -336,12 +353,18 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
     /// Runs tasks forever, parking through the platform when none is ready
     /// — the main loop of a kernel.
     pub fn run(&self) -> ! {
+        self.run_with(&PlatformDrive(&self.exec.platform))
+    }
+
+    /// [`run`](Self::run) with `drive` turned every loop and parked on.
+    pub fn run_with(&self, drive: &impl Drive) -> ! {
         loop {
-            let stats = self.tick(BUDGET);
+            self.tick(BUDGET);
+            drive.turn();
             // No root future here: a stray root wake means nothing.
             self.root.set(false);
-            if !stats.ready_left {
-                self.park();
+            if !self.has_ready() {
+                self.park(drive);
             }
         }
     }

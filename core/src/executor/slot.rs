@@ -3,13 +3,13 @@
 
 use core::cell::{Cell, UnsafeCell};
 use core::future::Future;
-use core::mem::MaybeUninit;
 use core::pin::Pin;
 use core::ptr;
 use core::task::{Context, Poll};
 
 use super::shared::Shared;
 use super::state::{self, ALIVE, QUEUED, REFS};
+use crate::storage::Storage;
 use crate::sync::{AtomicU32, Ordering, WakerSlot};
 
 /// What the run loop needs to know about the future in a slot, erased to
@@ -74,12 +74,6 @@ unsafe fn drop_in_place_as<T>(ptr: *mut u8) {
 /// [`state::TAG_BITS`] bits of a header pointer free for a waker's tag.
 pub(crate) const SLOT_ALIGN: usize = 64;
 const _: () = assert!(1 << state::TAG_BITS == SLOT_ALIGN);
-/// Alignment of the storage a future lives in.
-pub(crate) const STORAGE_ALIGN: usize = 16;
-
-/// `S` bytes aligned for any future with alignment up to [`STORAGE_ALIGN`].
-#[repr(C, align(16))]
-pub(crate) struct Storage<const S: usize>([MaybeUninit<u8>; S]);
 
 /// The part of a slot that wakers, join handles and the run loop share.
 #[repr(C)]
@@ -118,7 +112,7 @@ impl<const S: usize> Slot<S> {
                     vtable: UnsafeCell::new(None),
                     join_waker: WakerSlot::new(),
                 },
-                storage: UnsafeCell::new(Storage([MaybeUninit::uninit(); S])),
+                storage: UnsafeCell::new(Storage::uninit()),
             }
         }
     }

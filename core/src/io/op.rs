@@ -1,0 +1,223 @@
+//! The futures of submitted operations.
+
+use core::cell::Cell;
+use core::fmt;
+use core::future::Future;
+use core::mem;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use super::reactor::{FreeWaiter, Reactor};
+use super::slot::State;
+use super::{Completion, Driver, OpId, Operation, errno};
+use crate::list::Node;
+use crate::time::Clock;
+
+enum Stage<T> {
+    /// Not in the op table yet (not polled, or waiting for a free slot).
+    Pending(T),
+    /// In the op table.
+    Submitted(OpId),
+    /// The output was returned.
+    Done,
+}
+
+/// The future of [`Handle::submit`](super::Handle::submit).
+///
+/// On its first poll the operation moves into a free slot of the reactor's
+/// op table (waiting for one if all are taken) and is handed to the backend;
+/// the future then resolves to [`Operation::complete`]'s output.
+///
+/// **Dropping it never frees memory the backend may still use.** Dropped
+/// while the backend holds the operation, the operation — buffers and all —
+/// stays in its slot, a cancel is requested, and it is released (through
+/// [`Operation::orphaned`]) only when the completion arrives. To cancel and
+/// still get the buffers and the result back, use [`cancel`](Op::cancel).
+#[must_use = "operations do nothing unless awaited"]
+pub struct Op<'r, T, D: Driver, C: Clock, const M: usize, const K: usize> {
+    reactor: &'r Reactor<D, C, M, K>,
+    stage: Stage<T>,
+    /// Linked into the reactor while waiting for a free slot.
+    waiter: FreeWaiter,
+    /// The waiter was linked at some point (so a pop means "notified").
+    waited: Cell<bool>,
+}
+
+impl<'r, T, D, C, const M: usize, const K: usize> Op<'r, T, D, C, M, K>
+where
+    T: Operation<D>,
+    D: Driver,
+    C: Clock,
+{
+    pub(crate) fn new(reactor: &'r Reactor<D, C, M, K>, op: T) -> Self {
+        Self {
+            reactor,
+            stage: Stage::Pending(op),
+            waiter: Node::new(Cell::new(None)),
+            waited: Cell::new(false),
+        }
+    }
+
+    /// The operation's id, once it is in the op table.
+    pub fn id(&self) -> Option<OpId> {
+        match self.stage {
+            Stage::Submitted(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Cancels the operation and resolves to its output, so the caller
+    /// gets the buffers back and can tell "cancelled" (`-ECANCELED`) from
+    /// "completed anyway" (data that arrived is not lost).
+    ///
+    /// An operation that never reached the backend resolves at once with
+    /// `-ECANCELED`.
+    pub fn cancel(self: Pin<&mut Self>) -> Cancel<'_, 'r, T, D, C, M, K> {
+        Cancel {
+            op: self,
+            requested: false,
+        }
+    }
+
+    /// Splits the pinned future into its parts. `waiter` stays pinned (it
+    /// is never moved); `stage` is not structurally pinned (the operation
+    /// is moved into the op table from it).
+    fn parts(
+        self: Pin<&mut Self>,
+    ) -> (
+        &'r Reactor<D, C, M, K>,
+        &mut Stage<T>,
+        &FreeWaiter,
+        &Cell<bool>,
+    ) {
+        // SAFETY: `waiter` is only ever used through a shared reference
+        // and never moved out; nothing else needs pinning.
+        let this = unsafe { self.get_unchecked_mut() };
+        (this.reactor, &mut this.stage, &this.waiter, &this.waited)
+    }
+}
+
+impl<T, D, C, const M: usize, const K: usize> Future for Op<'_, T, D, C, M, K>
+where
+    T: Operation<D>,
+    D: Driver,
+    C: Clock,
+{
+    type Output = T::Output;
+
+    /// # Panics
+    /// When polled again after it returned `Ready`.
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let (reactor, stage, waiter, waited) = self.parts();
+        loop {
+            match stage {
+                Stage::Pending(_) => {
+                    let Some(index) = reactor.claim() else {
+                        waiter.value.set(Some(cx.waker().clone()));
+                        if !waiter.is_linked() {
+                            waited.set(true);
+                            // SAFETY: `waiter` is pinned with this future,
+                            // whose `Drop` unlinks it.
+                            unsafe { reactor.link_free_waiter(waiter) };
+                        }
+                        return Poll::Pending;
+                    };
+                    reactor.unlink_free_waiter(waiter);
+                    waited.set(false);
+                    let Stage::Pending(op) = mem::replace(stage, Stage::Done) else {
+                        unreachable!()
+                    };
+                    *stage = Stage::Submitted(reactor.start(index, op));
+                }
+                Stage::Submitted(id) => {
+                    let slot = reactor.slot(id.index());
+                    if slot.state.get() != State::Completed {
+                        slot.set_waker(cx.waker());
+                        return Poll::Pending;
+                    }
+                    let index = id.index();
+                    *stage = Stage::Done;
+                    // SAFETY: this future put a `T` into the slot.
+                    let (op, completion) = unsafe { reactor.take_completed::<T>(index) };
+                    return Poll::Ready(op.complete(completion));
+                }
+                Stage::Done => panic!("operation future polled after it completed"),
+            }
+        }
+    }
+}
+
+impl<T, D: Driver, C: Clock, const M: usize, const K: usize> Drop for Op<'_, T, D, C, M, K> {
+    fn drop(&mut self) {
+        match self.stage {
+            Stage::Pending(_) => {
+                if self.waiter.is_linked() {
+                    self.reactor.unlink_free_waiter(&self.waiter);
+                } else if self.waited.get() {
+                    // We were woken for a free slot we will not take: pass
+                    // the turn on.
+                    self.reactor.notify_free_waiter();
+                }
+            }
+            Stage::Submitted(id) => self.reactor.abandon(id.index()),
+            Stage::Done => {}
+        }
+    }
+}
+
+impl<T, D: Driver, C: Clock, const M: usize, const K: usize> fmt::Debug for Op<'_, T, D, C, M, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stage = match self.stage {
+            Stage::Pending(_) => "pending",
+            Stage::Submitted(_) => "submitted",
+            Stage::Done => "done",
+        };
+        f.debug_struct("Op").field("stage", &stage).finish()
+    }
+}
+
+/// The future of [`Op::cancel`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Cancel<'a, 'r, T, D: Driver, C: Clock, const M: usize, const K: usize> {
+    op: Pin<&'a mut Op<'r, T, D, C, M, K>>,
+    requested: bool,
+}
+
+impl<T, D, C, const M: usize, const K: usize> Future for Cancel<'_, '_, T, D, C, M, K>
+where
+    T: Operation<D>,
+    D: Driver,
+    C: Clock,
+{
+    type Output = T::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let cancelled = Completion::new(-errno::ECANCELED);
+        if !self.requested {
+            self.requested = true;
+            let (reactor, stage, waiter, _) = self.op.as_mut().parts();
+            match stage {
+                Stage::Pending(_) => {
+                    reactor.unlink_free_waiter(waiter);
+                    let Stage::Pending(op) = mem::replace(stage, Stage::Done) else {
+                        unreachable!()
+                    };
+                    return Poll::Ready(op.complete(cancelled));
+                }
+                Stage::Submitted(id) => {
+                    let index = id.index();
+                    if reactor.slot(index).state.get() == State::Unsubmitted {
+                        *stage = Stage::Done;
+                        // SAFETY: the `Op` put a `T` into the slot, and the
+                        // backend never saw it.
+                        let op = unsafe { reactor.take_unsubmitted::<T>(index) };
+                        return Poll::Ready(op.complete(cancelled));
+                    }
+                    reactor.request_cancel(index);
+                }
+                Stage::Done => {}
+            }
+        }
+        self.op.as_mut().poll(cx)
+    }
+}

@@ -1,0 +1,533 @@
+//! The reactor: a backend, the op table that owns every operation in
+//! flight, and the timers — everything the run loop turns besides tasks.
+
+use core::cell::{Cell, UnsafeCell};
+use core::fmt;
+use core::future::Future;
+use core::marker::PhantomPinned;
+use core::pin::Pin;
+use core::task::Waker;
+use core::time::Duration;
+
+use super::op::Op;
+use super::slot::{Cancel, OpSlot, OpVTable, State};
+use super::{Completion, Driver, OpId, Operation};
+use crate::executor::{Drive, Idle};
+use crate::list::{List, Node};
+use crate::storage;
+use crate::time::{Clock, Interval, Sleep, Timeout, Timers};
+
+/// A node an [`Op`] links into the reactor while it waits for a free slot.
+pub(crate) type FreeWaiter = Node<Cell<Option<Waker>>>;
+
+/// A completion-driven I/O backend `D`, its op table of `M` slots of `K`
+/// bytes, and timers on clock `C`.
+///
+/// The reactor belongs to one run loop (it is `!Sync`) and must be pinned
+/// before use: operations live *inside* it while the backend works on
+/// them, and pinning guarantees that its memory is not reused before
+/// [`Drop`] has cancelled every operation and waited for its completion.
+/// Get a [`Handle`] with [`handle`](Reactor::handle) to submit operations
+/// and start timers, and pass the reactor to
+/// [`Runner::block_on_with`](crate::executor::Runner::block_on_with) (or
+/// [`run_with`](crate::executor::Runner::run_with)) to drive it.
+///
+/// # Back-pressure
+///
+/// * Op table full: a submission waits (its future stays pending) until a
+///   slot is free.
+/// * Backend queue full: the operation stays in its slot and is handed to
+///   the backend on the next turn, after the queue was flushed.
+///
+/// # Shutdown and `'static` storage
+///
+/// Dropping the reactor — or calling [`shutdown`](Reactor::shutdown) —
+/// cancels every operation the backend still holds and blocks until each
+/// has completed; only then are their buffers released. A reactor in a
+/// `static` is never dropped: call `shutdown` to quiesce it.
+pub struct Reactor<D: Driver, C: Clock, const M: usize, const K: usize = 128> {
+    driver: UnsafeCell<D>,
+    driver_busy: Cell<bool>,
+    timers: Timers<C>,
+    slots: [OpSlot<D, K>; M],
+    /// Where the next claim starts looking.
+    next_free: Cell<usize>,
+    /// Slots not `Free`.
+    occupied: Cell<usize>,
+    /// Slots the backend may still touch (`InFlight` or `Orphaned`).
+    backend_owned: Cell<usize>,
+    /// Slots `Unsubmitted` (the backend queue was full).
+    unsubmitted: Cell<usize>,
+    /// Slots whose cancel is `Wanted` but not yet queued.
+    cancels_wanted: Cell<usize>,
+    /// Slots completed during a reap and not yet handled (index + 1, 0 ends).
+    done_head: Cell<u32>,
+    /// Submissions waiting for a free slot.
+    free_waiters: List<Cell<Option<Waker>>>,
+    _pinned: PhantomPinned,
+}
+
+impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
+    /// A reactor over `driver`, with timers reading `clock`.
+    pub const fn new(driver: D, clock: C) -> Self {
+        const { assert!(M > 0 && M < u32::MAX as usize, "M must be at least 1") };
+        Self {
+            driver: UnsafeCell::new(driver),
+            driver_busy: Cell::new(false),
+            timers: Timers::new(clock),
+            slots: [const { OpSlot::new() }; M],
+            next_free: Cell::new(0),
+            occupied: Cell::new(0),
+            backend_owned: Cell::new(0),
+            unsubmitted: Cell::new(0),
+            cancels_wanted: Cell::new(0),
+            done_head: Cell::new(0),
+            free_waiters: List::new(),
+            _pinned: PhantomPinned,
+        }
+    }
+
+    /// The handle to submit operations and start timers with.
+    pub fn handle(self: Pin<&Self>) -> Handle<'_, D, C, M, K> {
+        Handle { reactor: self }
+    }
+
+    /// The timers.
+    pub fn timers(&self) -> &Timers<C> {
+        &self.timers
+    }
+
+    /// Operations the backend may still be working on (their memory is
+    /// not released before they complete).
+    pub fn in_flight(&self) -> usize {
+        self.backend_owned.get()
+    }
+
+    /// Op-table slots in use.
+    pub fn occupied(&self) -> usize {
+        self.occupied.get()
+    }
+
+    /// Runs `f` with the backend.
+    ///
+    /// # Panics
+    /// If the backend is already in use further up the stack (for example
+    /// a foreign waker that re-enters the reactor while it reaps).
+    pub fn with_driver<R>(&self, f: impl FnOnce(&mut D) -> R) -> R {
+        struct Release<'a>(&'a Cell<bool>);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        assert!(
+            !self.driver_busy.replace(true),
+            "the reactor's driver is already in use (re-entered from inside a reap?)"
+        );
+        let _release = Release(&self.driver_busy);
+        // SAFETY: the busy flag makes this the only reference to the driver
+        // until `_release` resets it; the reactor is `!Sync`.
+        f(unsafe { &mut *self.driver.get() })
+    }
+
+    /// Cancels every operation the backend holds and waits, turning the
+    /// backend, until each has completed. Their awaiting futures (if any)
+    /// then resolve with the cancelled (or completed) result.
+    pub fn shutdown(&self) {
+        for slot in &self.slots {
+            if slot.state.get().backend_owned() && slot.cancel.get() == Cancel::No {
+                slot.cancel.set(Cancel::Wanted);
+                self.cancels_wanted.set(self.cancels_wanted.get() + 1);
+            }
+        }
+        loop {
+            self.turn_io();
+            if self.backend_owned.get() == 0 {
+                break;
+            }
+            self.with_driver(|d| {
+                self.push_retries(d);
+                d.park(None, &Idle::detached());
+            });
+        }
+        self.process_done();
+    }
+
+    pub(crate) fn slot(&self, index: u32) -> &OpSlot<D, K> {
+        &self.slots[index as usize]
+    }
+
+    fn id(&self, index: usize) -> OpId {
+        OpId::new(index as u32, self.slots[index].generation.get())
+    }
+
+    fn set_state(&self, slot: &OpSlot<D, K>, new: State) {
+        let old = slot.state.replace(new);
+        let owned = self.backend_owned.get() + usize::from(new.backend_owned())
+            - usize::from(old.backend_owned());
+        self.backend_owned.set(owned);
+    }
+
+    /// Finds a free slot.
+    pub(crate) fn claim(&self) -> Option<u32> {
+        let start = self.next_free.get();
+        (0..M).map(|k| (start + k) % M).find_map(|index| {
+            (self.slots[index].state.get() == State::Free).then(|| {
+                self.next_free.set((index + 1) % M);
+                index as u32
+            })
+        })
+    }
+
+    /// Moves `op` into the free slot `index` and hands it to the backend
+    /// (or leaves it for the next turn if the backend's queue is full).
+    pub(crate) fn start<T: Operation<D>>(&self, index: u32, op: T) -> OpId {
+        const {
+            assert!(
+                storage::fits::<T, K>(),
+                "operation larger than the reactor's slot size K (or over-aligned)"
+            )
+        };
+        let slot = self.slot(index);
+        debug_assert_eq!(slot.state.get(), State::Free);
+        // SAFETY: the slot is free (no value in its storage) and `T` fits.
+        unsafe { slot.ptr().cast::<T>().write(op) };
+        slot.vtable.set(Some(OpVTable::of::<T>()));
+        slot.cancel.set(Cancel::No);
+        self.occupied.set(self.occupied.get() + 1);
+        self.set_state(slot, State::Unsubmitted);
+        self.unsubmitted.set(self.unsubmitted.get() + 1);
+        self.with_driver(|d| self.try_push(d, index as usize));
+        self.id(index as usize)
+    }
+
+    /// Hands an `Unsubmitted` operation to the backend. `false` if the
+    /// backend's queue is full.
+    fn try_push(&self, d: &mut D, index: usize) -> bool {
+        let slot = &self.slots[index];
+        // SAFETY: `Unsubmitted` slots hold their operation; `build` only
+        // borrows it where it lies.
+        let op = unsafe { (slot.vtable().build)(slot.ptr()) };
+        if d.push(self.id(index), op).is_err() {
+            return false;
+        }
+        self.set_state(slot, State::InFlight);
+        self.unsubmitted.set(self.unsubmitted.get() - 1);
+        true
+    }
+
+    /// Retries what a full backend queue held back: submissions, cancels.
+    fn push_retries(&self, d: &mut D) {
+        if self.unsubmitted.get() == 0 && self.cancels_wanted.get() == 0 {
+            return;
+        }
+        for index in 0..M {
+            let slot = &self.slots[index];
+            if slot.state.get() == State::Unsubmitted && !self.try_push(d, index) {
+                break;
+            }
+            if slot.cancel.get() == Cancel::Wanted && slot.state.get().backend_owned() {
+                if !d.push_cancel(self.id(index)) {
+                    break;
+                }
+                slot.cancel.set(Cancel::Requested);
+                self.cancels_wanted.set(self.cancels_wanted.get() - 1);
+            }
+        }
+    }
+
+    /// Asks the backend to cancel the operation in slot `index` (queued on
+    /// the next turn).
+    pub(crate) fn request_cancel(&self, index: u32) {
+        let slot = self.slot(index);
+        if slot.state.get().backend_owned() && slot.cancel.get() == Cancel::No {
+            slot.cancel.set(Cancel::Wanted);
+            self.cancels_wanted.set(self.cancels_wanted.get() + 1);
+        }
+    }
+
+    /// Takes the operation out of a `Completed` slot and frees the slot.
+    ///
+    /// # Safety
+    /// The slot holds a `T` (the caller submitted it).
+    pub(crate) unsafe fn take_completed<T>(&self, index: u32) -> (T, Completion) {
+        let slot = self.slot(index);
+        debug_assert_eq!(slot.state.get(), State::Completed);
+        // SAFETY: per the caller; the slot is freed right after, so the
+        // value is not used again.
+        let op = unsafe { slot.ptr().cast::<T>().read() };
+        let completion = slot.completion.get();
+        self.free(index);
+        (op, completion)
+    }
+
+    /// Takes an operation that never reached the backend out of its slot.
+    ///
+    /// # Safety
+    /// The slot is `Unsubmitted` and holds a `T`.
+    pub(crate) unsafe fn take_unsubmitted<T>(&self, index: u32) -> T {
+        let slot = self.slot(index);
+        debug_assert_eq!(slot.state.get(), State::Unsubmitted);
+        self.unsubmitted.set(self.unsubmitted.get() - 1);
+        // SAFETY: per the caller.
+        let op = unsafe { slot.ptr().cast::<T>().read() };
+        self.free(index);
+        op
+    }
+
+    /// The awaiting future of slot `index` is gone.
+    pub(crate) fn abandon(&self, index: u32) {
+        let slot = self.slot(index);
+        drop(slot.waker.take());
+        match slot.state.get() {
+            State::Unsubmitted => {
+                self.unsubmitted.set(self.unsubmitted.get() - 1);
+                // SAFETY: the backend never saw the operation; drop it here.
+                unsafe { (slot.vtable().drop)(slot.ptr()) };
+                self.free(index);
+            }
+            State::InFlight => {
+                // The backend may still use the buffers: they stay in the
+                // slot until the completion; ask for a cancel.
+                self.set_state(slot, State::Orphaned);
+                self.request_cancel(index);
+            }
+            State::Completed => {
+                // Completed but never taken: release what it produced.
+                self.set_state(slot, State::OrphanDone);
+                self.push_done(index);
+            }
+            State::Free | State::Orphaned | State::OrphanDone => {
+                debug_assert!(false, "abandoning a slot nobody awaits");
+            }
+        }
+    }
+
+    fn free(&self, index: u32) {
+        let slot = self.slot(index);
+        self.set_state(slot, State::Free);
+        if slot.cancel.replace(Cancel::No) == Cancel::Wanted {
+            self.cancels_wanted.set(self.cancels_wanted.get() - 1);
+        }
+        slot.generation.set(slot.generation.get().wrapping_add(1));
+        slot.vtable.set(None);
+        drop(slot.waker.take());
+        self.occupied.set(self.occupied.get() - 1);
+        self.notify_free_waiter();
+    }
+
+    /// Wakes one submission waiting for a free slot.
+    pub(crate) fn notify_free_waiter(&self) {
+        if let Some(node) = self.free_waiters.pop_front() {
+            let waker = node.value.take();
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Links a submission waiting for a free slot.
+    ///
+    /// # Safety
+    /// `node` is pinned, not linked, and unlinked (with
+    /// [`unlink_free_waiter`](Self::unlink_free_waiter)) before it is
+    /// invalidated.
+    pub(crate) unsafe fn link_free_waiter(&self, node: &FreeWaiter) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.free_waiters.push_front(node) };
+    }
+
+    pub(crate) fn unlink_free_waiter(&self, node: &FreeWaiter) {
+        if node.is_linked() {
+            // SAFETY: free-waiter nodes are only ever linked into this list.
+            unsafe { self.free_waiters.remove(node) };
+        }
+    }
+
+    fn push_done(&self, index: u32) {
+        let slot = self.slot(index);
+        if !slot.on_done_list.replace(true) {
+            slot.next_done.set(self.done_head.get());
+            self.done_head.set(index + 1);
+        }
+    }
+
+    /// Records one completion reported by the backend.
+    fn record(&self, id: OpId, completion: Completion) {
+        let Some(slot) = self.slots.get(id.index() as usize) else {
+            return;
+        };
+        if self.id(id.index() as usize) != id {
+            return; // not ours (a stale or foreign completion)
+        }
+        let next = match slot.state.get() {
+            State::InFlight => State::Completed,
+            State::Orphaned => State::OrphanDone,
+            _ => return,
+        };
+        slot.completion.set(completion);
+        if slot.cancel.replace(Cancel::No) == Cancel::Wanted {
+            self.cancels_wanted.set(self.cancels_wanted.get() - 1);
+        }
+        self.set_state(slot, next);
+        self.push_done(id.index());
+    }
+
+    /// Wakes the futures of completed operations and releases orphans.
+    fn process_done(&self) {
+        loop {
+            let head = self.done_head.get();
+            if head == 0 {
+                break;
+            }
+            let index = head - 1;
+            let slot = self.slot(index);
+            self.done_head.set(slot.next_done.get());
+            slot.on_done_list.set(false);
+            match slot.state.get() {
+                State::Completed => {
+                    if let Some(waker) = slot.waker.take() {
+                        waker.wake();
+                    }
+                }
+                State::OrphanDone => {
+                    let completion = slot.completion.get();
+                    let orphaned = slot.vtable().orphaned;
+                    // SAFETY: `OrphanDone` slots hold their operation, which
+                    // the backend no longer uses; `orphaned` moves it out and
+                    // the slot is freed right after.
+                    self.with_driver(|d| unsafe { orphaned(slot.ptr(), completion, d) });
+                    self.free(index);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Submits, reaps and handles completions, without blocking.
+    fn turn_io(&self) {
+        self.with_driver(|d| {
+            self.push_retries(d);
+            d.flush();
+            d.reap(&mut |id, c| self.record(id, c));
+        });
+        self.process_done();
+    }
+}
+
+impl<D: Driver, C: Clock, const M: usize, const K: usize> Drive for Reactor<D, C, M, K> {
+    fn turn(&self) {
+        self.turn_io();
+        self.timers.advance();
+    }
+
+    fn park(&self, idle: &Idle<'_>) {
+        let timeout: Option<Duration> = self.timers.time_to_next();
+        self.with_driver(|d| {
+            self.push_retries(d);
+            d.park(timeout, idle);
+            d.reap(&mut |id, c| self.record(id, c));
+        });
+        self.process_done();
+        self.timers.advance();
+    }
+}
+
+impl<D: Driver, C: Clock, const M: usize, const K: usize> Drop for Reactor<D, C, M, K> {
+    fn drop(&mut self) {
+        self.shutdown();
+        // What is left never reached the backend, or completed with nobody
+        // to take it (its future was leaked): release it here.
+        for index in 0..M as u32 {
+            let slot = self.slot(index);
+            match slot.state.get() {
+                State::Unsubmitted => {
+                    // SAFETY: the backend never saw it.
+                    unsafe { (slot.vtable().drop)(slot.ptr()) };
+                }
+                State::Completed | State::OrphanDone => {
+                    let orphaned = slot.vtable().orphaned;
+                    let completion = slot.completion.get();
+                    // SAFETY: the backend is done with it; moved out once.
+                    self.with_driver(|d| unsafe { orphaned(slot.ptr(), completion, d) });
+                }
+                State::Free | State::InFlight | State::Orphaned => {}
+            }
+            slot.state.set(State::Free);
+        }
+    }
+}
+
+impl<D: Driver, C: Clock, const M: usize, const K: usize> fmt::Debug for Reactor<D, C, M, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reactor")
+            .field("slots", &M)
+            .field("occupied", &self.occupied.get())
+            .field("in_flight", &self.backend_owned.get())
+            .field("timers", &self.timers)
+            .finish()
+    }
+}
+
+/// What tasks use to submit operations and start timers on a pinned
+/// [`Reactor`]. Cheap to copy.
+pub struct Handle<'r, D: Driver, C: Clock, const M: usize, const K: usize> {
+    reactor: Pin<&'r Reactor<D, C, M, K>>,
+}
+
+impl<D: Driver, C: Clock, const M: usize, const K: usize> Clone for Handle<'_, D, C, M, K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<D: Driver, C: Clock, const M: usize, const K: usize> Copy for Handle<'_, D, C, M, K> {}
+
+impl<'r, D: Driver, C: Clock, const M: usize, const K: usize> Handle<'r, D, C, M, K> {
+    /// Submits `op`; the future resolves to its [`Operation::Output`]
+    /// (typically the result together with the buffers).
+    ///
+    /// Nothing happens until the future is polled. Dropping the future
+    /// after that never frees memory the backend may still use (see
+    /// [`Op`]).
+    pub fn submit<T: Operation<D>>(self, op: T) -> Op<'r, T, D, C, M, K> {
+        const {
+            assert!(
+                storage::fits::<T, K>(),
+                "operation larger than the reactor's slot size K (or over-aligned)"
+            )
+        };
+        Op::new(self.reactor.get_ref(), op)
+    }
+
+    /// The reactor.
+    pub fn reactor(self) -> Pin<&'r Reactor<D, C, M, K>> {
+        self.reactor
+    }
+
+    /// The timers.
+    pub fn timers(self) -> &'r Timers<C> {
+        &self.reactor.get_ref().timers
+    }
+
+    /// See [`Timers::sleep`].
+    pub fn sleep(self, duration: Duration) -> Sleep<'r, C> {
+        self.timers().sleep(duration)
+    }
+
+    /// See [`Timers::timeout`].
+    pub fn timeout<F: Future>(self, duration: Duration, future: F) -> Timeout<'r, C, F> {
+        self.timers().timeout(duration, future)
+    }
+
+    /// See [`Timers::interval`].
+    pub fn interval(self, period: Duration) -> Interval<'r, C> {
+        self.timers().interval(period)
+    }
+}
+
+impl<D: Driver, C: Clock, const M: usize, const K: usize> fmt::Debug for Handle<'_, D, C, M, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Handle").field(&*self.reactor).finish()
+    }
+}

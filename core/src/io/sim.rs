@@ -1,0 +1,557 @@
+//! A deterministic in-memory backend for tests: it completes operations
+//! immediately, when told to, or on a seeded random schedule — late, out of
+//! order, short, with errors, honouring or ignoring cancels — and it writes
+//! into read buffers and reads write buffers *at completion time*, so a
+//! buffer released too early is a use-after-free that miri reports.
+//!
+//! Completions carry the operation's submission number in `flags`, and a
+//! read fills byte `i` with `flags as u8 + i` — so a test can check that a
+//! buffer holds the data of its own operation, not another's.
+
+use core::time::Duration;
+
+use super::{Completion, Driver, IoBuf, IoBufMut, OpId, Operation, errno};
+use crate::executor::Idle;
+use crate::time::{Clock, ManualClock};
+
+/// xorshift64* — the simulator's (and its tests') reproducible randomness.
+#[derive(Debug, Clone)]
+pub struct SimRng(u64);
+
+impl SimRng {
+    /// A generator from `seed`.
+    pub const fn new(seed: u64) -> Self {
+        Self((seed ^ 0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// `true` with probability `percent` / 100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// What the simulator is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub enum SimOp {
+    /// Nothing; completes with 0.
+    Nop,
+    /// Fill up to `len` bytes at `ptr`.
+    Read {
+        /// Where to write.
+        ptr: *mut u8,
+        /// Capacity.
+        len: usize,
+    },
+    /// Consume `len` bytes at `ptr`.
+    Write {
+        /// What to read.
+        ptr: *const u8,
+        /// Bytes to send.
+        len: usize,
+    },
+    /// Produce a new descriptor (which must be closed again).
+    Open,
+}
+
+/// How the simulator completes operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimMode {
+    /// Every operation completes in full at the next reap (a requested
+    /// cancel wins).
+    Immediate,
+    /// Only operations given an outcome with [`SimDriver::decide`] complete.
+    Held,
+    /// Each reap completes a random subset, in random order, with random
+    /// outcomes; a requested cancel wins half of the time.
+    Random,
+}
+
+/// The outcome of one simulated operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimOutcome {
+    /// Everything transferred.
+    Full,
+    /// Only this many bytes transferred.
+    Short(usize),
+    /// Failed with this (positive) errno.
+    Error(i32),
+    /// Cancelled (`-ECANCELED`), nothing transferred.
+    Cancelled,
+}
+
+/// A simulated descriptor, produced by [`SimOpen`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimFd(pub u32);
+
+/// Counters of what the simulator did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Operations accepted by `push`.
+    pub submitted: u32,
+    /// Completions reported.
+    pub completed: u32,
+    /// Cancels that won (completion `-ECANCELED`).
+    pub cancelled: u32,
+    /// Operations that completed normally although a cancel was requested.
+    pub completed_despite_cancel: u32,
+    /// Short transfers.
+    pub short: u32,
+    /// Error completions.
+    pub errors: u32,
+    /// Calls to `flush`.
+    pub flushes: u32,
+    /// Descriptors produced.
+    pub opened: u32,
+    /// Descriptors closed.
+    pub closed: u32,
+    /// Closes of descriptors that were not open (double closes).
+    pub bad_closes: u32,
+    /// Bytes read out of write buffers.
+    pub bytes_written: u64,
+    /// Sum of those bytes (wrapping), to check what was written.
+    pub write_sum: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InDevice {
+    id: OpId,
+    op: SimOp,
+    seq: u32,
+    cancel: bool,
+    decided: Option<SimOutcome>,
+}
+
+const MAX_FDS: usize = 1024;
+
+/// The simulated backend; `Q` is the depth of its submission queue and of
+/// its "device" (operations in flight).
+#[derive(Debug)]
+pub struct SimDriver<'c, const Q: usize = 32> {
+    clock: &'c ManualClock,
+    mode: SimMode,
+    rng: SimRng,
+    queue: [Option<(OpId, SimOp)>; Q],
+    cancels: [Option<OpId>; Q],
+    device: [Option<InDevice>; Q],
+    seq: u32,
+    open: [u64; MAX_FDS / 64],
+    next_fd: u32,
+    stats: SimStats,
+}
+
+impl<'c, const Q: usize> SimDriver<'c, Q> {
+    /// A simulator in [`SimMode::Immediate`]. When the run loop parks with
+    /// a timer pending and nothing to complete, the simulator moves `clock`
+    /// forward to that timer (virtual time: sleeps take no real time).
+    pub const fn new(clock: &'c ManualClock) -> Self {
+        Self {
+            clock,
+            mode: SimMode::Immediate,
+            rng: SimRng::new(0),
+            queue: [const { None }; Q],
+            cancels: [const { None }; Q],
+            device: [const { None }; Q],
+            seq: 0,
+            open: [0; MAX_FDS / 64],
+            next_fd: 3,
+            stats: SimStats {
+                submitted: 0,
+                completed: 0,
+                cancelled: 0,
+                completed_despite_cancel: 0,
+                short: 0,
+                errors: 0,
+                flushes: 0,
+                opened: 0,
+                closed: 0,
+                bad_closes: 0,
+                bytes_written: 0,
+                write_sum: 0,
+            },
+        }
+    }
+
+    /// Switches to [`SimMode::Held`].
+    pub const fn held(mut self) -> Self {
+        self.mode = SimMode::Held;
+        self
+    }
+
+    /// Switches to [`SimMode::Random`] with `seed`.
+    pub const fn random(mut self, seed: u64) -> Self {
+        self.mode = SimMode::Random;
+        self.rng = SimRng::new(seed);
+        self
+    }
+
+    /// Changes the mode.
+    pub fn set_mode(&mut self, mode: SimMode) {
+        self.mode = mode;
+    }
+
+    /// What the simulator did so far.
+    pub fn stats(&self) -> SimStats {
+        self.stats
+    }
+
+    /// Descriptors open right now.
+    pub fn open_fds(&self) -> u32 {
+        self.open.iter().map(|w| w.count_ones()).sum()
+    }
+
+    /// Ids of the operations in flight (flushed, not completed), in no
+    /// particular order.
+    pub fn in_flight(&self) -> impl Iterator<Item = OpId> + '_ {
+        self.device.iter().flatten().map(|d| d.id)
+    }
+
+    /// `true` if a cancel was requested for the in-flight operation `id`.
+    pub fn cancel_requested(&self, id: OpId) -> bool {
+        self.device.iter().flatten().any(|d| d.id == id && d.cancel)
+    }
+
+    /// Decides how the in-flight operation `id` completes; it does at the
+    /// next reap. `false` if `id` is not in flight.
+    pub fn decide(&mut self, id: OpId, outcome: SimOutcome) -> bool {
+        match self.device.iter_mut().flatten().find(|d| d.id == id) {
+            Some(d) => {
+                d.decided = Some(outcome);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Closes a simulated descriptor.
+    pub fn close(&mut self, fd: SimFd) {
+        let (word, bit) = (fd.0 as usize / 64, fd.0 % 64);
+        match self.open.get_mut(word) {
+            Some(w) if *w & (1 << bit) != 0 => {
+                *w &= !(1 << bit);
+                self.stats.closed += 1;
+            }
+            _ => self.stats.bad_closes += 1,
+        }
+    }
+
+    fn open_fd(&mut self) -> Option<u32> {
+        for _ in 0..MAX_FDS {
+            let fd = self.next_fd;
+            self.next_fd = (self.next_fd + 1) % MAX_FDS as u32;
+            let (word, bit) = (fd as usize / 64, fd % 64);
+            if self.open[word] & (1 << bit) == 0 {
+                self.open[word] |= 1 << bit;
+                self.stats.opened += 1;
+                return Some(fd);
+            }
+        }
+        None
+    }
+
+    /// Picks an outcome for `d` in random mode, or `None` to keep it.
+    fn random_outcome(&mut self, d: &InDevice) -> Option<SimOutcome> {
+        if !self.rng.chance(50) {
+            return None;
+        }
+        if d.cancel && self.rng.chance(50) {
+            return Some(SimOutcome::Cancelled);
+        }
+        let len = match d.op {
+            SimOp::Read { len, .. } | SimOp::Write { len, .. } => len,
+            SimOp::Nop | SimOp::Open => 0,
+        };
+        Some(match self.rng.below(100) {
+            0..70 => SimOutcome::Full,
+            70..85 if len > 1 => SimOutcome::Short(1 + self.rng.below(len as u64 - 1) as usize),
+            70..85 => SimOutcome::Full,
+            _ if self.rng.chance(50) => SimOutcome::Error(errno::EAGAIN),
+            _ => SimOutcome::Error(errno::EIO),
+        })
+    }
+
+    /// Performs `d` with `outcome` — touching its buffers now — and returns
+    /// the completion.
+    fn perform(&mut self, d: &InDevice, outcome: SimOutcome) -> Completion {
+        let result = match (outcome, d.op) {
+            (SimOutcome::Cancelled, _) => {
+                self.stats.cancelled += 1;
+                -errno::ECANCELED
+            }
+            (SimOutcome::Error(e), _) => {
+                self.stats.errors += 1;
+                -e
+            }
+            (_, SimOp::Nop) => 0,
+            (_, SimOp::Open) => match self.open_fd() {
+                Some(fd) => fd as i32,
+                None => {
+                    self.stats.errors += 1;
+                    -24 // EMFILE
+                }
+            },
+            (full_or_short, SimOp::Read { ptr, len }) => {
+                let n = transferred(full_or_short, len);
+                for i in 0..n {
+                    // SAFETY: the operation owns `len` writable bytes at
+                    // `ptr` until it completes (the `IoBufMut` contract and
+                    // the reactor's ownership rules) — this is the moment a
+                    // released buffer would be caught.
+                    unsafe { ptr.add(i).write((d.seq as u8).wrapping_add(i as u8)) };
+                }
+                if n < len {
+                    self.stats.short += 1;
+                }
+                n as i32
+            }
+            (full_or_short, SimOp::Write { ptr, len }) => {
+                let n = transferred(full_or_short, len);
+                for i in 0..n {
+                    // SAFETY: as for reads: `len` initialised bytes at `ptr`
+                    // belong to the operation until it completes.
+                    let byte = unsafe { ptr.add(i).read() };
+                    self.stats.write_sum = self.stats.write_sum.wrapping_add(u64::from(byte));
+                }
+                self.stats.bytes_written += n as u64;
+                if n < len {
+                    self.stats.short += 1;
+                }
+                n as i32
+            }
+        };
+        if d.cancel && outcome != SimOutcome::Cancelled {
+            self.stats.completed_despite_cancel += 1;
+        }
+        self.stats.completed += 1;
+        Completion {
+            result,
+            flags: d.seq,
+        }
+    }
+
+    /// `true` if a reap would complete something now.
+    fn has_completable(&self) -> bool {
+        self.device.iter().flatten().any(|d| match self.mode {
+            SimMode::Held => d.decided.is_some(),
+            SimMode::Immediate | SimMode::Random => true,
+        })
+    }
+}
+
+fn transferred(outcome: SimOutcome, len: usize) -> usize {
+    match outcome {
+        SimOutcome::Short(n) => n.min(len),
+        _ => len,
+    }
+}
+
+impl<const Q: usize> Driver for SimDriver<'_, Q> {
+    type Op = SimOp;
+
+    fn push(&mut self, id: OpId, op: SimOp) -> Result<(), SimOp> {
+        match self.queue.iter_mut().find(|e| e.is_none()) {
+            Some(entry) => {
+                *entry = Some((id, op));
+                self.stats.submitted += 1;
+                Ok(())
+            }
+            None => Err(op),
+        }
+    }
+
+    fn push_cancel(&mut self, id: OpId) -> bool {
+        match self.cancels.iter_mut().find(|e| e.is_none()) {
+            Some(entry) => {
+                *entry = Some(id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn flush(&mut self) {
+        self.stats.flushes += 1;
+        for q in 0..Q {
+            let Some((id, op)) = self.queue[q] else {
+                continue;
+            };
+            let Some(free) = self.device.iter_mut().find(|d| d.is_none()) else {
+                break; // the device is full; the rest waits in the queue
+            };
+            self.seq = self.seq.wrapping_add(1);
+            *free = Some(InDevice {
+                id,
+                op,
+                seq: self.seq,
+                cancel: false,
+                decided: None,
+            });
+            self.queue[q] = None;
+        }
+        for c in 0..Q {
+            let Some(id) = self.cancels[c] else { continue };
+            if let Some(d) = self.device.iter_mut().flatten().find(|d| d.id == id) {
+                d.cancel = true;
+                self.cancels[c] = None;
+            } else if !self.queue.iter().flatten().any(|(q, _)| *q == id) {
+                self.cancels[c] = None; // already completed: nothing to cancel
+            }
+        }
+    }
+
+    fn reap(&mut self, sink: &mut dyn FnMut(OpId, Completion)) {
+        let start = if self.mode == SimMode::Random {
+            self.rng.below(Q as u64) as usize
+        } else {
+            0
+        };
+        for k in 0..Q {
+            let i = (start + k) % Q;
+            let Some(d) = self.device[i] else { continue };
+            let outcome = match self.mode {
+                SimMode::Immediate => Some(d.decided.unwrap_or(if d.cancel {
+                    SimOutcome::Cancelled
+                } else {
+                    SimOutcome::Full
+                })),
+                SimMode::Held => d.decided,
+                SimMode::Random => d.decided.or_else(|| self.random_outcome(&d)),
+            };
+            if let Some(outcome) = outcome {
+                self.device[i] = None;
+                let completion = self.perform(&d, outcome);
+                sink(d.id, completion);
+            }
+        }
+    }
+
+    /// # Panics
+    /// When the program would sleep forever: nothing can complete, no timer
+    /// is pending (a simulated program has nobody else to wake it).
+    fn park(&mut self, timeout: Option<Duration>, idle: &Idle<'_>) {
+        self.flush();
+        if !idle.is_idle() || self.has_completable() {
+            return;
+        }
+        match timeout {
+            Some(timeout) => {
+                let hz = u128::from(self.clock.ticks_per_second());
+                let ticks = (timeout.as_nanos() * hz).div_ceil(1_000_000_000).max(1);
+                self.clock.advance(u64::try_from(ticks).unwrap_or(u64::MAX));
+            }
+            None => panic!(
+                "simulated driver parked with nothing it may complete and no timer pending: \
+                 the program would sleep forever ({} operations held)",
+                self.device.iter().flatten().count()
+            ),
+        }
+    }
+}
+
+/// A no-op: completes with 0.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SimNop;
+
+impl<const Q: usize> Operation<SimDriver<'_, Q>> for SimNop {
+    type Output = Completion;
+    fn build(&mut self) -> SimOp {
+        SimOp::Nop
+    }
+    fn complete(self, completion: Completion) -> Completion {
+        completion
+    }
+}
+
+/// Reads into an owned buffer; resolves to `(bytes read or errno, buffer)`.
+#[derive(Debug)]
+pub struct SimRead<B> {
+    buf: B,
+}
+
+impl<B: IoBufMut> SimRead<B> {
+    /// A read filling `buf` up to its capacity.
+    pub fn new(buf: B) -> Self {
+        Self { buf }
+    }
+}
+
+impl<B: IoBufMut, const Q: usize> Operation<SimDriver<'_, Q>> for SimRead<B> {
+    type Output = (Result<usize, i32>, B);
+    fn build(&mut self) -> SimOp {
+        SimOp::Read {
+            ptr: self.buf.stable_mut_ptr(),
+            len: self.buf.bytes_total(),
+        }
+    }
+    fn complete(mut self, completion: Completion) -> Self::Output {
+        match completion.into_result() {
+            Ok(n) => {
+                // SAFETY: the backend wrote `n` bytes into the buffer.
+                unsafe { self.buf.set_init(n as usize) };
+                (Ok(n as usize), self.buf)
+            }
+            Err(e) => (Err(e), self.buf),
+        }
+    }
+}
+
+/// Writes an owned buffer's data; resolves to `(bytes written or errno,
+/// buffer)`.
+#[derive(Debug)]
+pub struct SimWrite<B> {
+    buf: B,
+}
+
+impl<B: IoBuf> SimWrite<B> {
+    /// A write of `buf`'s initialised bytes.
+    pub fn new(buf: B) -> Self {
+        Self { buf }
+    }
+}
+
+impl<B: IoBuf, const Q: usize> Operation<SimDriver<'_, Q>> for SimWrite<B> {
+    type Output = (Result<usize, i32>, B);
+    fn build(&mut self) -> SimOp {
+        SimOp::Write {
+            ptr: self.buf.stable_ptr(),
+            len: self.buf.bytes_init(),
+        }
+    }
+    fn complete(self, completion: Completion) -> Self::Output {
+        (completion.into_result().map(|n| n as usize), self.buf)
+    }
+}
+
+/// Produces a descriptor, like `accept` or `open`. If nobody awaits it when
+/// it completes, the descriptor is closed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SimOpen;
+
+impl<const Q: usize> Operation<SimDriver<'_, Q>> for SimOpen {
+    type Output = Result<SimFd, i32>;
+    fn build(&mut self) -> SimOp {
+        SimOp::Open
+    }
+    fn complete(self, completion: Completion) -> Self::Output {
+        completion.into_result().map(SimFd)
+    }
+    fn orphaned(self, completion: Completion, driver: &mut SimDriver<'_, Q>) {
+        if let Ok(fd) = completion.into_result() {
+            driver.close(SimFd(fd));
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! One entry of the reactor's op table: the operation itself (at a fixed
+//! address while the backend may use it) and its life-cycle state.
+
+use core::cell::{Cell, UnsafeCell};
+use core::task::Waker;
+
+use super::{Completion, Driver, Operation};
+use crate::storage::Storage;
+
+/// Where an operation is in its life.
+///
+/// ```text
+///   Free ──submit──▶ Unsubmitted ──push ok──▶ InFlight ──completion──▶ Completed ──taken──▶ Free
+///                        │                      │                                      
+///                 future dropped          future dropped                              
+///                        ▼                      ▼                                      
+///                      Free                 Orphaned ──completion──▶ OrphanDone ──released──▶ Free
+/// ```
+///
+/// A `Completed` op whose future is dropped becomes `OrphanDone` too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// No operation.
+    Free,
+    /// Stored, but the backend's queue was full: not yet handed over.
+    Unsubmitted,
+    /// Handed to the backend; its future waits.
+    InFlight,
+    /// The completion arrived; the future has not taken it yet.
+    Completed,
+    /// Handed to the backend, but nobody waits any more.
+    Orphaned,
+    /// Completed with nobody waiting: its resources are released next turn.
+    OrphanDone,
+}
+
+impl State {
+    /// `true` while the backend may still use the operation's memory.
+    pub(crate) fn backend_owned(self) -> bool {
+        matches!(self, State::InFlight | State::Orphaned)
+    }
+}
+
+/// Cancellation progress of an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cancel {
+    /// Not asked for.
+    No,
+    /// Asked for, not yet queued to the backend (its queue was full).
+    Wanted,
+    /// Queued to the backend.
+    Requested,
+}
+
+/// What the reactor needs to do with an operation of an erased type. Kept
+/// by value in the slot (not as a `&'static` table), so drivers may borrow
+/// non-`'static` data.
+pub(crate) struct OpVTable<D: Driver> {
+    pub(crate) build: unsafe fn(*mut u8) -> D::Op,
+    pub(crate) orphaned: unsafe fn(*mut u8, Completion, &mut D),
+    pub(crate) drop: unsafe fn(*mut u8),
+}
+
+impl<D: Driver> Clone for OpVTable<D> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<D: Driver> Copy for OpVTable<D> {}
+
+impl<D: Driver> OpVTable<D> {
+    /// The functions for operation type `T`.
+    pub(crate) fn of<T: Operation<D>>() -> Self {
+        Self {
+            build: build::<D, T>,
+            orphaned: orphaned::<D, T>,
+            drop: drop_op::<T>,
+        }
+    }
+}
+
+/// # Safety
+/// `ptr` holds a live `T` that nobody else uses meanwhile.
+unsafe fn build<D: Driver, T: Operation<D>>(ptr: *mut u8) -> D::Op {
+    // SAFETY: guaranteed by the caller.
+    unsafe { (*ptr.cast::<T>()).build() }
+}
+
+/// # Safety
+/// `ptr` holds a live `T`, which this moves out (the slot is empty after).
+unsafe fn orphaned<D: Driver, T: Operation<D>>(
+    ptr: *mut u8,
+    completion: Completion,
+    driver: &mut D,
+) {
+    // SAFETY: guaranteed by the caller.
+    let op = unsafe { ptr.cast::<T>().read() };
+    op.orphaned(completion, driver);
+}
+
+/// # Safety
+/// `ptr` holds a live `T`, which this drops.
+unsafe fn drop_op<T>(ptr: *mut u8) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { ptr.cast::<T>().drop_in_place() }
+}
+
+/// One op-table entry.
+pub(crate) struct OpSlot<D: Driver, const K: usize> {
+    pub(crate) state: Cell<State>,
+    pub(crate) cancel: Cell<Cancel>,
+    /// Bumped every time the slot is freed; part of the `OpId`.
+    pub(crate) generation: Cell<u32>,
+    pub(crate) completion: Cell<Completion>,
+    /// The awaiting future's waker (`InFlight`/`Unsubmitted` only).
+    pub(crate) waker: Cell<Option<Waker>>,
+    /// On the reactor's done list (completed during a reap, not yet handled).
+    pub(crate) on_done_list: Cell<bool>,
+    /// Next slot on the done list: index + 1, or 0.
+    pub(crate) next_done: Cell<u32>,
+    pub(crate) vtable: Cell<Option<OpVTable<D>>>,
+    /// The operation, while `state != Free`.
+    pub(crate) storage: UnsafeCell<Storage<K>>,
+}
+
+impl<D: Driver, const K: usize> OpSlot<D, K> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            state: Cell::new(State::Free),
+            cancel: Cell::new(Cancel::No),
+            generation: Cell::new(0),
+            completion: Cell::new(Completion::new(0)),
+            waker: Cell::new(None),
+            on_done_list: Cell::new(false),
+            next_done: Cell::new(0),
+            vtable: Cell::new(None),
+            storage: UnsafeCell::new(Storage::uninit()),
+        }
+    }
+
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.storage.get().cast()
+    }
+
+    /// The stored operation's vtable.
+    pub(crate) fn vtable(&self) -> OpVTable<D> {
+        self.vtable
+            .get()
+            .expect("an occupied op slot always has a vtable")
+    }
+
+    /// Sets the waker of the awaiting future, keeping the current one if it
+    /// would wake the same task (no clone).
+    pub(crate) fn set_waker(&self, waker: &Waker) {
+        let current = self.waker.take();
+        self.waker.set(match current {
+            Some(w) if w.will_wake(waker) => Some(w),
+            _ => Some(waker.clone()),
+        });
+    }
+}

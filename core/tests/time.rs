@@ -1,0 +1,217 @@
+//! Timers: ordering, cancellation, deadlines across wheel levels and beyond
+//! the wheel's span, timeout races, intervals.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use kasync::time::{Clock, Elapsed, ManualClock, Sleep, Timers};
+use kasync_tests::rng::Rng;
+
+/// A waker that counts its wakes.
+#[derive(Default)]
+struct Counter(AtomicUsize);
+impl Wake for Counter {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn counting_waker() -> (Arc<Counter>, Waker) {
+    let counter = Arc::new(Counter::default());
+    (counter.clone(), Waker::from(counter))
+}
+
+fn poll<F: std::future::Future + ?Sized>(f: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
+    f.poll(&mut Context::from_waker(waker))
+}
+
+/// Sleeps with random deadlines (spanning every level) fire exactly when
+/// the clock passes them — never early, never late — whatever steps the
+/// clock takes.
+#[test]
+fn sleeps_fire_exactly_when_due() {
+    let seeds = if cfg!(miri) { 2 } else { 40 };
+    let count = if cfg!(miri) { 12 } else { 200 };
+    for seed in 0..seeds {
+        let mut rng = Rng::new(seed);
+        let timers = Timers::new(ManualClock::new(1_000));
+        let deadlines: Vec<u64> = (0..count)
+            .map(|_| match rng.below(4) {
+                0 => rng.below(64),
+                1 => rng.below(4_096),
+                2 => rng.below(1 << 20),
+                _ => rng.below(1 << 31),
+            } + 1)
+            .collect();
+        let mut sleeps: Vec<Pin<Box<Sleep<'_, ManualClock>>>> = deadlines
+            .iter()
+            .map(|&d| Box::pin(timers.sleep_until(d)))
+            .collect();
+        let wakers: Vec<_> = deadlines.iter().map(|_| counting_waker()).collect();
+        for (s, (_, w)) in sleeps.iter_mut().zip(&wakers) {
+            assert!(poll(s.as_mut(), w).is_pending());
+        }
+        let max = *deadlines.iter().max().unwrap();
+        let mut fired = vec![false; count];
+        while timers.clock().now() < max {
+            // Jump to the next deadline exactly, or by a random stride.
+            let now = timers.clock().now();
+            let next_due = deadlines
+                .iter()
+                .copied()
+                .filter(|&d| d > now)
+                .min()
+                .unwrap();
+            let step = if rng.chance(50) {
+                next_due - now
+            } else {
+                1 + rng.below(next_due - now + 1000)
+            };
+            timers.clock().advance(step);
+            timers.advance();
+            let now = timers.clock().now();
+            for i in 0..count {
+                let due = deadlines[i] <= now;
+                let woken = wakers[i].0.0.load(Ordering::SeqCst) > 0;
+                assert_eq!(
+                    woken, due,
+                    "seed {seed}: deadline {} at {now}",
+                    deadlines[i]
+                );
+                if due && !fired[i] {
+                    fired[i] = true;
+                    assert!(poll(sleeps[i].as_mut(), &wakers[i].1).is_ready());
+                }
+            }
+            // The wheel's next deadline never lies after a pending sleep.
+            if let (Some(next), Some(earliest)) = (
+                timers.next_deadline(),
+                deadlines.iter().copied().filter(|&d| d > now).min(),
+            ) {
+                assert!(
+                    next <= earliest,
+                    "seed {seed}: next {next} > earliest {earliest}"
+                );
+            }
+        }
+        assert!(fired.iter().all(|&f| f));
+        assert_eq!(timers.next_deadline(), None, "nothing left in the wheel");
+    }
+}
+
+#[test]
+fn dropping_a_sleep_removes_it() {
+    let timers = Timers::new(ManualClock::new(1_000));
+    let (counter, waker) = counting_waker();
+    let mut keep = Box::pin(timers.sleep_until(100));
+    {
+        let mut early = Box::pin(timers.sleep_until(10));
+        assert!(poll(early.as_mut(), &waker).is_pending());
+        assert!(poll(keep.as_mut(), &waker).is_pending());
+        assert_eq!(timers.next_deadline(), Some(10));
+    }
+    assert!(
+        timers.next_deadline().unwrap() > 10,
+        "the dropped sleep is gone"
+    );
+    timers.clock().set(50);
+    assert_eq!(timers.advance(), 0);
+    assert_eq!(counter.0.load(Ordering::SeqCst), 0);
+    timers.clock().set(100);
+    assert_eq!(timers.advance(), 1);
+    assert!(poll(keep.as_mut(), &waker).is_ready());
+}
+
+#[test]
+fn deadlines_beyond_the_wheel_span() {
+    let timers = Timers::new(ManualClock::new(1));
+    let (counter, waker) = counting_waker();
+    let far = (1u64 << 36) * 3 + 12_345;
+    let mut sleep = Box::pin(timers.sleep_until(far));
+    assert!(poll(sleep.as_mut(), &waker).is_pending());
+    // Walk through the windows with big jumps: never early.
+    for stop in [1u64 << 20, 1 << 36, (1 << 36) * 2 + 5, far - 1] {
+        timers.clock().set(stop);
+        timers.advance();
+        assert_eq!(counter.0.load(Ordering::SeqCst), 0, "fired early at {stop}");
+        assert!(timers.next_deadline().unwrap() <= far);
+    }
+    timers.clock().set(far);
+    assert_eq!(timers.advance(), 1);
+    assert!(poll(sleep.as_mut(), &waker).is_ready());
+}
+
+#[test]
+fn sleep_already_due_is_ready_at_once() {
+    let timers = Timers::new(ManualClock::new(1_000));
+    timers.clock().set(500);
+    let (_, waker) = counting_waker();
+    let mut sleep = Box::pin(timers.sleep_until(500));
+    assert!(poll(sleep.as_mut(), &waker).is_ready());
+    let mut zero = Box::pin(timers.sleep(Duration::ZERO));
+    assert!(poll(zero.as_mut(), &waker).is_ready());
+    assert_eq!(timers.next_deadline(), None);
+}
+
+#[test]
+fn durations_round_up_to_whole_ticks() {
+    let timers = Timers::new(ManualClock::new(1_000));
+    assert_eq!(timers.ticks(Duration::from_micros(1)), 1);
+    assert_eq!(timers.ticks(Duration::from_millis(7)), 7);
+    assert_eq!(timers.ticks(Duration::from_micros(7_001)), 8);
+    assert_eq!(timers.duration(1_500), Duration::from_millis(1_500));
+}
+
+#[test]
+fn timeout_inner_wins_a_tie_and_deadline_wins_otherwise() {
+    let timers = Timers::new(ManualClock::new(1_000));
+    let (_, waker) = counting_waker();
+    // The inner future becomes ready on the very tick the deadline passes.
+    let inner_deadline = timers.sleep_until(10);
+    let mut tie = Box::pin(timers.timeout(Duration::from_millis(10), inner_deadline));
+    assert!(poll(tie.as_mut(), &waker).is_pending());
+    timers.clock().set(10);
+    timers.advance();
+    assert_eq!(poll(tie.as_mut(), &waker), Poll::Ready(Ok(())));
+
+    let never = core::future::pending::<()>();
+    let mut late = Box::pin(timers.timeout(Duration::from_millis(5), never));
+    assert!(poll(late.as_mut(), &waker).is_pending());
+    timers.clock().set(15);
+    timers.advance();
+    assert_eq!(poll(late.as_mut(), &waker), Poll::Ready(Err(Elapsed)));
+}
+
+#[test]
+fn interval_ticks_and_skips_missed_ticks() {
+    let timers = Timers::new(ManualClock::new(1_000));
+    let (_, waker) = counting_waker();
+    let mut interval = timers.interval(Duration::from_millis(10));
+    let mut fired_at = Vec::new();
+    for _ in 0..4 {
+        let mut tick = Box::pin(interval.tick());
+        while poll(tick.as_mut(), &waker).is_pending() {
+            timers.clock().advance(1);
+            timers.advance();
+        }
+        fired_at.push(timers.clock().now());
+    }
+    assert_eq!(fired_at, [0, 10, 20, 30]);
+    // Fall 35 ms behind: the missed ticks are skipped, not bunched up.
+    timers.clock().advance(35);
+    let mut tick = Box::pin(interval.tick());
+    assert!(
+        poll(tick.as_mut(), &waker).is_ready(),
+        "the late tick fires at once"
+    );
+    let mut next = Box::pin(interval.tick());
+    assert!(poll(next.as_mut(), &waker).is_pending());
+    assert_eq!(
+        next.deadline(),
+        70,
+        "next tick on the period grid after now (65)"
+    );
+}
