@@ -215,3 +215,67 @@ fn interval_ticks_and_skips_missed_ticks() {
         "next tick on the period grid after now (65)"
     );
 }
+
+/// The kernel set-up: no I/O, a periodic "timer interrupt" (a thread here)
+/// bumps the tick count and ends the idle; the run loop fires due sleeps.
+#[test]
+fn tick_interrupt_drives_timers_through_a_no_io_reactor() {
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+
+    use kasync::executor::{Executor, Platform, ThreadPlatform};
+    use kasync::io::{NoIo, Reactor};
+
+    struct TickCounter(AtomicU64);
+    impl Clock for TickCounter {
+        fn now(&self) -> u64 {
+            self.0.load(Ordering::Acquire)
+        }
+        fn ticks_per_second(&self) -> u64 {
+            1_000
+        }
+    }
+    static EXEC: Executor<ThreadPlatform, 2, 256> = Executor::new(ThreadPlatform::new());
+    static TICKS: TickCounter = TickCounter(AtomicU64::new(0));
+    static STOP: AtomicBool = AtomicBool::new(false);
+
+    kasync_tests::watchdog::watchdog("tick-driven timers", || {
+        let runner = EXEC.runner().unwrap();
+        let pit = std::thread::spawn(|| {
+            while !STOP.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_micros(200));
+                TICKS.0.fetch_add(1, Ordering::AcqRel);
+                EXEC.platform().pend(); // what ending `hlt` does in a kernel
+            }
+        });
+        let reactor = std::pin::pin!(Reactor::<_, _, 1, 8>::new(
+            NoIo::new(EXEC.platform()),
+            &TICKS
+        ));
+        let timers = reactor.timers();
+        // The "interrupt" runs freely, so several sleeps may come due
+        // between two looks of the run loop: check that each ends at or
+        // after its deadline (never early) and that all end.
+        let ended = std::cell::RefCell::new(Vec::new());
+        runner.block_on_with(&*reactor, async {
+            let base = timers.now();
+            let sleeper = |ticks: u64| {
+                let ended = &ended;
+                async move {
+                    timers.sleep_until(base + ticks).await;
+                    ended.borrow_mut().push((ticks, timers.now() - base));
+                }
+            };
+            futures_util::future::join3(sleeper(3), sleeper(1), sleeper(2)).await;
+        });
+        STOP.store(true, Ordering::Release);
+        pit.join().unwrap();
+        let ended = ended.into_inner();
+        assert_eq!(ended.len(), 3);
+        for (deadline, at) in ended {
+            assert!(
+                at >= deadline,
+                "a sleep of {deadline} ticks ended after {at}"
+            );
+        }
+    });
+}

@@ -1,0 +1,658 @@
+//! The life of an in-flight operation, against the simulated backend:
+//! completion before and after the first poll, drop while in flight,
+//! explicit cancel that wins and that loses, resources produced despite a
+//! cancel, shutdown with operations in flight, a full op table, a full
+//! backend queue — and a seeded random soak over all of it.
+//!
+//! Buffers here are heap boxes, so a buffer released before the backend is
+//! done with it is a use-after-free that miri reports when the simulator
+//! writes into it at completion time.
+
+use std::cell::Cell;
+use std::future::{Future, poll_fn};
+use std::mem::ManuallyDrop;
+use std::pin::{Pin, pin};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use kasync::executor::{Drive, Executor, Spin};
+use kasync::io::errno::ECANCELED;
+use kasync::io::sim::{
+    SimDriver, SimFd, SimNop, SimOp, SimOpen, SimOutcome, SimRead, SimRng, SimWrite,
+};
+use kasync::io::{Completion, IoBuf, IoBufMut, Operation, Reactor};
+use kasync::time::ManualClock;
+
+/// A heap buffer that counts how often buffers of its family are dropped.
+struct TestBuf {
+    data: Box<[u8]>,
+    init: usize,
+    drops: Rc<Cell<usize>>,
+}
+
+impl TestBuf {
+    fn new(len: usize, drops: &Rc<Cell<usize>>) -> Self {
+        Self {
+            data: vec![0; len].into_boxed_slice(),
+            init: 0,
+            drops: drops.clone(),
+        }
+    }
+    fn filled(len: usize, drops: &Rc<Cell<usize>>) -> Self {
+        let mut buf = Self::new(len, drops);
+        buf.data
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = i as u8);
+        buf.init = len;
+        buf
+    }
+}
+
+impl Drop for TestBuf {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+    }
+}
+
+// SAFETY: a boxed slice does not move when the box does; `init` never
+// exceeds its length.
+unsafe impl IoBuf for TestBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.data.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.init
+    }
+    fn bytes_total(&self) -> usize {
+        self.data.len()
+    }
+}
+
+// SAFETY: as above; the box is exclusively ours.
+unsafe impl IoBufMut for TestBuf {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.data.as_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, n: usize) {
+        self.init = self.init.max(n.min(self.data.len()));
+    }
+}
+
+/// A read that also returns its completion, so tests can check that the
+/// data in the buffer belongs to this very operation.
+struct CheckedRead(TestBuf);
+
+impl<const Q: usize> Operation<SimDriver<'_, Q>> for CheckedRead {
+    type Output = (Completion, TestBuf);
+    fn build(&mut self) -> SimOp {
+        SimOp::Read {
+            ptr: self.0.stable_mut_ptr(),
+            len: self.0.bytes_total(),
+        }
+    }
+    fn complete(self, completion: Completion) -> Self::Output {
+        (completion, self.0)
+    }
+}
+
+/// Asserts that `buf` holds what the simulator writes for `completion`.
+fn assert_data_matches(completion: Completion, buf: &TestBuf) {
+    let n = completion.result as usize;
+    for (i, &b) in buf.data[..n].iter().enumerate() {
+        assert_eq!(
+            b,
+            (completion.flags as u8).wrapping_add(i as u8),
+            "byte {i} of op #{}",
+            completion.flags
+        );
+    }
+}
+
+#[derive(Default)]
+struct Count(AtomicUsize);
+impl Wake for Count {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn counting_waker() -> (Arc<Count>, Waker) {
+    let c = Arc::new(Count::default());
+    (c.clone(), Waker::from(c))
+}
+
+fn poll_once<F: Future + ?Sized>(f: Pin<&mut F>) -> Poll<F::Output> {
+    f.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+type Sim<'c> = SimDriver<'c, 8>;
+
+macro_rules! reactor {
+    ($clock:ident, $driver:expr, $m:literal) => {
+        pin!(Reactor::<Sim<'_>, &ManualClock, $m>::new($driver, &$clock))
+    };
+}
+
+#[test]
+fn completion_after_and_before_the_next_poll() {
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, Sim::new(&clock), 4);
+    let io = reactor.as_ref().handle();
+    let (woken, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+
+    // Completion arrives after the first poll: the waker is woken.
+    let mut nop = pin!(io.submit(SimNop));
+    assert!(nop.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(reactor.in_flight(), 1);
+    reactor.turn();
+    assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        nop.as_mut().poll(&mut cx),
+        Poll::Ready(Completion {
+            result: 0,
+            flags: 1
+        })
+    );
+    assert_eq!(reactor.occupied(), 0);
+
+    // Completion arrives before the task gets to poll again: still there.
+    let drops = Rc::new(Cell::new(0));
+    let mut read = pin!(io.submit(SimRead::new(TestBuf::new(16, &drops))));
+    assert!(poll_once(read.as_mut()).is_pending());
+    reactor.turn();
+    reactor.turn();
+    let Poll::Ready((Ok(16), buf)) = poll_once(read.as_mut()) else {
+        panic!("read not done")
+    };
+    assert_eq!(buf.init, 16);
+    assert_eq!(drops.get(), 0);
+}
+
+#[test]
+fn late_and_out_of_order_completions() {
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, Sim::new(&clock).held(), 4);
+    let io = reactor.as_ref().handle();
+    let drops = Rc::new(Cell::new(0));
+    let mut first = pin!(io.submit(CheckedRead(TestBuf::new(8, &drops))));
+    let mut second = pin!(io.submit(CheckedRead(TestBuf::new(8, &drops))));
+    assert!(poll_once(first.as_mut()).is_pending());
+    assert!(poll_once(second.as_mut()).is_pending());
+    reactor.turn(); // flushed; nothing decided yet
+    let (id1, id2) = (first.id().unwrap(), second.id().unwrap());
+    for _ in 0..3 {
+        reactor.turn();
+        assert!(
+            poll_once(first.as_mut()).is_pending(),
+            "held: not completed"
+        );
+    }
+    reactor.with_driver(|sim| {
+        assert!(sim.decide(id2, SimOutcome::Short(3)));
+    });
+    reactor.turn();
+    assert!(poll_once(first.as_mut()).is_pending());
+    let Poll::Ready((c2, b2)) = poll_once(second.as_mut()) else {
+        panic!()
+    };
+    assert_eq!(c2.result, 3);
+    assert_data_matches(c2, &b2);
+    reactor.with_driver(|sim| assert!(sim.decide(id1, SimOutcome::Error(5))));
+    reactor.turn();
+    let Poll::Ready((c1, _)) = poll_once(first.as_mut()) else {
+        panic!()
+    };
+    assert_eq!(c1.result, -5);
+}
+
+#[test]
+fn dropped_while_in_flight_the_buffer_waits_for_the_completion() {
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, Sim::new(&clock).held(), 4);
+    let io = reactor.as_ref().handle();
+    let drops = Rc::new(Cell::new(0));
+    let id = {
+        let mut read = pin!(io.submit(SimRead::new(TestBuf::new(64, &drops))));
+        assert!(poll_once(read.as_mut()).is_pending());
+        read.id().unwrap()
+    }; // the future is dropped here, the backend still holds the buffer
+    assert_eq!(drops.get(), 0, "buffer not released while in flight");
+    assert_eq!(reactor.in_flight(), 1);
+    reactor.turn();
+    assert!(
+        reactor.with_driver(|sim| sim.cancel_requested(id)),
+        "a cancel was requested"
+    );
+    // The backend ignores the cancel and writes into the buffer late.
+    reactor.with_driver(|sim| assert!(sim.decide(id, SimOutcome::Full)));
+    reactor.turn();
+    assert_eq!(drops.get(), 1, "released once the completion arrived");
+    assert_eq!(reactor.in_flight(), 0);
+    assert_eq!(reactor.occupied(), 0);
+    assert_eq!(
+        reactor.with_driver(|sim| sim.stats().completed_despite_cancel),
+        1
+    );
+}
+
+#[test]
+fn explicit_cancel_that_wins_and_that_loses() {
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, Sim::new(&clock).held(), 4);
+    let io = reactor.as_ref().handle();
+    let drops = Rc::new(Cell::new(0));
+
+    // Wins: the backend cancels, the buffer comes back untouched.
+    let mut read = pin!(io.submit(CheckedRead(TestBuf::new(8, &drops))));
+    assert!(poll_once(read.as_mut()).is_pending());
+    let id = read.id().unwrap();
+    let mut cancel = pin!(read.as_mut().cancel());
+    assert!(poll_once(cancel.as_mut()).is_pending());
+    reactor.turn();
+    reactor.with_driver(|sim| {
+        assert!(sim.cancel_requested(id));
+        sim.decide(id, SimOutcome::Cancelled);
+    });
+    reactor.turn();
+    let Poll::Ready((c, buf)) = poll_once(cancel.as_mut()) else {
+        panic!()
+    };
+    assert_eq!(c.result, -ECANCELED);
+    assert_eq!(buf.data.len(), 8);
+    assert_eq!(drops.get(), 0, "the buffer came back to us");
+    drop(buf);
+
+    // Loses: the data arrived anyway and is not lost.
+    let mut read = pin!(io.submit(CheckedRead(TestBuf::new(8, &drops))));
+    assert!(poll_once(read.as_mut()).is_pending());
+    let id = read.id().unwrap();
+    let mut cancel = pin!(read.as_mut().cancel());
+    assert!(poll_once(cancel.as_mut()).is_pending());
+    reactor.turn();
+    reactor.with_driver(|sim| sim.decide(id, SimOutcome::Full));
+    reactor.turn();
+    let Poll::Ready((c, buf)) = poll_once(cancel.as_mut()) else {
+        panic!()
+    };
+    assert_eq!(c.result, 8);
+    assert_data_matches(c, &buf);
+
+    // Never submitted: cancelled at once, buffer returned.
+    let mut read = pin!(io.submit(CheckedRead(TestBuf::new(8, &drops))));
+    let Poll::Ready((c, _buf)) = poll_once(pin!(read.as_mut().cancel())) else {
+        panic!()
+    };
+    assert_eq!(c.result, -ECANCELED);
+    assert_eq!(reactor.occupied(), 0);
+    assert_eq!(drops.get(), 1, "only the first buffer was dropped so far");
+}
+
+#[test]
+fn resource_produced_despite_cancel_is_closed() {
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, Sim::new(&clock).held(), 4);
+    let io = reactor.as_ref().handle();
+
+    // Dropped in flight; the backend completes it anyway with a descriptor.
+    let id = {
+        let mut open = pin!(io.submit(SimOpen));
+        assert!(poll_once(open.as_mut()).is_pending());
+        open.id().unwrap()
+    };
+    reactor.turn();
+    reactor.with_driver(|sim| sim.decide(id, SimOutcome::Full));
+    reactor.turn();
+
+    // Completed, but the future was dropped before it took the descriptor.
+    {
+        let mut open = pin!(io.submit(SimOpen));
+        assert!(poll_once(open.as_mut()).is_pending());
+        let id = open.id().unwrap();
+        reactor.turn();
+        reactor.with_driver(|sim| sim.decide(id, SimOutcome::Full));
+        reactor.turn();
+    }
+    reactor.turn();
+
+    // A descriptor that was taken is the caller's to close.
+    let mut open = pin!(io.submit(SimOpen));
+    assert!(poll_once(open.as_mut()).is_pending());
+    let id = open.id().unwrap();
+    reactor.turn();
+    reactor.with_driver(|sim| sim.decide(id, SimOutcome::Full));
+    reactor.turn();
+    let Poll::Ready(Ok(fd)) = poll_once(open.as_mut()) else {
+        panic!()
+    };
+    reactor.with_driver(|sim| {
+        let stats = sim.stats();
+        assert_eq!(stats.opened, 3);
+        assert_eq!(stats.closed, 2, "the two orphaned descriptors were closed");
+        assert_eq!(sim.open_fds(), 1);
+        sim.close(fd);
+        assert_eq!(sim.open_fds(), 0);
+        assert_eq!(sim.stats().bad_closes, 0, "nothing closed twice");
+    });
+}
+
+/// Leaks `value` on purpose — "a future was forgotten" — but keeps the
+/// allocation reachable from a static, so miri does not call it a leak.
+fn leak<T>(value: T) {
+    struct Kept(#[allow(dead_code)] *mut ());
+    // SAFETY: the pointer is only stored, never used.
+    unsafe impl Send for Kept {}
+    static KEPT: std::sync::Mutex<Vec<Kept>> = std::sync::Mutex::new(Vec::new());
+    KEPT.lock()
+        .unwrap()
+        .push(Kept(Box::into_raw(Box::new(value)).cast()));
+}
+
+#[test]
+fn dropping_the_reactor_waits_for_every_completion() {
+    let seeds = if cfg!(miri) { 2 } else { 20 };
+    for seed in 0..seeds {
+        let clock = ManualClock::new(1_000);
+        let drops = Rc::new(Cell::new(0));
+        let created = 6;
+        {
+            let reactor = reactor!(clock, Sim::new(&clock).random(seed), 8);
+            let io = reactor.as_ref().handle();
+            let mut dropped = Vec::new();
+            for i in 0..created {
+                let buf = TestBuf::new(32, &drops);
+                let mut op = Box::pin(io.submit(SimRead::new(buf)));
+                assert!(poll_once(op.as_mut()).is_pending());
+                if i % 2 == 0 {
+                    dropped.push(op); // dropped below, in flight
+                } else {
+                    // Forgotten: never dropped, never polled again.
+                    let op = ManuallyDrop::new(op);
+                    leak(ManuallyDrop::into_inner(op));
+                }
+            }
+            drop(dropped);
+            assert_eq!(drops.get(), 0, "no buffer released while in flight");
+            // `reactor` is dropped here: cancel all, wait for each completion.
+        }
+        assert_eq!(
+            drops.get(),
+            created,
+            "seed {seed}: every buffer released exactly once"
+        );
+    }
+}
+
+#[test]
+fn full_op_table_makes_submissions_wait() {
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, Sim::new(&clock), 2);
+    let io = reactor.as_ref().handle();
+    let (w3, waker3) = counting_waker();
+    let mut a = pin!(io.submit(SimNop));
+    let mut b = pin!(io.submit(SimNop));
+    let mut c = pin!(io.submit(SimNop));
+    assert!(poll_once(a.as_mut()).is_pending());
+    assert!(poll_once(b.as_mut()).is_pending());
+    assert!(
+        c.as_mut()
+            .poll(&mut Context::from_waker(&waker3))
+            .is_pending()
+    );
+    assert_eq!(c.id(), None, "no slot for the third");
+    assert_eq!(reactor.occupied(), 2);
+    reactor.turn();
+    assert!(poll_once(a.as_mut()).is_ready());
+    assert_eq!(
+        w3.0.load(Ordering::SeqCst),
+        1,
+        "a freed slot wakes the waiter"
+    );
+    assert!(poll_once(c.as_mut()).is_pending());
+    assert!(c.id().is_some());
+    reactor.turn();
+    assert!(poll_once(b.as_mut()).is_ready());
+    assert!(poll_once(c.as_mut()).is_ready());
+    assert_eq!(reactor.occupied(), 0);
+}
+
+#[test]
+fn full_backend_queue_is_retried_after_a_flush() {
+    let clock = ManualClock::new(1_000);
+    let reactor = pin!(Reactor::<SimDriver<'_, 1>, &ManualClock, 4>::new(
+        SimDriver::new(&clock),
+        &clock
+    ));
+    let io = reactor.as_ref().handle();
+    let mut ops: Vec<_> = (0..3).map(|_| Box::pin(io.submit(SimNop))).collect();
+    for op in &mut ops {
+        assert!(poll_once(op.as_mut()).is_pending());
+    }
+    assert_eq!(reactor.occupied(), 3);
+    assert_eq!(
+        reactor.in_flight(),
+        1,
+        "the queue holds one; two wait in the table"
+    );
+    let mut done = 0;
+    for _ in 0..10 {
+        reactor.turn();
+        ops.retain_mut(|op| {
+            let ready = poll_once(op.as_mut()).is_ready();
+            done += usize::from(ready);
+            !ready
+        });
+    }
+    assert_eq!(done, 3);
+    assert_eq!(reactor.with_driver(|sim| sim.stats().submitted), 3);
+}
+
+/// Polls every future until all are done.
+async fn all<'a>(mut futures: Vec<Pin<Box<dyn Future<Output = ()> + 'a>>>) {
+    poll_fn(|cx| {
+        futures.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        if futures.is_empty() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+#[test]
+fn timers_run_on_virtual_time_through_the_run_loop() {
+    static EXEC: Executor<Spin, 2, 256> = Executor::new(Spin);
+    let runner = EXEC.runner().unwrap();
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, Sim::new(&clock), 4);
+    let io = reactor.as_ref().handle();
+    let order = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sleepers: Vec<Pin<Box<dyn Future<Output = ()>>>> = [30u64, 10, 20]
+        .into_iter()
+        .map(|ms| {
+            let order = order.clone();
+            Box::pin(async move {
+                io.sleep(Duration::from_millis(ms)).await;
+                order.borrow_mut().push((ms, io.timers().now()));
+            }) as Pin<Box<dyn Future<Output = ()>>>
+        })
+        .collect();
+    runner.block_on_with(&*reactor, all(sleepers));
+    assert_eq!(*order.borrow(), [(10, 10), (20, 20), (30, 30)]);
+    let timed_out = runner.block_on_with(
+        &*reactor,
+        io.timeout(Duration::from_millis(5), io.sleep(Duration::from_secs(1))),
+    );
+    assert!(timed_out.is_err());
+    assert_eq!(
+        reactor.timers().next_deadline(),
+        None,
+        "the inner sleep was removed"
+    );
+}
+
+/// Random tasks submit reads, writes, opens and nops; some are awaited, some
+/// time out, some are cancelled, some dropped after one poll — on a backend
+/// that completes late, out of order, short, with errors, and races every
+/// cancel. Afterwards every buffer was released exactly once, every
+/// descriptor closed exactly once, and every read's data was its own.
+#[test]
+fn random_schedules_release_everything_exactly_once() {
+    static EXEC: Executor<Spin, 2, 256> = Executor::new(Spin);
+    let runner = EXEC.runner().unwrap();
+    let (seeds, tasks, steps) = if cfg!(miri) { (3, 4, 4) } else { (60, 12, 25) };
+    let mut totals = kasync::io::sim::SimStats::default();
+    for seed in 0..seeds {
+        let clock = ManualClock::new(1_000);
+        let reactor = reactor!(clock, Sim::new(&clock).random(seed), 8);
+        let io = reactor.as_ref().handle();
+        let drops = Rc::new(Cell::new(0));
+        let created = Rc::new(Cell::new(0));
+        let kept_fds = Rc::new(std::cell::RefCell::new(Vec::<SimFd>::new()));
+        let mut rng = SimRng::new(seed);
+        let futures: Vec<Pin<Box<dyn Future<Output = ()> + '_>>> = (0..tasks)
+            .map(|_| {
+                let task_seed = rng.next_u64();
+                let (drops, created, kept_fds) = (drops.clone(), created.clone(), kept_fds.clone());
+                Box::pin(async move {
+                    let mut rng = SimRng::new(task_seed);
+                    for _ in 0..steps {
+                        let len = 1 + rng.below(48) as usize;
+                        match rng.below(6) {
+                            0 | 1 => {
+                                created.set(created.get() + 1);
+                                let op = io.submit(CheckedRead(TestBuf::new(len, &drops)));
+                                match rng.below(3) {
+                                    0 => {
+                                        let (c, buf) = op.await;
+                                        if c.result >= 0 {
+                                            assert_data_matches(c, &buf);
+                                        }
+                                    }
+                                    1 => {
+                                        let t = Duration::from_millis(rng.below(3));
+                                        if let Ok((c, buf)) = io.timeout(t, op).await {
+                                            if c.result >= 0 {
+                                                assert_data_matches(c, &buf);
+                                            }
+                                        }
+                                    }
+                                    _ => {
+                                        let mut op = pin!(op);
+                                        let _ =
+                                            poll_fn(|cx| Poll::Ready(op.as_mut().poll(cx))).await;
+                                        if op.id().is_some() && rng.chance(50) {
+                                            let (c, buf) = op.as_mut().cancel().await;
+                                            if c.result >= 0 {
+                                                assert_data_matches(c, &buf);
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                            2 => {
+                                created.set(created.get() + 1);
+                                let op = io.submit(SimWrite::new(TestBuf::filled(len, &drops)));
+                                if rng.chance(50) {
+                                    let (result, buf) = op.await;
+                                    if let Ok(n) = result {
+                                        assert!(n <= buf.bytes_init());
+                                    }
+                                } else {
+                                    let _ = io.timeout(Duration::from_millis(1), op).await;
+                                }
+                            }
+                            3 | 4 => {
+                                let op = io.submit(SimOpen);
+                                let outcome = if rng.chance(50) {
+                                    Some(op.await)
+                                } else {
+                                    io.timeout(Duration::from_millis(rng.below(2)), op)
+                                        .await
+                                        .ok()
+                                };
+                                if let Some(Ok(fd)) = outcome {
+                                    kept_fds.borrow_mut().push(fd);
+                                }
+                            }
+                            _ => {
+                                if rng.chance(50) {
+                                    let _ = io.submit(SimNop).await;
+                                } else {
+                                    io.sleep(Duration::from_millis(rng.below(4))).await;
+                                }
+                            }
+                        }
+                    }
+                }) as Pin<Box<dyn Future<Output = ()>>>
+            })
+            .collect();
+        runner.block_on_with(&*reactor, all(futures));
+        // Orphans whose completion has not arrived yet are finished by the
+        // reactor's shutdown.
+        reactor.shutdown();
+        assert_eq!(reactor.in_flight(), 0);
+        assert_eq!(reactor.occupied(), 0, "seed {seed}");
+        assert_eq!(
+            drops.get(),
+            created.get(),
+            "seed {seed}: every buffer released exactly once"
+        );
+        reactor.with_driver(|sim| {
+            for fd in kept_fds.borrow_mut().drain(..) {
+                sim.close(fd);
+            }
+            let stats = sim.stats();
+            assert_eq!(
+                stats.opened, stats.closed,
+                "seed {seed}: every descriptor closed ({stats:?})"
+            );
+            assert_eq!(stats.bad_closes, 0, "seed {seed}: none closed twice");
+            assert_eq!(
+                stats.completed, stats.submitted,
+                "seed {seed}: every operation completed"
+            );
+            totals.cancelled += stats.cancelled;
+            totals.completed_despite_cancel += stats.completed_despite_cancel;
+            totals.short += stats.short;
+            totals.errors += stats.errors;
+            totals.opened += stats.opened;
+        });
+    }
+    eprintln!("soak totals: {totals:?}");
+    // The schedules really went down every path.
+    assert!(totals.cancelled > 0, "{totals:?}");
+    assert!(totals.completed_despite_cancel > 0, "{totals:?}");
+    assert!(
+        totals.short > 0 && totals.errors > 0 && totals.opened > 0,
+        "{totals:?}"
+    );
+}
+
+#[test]
+fn re_registering_the_same_waker_does_not_clone_it() {
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, Sim::new(&clock).held(), 4);
+    let io = reactor.as_ref().handle();
+    let counter = Arc::new(Count::default());
+    let waker = Waker::from(counter.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut op = pin!(io.submit(SimNop));
+    assert!(op.as_mut().poll(&mut cx).is_pending());
+    let registered = Arc::strong_count(&counter);
+    for _ in 0..5 {
+        assert!(op.as_mut().poll(&mut cx).is_pending());
+    }
+    assert_eq!(Arc::strong_count(&counter), registered, "no new clones");
+    let id = op.id().unwrap();
+    reactor.turn();
+    reactor.with_driver(|sim| sim.decide(id, SimOutcome::Full));
+    reactor.turn();
+    assert_eq!(counter.0.load(Ordering::SeqCst), 1, "woken exactly once");
+    assert!(op.as_mut().poll(&mut cx).is_ready());
+}
