@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use kasync::io::sim::SimRng as Rng;
 use kasync::time::{Clock, Elapsed, ManualClock, Sleep, Timers};
-use kasync_tests::rng::Rng;
 
 /// A waker that counts its wakes.
 #[derive(Default)]

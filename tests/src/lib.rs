@@ -4,10 +4,8 @@
 //!   allocation-free.
 //! * [`watchdog`] — turns a hang (a lost wake-up) into a loud failure
 //!   without asserting anything about timing.
-//! * [`rng`] — a seedable generator for reproducible randomised tests.
 //!
 //! The end-to-end tests themselves live in this package's `tests/` folder.
 
 pub mod alloc_counter;
-pub mod rng;
 pub mod watchdog;
