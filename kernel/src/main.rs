@@ -1,0 +1,264 @@
+//! A small x86_64 kernel that runs kasync's core as its async runtime, with
+//! real interrupts and no heap at all.
+//!
+//! * Boot: multiboot (QEMU `-kernel`), 32→64-bit trampoline (`boot`).
+//! * Interrupts: IDT with assembly entry stubs (`idt`), 8259 PIC and PIT at
+//!   1 kHz (`pic`), PS/2 keyboard (`keyboard`).
+//! * Runtime: a static kasync `Executor` idling with the race-free
+//!   `cli; check; sti; hlt`, a `Reactor` over `NoIo` whose timers read the
+//!   PIT's tick count, and an `IrqQueue` filled by the keyboard interrupt.
+//! * Self-test: tasks decode typed keys, print on a timer, await timeouts;
+//!   the result goes out on COM1 and through QEMU's `isa-debug-exit`.
+#![no_std]
+#![no_main]
+
+mod boot;
+mod cpu;
+mod exit;
+mod idt;
+mod keyboard;
+mod pic;
+mod serial;
+
+use core::future::pending;
+use core::panic::PanicInfo;
+use core::pin::Pin;
+use core::sync::atomic::{AtomicU64, Ordering};
+use core::time::Duration;
+
+use kasync::executor::{Executor, Idle, Platform};
+use kasync::io::{Handle, NoIo, Reactor};
+use kasync::time::Clock;
+
+use exit::{Status, exit};
+use pic::{TICKS, Ticks};
+
+/// Idles the CPU: `cli`, check for work, then `sti; hlt` as one step, so an
+/// interrupt that makes work ready after the check still ends the `hlt`.
+struct Hlt;
+
+/// Times the run loop really halted the CPU.
+static HALTS: AtomicU64 = AtomicU64::new(0);
+
+impl Platform for Hlt {
+    fn pend(&self) {
+        // Wakes come from interrupt handlers here, and the interrupt itself
+        // already ended the `hlt`.
+    }
+
+    fn park(&self, idle: &Idle<'_>) {
+        cpu::disable_interrupts();
+        if idle.is_idle() {
+            HALTS.fetch_add(1, Ordering::Relaxed);
+            cpu::enable_interrupts_and_halt();
+        } else {
+            cpu::enable_interrupts();
+        }
+    }
+}
+
+/// A value only the run loop touches — never an interrupt handler — on
+/// the kernel's single CPU.
+struct RunLoopOnly<T>(T);
+
+// SAFETY: the kernel runs on one CPU, and the wrapped reactor is used only
+// by the run loop (kmain and the tasks it polls); interrupt handlers touch
+// the tick counter and the scancode queue, which are atomics.
+unsafe impl<T> Sync for RunLoopOnly<T> {}
+
+static HLT: Hlt = Hlt;
+static EXECUTOR: Executor<Hlt, 8, 1024> = Executor::new(Hlt);
+/// One op slot is plenty: this kernel does no I/O, only timers.
+type KernelReactor = Reactor<NoIo<'static, Hlt>, &'static Ticks, 1, 8>;
+static REACTOR: RunLoopOnly<KernelReactor> = RunLoopOnly(Reactor::new(NoIo::new(&HLT), &TICKS));
+type Io = Handle<'static, NoIo<'static, Hlt>, &'static Ticks, 1, 8>;
+
+/// What the self-test types on its own keyboard.
+const TYPED: &str = "kasync runs\n";
+/// Sleeps the ticker task performs, and their spacing in ticks.
+const TICKER_LINES: u64 = 5;
+const TICKER_EVERY: u64 = 25;
+
+#[unsafe(no_mangle)]
+extern "C" fn kmain() -> ! {
+    serial::init();
+    println!(
+        "kasync-kernel: booted, {} KiB static task storage, no heap",
+        size_of_val(&EXECUTOR) / 1024
+    );
+    idt::init();
+    pic::init();
+    keyboard::init();
+    pic::start_timer();
+    println!(
+        "kasync-kernel: IDT loaded, PIC mask {:#010b}, PIT at {} Hz",
+        pic::mask(),
+        pic::TICK_HZ
+    );
+    cpu::enable_interrupts();
+
+    let runner = match EXECUTOR.runner() {
+        Ok(runner) => runner,
+        Err(_) => fail("executor already running"),
+    };
+    let reactor: Pin<&'static KernelReactor> = Pin::static_ref(&REACTOR.0);
+    let io = reactor.handle();
+    let outcome = runner.block_on_with(&*reactor, async {
+        io.timeout(Duration::from_secs(10), self_test(&runner, io))
+            .await
+    });
+    match outcome {
+        Ok(Ok(summary)) => {
+            println!(
+                "selftest: {} sleeps completed in order; {}/{} scancodes arrived, {} dropped; typed {:?}; timeout fired at +{} ticks",
+                summary.sleeps,
+                summary.scancodes,
+                2 * TYPED.len(),
+                keyboard::SCANCODES.dropped(),
+                summary.typed(),
+                summary.timeout_at
+            );
+            let ticks = TICKS.now();
+            println!(
+                "selftest: {} ticks, the CPU halted {} times while idle",
+                ticks,
+                HALTS.load(Ordering::Relaxed)
+            );
+            println!("SELFTEST PASS");
+            exit(Status::Success)
+        }
+        Ok(Err(why)) => fail(why),
+        Err(_) => fail("self-test did not finish within 10 s"),
+    }
+}
+
+/// What the self-test saw.
+struct Summary {
+    sleeps: u64,
+    scancodes: usize,
+    typed: [u8; 32],
+    typed_len: usize,
+    timeout_at: u64,
+}
+
+impl Summary {
+    fn typed(&self) -> &str {
+        core::str::from_utf8(&self.typed[..self.typed_len]).unwrap_or("<invalid>")
+    }
+}
+
+async fn self_test(runner: &kasync::Runner<Hlt, 8, 1024>, io: Io) -> Result<Summary, &'static str> {
+    let keys = runner
+        .spawn_local(keyboard_task())
+        .map_err(|_| "cannot spawn the keyboard task")?;
+    let ticker = runner
+        .spawn_local(ticker_task(io))
+        .map_err(|_| "cannot spawn the ticker task")?;
+    let timeouts = runner
+        .spawn_local(timeout_task(io))
+        .map_err(|_| "cannot spawn the timeout task")?;
+
+    // Type on our own keyboard: each byte arrives as a real IRQ 1.
+    for key in TYPED.chars() {
+        let code = keyboard::make_code(key).ok_or("a key the table does not know")?;
+        keyboard::type_scancode(code);
+        io.sleep(Duration::from_millis(2)).await;
+        keyboard::type_scancode(code | 0x80); // release
+        io.sleep(Duration::from_millis(2)).await;
+    }
+
+    let (typed, typed_len, scancodes) = keys.await.map_err(|_| "keyboard task failed")?;
+    let sleeps = ticker.await.map_err(|_| "ticker task failed")??;
+    let timeout_at = timeouts.await.map_err(|_| "timeout task failed")??;
+    let summary = Summary {
+        sleeps,
+        scancodes,
+        typed,
+        typed_len,
+        timeout_at,
+    };
+    if summary.typed() != TYPED {
+        return Err("the decoded keys differ from what was typed");
+    }
+    Ok(summary)
+}
+
+/// Decodes scancodes from the keyboard interrupt until every typed key and
+/// its release arrived.
+async fn keyboard_task() -> ([u8; 32], usize, usize) {
+    let mut typed = [0u8; 32];
+    let mut len = 0;
+    let mut scancodes = 0;
+    while scancodes < 2 * TYPED.len() {
+        let scancode = keyboard::SCANCODES.recv().await;
+        scancodes += 1;
+        if let Some(key) = keyboard::decode(scancode) {
+            println!("key: {key:?} (scancode {scancode:#04x})");
+            if len < typed.len() {
+                typed[len] = key as u8;
+                len += 1;
+            }
+        }
+    }
+    (typed, len, scancodes)
+}
+
+/// Prints a line every `TICKER_EVERY` ticks; checks each sleep ended on
+/// time and in order.
+async fn ticker_task(io: Io) -> Result<u64, &'static str> {
+    let timers = io.timers();
+    let start = timers.now();
+    let mut last = 0;
+    for line in 1..=TICKER_LINES {
+        let due = line * TICKER_EVERY;
+        timers.sleep_until(start + due).await;
+        let at = timers.now() - start;
+        println!("tick line {line} at +{at} ticks (due +{due})");
+        if at < due || at < last {
+            return Err("a sleep ended early or out of order");
+        }
+        last = at;
+    }
+    Ok(TICKER_LINES)
+}
+
+/// A timeout around a future that never completes fires; one around a
+/// shorter sleep does not.
+async fn timeout_task(io: Io) -> Result<u64, &'static str> {
+    let start = io.timers().now();
+    if io
+        .timeout(Duration::from_millis(20), pending::<()>())
+        .await
+        .is_ok()
+    {
+        return Err("a timeout around a pending future did not fire");
+    }
+    let fired_at = io.timers().now() - start;
+    if fired_at < 20 {
+        return Err("a timeout fired early");
+    }
+    println!("timeout fired at +{fired_at} ticks (limit 20)");
+    if io
+        .timeout(
+            Duration::from_millis(100),
+            io.sleep(Duration::from_millis(5)),
+        )
+        .await
+        .is_err()
+    {
+        return Err("a timeout fired although its future finished first");
+    }
+    Ok(fired_at)
+}
+
+fn fail(why: &str) -> ! {
+    println!("SELFTEST FAIL: {why}");
+    exit(Status::Failure)
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo<'_>) -> ! {
+    cpu::disable_interrupts();
+    println!("SELFTEST FAIL: panic: {info}");
+    exit(Status::Failure)
+}
