@@ -2,27 +2,13 @@
 //! the wheel's span, timeout races, intervals.
 
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use kasync::io::sim::SimRng as Rng;
 use kasync::time::{Clock, Elapsed, ManualClock, Sleep, Timers};
-
-/// A waker that counts its wakes.
-#[derive(Default)]
-struct Counter(AtomicUsize);
-impl Wake for Counter {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting_waker() -> (Arc<Counter>, Waker) {
-    let counter = Arc::new(Counter::default());
-    (counter.clone(), Waker::from(counter))
-}
+use kasync_tests::wake::counting_waker;
 
 fn poll<F: std::future::Future + ?Sized>(f: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
     f.poll(&mut Context::from_waker(waker))
@@ -75,7 +61,7 @@ fn sleeps_fire_exactly_when_due() {
             let now = timers.clock().now();
             for i in 0..count {
                 let due = deadlines[i] <= now;
-                let woken = wakers[i].0.0.load(Ordering::SeqCst) > 0;
+                let woken = wakers[i].0.get() > 0;
                 assert_eq!(
                     woken, due,
                     "seed {seed}: deadline {} at {now}",
@@ -119,7 +105,7 @@ fn dropping_a_sleep_removes_it() {
     );
     timers.clock().set(50);
     assert_eq!(timers.advance(), 0);
-    assert_eq!(counter.0.load(Ordering::SeqCst), 0);
+    assert_eq!(counter.get(), 0);
     timers.clock().set(100);
     assert_eq!(timers.advance(), 1);
     assert!(poll(keep.as_mut(), &waker).is_ready());
@@ -136,7 +122,7 @@ fn deadlines_beyond_the_wheel_span() {
     for stop in [1u64 << 20, 1 << 36, (1 << 36) * 2 + 5, far - 1] {
         timers.clock().set(stop);
         timers.advance();
-        assert_eq!(counter.0.load(Ordering::SeqCst), 0, "fired early at {stop}");
+        assert_eq!(counter.get(), 0, "fired early at {stop}");
         assert!(timers.next_deadline().unwrap() <= far);
     }
     timers.clock().set(far);

@@ -4,8 +4,10 @@
 //!   allocation-free.
 //! * [`watchdog`] — turns a hang (a lost wake-up) into a loud failure
 //!   without asserting anything about timing.
+//! * [`wake`] — counting wakers for futures polled by hand.
 //!
 //! The end-to-end tests themselves live in this package's `tests/` folder.
 
 pub mod alloc_counter;
+pub mod wake;
 pub mod watchdog;
