@@ -5,4 +5,7 @@
 //! The io_uring runtime (sockets, files, timers) builds on these pieces.
 
 pub mod machine;
+mod runtime;
 pub mod tour;
+
+pub use runtime::{Builder, Io, MonotonicClock, Runtime, io, sleep, spawn};

@@ -1,6 +1,37 @@
-//! kasync's io_uring completion driver (work in progress).
+//! # kasync io_uring backend
 //!
-//! This crate will implement the core's completion-driver trait over Linux
-//! io_uring. Until then it only re-exports the core it builds on.
+//! [`UringDriver`] implements the core's completion-driver contract
+//! ([`kasync::io::Driver`]) over Linux io_uring; [`UringPlatform`] is the
+//! executor side of its wake-ups. [`ops`] holds the operations (read,
+//! write, accept, connect, send, recv, open, close, fsync, …), each owning
+//! its buffers until its completion.
+//!
+//! Setting up checks what the kernel offers and turns every way io_uring
+//! can be unavailable (seccomp, `kernel.io_uring_disabled`, an old kernel,
+//! the memlock limit) into a [`SetupError`] that says what to do.
 
-pub use kasync;
+mod driver;
+pub mod ops;
+mod setup;
+
+pub use driver::{DriverStats, UringDriver, UringPlatform};
+pub use setup::{Config, Flags, SetupError, io_uring_disabled};
+
+/// What this machine's io_uring offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeReport {
+    /// The setup flags a ring gets with the probed [`Config`].
+    pub flags: Flags,
+    /// Each operation kasync needs, and whether the kernel has it.
+    pub opcodes: Vec<(&'static str, bool)>,
+}
+
+/// Sets up a ring with `config` (then closes it) and reports what the
+/// kernel offers, or why io_uring is unavailable.
+pub fn probe(config: &Config) -> Result<ProbeReport, SetupError> {
+    let (ring, flags) = setup::build(config)?;
+    Ok(ProbeReport {
+        flags,
+        opcodes: setup::probe(&ring)?,
+    })
+}

@@ -48,7 +48,7 @@ mod waker;
 
 use core::fmt;
 use core::future::Future;
-use core::mem::{align_of, size_of};
+use core::mem::{MaybeUninit, align_of, size_of};
 
 pub use drive::Drive;
 pub use join::{JoinError, JoinHandle};
@@ -199,6 +199,41 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
                 next_free: AtomicU32::new(0),
                 platform,
             }
+        }
+    }
+
+    /// Builds an executor in place — for executors too large for the stack
+    /// (a `Box::new_uninit`, a leaked allocation). Each slot is written
+    /// directly; no executor-sized temporary is made.
+    ///
+    /// ```
+    /// use kasync::executor::{Executor, Spin};
+    ///
+    /// type Big = Executor<Spin, 4096, 1024>; // 4 MiB of task slots
+    /// let mut place = Box::<Big>::new_uninit();
+    /// Big::init(&mut place, Spin);
+    /// // SAFETY: `init` initialised it.
+    /// let executor: &'static Big = Box::leak(unsafe { place.assume_init() });
+    /// assert_eq!(executor.occupied(), 0);
+    /// ```
+    pub fn init(place: &mut MaybeUninit<Self>, platform: P) -> &mut Self {
+        const { assert!(N > 0 && N < (1 << 24), "N must be between 1 and 2^24 - 1") };
+        let this = place.as_mut_ptr();
+        let slots_at = core::mem::offset_of!(Self, slots);
+        // SAFETY: every field is written exactly once through raw pointers
+        // into `place`, which is valid for writes; no reference to the
+        // uninitialised value is made.
+        unsafe {
+            (&raw mut (*this).shared).write(Shared::new(Self::pend));
+            (&raw mut (*this).next_free).write(AtomicU32::new(0));
+            (&raw mut (*this).platform).write(platform);
+            let slots = (&raw mut (*this).slots).cast::<Slot<S>>();
+            for i in 0..N {
+                slots
+                    .add(i)
+                    .write(Slot::new(i as u32, slots_at + i * size_of::<Slot<S>>()));
+            }
+            &mut *this
         }
     }
 

@@ -238,3 +238,64 @@ unsafe impl<const SIZE: usize> IoBufMut for PoolBuf<SIZE> {
         self.len = self.len.max(n.min(SIZE));
     }
 }
+
+/// The host's heap buffers (feature `std`): the caller allocated them, the
+/// core only describes them. A `Vec`'s heap block does not move when the
+/// `Vec` does; reads fill its spare capacity and extend its length.
+#[cfg(feature = "std")]
+mod heap {
+    use std::boxed::Box;
+    use std::vec::Vec;
+
+    use super::{IoBuf, IoBufMut};
+
+    // SAFETY: the heap block is stable across moves of the `Vec`; `len`
+    // bytes are initialised, `capacity` allocated.
+    unsafe impl IoBuf for Vec<u8> {
+        fn stable_ptr(&self) -> *const u8 {
+            self.as_ptr()
+        }
+        fn bytes_init(&self) -> usize {
+            self.len()
+        }
+        fn bytes_total(&self) -> usize {
+            self.capacity()
+        }
+    }
+
+    // SAFETY: as above; the `Vec` is exclusively ours.
+    unsafe impl IoBufMut for Vec<u8> {
+        fn stable_mut_ptr(&mut self) -> *mut u8 {
+            self.as_mut_ptr()
+        }
+        unsafe fn set_init(&mut self, n: usize) {
+            if n > self.len() {
+                // SAFETY: the caller guarantees the first `n` bytes are
+                // initialised; `n <= capacity` by the `IoBufMut` contract.
+                unsafe { self.set_len(n.min(self.capacity())) };
+            }
+        }
+    }
+
+    // SAFETY: a boxed slice's heap block is stable across moves; all of it
+    // is initialised.
+    unsafe impl IoBuf for Box<[u8]> {
+        fn stable_ptr(&self) -> *const u8 {
+            self.as_ptr()
+        }
+        fn bytes_init(&self) -> usize {
+            self.len()
+        }
+        fn bytes_total(&self) -> usize {
+            self.len()
+        }
+    }
+
+    // SAFETY: as above, exclusively ours.
+    unsafe impl IoBufMut for Box<[u8]> {
+        fn stable_mut_ptr(&mut self) -> *mut u8 {
+            self.as_mut_ptr()
+        }
+        unsafe fn set_init(&mut self, _n: usize) {}
+    }
+}

@@ -5,6 +5,7 @@ use core::cell::{Cell, UnsafeCell};
 use core::fmt;
 use core::future::Future;
 use core::marker::PhantomPinned;
+use core::mem::MaybeUninit;
 use core::pin::Pin;
 use core::task::Waker;
 use core::time::Duration;
@@ -84,6 +85,35 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             done_head: Cell::new(0),
             free_waiters: List::new(),
             _pinned: PhantomPinned,
+        }
+    }
+
+    /// Builds a reactor in place — for op tables too large for the stack
+    /// (a `Box::new_uninit`, a leaked allocation); no reactor-sized
+    /// temporary is made.
+    pub fn init(place: &mut MaybeUninit<Self>, driver: D, clock: C) -> &mut Self {
+        const { assert!(M > 0 && M < u32::MAX as usize, "M must be at least 1") };
+        let this = place.as_mut_ptr();
+        // SAFETY: every field is written exactly once through raw pointers
+        // into `place`, which is valid for writes; no reference to the
+        // uninitialised value is made.
+        unsafe {
+            (&raw mut (*this).driver).write(UnsafeCell::new(driver));
+            (&raw mut (*this).driver_busy).write(Cell::new(false));
+            (&raw mut (*this).timers).write(Timers::new(clock));
+            let slots = (&raw mut (*this).slots).cast::<OpSlot<D, K>>();
+            for i in 0..M {
+                slots.add(i).write(OpSlot::new());
+            }
+            (&raw mut (*this).next_free).write(Cell::new(0));
+            (&raw mut (*this).occupied).write(Cell::new(0));
+            (&raw mut (*this).backend_owned).write(Cell::new(0));
+            (&raw mut (*this).unsubmitted).write(Cell::new(0));
+            (&raw mut (*this).cancels_wanted).write(Cell::new(0));
+            (&raw mut (*this).done_head).write(Cell::new(0));
+            (&raw mut (*this).free_waiters).write(List::new());
+            (&raw mut (*this)._pinned).write(PhantomPinned);
+            &mut *this
         }
     }
 

@@ -1,0 +1,260 @@
+//! The Linux runtime: kasync's executor and reactor on one io_uring, one
+//! per thread.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use kasync::executor::{Executor, JoinHandle, Runner, SpawnError};
+use kasync::io::{Handle, Reactor};
+use kasync::time::Clock;
+use kasync_uring::{Config, Flags, SetupError, UringDriver, UringPlatform};
+
+/// Task slots per runtime.
+pub const TASKS: usize = 1024;
+/// Bytes per task slot; larger futures are boxed by [`spawn`].
+pub const TASK_BYTES: usize = 512;
+/// Operations in flight per runtime.
+pub const OPS: usize = 1024;
+/// Bytes per operation slot.
+pub const OP_BYTES: usize = 256;
+
+/// Microseconds since the runtime's clock started.
+#[derive(Debug, Clone, Copy)]
+pub struct MonotonicClock {
+    start: Instant,
+}
+
+impl MonotonicClock {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Clock for MonotonicClock {
+    fn now(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+    fn ticks_per_second(&self) -> u64 {
+        1_000_000
+    }
+}
+
+type HostExecutor = Executor<UringPlatform, TASKS, TASK_BYTES>;
+type HostRunner = Runner<UringPlatform, TASKS, TASK_BYTES>;
+type HostReactor = Reactor<UringDriver, MonotonicClock, OPS, OP_BYTES>;
+/// The handle tasks submit operations and start timers with.
+pub type Io = Handle<'static, UringDriver, MonotonicClock, OPS, OP_BYTES>;
+
+/// An executor and a reactor that live for the rest of the program:
+/// wakers and in-flight operations point into them, so their memory is
+/// never freed — a runtime that is dropped hands its core back for the next
+/// runtime on this thread instead.
+struct Core {
+    executor: HostExecutor,
+    reactor: HostReactor,
+}
+
+thread_local! {
+    /// Cores of dropped runtimes, ready for reuse on this thread.
+    static SPARE: RefCell<Vec<&'static Core>> = const { RefCell::new(Vec::new()) };
+    /// The runtime whose `block_on` is running on this thread.
+    static CURRENT: Cell<Option<(&'static Core, *const HostRunner)>> = const { Cell::new(None) };
+}
+
+/// Settings for a [`Runtime`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Builder {
+    config: Config,
+}
+
+impl Builder {
+    /// Default settings: 256 ring entries, all setup flags tried.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Submission-ring entries.
+    pub fn ring_entries(mut self, entries: u32) -> Self {
+        self.config.entries = entries;
+        self
+    }
+
+    /// The io_uring setup flags to try (each falls back if refused).
+    pub fn setup_flags(
+        mut self,
+        single_issuer: bool,
+        defer_taskrun: bool,
+        coop_taskrun: bool,
+    ) -> Self {
+        self.config.single_issuer = single_issuer;
+        self.config.defer_taskrun = defer_taskrun;
+        self.config.coop_taskrun = coop_taskrun;
+        self
+    }
+
+    /// Creates the runtime. Fails with an explanation when io_uring cannot
+    /// be used on this machine.
+    pub fn build(self) -> Result<Runtime, SetupError> {
+        let core = match SPARE.with(|spare| spare.borrow_mut().pop()) {
+            Some(core) => core,
+            None => {
+                let driver = UringDriver::new(&self.config)?;
+                let platform = UringPlatform::new();
+                platform.set_eventfd(driver.eventfd());
+                // Built in place: the core is too large for a stack.
+                let mut place = Box::<Core>::new_uninit();
+                let core = place.as_mut_ptr();
+                // SAFETY: both fields are initialised in place through
+                // `MaybeUninit` views of their own memory; nothing reads
+                // the core before `assume_init`.
+                let core = unsafe {
+                    HostExecutor::init(&mut *(&raw mut (*core).executor).cast(), platform);
+                    HostReactor::init(
+                        &mut *(&raw mut (*core).reactor).cast(),
+                        driver,
+                        MonotonicClock::new(),
+                    );
+                    place.assume_init()
+                };
+                Box::leak(core)
+            }
+        };
+        let runner = core.executor.runner().expect("a spare core has no runner");
+        Ok(Runtime {
+            core,
+            runner: ManuallyDrop::new(runner),
+            _not_send: PhantomData,
+        })
+    }
+}
+
+/// A single-threaded io_uring runtime: run futures with
+/// [`block_on`](Runtime::block_on), spawn tasks with [`spawn`], do I/O with
+/// [`crate::net`] and [`crate::fs`], wait with [`crate::time`].
+///
+/// ```no_run
+/// let rt = kasync_host::Runtime::new()?;
+/// let answer = rt.block_on(async {
+///     let task = kasync_host::spawn(async { 6 * 7 }).unwrap();
+///     task.await.unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// # Ok::<(), kasync_uring::SetupError>(())
+/// ```
+///
+/// Dropping the runtime cancels its tasks and every operation in flight,
+/// waits for all their completions (so no buffer is released while the
+/// kernel may still write it), and closes the descriptors they produced.
+pub struct Runtime {
+    core: &'static Core,
+    runner: ManuallyDrop<HostRunner>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Runtime {
+    /// A runtime with default settings (see [`Builder`]).
+    pub fn new() -> Result<Self, SetupError> {
+        Builder::new().build()
+    }
+
+    /// The setup flags the kernel accepted.
+    pub fn flags(&self) -> Flags {
+        self.core.reactor.with_driver(|d| d.flags())
+    }
+
+    /// Counters of the io_uring driver (system calls, completions, …).
+    pub fn driver_stats(&self) -> kasync_uring::DriverStats {
+        self.core.reactor.with_driver(|d| d.stats())
+    }
+
+    /// The I/O and timer handle of this runtime.
+    pub fn io(&self) -> Io {
+        Pin::static_ref(&self.core.reactor).handle()
+    }
+
+    /// Runs `future` to completion, running spawned tasks meanwhile.
+    ///
+    /// # Panics
+    /// If called inside another `block_on` on this thread.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        struct Restore(Option<(&'static Core, *const HostRunner)>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                CURRENT.with(|c| c.set(self.0));
+            }
+        }
+        let runner: &HostRunner = &self.runner;
+        let previous = CURRENT.with(|c| c.replace(Some((self.core, runner as *const HostRunner))));
+        assert!(
+            previous.is_none(),
+            "block_on cannot be nested on one thread"
+        );
+        let _restore = Restore(previous);
+        self.runner.block_on_with(&self.core.reactor, future)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Cancel and drop every task first (dropping their operations
+        // orphans them: buffers stay until the kernel is done), then wait
+        // for the kernel to finish with every operation, then keep the core
+        // for the next runtime on this thread.
+        // SAFETY: the runner is not used after this line.
+        unsafe { ManuallyDrop::drop(&mut self.runner) };
+        self.core.reactor.shutdown();
+        SPARE.with(|spare| spare.borrow_mut().push(self.core));
+    }
+}
+
+/// Runs `f` with the current runtime's core and runner.
+///
+/// # Panics
+/// Outside [`Runtime::block_on`].
+fn with_current<R>(f: impl FnOnce(&'static Core, &HostRunner) -> R) -> R {
+    let (core, runner) = CURRENT
+        .with(Cell::get)
+        .expect("no kasync runtime is running on this thread: call this inside Runtime::block_on");
+    // SAFETY: `runner` points at the `Runtime` whose `block_on` is running
+    // on this thread (it is reset before that call returns), and the
+    // reference does not outlive `f`.
+    f(core, unsafe { &*runner })
+}
+
+/// The current runtime's I/O and timer handle.
+///
+/// # Panics
+/// Outside [`Runtime::block_on`].
+pub fn io() -> Io {
+    with_current(|core, _| Pin::static_ref(&core.reactor).handle())
+}
+
+/// Spawns a task on the current runtime. Futures larger than a task slot
+/// are boxed. A full runtime is [`SpawnError::Full`].
+///
+/// # Panics
+/// Outside [`Runtime::block_on`].
+pub fn spawn<F>(future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    with_current(|_, runner| {
+        if std::mem::size_of::<F>() <= TASK_BYTES && std::mem::align_of::<F>() <= 16 {
+            runner.try_spawn_local(future)
+        } else {
+            runner.try_spawn_local(Box::pin(future))
+        }
+    })
+}
+
+/// Sleeps for `duration` on the current runtime.
+pub async fn sleep(duration: Duration) {
+    io().sleep(duration).await
+}

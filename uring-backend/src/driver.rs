@@ -1,0 +1,287 @@
+//! The io_uring driver: kasync's completion-driver contract over one ring.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
+
+use io_uring::types::{SubmitArgs, Timespec};
+use io_uring::{IoUring, opcode, squeue, types};
+use kasync::executor::{Idle, Platform};
+use kasync::io::{Completion, Driver, OpId};
+
+use crate::setup::{self, Config, Flags, SetupError};
+
+/// `user_data` of the ring's own operations (never an `OpId`: op-table
+/// indices are small).
+const EVENTFD_TAG: u64 = u64::MAX;
+const CANCEL_TAG: u64 = u64::MAX - 1;
+const TIMEOUT_TAG: u64 = u64::MAX - 2;
+
+/// Counters of what the driver did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DriverStats {
+    /// `io_uring_enter` system calls.
+    pub enters: u64,
+    /// Operations handed to the ring (excluding the driver's own).
+    pub submitted: u64,
+    /// Completions delivered to the reactor.
+    pub completions: u64,
+    /// Wake-ups through the eventfd.
+    pub wakeups: u64,
+}
+
+/// kasync's [`Driver`] over Linux io_uring.
+///
+/// * Operations are queued in the submission ring and submitted together:
+///   one `io_uring_enter` per loop turn (none when there is nothing to
+///   submit), submit-and-wait when the loop parks.
+/// * Waiting takes the timers' deadline directly (`EXT_ARG`), or through a
+///   timeout entry on older kernels.
+/// * Other threads wake a parked loop by writing an eventfd whose read is
+///   kept armed in the ring ([`UringPlatform`]).
+/// * A full submission queue, `EBUSY` (completion queue overflow) and
+///   `EAGAIN` are back-pressure: the reactor reaps and retries.
+pub struct UringDriver {
+    ring: IoUring,
+    flags: Flags,
+    eventfd: OwnedFd,
+    /// Where the armed eventfd read lands; boxed so its address is stable.
+    eventfd_buf: Box<u64>,
+    eventfd_armed: bool,
+    /// Timeout for kernels without `EXT_ARG`; boxed for a stable address.
+    timeout: Box<Timespec>,
+    stats: DriverStats,
+}
+
+impl UringDriver {
+    /// Sets up a ring (see [`Config`]), checks that the kernel has every
+    /// operation kasync uses, and creates the wake-up eventfd.
+    pub fn new(config: &Config) -> Result<Self, SetupError> {
+        let (ring, flags) = setup::build(config)?;
+        if let Some((name, _)) = setup::probe(&ring)?.into_iter().find(|(_, ok)| !ok) {
+            return Err(SetupError::MissingOpcode(name));
+        }
+        // SAFETY: plain eventfd creation; the result is checked.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(SetupError::EventFd(io::Error::last_os_error()));
+        }
+        // SAFETY: `fd` is a fresh descriptor we own.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Self {
+            ring,
+            flags,
+            eventfd,
+            eventfd_buf: Box::new(0),
+            eventfd_armed: false,
+            timeout: Box::new(Timespec::new()),
+            stats: DriverStats::default(),
+        })
+    }
+
+    /// The setup flags in use.
+    pub fn flags(&self) -> Flags {
+        self.flags
+    }
+
+    /// What the driver did so far.
+    pub fn stats(&self) -> DriverStats {
+        self.stats
+    }
+
+    /// The eventfd that wakes this driver's `park` (give it to the
+    /// executor's [`UringPlatform`]).
+    pub fn eventfd(&self) -> RawFd {
+        self.eventfd.as_raw_fd()
+    }
+
+    fn push_raw(&mut self, entry: &squeue::Entry) -> bool {
+        // SAFETY: every entry the driver pushes refers to memory that
+        // outlives its completion: the reactor's op table for operations,
+        // the driver's own boxes for its eventfd read and timeout.
+        unsafe { self.ring.submission().push(entry) }.is_ok()
+    }
+
+    /// One `io_uring_enter`: submit, and wait for `want` completions or
+    /// `timeout`.
+    fn enter(&mut self, want: usize, timeout: Option<Duration>) {
+        self.stats.enters += 1;
+        let submitter = self.ring.submitter();
+        let result = match timeout {
+            Some(t) if want > 0 && self.flags.ext_arg => {
+                let ts = Timespec::new().sec(t.as_secs()).nsec(t.subsec_nanos());
+                submitter.submit_with_args(want, &SubmitArgs::new().timespec(&ts))
+            }
+            _ => submitter.submit_and_wait(want),
+        };
+        match result.map_err(|e| e.raw_os_error()) {
+            Ok(_) => {}
+            // Interrupted by a signal, timed out, or back-pressure (the
+            // completion queue overflowed / no resources): the caller reaps
+            // and the next turn submits again.
+            Err(Some(libc::EINTR | libc::ETIME | libc::EBUSY | libc::EAGAIN)) => {}
+            Err(other) => panic!("io_uring_enter failed unexpectedly: {other:?}"),
+        }
+    }
+
+    fn arm_eventfd(&mut self) {
+        if self.eventfd_armed {
+            return;
+        }
+        let entry = opcode::Read::new(
+            types::Fd(self.eventfd.as_raw_fd()),
+            (&mut *self.eventfd_buf as *mut u64).cast(),
+            8,
+        )
+        .build()
+        .user_data(EVENTFD_TAG);
+        if !self.push_raw(&entry) {
+            self.enter(0, None);
+            if !self.push_raw(&entry) {
+                return; // still full: the wait below ends on completions
+            }
+        }
+        self.eventfd_armed = true;
+    }
+}
+
+impl Driver for UringDriver {
+    type Op = squeue::Entry;
+
+    fn push(&mut self, id: OpId, op: squeue::Entry) -> Result<(), squeue::Entry> {
+        let entry = op.user_data(id.to_u64());
+        if self.push_raw(&entry) {
+            self.stats.submitted += 1;
+            Ok(())
+        } else {
+            Err(entry)
+        }
+    }
+
+    fn push_cancel(&mut self, id: OpId) -> bool {
+        let entry = opcode::AsyncCancel::new(id.to_u64())
+            .build()
+            .user_data(CANCEL_TAG);
+        self.push_raw(&entry)
+    }
+
+    fn flush(&mut self) {
+        let idle = {
+            let sq = self.ring.submission();
+            sq.is_empty() && !sq.taskrun() && !sq.cq_overflow()
+        };
+        if idle {
+            return; // nothing to submit, no deferred work: no system call
+        }
+        self.enter(0, None);
+    }
+
+    fn reap(&mut self, sink: &mut dyn FnMut(OpId, Completion)) {
+        let mut delivered = 0;
+        let mut woken = 0;
+        let mut eventfd_done = false;
+        for cqe in self.ring.completion() {
+            match cqe.user_data() {
+                EVENTFD_TAG => {
+                    eventfd_done = true;
+                    woken += 1;
+                }
+                CANCEL_TAG | TIMEOUT_TAG => {}
+                user_data => {
+                    delivered += 1;
+                    sink(
+                        OpId::from_u64(user_data),
+                        Completion {
+                            result: cqe.result(),
+                            flags: cqe.flags(),
+                        },
+                    );
+                }
+            }
+        }
+        if eventfd_done {
+            self.eventfd_armed = false;
+        }
+        self.stats.completions += delivered;
+        self.stats.wakeups += woken;
+    }
+
+    fn park(&mut self, timeout: Option<Duration>, idle: &Idle<'_>) {
+        self.arm_eventfd();
+        if !idle.is_idle() {
+            self.flush();
+            return;
+        }
+        if let Some(t) = timeout {
+            if t.is_zero() {
+                self.enter(0, None);
+                return;
+            }
+            if !self.flags.ext_arg {
+                *self.timeout = Timespec::new().sec(t.as_secs()).nsec(t.subsec_nanos());
+                let entry = opcode::Timeout::new(&*self.timeout)
+                    .build()
+                    .user_data(TIMEOUT_TAG);
+                self.push_raw(&entry);
+            }
+        }
+        self.enter(1, timeout);
+    }
+}
+
+impl std::fmt::Debug for UringDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UringDriver")
+            .field("flags", &self.flags)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+/// The executor side of the driver's wake-up: `pend` writes the eventfd
+/// the driver keeps a read armed on. Set the descriptor once the driver
+/// exists; until then `pend` does nothing (nothing can be parked yet).
+#[derive(Debug)]
+pub struct UringPlatform {
+    eventfd: AtomicI32,
+}
+
+impl UringPlatform {
+    /// A platform with no eventfd yet.
+    pub const fn new() -> Self {
+        Self {
+            eventfd: AtomicI32::new(-1),
+        }
+    }
+
+    /// Uses `fd` (from [`UringDriver::eventfd`]) to wake the driver.
+    pub fn set_eventfd(&self, fd: RawFd) {
+        self.eventfd.store(fd, Ordering::Release);
+    }
+}
+
+impl Default for UringPlatform {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Platform for UringPlatform {
+    fn pend(&self) {
+        let fd = self.eventfd.load(Ordering::Acquire);
+        if fd >= 0 {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a live `u64` to the eventfd; a
+            // failure (the counter is saturated) still leaves it readable,
+            // which is all a wake-up needs. Async-signal-safe.
+            unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+        }
+    }
+
+    /// Only reached without a driver: spin once (the run loop parks in the
+    /// driver instead).
+    fn park(&self, _idle: &Idle<'_>) {
+        std::hint::spin_loop();
+    }
+}

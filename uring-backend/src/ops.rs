@@ -1,0 +1,419 @@
+//! io_uring operations. Each owns what the kernel may touch — buffers,
+//! paths, socket addresses — until its completion, and hands the buffers
+//! back with the result. Descriptors produced after their future was dropped
+//! (an accept or open that completed despite a cancel) are closed.
+
+use std::ffi::CString;
+use std::io;
+use std::mem;
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+use io_uring::{opcode, squeue, types};
+use kasync::io::{Completion, IoBuf, IoBufMut, Operation};
+
+use crate::UringDriver;
+
+fn result(completion: Completion) -> io::Result<u32> {
+    completion
+        .into_result()
+        .map_err(io::Error::from_raw_os_error)
+}
+
+/// Closes a descriptor a completion produced for nobody.
+fn close_orphan(completion: Completion) {
+    if let Ok(fd) = completion.into_result() {
+        // SAFETY: the kernel created `fd` for this operation and nobody
+        // else has seen it.
+        drop(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+    }
+}
+
+/// Does nothing, through the ring (for measuring the round trip).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Nop;
+
+impl Operation<UringDriver> for Nop {
+    type Output = io::Result<()>;
+    fn build(&mut self) -> squeue::Entry {
+        opcode::Nop::new().build()
+    }
+    fn complete(self, c: Completion) -> io::Result<()> {
+        result(c).map(drop)
+    }
+}
+
+/// Reads into a buffer from `fd` at `offset` (`u64::MAX`: the current
+/// position, for pipes and sockets).
+#[derive(Debug)]
+pub struct ReadAt<B> {
+    /// Descriptor to read from.
+    pub fd: RawFd,
+    /// Where the data goes (filled from its start, up to its capacity).
+    pub buf: B,
+    /// File offset.
+    pub offset: u64,
+}
+
+impl<B: IoBufMut> Operation<UringDriver> for ReadAt<B> {
+    type Output = (io::Result<usize>, B);
+    fn build(&mut self) -> squeue::Entry {
+        let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
+        opcode::Read::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len)
+            .offset(self.offset)
+            .build()
+    }
+    fn complete(mut self, c: Completion) -> Self::Output {
+        match result(c) {
+            Ok(n) => {
+                // SAFETY: the kernel wrote `n` bytes at the buffer's start.
+                unsafe { self.buf.set_init(n as usize) };
+                (Ok(n as usize), self.buf)
+            }
+            Err(e) => (Err(e), self.buf),
+        }
+    }
+}
+
+/// Writes a buffer's initialised bytes to `fd` at `offset` (`u64::MAX`:
+/// the current position).
+#[derive(Debug)]
+pub struct WriteAt<B> {
+    /// Descriptor to write to.
+    pub fd: RawFd,
+    /// The data.
+    pub buf: B,
+    /// File offset.
+    pub offset: u64,
+}
+
+impl<B: IoBuf> Operation<UringDriver> for WriteAt<B> {
+    type Output = (io::Result<usize>, B);
+    fn build(&mut self) -> squeue::Entry {
+        let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
+        opcode::Write::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
+            .offset(self.offset)
+            .build()
+    }
+    fn complete(self, c: Completion) -> Self::Output {
+        (result(c).map(|n| n as usize), self.buf)
+    }
+}
+
+/// Receives from a socket into a buffer.
+#[derive(Debug)]
+pub struct Recv<B> {
+    /// The socket.
+    pub fd: RawFd,
+    /// Where the data goes.
+    pub buf: B,
+}
+
+impl<B: IoBufMut> Operation<UringDriver> for Recv<B> {
+    type Output = (io::Result<usize>, B);
+    fn build(&mut self) -> squeue::Entry {
+        let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
+        opcode::Recv::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len).build()
+    }
+    fn complete(mut self, c: Completion) -> Self::Output {
+        match result(c) {
+            Ok(n) => {
+                // SAFETY: the kernel wrote `n` bytes at the buffer's start.
+                unsafe { self.buf.set_init(n as usize) };
+                (Ok(n as usize), self.buf)
+            }
+            Err(e) => (Err(e), self.buf),
+        }
+    }
+}
+
+/// Sends a buffer's initialised bytes on a socket.
+#[derive(Debug)]
+pub struct Send<B> {
+    /// The socket.
+    pub fd: RawFd,
+    /// The data.
+    pub buf: B,
+}
+
+impl<B: IoBuf> Operation<UringDriver> for Send<B> {
+    type Output = (io::Result<usize>, B);
+    fn build(&mut self) -> squeue::Entry {
+        let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
+        opcode::Send::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+    }
+    fn complete(self, c: Completion) -> Self::Output {
+        (result(c).map(|n| n as usize), self.buf)
+    }
+}
+
+/// Space for any socket address the kernel writes or reads.
+struct RawAddr {
+    storage: libc::sockaddr_storage,
+    len: libc::socklen_t,
+}
+
+impl std::fmt::Debug for RawAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawAddr").field("len", &self.len).finish()
+    }
+}
+
+impl RawAddr {
+    fn empty() -> Self {
+        Self {
+            // SAFETY: all-zero bytes are a valid `sockaddr_storage`.
+            storage: unsafe { mem::zeroed() },
+            len: mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+        }
+    }
+
+    fn from_socket_addr(addr: SocketAddr) -> Self {
+        let mut raw = Self::empty();
+        match addr {
+            SocketAddr::V4(a) => {
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: a.port().to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(a.ip().octets()),
+                    },
+                    sin_zero: [0; 8],
+                };
+                // SAFETY: `sockaddr_storage` is larger than and aligned
+                // for every socket address type.
+                unsafe {
+                    (&mut raw.storage as *mut libc::sockaddr_storage)
+                        .cast::<libc::sockaddr_in>()
+                        .write(sin)
+                };
+                raw.len = mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            }
+            SocketAddr::V6(a) => {
+                let sin6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: a.flowinfo(),
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: a.ip().octets(),
+                    },
+                    sin6_scope_id: a.scope_id(),
+                };
+                // SAFETY: as above.
+                unsafe {
+                    (&mut raw.storage as *mut libc::sockaddr_storage)
+                        .cast::<libc::sockaddr_in6>()
+                        .write(sin6)
+                };
+                raw.len = mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+            }
+        }
+        raw
+    }
+
+    fn to_socket_addr(&self) -> Option<SocketAddr> {
+        let storage = &self.storage as *const libc::sockaddr_storage;
+        match i32::from(self.storage.ss_family) {
+            libc::AF_INET => {
+                // SAFETY: the family says the storage holds a `sockaddr_in`.
+                let sin = unsafe { &*storage.cast::<libc::sockaddr_in>() };
+                let ip = std::net::Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+                Some(SocketAddr::from((ip, u16::from_be(sin.sin_port))))
+            }
+            libc::AF_INET6 => {
+                // SAFETY: the family says the storage holds a `sockaddr_in6`.
+                let sin6 = unsafe { &*storage.cast::<libc::sockaddr_in6>() };
+                let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+                Some(SocketAddr::V6(std::net::SocketAddrV6::new(
+                    ip,
+                    u16::from_be(sin6.sin6_port),
+                    sin6.sin6_flowinfo,
+                    sin6.sin6_scope_id,
+                )))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Accepts a connection on a listening socket: the new socket and the
+/// peer's address (`None` for Unix sockets).
+#[derive(Debug)]
+pub struct Accept {
+    fd: RawFd,
+    addr: RawAddr,
+}
+
+impl Accept {
+    /// Accepts on listening socket `fd`.
+    pub fn new(fd: RawFd) -> Self {
+        Self {
+            fd,
+            addr: RawAddr::empty(),
+        }
+    }
+}
+
+impl Operation<UringDriver> for Accept {
+    type Output = io::Result<(OwnedFd, Option<SocketAddr>)>;
+    fn build(&mut self) -> squeue::Entry {
+        self.addr.len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        opcode::Accept::new(
+            types::Fd(self.fd),
+            (&mut self.addr.storage as *mut libc::sockaddr_storage).cast(),
+            &mut self.addr.len,
+        )
+        .flags(libc::SOCK_CLOEXEC)
+        .build()
+    }
+    fn complete(self, c: Completion) -> Self::Output {
+        let fd = result(c)?;
+        // SAFETY: the kernel created `fd` for us.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+        Ok((fd, self.addr.to_socket_addr()))
+    }
+    fn orphaned(self, c: Completion, _driver: &mut UringDriver) {
+        close_orphan(c);
+    }
+}
+
+/// Connects a socket to an address.
+#[derive(Debug)]
+pub struct Connect {
+    fd: RawFd,
+    addr: RawAddr,
+}
+
+impl Connect {
+    /// Connects socket `fd` to `addr`.
+    pub fn new(fd: RawFd, addr: SocketAddr) -> Self {
+        Self {
+            fd,
+            addr: RawAddr::from_socket_addr(addr),
+        }
+    }
+}
+
+impl Operation<UringDriver> for Connect {
+    type Output = io::Result<()>;
+    fn build(&mut self) -> squeue::Entry {
+        opcode::Connect::new(
+            types::Fd(self.fd),
+            (&self.addr.storage as *const libc::sockaddr_storage).cast(),
+            self.addr.len,
+        )
+        .build()
+    }
+    fn complete(self, c: Completion) -> io::Result<()> {
+        result(c).map(drop)
+    }
+}
+
+/// Opens a file: the new descriptor.
+#[derive(Debug)]
+pub struct OpenAt {
+    path: CString,
+    flags: i32,
+    mode: u32,
+}
+
+impl OpenAt {
+    /// Opens `path` (relative to the working directory) with `open(2)`
+    /// `flags` and `mode`. A path with a NUL byte is `InvalidInput`.
+    pub fn new(path: &std::path::Path, flags: i32, mode: u32) -> io::Result<Self> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+        Ok(Self {
+            path,
+            flags: flags | libc::O_CLOEXEC,
+            mode,
+        })
+    }
+}
+
+impl Operation<UringDriver> for OpenAt {
+    type Output = io::Result<OwnedFd>;
+    fn build(&mut self) -> squeue::Entry {
+        opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
+            .flags(self.flags)
+            .mode(self.mode)
+            .build()
+    }
+    fn complete(self, c: Completion) -> Self::Output {
+        let fd = result(c)?;
+        // SAFETY: the kernel created `fd` for us.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    }
+    fn orphaned(self, c: Completion, _driver: &mut UringDriver) {
+        close_orphan(c);
+    }
+}
+
+/// Closes a descriptor (the caller gives up ownership).
+#[derive(Debug)]
+pub struct Close {
+    fd: OwnedFd,
+}
+
+impl Close {
+    /// Closes `fd` through the ring.
+    pub fn new(fd: OwnedFd) -> Self {
+        Self { fd }
+    }
+}
+
+impl Operation<UringDriver> for Close {
+    type Output = io::Result<()>;
+    fn build(&mut self) -> squeue::Entry {
+        use std::os::fd::AsRawFd;
+        opcode::Close::new(types::Fd(self.fd.as_raw_fd())).build()
+    }
+    fn complete(self, c: Completion) -> io::Result<()> {
+        // The kernel closed it: forget our copy.
+        let _ = std::os::fd::IntoRawFd::into_raw_fd(self.fd);
+        result(c).map(drop)
+    }
+    fn orphaned(self, _c: Completion, _driver: &mut UringDriver) {
+        // Closed by the kernel (or it failed and nothing is left to close).
+        let _ = std::os::fd::IntoRawFd::into_raw_fd(self.fd);
+    }
+}
+
+/// Flushes a file's data and metadata to storage.
+#[derive(Debug)]
+pub struct Fsync {
+    /// The file.
+    pub fd: RawFd,
+}
+
+impl Operation<UringDriver> for Fsync {
+    type Output = io::Result<()>;
+    fn build(&mut self) -> squeue::Entry {
+        opcode::Fsync::new(types::Fd(self.fd)).build()
+    }
+    fn complete(self, c: Completion) -> io::Result<()> {
+        result(c).map(drop)
+    }
+}
+
+/// Shuts down one or both directions of a socket.
+#[derive(Debug)]
+pub struct Shutdown {
+    /// The socket.
+    pub fd: RawFd,
+    /// `libc::SHUT_RD`, `SHUT_WR` or `SHUT_RDWR`.
+    pub how: i32,
+}
+
+impl Operation<UringDriver> for Shutdown {
+    type Output = io::Result<()>;
+    fn build(&mut self) -> squeue::Entry {
+        opcode::Shutdown::new(types::Fd(self.fd), self.how).build()
+    }
+    fn complete(self, c: Completion) -> io::Result<()> {
+        result(c).map(drop)
+    }
+}

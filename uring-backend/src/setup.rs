@@ -1,0 +1,220 @@
+//! Creating a ring: flags with fallback, and errors that say what to do.
+
+use std::fmt;
+use std::io;
+
+use io_uring::{IoUring, Probe, opcode};
+
+/// How to set up the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Submission queue entries (a power of two; the completion queue gets
+    /// twice as many).
+    pub entries: u32,
+    /// Try `IORING_SETUP_SINGLE_ISSUER` (only this thread submits).
+    pub single_issuer: bool,
+    /// Try `IORING_SETUP_DEFER_TASKRUN` (completion work runs when we
+    /// wait, not on interrupts; needs `single_issuer`).
+    pub defer_taskrun: bool,
+    /// Try `IORING_SETUP_COOP_TASKRUN` (fewer inter-processor interrupts).
+    pub coop_taskrun: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            entries: 256,
+            single_issuer: true,
+            defer_taskrun: true,
+            coop_taskrun: true,
+        }
+    }
+}
+
+/// The setup flags the kernel accepted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// `IORING_SETUP_SINGLE_ISSUER`.
+    pub single_issuer: bool,
+    /// `IORING_SETUP_DEFER_TASKRUN`.
+    pub defer_taskrun: bool,
+    /// `IORING_SETUP_COOP_TASKRUN`.
+    pub coop_taskrun: bool,
+    /// `IORING_FEAT_EXT_ARG`: waits take a timeout directly.
+    pub ext_arg: bool,
+    /// `IORING_FEAT_NODROP`: completions are never dropped on overflow.
+    pub nodrop: bool,
+}
+
+impl fmt::Display for Flags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = [
+            (self.single_issuer, "SINGLE_ISSUER"),
+            (self.defer_taskrun, "DEFER_TASKRUN"),
+            (self.coop_taskrun, "COOP_TASKRUN"),
+            (self.ext_arg, "EXT_ARG"),
+            (self.nodrop, "NODROP"),
+        ];
+        let mut first = true;
+        for (on, name) in names {
+            if on {
+                if !first {
+                    f.write_str(" ")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        if first {
+            f.write_str("(none)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why io_uring cannot be used here.
+#[derive(Debug)]
+pub enum SetupError {
+    /// `io_uring_setup` failed; the message explains the likely cause.
+    Unavailable {
+        /// The system error.
+        error: io::Error,
+        /// What happened and what to do about it.
+        advice: &'static str,
+    },
+    /// The kernel lacks an operation kasync needs.
+    MissingOpcode(&'static str),
+    /// Creating the wake-up eventfd failed.
+    EventFd(io::Error),
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetupError::Unavailable { error, advice } => {
+                write!(f, "io_uring is not available: {error}. {advice}")
+            }
+            SetupError::MissingOpcode(name) => write!(
+                f,
+                "this kernel's io_uring lacks the {name} operation; kasync needs Linux 5.19 or newer"
+            ),
+            SetupError::EventFd(error) => write!(f, "cannot create an eventfd: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for SetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SetupError::Unavailable { error, .. } | SetupError::EventFd(error) => Some(error),
+            SetupError::MissingOpcode(_) => None,
+        }
+    }
+}
+
+/// What `/proc/sys/kernel/io_uring_disabled` says (0 when absent).
+pub fn io_uring_disabled() -> u8 {
+    std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn advice(error: &io::Error) -> &'static str {
+    match error.raw_os_error() {
+        Some(libc::ENOSYS) => {
+            "The kernel has no io_uring (too old, or built without CONFIG_IO_URING): use Linux 5.19 or newer."
+        }
+        Some(libc::EPERM) if io_uring_disabled() != 0 => {
+            "The sysctl kernel.io_uring_disabled forbids it: set it to 0 (or 1 and join the io_uring group)."
+        }
+        Some(libc::EPERM) => {
+            "A seccomp filter (container runtime, sandbox) blocks io_uring_setup: allow the io_uring syscalls or run outside the sandbox."
+        }
+        Some(libc::ENOMEM) => {
+            "Not enough locked memory for the ring: raise RLIMIT_MEMLOCK (ulimit -l) or use fewer entries."
+        }
+        Some(libc::EINVAL) => "The kernel rejected the ring parameters: try fewer entries.",
+        _ => "Check that the kernel supports io_uring and that nothing blocks it.",
+    }
+}
+
+/// Operations the host runtime relies on.
+pub(crate) const NEEDED: [(u8, &str); 11] = [
+    (opcode::Nop::CODE, "NOP"),
+    (opcode::Read::CODE, "READ"),
+    (opcode::Write::CODE, "WRITE"),
+    (opcode::OpenAt::CODE, "OPENAT"),
+    (opcode::Close::CODE, "CLOSE"),
+    (opcode::Fsync::CODE, "FSYNC"),
+    (opcode::Accept::CODE, "ACCEPT"),
+    (opcode::Connect::CODE, "CONNECT"),
+    (opcode::Send::CODE, "SEND"),
+    (opcode::Recv::CODE, "RECV"),
+    (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+];
+
+/// Creates a ring with the most helpful flags the kernel accepts.
+pub(crate) fn build(config: &Config) -> Result<(IoUring, Flags), SetupError> {
+    let attempts = [
+        (
+            config.single_issuer,
+            config.single_issuer && config.defer_taskrun,
+            config.coop_taskrun,
+        ),
+        (config.single_issuer, false, config.coop_taskrun),
+        (false, false, config.coop_taskrun),
+        (false, false, false),
+    ];
+    let mut last = None;
+    for (single, defer, coop) in attempts {
+        let mut builder = IoUring::builder();
+        if single {
+            builder.setup_single_issuer();
+        }
+        if defer {
+            builder.setup_defer_taskrun();
+        }
+        if coop {
+            builder.setup_coop_taskrun();
+        }
+        if coop || defer {
+            // Lets a flush see pending task work (IORING_SQ_TASKRUN).
+            builder.setup_taskrun_flag();
+        }
+        match builder.build(config.entries) {
+            Ok(ring) => {
+                let flags = Flags {
+                    single_issuer: single,
+                    defer_taskrun: defer,
+                    coop_taskrun: coop,
+                    ext_arg: ring.params().is_feature_ext_arg(),
+                    nodrop: ring.params().is_feature_nodrop(),
+                };
+                return Ok((ring, flags));
+            }
+            // Flags the kernel does not know: try fewer.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
+            Err(error) => {
+                let advice = advice(&error);
+                return Err(SetupError::Unavailable { error, advice });
+            }
+        }
+    }
+    let error = last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EINVAL));
+    let advice = advice(&error);
+    Err(SetupError::Unavailable { error, advice })
+}
+
+/// Which of the needed operations the ring's kernel supports.
+pub(crate) fn probe(ring: &IoUring) -> Result<Vec<(&'static str, bool)>, SetupError> {
+    let mut probe = Probe::new();
+    if ring.submitter().register_probe(&mut probe).is_err() {
+        // Kernels before 5.6 cannot probe; they also lack what we need.
+        return Err(SetupError::MissingOpcode("PROBE (register_probe)"));
+    }
+    Ok(NEEDED
+        .iter()
+        .map(|&(code, name)| (name, probe.is_supported(code)))
+        .collect())
+}
