@@ -1,10 +1,14 @@
 //! # kasync on Linux
 //!
-//! The std side of kasync. Today it holds what the `host` command runs: a
-//! check of the machine and a tour of the core runtime on real threads.
-//! The io_uring runtime (sockets, files, timers) builds on these pieces.
+//! The std side of kasync: a [`Runtime`] that runs the core's executor and
+//! reactor on Linux io_uring, with TCP ([`net`]), files ([`fs`]) and
+//! timers ([`sleep`], [`io`]`().timeout(..)`), all with owned buffers; and
+//! what the `host` command runs: a check of the machine and a tour.
 
+mod buf;
+pub mod fs;
 pub mod machine;
+pub mod net;
 mod runtime;
 pub mod tour;
 

@@ -149,8 +149,9 @@ impl<B: IoBuf> Operation<UringDriver> for Send<B> {
     }
 }
 
-/// Space for any socket address the kernel writes or reads.
-struct RawAddr {
+/// A socket address in the kernel's layout (`sockaddr_storage` plus its
+/// length), as `bind`, `connect` and `accept` take it.
+pub struct RawAddr {
     storage: libc::sockaddr_storage,
     len: libc::socklen_t,
 }
@@ -162,6 +163,21 @@ impl std::fmt::Debug for RawAddr {
 }
 
 impl RawAddr {
+    /// Pointer for system calls.
+    pub fn as_ptr(&self) -> *const libc::sockaddr {
+        (&self.storage as *const libc::sockaddr_storage).cast()
+    }
+
+    /// Length in bytes for system calls.
+    pub fn len(&self) -> libc::socklen_t {
+        self.len
+    }
+
+    /// `true` for an empty address (nothing written yet).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     fn empty() -> Self {
         Self {
             // SAFETY: all-zero bytes are a valid `sockaddr_storage`.
@@ -170,7 +186,8 @@ impl RawAddr {
         }
     }
 
-    fn from_socket_addr(addr: SocketAddr) -> Self {
+    /// `addr` in the kernel's layout.
+    pub fn from_socket_addr(addr: SocketAddr) -> Self {
         let mut raw = Self::empty();
         match addr {
             SocketAddr::V4(a) => {
@@ -213,7 +230,8 @@ impl RawAddr {
         raw
     }
 
-    fn to_socket_addr(&self) -> Option<SocketAddr> {
+    /// The address, if it is an IPv4 or IPv6 one.
+    pub fn to_socket_addr(&self) -> Option<SocketAddr> {
         let storage = &self.storage as *const libc::sockaddr_storage;
         match i32::from(self.storage.ss_family) {
             libc::AF_INET => {

@@ -1,0 +1,152 @@
+//! Files over io_uring, with owned buffers.
+
+use std::io;
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use kasync::io::{IoBuf, IoBufMut};
+use kasync_uring::ops::{Close, Fsync, OpenAt, ReadAt, WriteAt};
+
+use crate::buf::Tail;
+use crate::runtime::io;
+
+/// An open file. Reads and writes name their offset; buffers are taken and
+/// given back with the result.
+#[derive(Debug)]
+pub struct File {
+    fd: OwnedFd,
+}
+
+impl File {
+    /// Opens `path` for reading.
+    pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
+        Self::open_with(path.as_ref(), libc::O_RDONLY, 0).await
+    }
+
+    /// Creates (or truncates) `path` for writing, mode 0644.
+    pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
+        Self::open_with(
+            path.as_ref(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+            0o644,
+        )
+        .await
+    }
+
+    /// Opens `path` with `open(2)` flags and mode.
+    pub async fn open_with(path: &Path, flags: i32, mode: u32) -> io::Result<File> {
+        let fd = io().submit(OpenAt::new(path, flags, mode)?).await?;
+        Ok(File { fd })
+    }
+
+    /// Reads into `buf` at `offset`, filling it from its start up to its
+    /// capacity; `Ok(0)` at end of file.
+    pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
+        io().submit(ReadAt {
+            fd: self.fd.as_raw_fd(),
+            buf,
+            offset,
+        })
+        .await
+    }
+
+    /// Writes `buf`'s bytes at `offset`; may write only part of them.
+    pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
+        io().submit(WriteAt {
+            fd: self.fd.as_raw_fd(),
+            buf,
+            offset,
+        })
+        .await
+    }
+
+    /// Writes all of `buf` at `offset`.
+    pub async fn write_all_at(&self, buf: Vec<u8>, offset: u64) -> (io::Result<()>, Vec<u8>) {
+        let mut tail = Tail { buf, start: 0 };
+        while tail.start < tail.buf.len() {
+            let at = offset + tail.start as u64;
+            let (result, back) = io()
+                .submit(WriteAt {
+                    fd: self.fd.as_raw_fd(),
+                    buf: tail,
+                    offset: at,
+                })
+                .await;
+            tail = back;
+            match result {
+                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), tail.buf),
+                Ok(n) => tail.start += n,
+                Err(e) => return (Err(e), tail.buf),
+            }
+        }
+        (Ok(()), tail.buf)
+    }
+
+    /// Reads the whole file from offset 0.
+    pub async fn read_to_end(&self) -> io::Result<Vec<u8>> {
+        let mut data = Vec::new();
+        let mut chunk = Vec::with_capacity(64 * 1024);
+        loop {
+            chunk.clear();
+            let (result, back) = self.read_at(chunk, data.len() as u64).await;
+            chunk = back;
+            match result? {
+                0 => return Ok(data),
+                _ => data.extend_from_slice(&chunk),
+            }
+        }
+    }
+
+    /// Flushes data and metadata to storage.
+    pub async fn sync_all(&self) -> io::Result<()> {
+        io().submit(Fsync {
+            fd: self.fd.as_raw_fd(),
+        })
+        .await
+    }
+
+    /// The file's metadata.
+    pub fn metadata(&self) -> io::Result<std::fs::Metadata> {
+        // SAFETY: the std value borrows our descriptor for the call and is
+        // never dropped, so it does not close it.
+        let file = ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(self.fd.as_raw_fd()) });
+        file.metadata()
+    }
+
+    /// Closes the file through the ring, reporting errors (dropping a
+    /// `File` closes it too, silently).
+    pub async fn close(self) -> io::Result<()> {
+        io().submit(Close::new(self.fd)).await
+    }
+}
+
+impl AsFd for File {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Copies `src` to `dst` (created or truncated) in 256 KiB chunks, several
+/// in flight at once; returns the bytes copied.
+pub async fn copy(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> io::Result<u64> {
+    const CHUNK: usize = 256 * 1024;
+    let from = File::open(src).await?;
+    let to = File::create(dst).await?;
+    let mut offset = 0u64;
+    let mut buf = Vec::with_capacity(CHUNK);
+    loop {
+        buf.clear();
+        let (n, back) = from.read_at(buf, offset).await;
+        let n = n?;
+        if n == 0 {
+            break;
+        }
+        let (written, back) = to.write_all_at(back, offset).await;
+        written?;
+        buf = back;
+        offset += n as u64;
+    }
+    to.close().await?;
+    Ok(offset)
+}

@@ -1,0 +1,200 @@
+//! TCP over io_uring: listeners and streams with owned buffers.
+//!
+//! Reads and writes take the buffer and give it back with the result
+//! (`(io::Result<usize>, buf)`), so the kernel can own it while the
+//! operation is in flight — and a dropped or timed-out read never frees
+//! memory the kernel still writes.
+
+use std::io;
+use std::mem::ManuallyDrop;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use kasync::io::{IoBuf, IoBufMut};
+use kasync_uring::ops::{Accept, Connect, RawAddr, Recv, Send, Shutdown};
+
+use crate::buf::Tail;
+use crate::runtime::io;
+
+/// A TCP socket listening for connections.
+#[derive(Debug)]
+pub struct TcpListener {
+    fd: OwnedFd,
+}
+
+impl TcpListener {
+    /// Binds to `addr` and listens (port 0 picks a free port).
+    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let std = std::net::TcpListener::bind(addr)?;
+        Ok(Self { fd: std.into() })
+    }
+
+    /// Binds with `SO_REUSEPORT`, so several threads' listeners share one
+    /// port and the kernel spreads connections among them.
+    pub fn bind_reuseport(addr: SocketAddr) -> io::Result<Self> {
+        let fd = socket(addr)?;
+        set_option(fd.as_raw_fd(), libc::SO_REUSEADDR)?;
+        set_option(fd.as_raw_fd(), libc::SO_REUSEPORT)?;
+        let raw = RawAddr::from_socket_addr(addr);
+        // SAFETY: `raw` is a valid socket address of `raw.len()` bytes and
+        // `fd` a socket we own.
+        if unsafe { libc::bind(fd.as_raw_fd(), raw.as_ptr(), raw.len()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: listening on a bound socket we own.
+        if unsafe { libc::listen(fd.as_raw_fd(), 1024) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self { fd })
+    }
+
+    /// Waits for the next connection.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (fd, addr) = io().submit(Accept::new(self.fd.as_raw_fd())).await?;
+        let addr =
+            addr.ok_or_else(|| io::Error::other("accepted a connection without an address"))?;
+        Ok((TcpStream { fd }, addr))
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        with_std_listener(self.fd.as_raw_fd(), |l| l.local_addr())
+    }
+}
+
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// A TCP connection.
+#[derive(Debug)]
+pub struct TcpStream {
+    fd: OwnedFd,
+}
+
+impl TcpStream {
+    /// Connects to `addr`.
+    pub async fn connect(addr: SocketAddr) -> io::Result<Self> {
+        let fd = socket(addr)?;
+        io().submit(Connect::new(fd.as_raw_fd(), addr)).await?;
+        Ok(Self { fd })
+    }
+
+    /// Receives into `buf` (filling it from the start up to its capacity);
+    /// `Ok(0)` means the peer closed. Gives `buf` back in any case.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        io().submit(Recv {
+            fd: self.fd.as_raw_fd(),
+            buf,
+        })
+        .await
+    }
+
+    /// Sends `buf`'s bytes; may send only part of them.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        io().submit(Send {
+            fd: self.fd.as_raw_fd(),
+            buf,
+        })
+        .await
+    }
+
+    /// Sends all of `buf`.
+    pub async fn write_all(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        let mut tail = Tail { buf, start: 0 };
+        while tail.start < tail.buf.len() {
+            let (result, back) = io()
+                .submit(Send {
+                    fd: self.fd.as_raw_fd(),
+                    buf: tail,
+                })
+                .await;
+            tail = back;
+            match result {
+                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), tail.buf),
+                Ok(n) => tail.start += n,
+                Err(e) => return (Err(e), tail.buf),
+            }
+        }
+        (Ok(()), tail.buf)
+    }
+
+    /// Shuts down the writing half: the peer reads end-of-stream.
+    pub async fn shutdown_write(&self) -> io::Result<()> {
+        io().submit(Shutdown {
+            fd: self.fd.as_raw_fd(),
+            how: libc::SHUT_WR,
+        })
+        .await
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        with_std_stream(self.fd.as_raw_fd(), |s| s.peer_addr())
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        with_std_stream(self.fd.as_raw_fd(), |s| s.local_addr())
+    }
+
+    /// Turns Nagle's algorithm off (or on).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        with_std_stream(self.fd.as_raw_fd(), |s| s.set_nodelay(nodelay))
+    }
+}
+
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+fn socket(addr: SocketAddr) -> io::Result<OwnedFd> {
+    let domain = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket creation; the result is checked.
+    let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn set_option(fd: RawFd, option: i32) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: passes a live `c_int` of the right size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            option,
+            (&one as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn with_std_stream<R>(fd: RawFd, f: impl FnOnce(&std::net::TcpStream) -> R) -> R {
+    // SAFETY: the std value borrows our descriptor for the call and is
+    // never dropped (`ManuallyDrop`), so it does not close it.
+    let stream = ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
+    f(&stream)
+}
+
+fn with_std_listener<R>(fd: RawFd, f: impl FnOnce(&std::net::TcpListener) -> R) -> R {
+    // SAFETY: as for `with_std_stream`.
+    let listener = ManuallyDrop::new(unsafe { std::net::TcpListener::from_raw_fd(fd) });
+    f(&listener)
+}

@@ -1,0 +1,72 @@
+//! Files over the real kernel: copying, offsets, errors.
+
+use std::io::ErrorKind;
+use std::path::PathBuf;
+
+use kasync_host::Runtime;
+use kasync_host::fs::File;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kasync-fs-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn write_and_read_at_odd_offsets() {
+    let dir = scratch("offsets");
+    let path = dir.join("f");
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let file = File::create(&path).await.unwrap();
+        let (r, _) = file.write_all_at(b"0123456789".to_vec(), 0).await;
+        r.unwrap();
+        let (r, _) = file.write_all_at(b"abc".to_vec(), 7).await;
+        r.unwrap();
+        let (r, _) = file.write_all_at(b"Z".to_vec(), 13).await; // leaves a hole
+        r.unwrap();
+        file.sync_all().await.unwrap();
+        assert_eq!(file.metadata().unwrap().len(), 14);
+        file.close().await.unwrap();
+
+        let file = File::open(&path).await.unwrap();
+        let (n, buf) = file.read_at(Vec::with_capacity(5), 3).await;
+        assert_eq!(n.unwrap(), 5);
+        assert_eq!(&buf, b"3456a");
+        assert_eq!(file.read_to_end().await.unwrap(), b"0123456abc\0\0\0Z");
+        let (n, _) = file.read_at(Vec::with_capacity(8), 100).await;
+        assert_eq!(n.unwrap(), 0, "reading past the end is end-of-file");
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn missing_file_and_directory_errors() {
+    let dir = scratch("errors");
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let err = File::open(dir.join("does-not-exist")).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        // A directory opens, but reading it fails with EISDIR.
+        let d = File::open(&dir).await.unwrap();
+        let (r, _) = d.read_at(Vec::with_capacity(16), 0).await;
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EISDIR));
+        let err = File::open("bad\0path").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn copy_a_large_file_checksums_equal() {
+    let dir = scratch("copy");
+    let (src, dst) = (dir.join("src"), dir.join("dst"));
+    let size: usize = 64 << 20;
+    let data: Vec<u8> = (0..size).map(|i| (i * 31 + i / 4093) as u8).collect();
+    std::fs::write(&src, &data).unwrap();
+    let rt = Runtime::new().unwrap();
+    let copied = rt.block_on(kasync_host::fs::copy(&src, &dst)).unwrap();
+    assert_eq!(copied, size as u64);
+    assert!(std::fs::read(&dst).unwrap() == data, "copy differs");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
