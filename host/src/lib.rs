@@ -5,11 +5,17 @@
 //! timers ([`sleep`], [`io`]`().timeout(..)`), all with owned buffers; and
 //! what the `host` command runs: a check of the machine and a tour.
 
+pub mod apps;
 mod buf;
+pub mod compat;
 pub mod fs;
+pub mod io_tour;
 pub mod machine;
 pub mod net;
 mod runtime;
+pub mod signal;
+pub mod time;
 pub mod tour;
 
-pub use runtime::{Builder, Io, MonotonicClock, Runtime, io, sleep, spawn};
+pub use runtime::{Builder, Io, MonotonicClock, Runtime, io, spawn};
+pub use time::sleep;

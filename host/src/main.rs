@@ -1,49 +1,192 @@
 //! `host`: kasync's command-line front door.
 //!
 //! With no arguments it checks the machine and runs a short tour of the
-//! runtime, printing what it saw.
+//! runtime; sub-commands run the demo servers and file tools.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kasync_host::{machine::Machine, tour};
+use futures_util::future::{Either, select};
+use kasync_host::signal::Signals;
+use kasync_host::{Runtime, apps, io_tour, machine::Machine, tour};
 
 const USAGE: &str = "\
-kasync host — check this machine and tour the kasync runtime
+kasync host — check this machine, tour the runtime, run demo servers
 
-usage: host [--help]
+usage:
+  host                      check the machine and run a short tour
+  host echo [--addr A]      TCP echo server (default 127.0.0.1:7000)
+  host chat [--addr A]      line-based chat room (default 127.0.0.1:7001);
+                            clients send their name first (try nc A)
+  host cat FILE...          print files, read through io_uring
+  host cp SRC DST           copy a file through io_uring
+  host <command> --help     help for one command
 
-With no arguments: print what kasync needs to know about this machine,
-then run a short tour of the runtime (static task slots, back-pressure,
-cross-thread wake-ups, an interrupt-style queue) and print a summary.
-Exits non-zero if any step of the tour fails.";
+Servers stop on Ctrl-C. Exit status: 0 on success, 1 on failure (including
+a machine where io_uring is unavailable), 2 on bad arguments.";
+
+/// A command-line mistake.
+struct Usage(String);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => run(),
-        [flag] if flag == "--help" || flag == "-h" => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!("host: unexpected arguments: {}\n\n{USAGE}", args.join(" "));
+    match run(&args) {
+        Ok(code) => code,
+        Err(Usage(message)) => {
+            eprintln!("host: {message}\n\n{USAGE}");
             ExitCode::from(2)
         }
     }
 }
 
-fn run() -> ExitCode {
-    println!("kasync {}\n", env!("CARGO_PKG_VERSION"));
-    println!("== machine\n{}\n", Machine::detect());
-    println!("== tour");
-    match tour::run() {
-        Ok(report) => {
-            println!("{report}\n\ntour passed");
-            ExitCode::SUCCESS
+fn run(args: &[String]) -> Result<ExitCode, Usage> {
+    let Some((command, rest)) = args.split_first() else {
+        return Ok(check_and_tour());
+    };
+    if rest.iter().any(|a| a == "--help" || a == "-h") || command == "--help" || command == "-h" {
+        println!("{}", help(command));
+        return Ok(ExitCode::SUCCESS);
+    }
+    match command.as_str() {
+        "echo" => Ok(serve(rest, "127.0.0.1:7000", "echo", |l| {
+            Box::pin(apps::serve_echo(l))
+        })?),
+        "chat" => Ok(serve(rest, "127.0.0.1:7001", "chat", |l| {
+            Box::pin(apps::serve_chat(l))
+        })?),
+        "cat" => {
+            if rest.is_empty() {
+                return Err(Usage("cat needs at least one FILE".into()));
+            }
+            Ok(with_runtime(|rt| {
+                let mut out = std::io::stdout().lock();
+                rt.block_on(apps::cat(rest, &mut out)).map(drop)
+            }))
         }
-        Err(err) => {
-            eprintln!("host: {err}");
+        "cp" => match rest {
+            [src, dst] => Ok(with_runtime(|rt| {
+                let (src, dst) = (PathBuf::from(src), PathBuf::from(dst));
+                let bytes = rt.block_on(apps::cp(&src, &dst))?;
+                println!("copied {bytes} bytes");
+                Ok(())
+            })),
+            _ => Err(Usage("cp needs exactly SRC and DST".into())),
+        },
+        other => Err(Usage(format!("unknown command {other:?}"))),
+    }
+}
+
+fn help(command: &str) -> &'static str {
+    match command {
+        "echo" => {
+            "usage: host echo [--addr IP:PORT]\n\nEchoes every TCP connection's bytes back to it. Default address 127.0.0.1:7000. Ctrl-C stops."
+        }
+        "chat" => {
+            "usage: host chat [--addr IP:PORT]\n\nA broadcast chat room over TCP. Each client sends its name as the first line; joins, leaves and messages go to everyone else. Default address 127.0.0.1:7001. Ctrl-C stops."
+        }
+        "cat" => "usage: host cat FILE...\n\nPrints the files, read through io_uring.",
+        "cp" => {
+            "usage: host cp SRC DST\n\nCopies SRC to DST (created or truncated) through io_uring."
+        }
+        _ => USAGE,
+    }
+}
+
+/// Runs `f` on a fresh runtime, reporting setup and I/O errors.
+fn with_runtime(f: impl FnOnce(&Runtime) -> std::io::Result<()>) -> ExitCode {
+    let rt = match Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("host: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match f(&rt) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("host: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+type Server = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>>>>;
+
+fn serve(
+    args: &[String],
+    default: &str,
+    name: &str,
+    server: impl FnOnce(kasync_host::net::TcpListener) -> Server,
+) -> Result<ExitCode, Usage> {
+    let addr = match args {
+        [] => default.to_owned(),
+        [flag, addr] if flag == "--addr" => addr.clone(),
+        _ => return Err(Usage(format!("{name} takes only --addr IP:PORT"))),
+    };
+    // Block Ctrl-C before any thread starts, and receive it as a future.
+    let signals = match Signals::new(&[libc::SIGINT, libc::SIGTERM]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("host: cannot handle Ctrl-C: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    Ok(with_runtime(|rt| {
+        rt.block_on(async {
+            let listener = apps::listen(&addr)?;
+            println!(
+                "{name}: listening on {} (Ctrl-C stops)",
+                listener.local_addr()?
+            );
+            let stop = std::pin::pin!(signals.recv());
+            match select(server(listener), stop).await {
+                Either::Left((result, _)) => result,
+                Either::Right((signal, _)) => {
+                    println!("{name}: stopping on signal {}", signal?);
+                    Ok(())
+                }
+            }
+        })
+    }))
+}
+
+fn check_and_tour() -> ExitCode {
+    println!("kasync {}\n", env!("CARGO_PKG_VERSION"));
+    let machine = Machine::detect();
+    println!("== machine\n{machine}\n");
+    if !machine.usable() {
+        if let Err(e) = &machine.io_uring {
+            eprintln!("host: io_uring is unusable here: {e}");
+        } else {
+            eprintln!(
+                "host: this kernel lacks io_uring operations kasync needs: use Linux 5.19 or newer"
+            );
+        }
+        return ExitCode::FAILURE;
+    }
+    println!("== tour: the core");
+    match tour::run() {
+        Ok(report) => println!("{report}\n"),
+        Err(e) => {
+            eprintln!("host: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("== tour: io_uring");
+    let rt = match Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("host: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match io_tour::run(&rt) {
+        Ok(report) => println!("{report}\n"),
+        Err(e) => {
+            eprintln!("host: io_uring tour failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("tour passed");
+    ExitCode::SUCCESS
 }

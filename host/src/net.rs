@@ -1,4 +1,4 @@
-//! TCP over io_uring: listeners and streams with owned buffers.
+//! Sockets over io_uring — TCP, UDP, Unix — with owned buffers.
 //!
 //! Reads and writes take the buffer and give it back with the result
 //! (`(io::Result<usize>, buf)`), so the kernel can own it while the
@@ -9,9 +9,10 @@ use std::io;
 use std::mem::ManuallyDrop;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
 
 use kasync::io::{IoBuf, IoBufMut};
-use kasync_uring::ops::{Accept, Connect, RawAddr, Recv, Send, Shutdown};
+use kasync_uring::ops::{Accept, Connect, RawAddr, Recv, RecvFrom, Send, SendTo, Shutdown};
 
 use crate::buf::Tail;
 use crate::runtime::io;
@@ -32,7 +33,7 @@ impl TcpListener {
     /// Binds with `SO_REUSEPORT`, so several threads' listeners share one
     /// port and the kernel spreads connections among them.
     pub fn bind_reuseport(addr: SocketAddr) -> io::Result<Self> {
-        let fd = socket(addr)?;
+        let fd = socket(addr, libc::SOCK_STREAM)?;
         set_option(fd.as_raw_fd(), libc::SO_REUSEADDR)?;
         set_option(fd.as_raw_fd(), libc::SO_REUSEPORT)?;
         let raw = RawAddr::from_socket_addr(addr);
@@ -53,7 +54,12 @@ impl TcpListener {
         let (fd, addr) = io().submit(Accept::new(self.fd.as_raw_fd())).await?;
         let addr =
             addr.ok_or_else(|| io::Error::other("accepted a connection without an address"))?;
-        Ok((TcpStream { fd }, addr))
+        Ok((
+            TcpStream {
+                socket: Socket { fd },
+            },
+            addr,
+        ))
     }
 
     /// The address it listens on.
@@ -68,20 +74,14 @@ impl AsFd for TcpListener {
     }
 }
 
-/// A TCP connection.
+/// The reading and writing half every connected stream socket shares
+/// ([`TcpStream`] and [`UnixStream`] dereference to it).
 #[derive(Debug)]
-pub struct TcpStream {
+pub struct Socket {
     fd: OwnedFd,
 }
 
-impl TcpStream {
-    /// Connects to `addr`.
-    pub async fn connect(addr: SocketAddr) -> io::Result<Self> {
-        let fd = socket(addr)?;
-        io().submit(Connect::new(fd.as_raw_fd(), addr)).await?;
-        Ok(Self { fd })
-    }
-
+impl Socket {
     /// Receives into `buf` (filling it from the start up to its capacity);
     /// `Ok(0)` means the peer closed. Gives `buf` back in any case.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
@@ -129,37 +129,158 @@ impl TcpStream {
         })
         .await
     }
-
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        with_std_stream(self.fd.as_raw_fd(), |s| s.peer_addr())
-    }
-
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        with_std_stream(self.fd.as_raw_fd(), |s| s.local_addr())
-    }
-
-    /// Turns Nagle's algorithm off (or on).
-    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        with_std_stream(self.fd.as_raw_fd(), |s| s.set_nodelay(nodelay))
-    }
 }
 
-impl AsFd for TcpStream {
+impl AsFd for Socket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
 }
 
-fn socket(addr: SocketAddr) -> io::Result<OwnedFd> {
+/// A TCP connection. Reads and writes through [`Socket`].
+#[derive(Debug)]
+pub struct TcpStream {
+    socket: Socket,
+}
+
+impl std::ops::Deref for TcpStream {
+    type Target = Socket;
+    fn deref(&self) -> &Socket {
+        &self.socket
+    }
+}
+
+impl TcpStream {
+    /// Connects to `addr`.
+    pub async fn connect(addr: SocketAddr) -> io::Result<Self> {
+        let fd = socket(addr, libc::SOCK_STREAM)?;
+        io().submit(Connect::new(fd.as_raw_fd(), addr)).await?;
+        Ok(Self {
+            socket: Socket { fd },
+        })
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        with_std_stream(self.socket.fd.as_raw_fd(), |s| s.peer_addr())
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        with_std_stream(self.socket.fd.as_raw_fd(), |s| s.local_addr())
+    }
+
+    /// Turns Nagle's algorithm off (or on).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        with_std_stream(self.socket.fd.as_raw_fd(), |s| s.set_nodelay(nodelay))
+    }
+}
+
+/// A Unix-domain stream socket. Reads and writes through [`Socket`].
+#[derive(Debug)]
+pub struct UnixStream {
+    socket: Socket,
+}
+
+impl std::ops::Deref for UnixStream {
+    type Target = Socket;
+    fn deref(&self) -> &Socket {
+        &self.socket
+    }
+}
+
+impl UnixStream {
+    /// Connects to the socket at `path` (local, so it completes at once).
+    pub fn connect(path: impl AsRef<Path>) -> io::Result<Self> {
+        let std = std::os::unix::net::UnixStream::connect(path)?;
+        Ok(Self {
+            socket: Socket { fd: std.into() },
+        })
+    }
+
+    /// A connected pair.
+    pub fn pair() -> io::Result<(Self, Self)> {
+        let (a, b) = std::os::unix::net::UnixStream::pair()?;
+        Ok((
+            Self {
+                socket: Socket { fd: a.into() },
+            },
+            Self {
+                socket: Socket { fd: b.into() },
+            },
+        ))
+    }
+}
+
+/// A Unix-domain socket listening for connections.
+#[derive(Debug)]
+pub struct UnixListener {
+    fd: OwnedFd,
+}
+
+impl UnixListener {
+    /// Binds to `path` (which must not exist) and listens.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<Self> {
+        let std = std::os::unix::net::UnixListener::bind(path)?;
+        Ok(Self { fd: std.into() })
+    }
+
+    /// Waits for the next connection.
+    pub async fn accept(&self) -> io::Result<UnixStream> {
+        let (fd, _) = io().submit(Accept::new(self.fd.as_raw_fd())).await?;
+        Ok(UnixStream {
+            socket: Socket { fd },
+        })
+    }
+}
+
+/// A UDP socket.
+#[derive(Debug)]
+pub struct UdpSocket {
+    fd: OwnedFd,
+}
+
+impl UdpSocket {
+    /// Binds to `addr` (port 0 picks a free port).
+    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let std = std::net::UdpSocket::bind(addr)?;
+        Ok(Self { fd: std.into() })
+    }
+
+    /// Sends `buf`'s bytes as one datagram to `addr`.
+    pub async fn send_to<B: IoBuf>(&self, buf: B, addr: SocketAddr) -> (io::Result<usize>, B) {
+        io().submit(SendTo::new(self.fd.as_raw_fd(), buf, addr))
+            .await
+    }
+
+    /// Receives one datagram into `buf`: its length and sender.
+    pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> (io::Result<(usize, SocketAddr)>, B) {
+        let (result, buf) = io().submit(RecvFrom::new(self.fd.as_raw_fd(), buf)).await;
+        let result = result.and_then(|(n, from)| {
+            from.map(|from| (n, from))
+                .ok_or_else(|| io::Error::other("datagram without a sender address"))
+        });
+        (result, buf)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        // SAFETY: the std value borrows our descriptor for the call and is
+        // never dropped, so it does not close it.
+        let socket =
+            ManuallyDrop::new(unsafe { std::net::UdpSocket::from_raw_fd(self.fd.as_raw_fd()) });
+        socket.local_addr()
+    }
+}
+
+fn socket(addr: SocketAddr, kind: i32) -> io::Result<OwnedFd> {
     let domain = if addr.is_ipv4() {
         libc::AF_INET
     } else {
         libc::AF_INET6
     };
     // SAFETY: plain socket creation; the result is checked.
-    let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    let fd = unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use kasync::executor::{Executor, JoinHandle, Runner, SpawnError};
 use kasync::io::{Handle, Reactor};
@@ -20,7 +20,7 @@ pub const TASK_BYTES: usize = 512;
 /// Operations in flight per runtime.
 pub const OPS: usize = 1024;
 /// Bytes per operation slot.
-pub const OP_BYTES: usize = 256;
+pub const OP_BYTES: usize = 320;
 
 /// Microseconds since the runtime's clock started.
 #[derive(Debug, Clone, Copy)]
@@ -252,9 +252,4 @@ where
             runner.try_spawn_local(Box::pin(future))
         }
     })
-}
-
-/// Sleeps for `duration` on the current runtime.
-pub async fn sleep(duration: Duration) {
-    io().sleep(duration).await
 }

@@ -62,6 +62,11 @@ impl UringDriver {
         if let Some((name, _)) = setup::probe(&ring)?.into_iter().find(|(_, ok)| !ok) {
             return Err(SetupError::MissingOpcode(name));
         }
+        if !flags.nodrop {
+            // Without it a full completion queue drops completions, and an
+            // operation whose completion is lost would never be released.
+            return Err(SetupError::MissingFeature("NODROP"));
+        }
         // SAFETY: plain eventfd creation; the result is checked.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         if fd < 0 {

@@ -435,3 +435,293 @@ impl Operation<UringDriver> for Shutdown {
         result(c).map(drop)
     }
 }
+
+/// Reads into several buffers in one go (`readv`) at `offset`.
+#[derive(Debug)]
+pub struct ReadvAt {
+    fd: RawFd,
+    bufs: Vec<Vec<u8>>,
+    iovecs: Vec<libc::iovec>,
+    offset: u64,
+}
+
+impl ReadvAt {
+    /// Fills `bufs` (each up to its capacity, in order) from `fd` at
+    /// `offset`.
+    pub fn new(fd: RawFd, bufs: Vec<Vec<u8>>, offset: u64) -> Self {
+        Self {
+            fd,
+            bufs,
+            iovecs: Vec::new(),
+            offset,
+        }
+    }
+}
+
+impl Operation<UringDriver> for ReadvAt {
+    /// Bytes read, and the buffers with their lengths set.
+    type Output = (io::Result<usize>, Vec<Vec<u8>>);
+    fn build(&mut self) -> squeue::Entry {
+        self.iovecs = self
+            .bufs
+            .iter_mut()
+            .map(|b| libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: b.capacity(),
+            })
+            .collect();
+        opcode::Readv::new(
+            types::Fd(self.fd),
+            self.iovecs.as_ptr(),
+            self.iovecs.len() as u32,
+        )
+        .offset(self.offset)
+        .build()
+    }
+    fn complete(mut self, c: Completion) -> Self::Output {
+        match result(c) {
+            Ok(n) => {
+                let mut left = n as usize;
+                for b in &mut self.bufs {
+                    let take = left.min(b.capacity());
+                    // SAFETY: the kernel filled the buffers in order, `n`
+                    // bytes in all.
+                    unsafe { b.set_len(take) };
+                    left -= take;
+                }
+                (Ok(n as usize), self.bufs)
+            }
+            Err(e) => (Err(e), self.bufs),
+        }
+    }
+}
+
+/// Writes several buffers in one go (`writev`) at `offset`.
+#[derive(Debug)]
+pub struct WritevAt {
+    fd: RawFd,
+    bufs: Vec<Vec<u8>>,
+    iovecs: Vec<libc::iovec>,
+    offset: u64,
+}
+
+impl WritevAt {
+    /// Writes `bufs` in order to `fd` at `offset`.
+    pub fn new(fd: RawFd, bufs: Vec<Vec<u8>>, offset: u64) -> Self {
+        Self {
+            fd,
+            bufs,
+            iovecs: Vec::new(),
+            offset,
+        }
+    }
+}
+
+impl Operation<UringDriver> for WritevAt {
+    /// Bytes written, and the buffers.
+    type Output = (io::Result<usize>, Vec<Vec<u8>>);
+    fn build(&mut self) -> squeue::Entry {
+        self.iovecs = self
+            .bufs
+            .iter()
+            .map(|b| libc::iovec {
+                iov_base: b.as_ptr() as *mut libc::c_void,
+                iov_len: b.len(),
+            })
+            .collect();
+        opcode::Writev::new(
+            types::Fd(self.fd),
+            self.iovecs.as_ptr(),
+            self.iovecs.len() as u32,
+        )
+        .offset(self.offset)
+        .build()
+    }
+    fn complete(self, c: Completion) -> Self::Output {
+        (result(c).map(|n| n as usize), self.bufs)
+    }
+}
+
+/// File metadata by path (`statx`).
+pub struct Statx {
+    path: CString,
+    buf: Box<libc::statx>,
+}
+
+impl std::fmt::Debug for Statx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Statx").field("path", &self.path).finish()
+    }
+}
+
+impl Statx {
+    /// Metadata of `path`. A path with a NUL byte is `InvalidInput`.
+    pub fn new(path: &std::path::Path) -> io::Result<Self> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+        Ok(Self {
+            path,
+            // SAFETY: all-zero bytes are a valid `statx`.
+            buf: Box::new(unsafe { mem::zeroed() }),
+        })
+    }
+}
+
+impl Operation<UringDriver> for Statx {
+    type Output = io::Result<libc::statx>;
+    fn build(&mut self) -> squeue::Entry {
+        opcode::Statx::new(
+            types::Fd(libc::AT_FDCWD),
+            self.path.as_ptr(),
+            (&mut *self.buf as *mut libc::statx).cast(),
+        )
+        .mask(libc::STATX_BASIC_STATS)
+        .build()
+    }
+    fn complete(self, c: Completion) -> Self::Output {
+        result(c).map(|_| *self.buf)
+    }
+}
+
+/// An io_uring timeout: completes after `duration` (kasync's timers use
+/// their own wheel; this is the kernel's, for completeness and tests).
+#[derive(Debug)]
+pub struct Timeout {
+    ts: types::Timespec,
+}
+
+impl Timeout {
+    /// A timeout of `duration`.
+    pub fn new(duration: std::time::Duration) -> Self {
+        Self {
+            ts: types::Timespec::new()
+                .sec(duration.as_secs())
+                .nsec(duration.subsec_nanos()),
+        }
+    }
+}
+
+impl Operation<UringDriver> for Timeout {
+    /// `Ok(())` when the time passed (`-ETIME`), an error otherwise
+    /// (`-ECANCELED` if cancelled).
+    type Output = io::Result<()>;
+    fn build(&mut self) -> squeue::Entry {
+        opcode::Timeout::new(&self.ts).build()
+    }
+    fn complete(self, c: Completion) -> io::Result<()> {
+        match c.result {
+            r if r == -libc::ETIME => Ok(()),
+            _ => result(c).map(drop),
+        }
+    }
+}
+
+/// Sends a datagram to an address (`sendmsg`).
+pub struct SendTo<B> {
+    fd: RawFd,
+    buf: B,
+    addr: RawAddr,
+    iov: libc::iovec,
+    msg: libc::msghdr,
+}
+
+impl<B> std::fmt::Debug for SendTo<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendTo").field("fd", &self.fd).finish()
+    }
+}
+
+impl<B: IoBuf> SendTo<B> {
+    /// Sends `buf`'s bytes on socket `fd` to `addr`.
+    pub fn new(fd: RawFd, buf: B, addr: SocketAddr) -> Self {
+        Self {
+            fd,
+            buf,
+            addr: RawAddr::from_socket_addr(addr),
+            iov: libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            },
+            // SAFETY: all-zero bytes are a valid `msghdr`.
+            msg: unsafe { mem::zeroed() },
+        }
+    }
+}
+
+impl<B: IoBuf> Operation<UringDriver> for SendTo<B> {
+    type Output = (io::Result<usize>, B);
+    fn build(&mut self) -> squeue::Entry {
+        self.iov = libc::iovec {
+            iov_base: self.buf.stable_ptr() as *mut libc::c_void,
+            iov_len: self.buf.bytes_init(),
+        };
+        self.msg.msg_name = (&mut self.addr.storage as *mut libc::sockaddr_storage).cast();
+        self.msg.msg_namelen = self.addr.len;
+        self.msg.msg_iov = &mut self.iov;
+        self.msg.msg_iovlen = 1;
+        opcode::SendMsg::new(types::Fd(self.fd), &self.msg).build()
+    }
+    fn complete(self, c: Completion) -> Self::Output {
+        (result(c).map(|n| n as usize), self.buf)
+    }
+}
+
+/// Receives a datagram and its sender's address (`recvmsg`).
+pub struct RecvFrom<B> {
+    fd: RawFd,
+    buf: B,
+    addr: RawAddr,
+    iov: libc::iovec,
+    msg: libc::msghdr,
+}
+
+impl<B> std::fmt::Debug for RecvFrom<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvFrom").field("fd", &self.fd).finish()
+    }
+}
+
+impl<B: IoBufMut> RecvFrom<B> {
+    /// Receives into `buf` on socket `fd`.
+    pub fn new(fd: RawFd, buf: B) -> Self {
+        Self {
+            fd,
+            buf,
+            addr: RawAddr::empty(),
+            iov: libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            },
+            // SAFETY: all-zero bytes are a valid `msghdr`.
+            msg: unsafe { mem::zeroed() },
+        }
+    }
+}
+
+impl<B: IoBufMut> Operation<UringDriver> for RecvFrom<B> {
+    /// Bytes received and the sender, with the buffer.
+    type Output = (io::Result<(usize, Option<SocketAddr>)>, B);
+    fn build(&mut self) -> squeue::Entry {
+        self.iov = libc::iovec {
+            iov_base: self.buf.stable_mut_ptr().cast(),
+            iov_len: self.buf.bytes_total(),
+        };
+        self.msg.msg_name = (&mut self.addr.storage as *mut libc::sockaddr_storage).cast();
+        self.msg.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        self.msg.msg_iov = &mut self.iov;
+        self.msg.msg_iovlen = 1;
+        opcode::RecvMsg::new(types::Fd(self.fd), &mut self.msg).build()
+    }
+    fn complete(mut self, c: Completion) -> Self::Output {
+        match result(c) {
+            Ok(n) => {
+                // SAFETY: the kernel wrote `n` bytes at the buffer's start.
+                unsafe { self.buf.set_init(n as usize) };
+                self.addr.len = self.msg.msg_namelen;
+                (Ok((n as usize, self.addr.to_socket_addr())), self.buf)
+            }
+            Err(e) => (Err(e), self.buf),
+        }
+    }
+}

@@ -84,6 +84,8 @@ pub enum SetupError {
     },
     /// The kernel lacks an operation kasync needs.
     MissingOpcode(&'static str),
+    /// The kernel lacks a ring feature kasync needs.
+    MissingFeature(&'static str),
     /// Creating the wake-up eventfd failed.
     EventFd(io::Error),
 }
@@ -98,6 +100,10 @@ impl fmt::Display for SetupError {
                 f,
                 "this kernel's io_uring lacks the {name} operation; kasync needs Linux 5.19 or newer"
             ),
+            SetupError::MissingFeature(name) => write!(
+                f,
+                "this kernel's io_uring lacks the {name} feature; kasync needs Linux 5.19 or newer"
+            ),
             SetupError::EventFd(error) => write!(f, "cannot create an eventfd: {error}"),
         }
     }
@@ -107,7 +113,7 @@ impl std::error::Error for SetupError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             SetupError::Unavailable { error, .. } | SetupError::EventFd(error) => Some(error),
-            SetupError::MissingOpcode(_) => None,
+            SetupError::MissingOpcode(_) | SetupError::MissingFeature(_) => None,
         }
     }
 }
@@ -140,7 +146,7 @@ fn advice(error: &io::Error) -> &'static str {
 }
 
 /// Operations the host runtime relies on.
-pub(crate) const NEEDED: [(u8, &str); 11] = [
+pub(crate) const NEEDED: [(u8, &str); 18] = [
     (opcode::Nop::CODE, "NOP"),
     (opcode::Read::CODE, "READ"),
     (opcode::Write::CODE, "WRITE"),
@@ -152,6 +158,13 @@ pub(crate) const NEEDED: [(u8, &str); 11] = [
     (opcode::Send::CODE, "SEND"),
     (opcode::Recv::CODE, "RECV"),
     (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+    (opcode::Readv::CODE, "READV"),
+    (opcode::Writev::CODE, "WRITEV"),
+    (opcode::Statx::CODE, "STATX"),
+    (opcode::Shutdown::CODE, "SHUTDOWN"),
+    (opcode::Timeout::CODE, "TIMEOUT"),
+    (opcode::SendMsg::CODE, "SENDMSG"),
+    (opcode::RecvMsg::CODE, "RECVMSG"),
 ];
 
 /// Creates a ring with the most helpful flags the kernel accepts.

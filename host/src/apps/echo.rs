@@ -1,0 +1,39 @@
+//! A TCP echo server.
+
+use std::io;
+
+use crate::net::{TcpListener, TcpStream};
+use crate::spawn;
+
+/// Echoes everything each connection sends until it closes, one task per
+/// connection. Runs until an accept fails. A connection that finds the
+/// task table full is closed (and reported on stderr).
+pub async fn serve_echo(listener: TcpListener) -> io::Result<()> {
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        if let Err(e) = spawn(echo_connection(stream)) {
+            eprintln!("echo: {e}; closing the connection from {peer}");
+        }
+    }
+}
+
+/// Echoes one connection.
+pub async fn echo_connection(stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::with_capacity(64 * 1024);
+    loop {
+        buf.clear();
+        let (result, back) = stream.read(buf).await;
+        buf = back;
+        match result {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let (result, back) = stream.write_all(buf).await;
+                buf = back;
+                if result.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

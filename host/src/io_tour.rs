@@ -1,0 +1,113 @@
+//! The io_uring part of the tour: a file written and read back, echo round
+//! trips over loopback, a timer — all through the ring.
+
+use std::fmt;
+use std::io;
+use std::time::{Duration, Instant};
+
+use crate::fs::File;
+use crate::net::{TcpListener, TcpStream};
+use crate::{Runtime, apps, spawn};
+
+/// What the io_uring tour observed.
+#[derive(Debug, Clone)]
+pub struct IoTourReport {
+    /// Bytes written to a temporary file and read back identical.
+    pub file_bytes: usize,
+    /// Echo round trips over loopback.
+    pub echo_round_trips: usize,
+    /// How long a 10 ms sleep took.
+    pub slept: Duration,
+    /// `io_uring_enter` calls per completed operation over the tour.
+    pub enters_per_op: f64,
+}
+
+impl fmt::Display for IoTourReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "file:         {} bytes written and read back through io_uring",
+            self.file_bytes
+        )?;
+        writeln!(
+            f,
+            "echo:         {} round trips over loopback",
+            self.echo_round_trips
+        )?;
+        writeln!(f, "timer:        a 10 ms sleep took {:.1?}", self.slept)?;
+        write!(
+            f,
+            "syscalls:     {:.2} io_uring_enter per operation",
+            self.enters_per_op
+        )
+    }
+}
+
+/// Runs the io_uring tour on `rt`.
+pub fn run(rt: &Runtime) -> io::Result<IoTourReport> {
+    let before = rt.driver_stats();
+    let report = rt.block_on(async {
+        // A file, written and read back.
+        let path = std::env::temp_dir().join(format!("kasync-tour-{}", std::process::id()));
+        let data: Vec<u8> = (0..256 * 1024).map(|i| (i % 251) as u8).collect();
+        let file = File::create(&path).await?;
+        let (written, data) = file.write_all_at(data, 0).await;
+        written?;
+        file.sync_all().await?;
+        file.close().await?;
+        let back = File::open(&path).await?.read_to_end().await?;
+        std::fs::remove_file(&path)?;
+        if back != data {
+            return Err(io::Error::other(
+                "the file read back differs from what was written",
+            ));
+        }
+
+        // Echo round trips over loopback.
+        let listener = TcpListener::bind("127.0.0.1:0".parse().expect("literal address"))?;
+        let addr = listener.local_addr()?;
+        let server = spawn(async move {
+            let (stream, _) = listener.accept().await?;
+            apps::echo_connection(stream).await;
+            Ok::<_, io::Error>(())
+        })
+        .map_err(io::Error::other)?;
+        let client = TcpStream::connect(addr).await?;
+        let rounds = 1_000;
+        let mut buf = Vec::with_capacity(64);
+        for round in 0..rounds {
+            let message = format!("round {round}\n").into_bytes();
+            let (sent, message) = client.write_all(message).await;
+            sent?;
+            let mut got = 0;
+            while got < message.len() {
+                buf.clear();
+                let (n, back) = client.read(buf).await;
+                buf = back;
+                let n = n?;
+                if n == 0 || buf[..n] != message[got..got + n] {
+                    return Err(io::Error::other("the echo differs from what was sent"));
+                }
+                got += n;
+            }
+        }
+        client.shutdown_write().await?;
+        server.await.map_err(io::Error::other)??;
+
+        // A timer.
+        let start = Instant::now();
+        crate::sleep(Duration::from_millis(10)).await;
+        Ok(IoTourReport {
+            file_bytes: data.len(),
+            echo_round_trips: rounds,
+            slept: start.elapsed(),
+            enters_per_op: 0.0,
+        })
+    })?;
+    let after = rt.driver_stats();
+    let ops = (after.completions - before.completions).max(1);
+    Ok(IoTourReport {
+        enters_per_op: (after.enters - before.enters) as f64 / ops as f64,
+        ..report
+    })
+}

@@ -1,0 +1,77 @@
+//! Signals as futures: a `signalfd` read through the ring.
+
+use std::io;
+use std::mem;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use kasync_uring::ops::ReadAt;
+
+use crate::runtime::io;
+
+/// Receives the given signals as values instead of interrupting the
+/// program. Creating it blocks the signals for the calling thread (and the
+/// threads it starts afterwards), so create it early, before other
+/// threads.
+#[derive(Debug)]
+pub struct Signals {
+    fd: OwnedFd,
+}
+
+impl Signals {
+    /// Starts receiving `signals` (e.g. `libc::SIGINT`).
+    pub fn new(signals: &[i32]) -> io::Result<Self> {
+        // SAFETY: `set` is initialised by `sigemptyset` before use; the
+        // calls only read and write it and the thread's signal mask.
+        let fd = unsafe {
+            let mut set: libc::sigset_t = mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for &signal in signals {
+                if libc::sigaddset(&mut set, signal) != 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("not a signal: {signal}"),
+                    ));
+                }
+            }
+            let r = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            if r != 0 {
+                return Err(io::Error::from_raw_os_error(r));
+            }
+            libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor we own.
+        Ok(Self {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Waits for the next of the signals and returns its number.
+    pub async fn recv(&self) -> io::Result<i32> {
+        let size = mem::size_of::<libc::signalfd_siginfo>();
+        let (result, buf) = io()
+            .submit(ReadAt {
+                fd: self.fd.as_raw_fd(),
+                buf: Vec::with_capacity(size),
+                offset: u64::MAX,
+            })
+            .await;
+        if result? < size {
+            return Err(io::Error::other("short read from signalfd"));
+        }
+        // SAFETY: the kernel wrote a whole `signalfd_siginfo`.
+        let info: libc::signalfd_siginfo = unsafe {
+            buf.as_ptr()
+                .cast::<libc::signalfd_siginfo>()
+                .read_unaligned()
+        };
+        Ok(info.ssi_signo as i32)
+    }
+}
+
+/// Completes on the first Ctrl-C (SIGINT).
+pub async fn ctrl_c() -> io::Result<()> {
+    Signals::new(&[libc::SIGINT])?.recv().await.map(drop)
+}
