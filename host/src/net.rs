@@ -319,3 +319,27 @@ fn with_std_listener<R>(fd: RawFd, f: impl FnOnce(&std::net::TcpListener) -> R) 
     let listener = ManuallyDrop::new(unsafe { std::net::TcpListener::from_raw_fd(fd) });
     f(&listener)
 }
+
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
+impl AsFd for UnixStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
+impl AsFd for UnixListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsFd for UdpSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

@@ -1,5 +1,6 @@
-//! A line-based broadcast chat room: a client sends its name first; joins,
-//! leaves and messages go to everyone else. Works with `nc` or `telnet`.
+//! A line-based broadcast chat room: a client sends its name first and is
+//! welcomed; joins, leaves and messages go to everyone else. Works with
+//! `nc` or `telnet`.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -72,6 +73,10 @@ async fn member(room: Rc<RefCell<Room>>, stream: TcpStream) {
         let id = room.next_id;
         room.next_id += 1;
         room.members.insert(id, Rc::clone(&outbox));
+        outbox
+            .borrow_mut()
+            .lines
+            .push_back(format!("* welcome, {name} ({} here)\n", room.members.len()).into_bytes());
         room.broadcast(id, &format!("* {name} joined"));
         id
     };
