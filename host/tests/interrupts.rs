@@ -29,10 +29,8 @@ fn set_timer(interval: Duration) {
         it_value: tv,
     };
     // SAFETY: a valid timer value; the old value is not needed.
-    assert_eq!(
-        unsafe { libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut()) },
-        0
-    );
+    let r = unsafe { libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut()) };
+    assert_eq!(r, 0);
 }
 
 #[test]
