@@ -12,10 +12,12 @@ pub mod fs;
 pub mod io_tour;
 pub mod machine;
 pub mod net;
+mod per_core;
 mod runtime;
 pub mod signal;
 pub mod time;
 pub mod tour;
 
+pub use per_core::per_core;
 pub use runtime::{Builder, Io, MonotonicClock, Runtime, io, spawn};
 pub use time::sleep;

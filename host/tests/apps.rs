@@ -124,3 +124,61 @@ fn echo_server_serves_connections_concurrently() {
         });
     });
 }
+
+/// Two threads, each with its own runtime and its own `SO_REUSEPORT`
+/// listener on one port, serve the connections between them.
+#[test]
+fn thread_per_core_listeners_share_a_port() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    watchdog("per core", || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let served = Arc::new(AtomicUsize::new(0));
+        let bound = Arc::new(AtomicUsize::new(0));
+        let total = 40;
+        let (counter, listening) = (served.clone(), bound.clone());
+        let servers = std::thread::spawn(move || {
+            kasync_host::per_core(2, move |_| {
+                let (counter, listening) = (counter.clone(), listening.clone());
+                async move {
+                    let listener = TcpListener::bind_reuseport(addr).unwrap();
+                    listening.fetch_add(1, Ordering::SeqCst);
+                    let mut mine = 0;
+                    // Serve until all connections were handled somewhere.
+                    while counter.load(Ordering::SeqCst) < total {
+                        if let Ok(Ok((stream, _))) =
+                            time::timeout(Duration::from_millis(20), listener.accept()).await
+                        {
+                            apps::echo_connection(stream).await;
+                            counter.fetch_add(1, Ordering::SeqCst);
+                            mine += 1;
+                        }
+                    }
+                    mine
+                }
+            })
+            .unwrap()
+        });
+        while bound.load(Ordering::SeqCst) < 2 {
+            std::thread::sleep(Duration::from_millis(1)); // until both listen
+        }
+        let rt = Runtime::new().unwrap();
+        rt.block_on(async {
+            for i in 0..total {
+                let s = TcpStream::connect(addr).await.unwrap();
+                let (r, msg) = s.write_all(format!("n{i}").into_bytes()).await;
+                r.unwrap();
+                s.shutdown_write().await.unwrap();
+                let (n, back) = s.read(Vec::with_capacity(16)).await;
+                assert_eq!(&back[..n.unwrap()], &msg[..]);
+            }
+        });
+        let per_thread = servers.join().unwrap();
+        assert_eq!(per_thread.iter().sum::<usize>(), total);
+    });
+}

@@ -1,0 +1,50 @@
+//! Thread-per-core: one runtime (one ring, one executor) per thread,
+//! sharing nothing; listeners bound with `SO_REUSEPORT` let the kernel
+//! spread connections across the threads.
+
+use std::future::Future;
+use std::io;
+use std::thread;
+
+use crate::Runtime;
+
+/// Runs `make(index)` on `threads` threads, each on its own [`Runtime`],
+/// and returns their outputs in thread order. A thread whose runtime cannot
+/// start (io_uring unavailable) or whose task panics makes this an error.
+///
+/// ```no_run
+/// use kasync_host::{apps, net::TcpListener, per_core};
+///
+/// // Two threads, each with its own listener on the same port.
+/// per_core(2, |_| async {
+///     let listener = TcpListener::bind_reuseport("127.0.0.1:7000".parse().unwrap())?;
+///     apps::serve_echo(listener).await
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn per_core<F, Fut, T>(threads: usize, make: F) -> io::Result<Vec<T>>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = T>,
+    T: Send + 'static,
+{
+    let make = std::sync::Arc::new(make);
+    let handles: Vec<_> = (0..threads.max(1))
+        .map(|index| {
+            let make = make.clone();
+            thread::Builder::new()
+                .name(format!("kasync-{index}"))
+                .spawn(move || -> io::Result<T> {
+                    let rt = Runtime::new().map_err(io::Error::other)?;
+                    Ok(rt.block_on(make(index)))
+                })
+        })
+        .collect::<io::Result<_>>()?;
+    handles
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .map_err(|_| io::Error::other("a runtime thread panicked"))?
+        })
+        .collect()
+}
