@@ -8,7 +8,7 @@
 //! done with it is a use-after-free that miri reports when the simulator
 //! writes into it at completion time.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::{Future, poll_fn};
 use std::mem::ManuallyDrop;
 use std::pin::{Pin, pin};
@@ -17,12 +17,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use futures_util::Stream;
 use kasync::executor::{Drive, Executor, Spin};
 use kasync::io::errno::ECANCELED;
+use kasync::io::sim::SIM_MORE;
 use kasync::io::sim::{
     SimDriver, SimFd, SimNop, SimOp, SimOpen, SimOutcome, SimRead, SimRng, SimWrite,
 };
-use kasync::io::{Completion, IoBuf, IoBufMut, Operation, Reactor};
+use kasync::io::{Completion, IoBuf, IoBufMut, Multishot, Operation, Reactor};
 use kasync::time::ManualClock;
 use kasync_tests::wake::counting_waker;
 
@@ -634,4 +636,190 @@ fn re_registering_the_same_waker_does_not_clone_it() {
     reactor.turn();
     assert_eq!(counter.get(), 1, "woken exactly once");
     assert!(op.as_mut().poll(&mut cx).is_ready());
+}
+
+/// A multishot "accept": one descriptor per completion. Descriptors it must
+/// release (nobody takes them) are recorded, and closed by the test.
+struct OpenMany {
+    count: u32,
+    released: Rc<std::cell::RefCell<Vec<u32>>>,
+    /// Keep overflowing completions (and hand them out later) instead of
+    /// releasing them.
+    kept: Option<std::collections::VecDeque<u32>>,
+}
+
+impl<const Q: usize> Operation<SimDriver<'_, Q>> for OpenMany {
+    type Output = ();
+    fn build(&mut self) -> SimOp {
+        SimOp::OpenMany { count: self.count }
+    }
+    fn complete(self, _: Completion) {}
+    fn has_more(&self, c: &Completion) -> bool {
+        c.flags & SIM_MORE != 0
+    }
+    fn release(&mut self, c: Completion) {
+        if let Ok(fd) = c.into_result() {
+            self.released.borrow_mut().push(fd);
+        }
+    }
+    fn overflow(&mut self, c: Completion) {
+        match (&mut self.kept, c.into_result()) {
+            (Some(kept), Ok(fd)) => kept.push_back(fd),
+            _ => <Self as Operation<SimDriver<'_, Q>>>::release(self, c),
+        }
+    }
+    fn orphaned(self, c: Completion, driver: &mut SimDriver<'_, Q>) {
+        if let Ok(fd) = c.into_result() {
+            driver.close(SimFd(fd));
+        }
+    }
+}
+
+impl<const Q: usize> Multishot<SimDriver<'_, Q>> for OpenMany {
+    type Item = Result<u32, i32>;
+    fn item(&mut self, c: Completion) -> Self::Item {
+        c.into_result()
+    }
+    fn take_overflow(&mut self) -> Option<Self::Item> {
+        self.kept.as_mut()?.pop_front().map(Ok)
+    }
+}
+
+/// Closes what the stream took and what was released; checks nothing leaked.
+fn close_all(
+    reactor: &Reactor<Sim<'_>, &ManualClock, 4>,
+    taken: &[u32],
+    released: &RefCell<Vec<u32>>,
+) {
+    reactor.with_driver(|sim| {
+        for &fd in taken.iter().chain(released.borrow().iter()) {
+            sim.close(SimFd(fd));
+        }
+        let stats = sim.stats();
+        assert_eq!(sim.open_fds(), 0, "{stats:?}");
+        assert_eq!(stats.bad_closes, 0, "nothing closed twice");
+    });
+}
+
+#[test]
+fn multishot_yields_every_completion_then_ends() {
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, Sim::new(&clock), 4);
+    let io = reactor.as_ref().handle();
+    let released = Rc::new(RefCell::new(Vec::new()));
+    let mut stream = pin!(io.submit_multishot(OpenMany {
+        count: 5,
+        released: released.clone(),
+        kept: None,
+    }));
+    let mut taken = Vec::new();
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..20 {
+        match stream.as_mut().poll_next(&mut cx) {
+            Poll::Ready(Some(fd)) => taken.push(fd.unwrap()),
+            Poll::Ready(None) => break,
+            Poll::Pending => reactor.turn(),
+        }
+    }
+    assert_eq!(taken.len(), 5, "one item per completion");
+    assert_eq!(reactor.occupied(), 0);
+    close_all(&reactor, &taken, &released);
+}
+
+#[test]
+fn multishot_dropped_midway_releases_the_rest() {
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, Sim::new(&clock).held(), 4);
+    let io = reactor.as_ref().handle();
+    let released = Rc::new(RefCell::new(Vec::new()));
+    let mut taken = Vec::new();
+    {
+        let mut stream = pin!(io.submit_multishot(OpenMany {
+            count: 50,
+            released: released.clone(),
+            kept: None,
+        }));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(stream.as_mut().poll_next(&mut cx).is_pending());
+        let id = stream.id().unwrap();
+        reactor.turn();
+        // Three completions; the stream takes one, two stay queued.
+        for _ in 0..3 {
+            reactor.with_driver(|sim| sim.decide(id, SimOutcome::Full));
+            reactor.turn();
+        }
+        if let Poll::Ready(Some(fd)) = stream.as_mut().poll_next(&mut cx) {
+            taken.push(fd.unwrap());
+        }
+        assert_eq!(taken.len(), 1);
+    } // dropped: the two queued are released, a cancel is requested
+    assert_eq!(released.borrow().len(), 2);
+    reactor.turn();
+    let id = reactor.with_driver(|sim| sim.in_flight().next().unwrap());
+    // A completion racing the cancel is released too; then the cancel wins.
+    reactor.with_driver(|sim| sim.decide(id, SimOutcome::Full));
+    reactor.turn();
+    reactor.with_driver(|sim| sim.decide(id, SimOutcome::Cancelled));
+    reactor.turn();
+    assert_eq!(released.borrow().len(), 3);
+    assert_eq!(reactor.occupied(), 0);
+    close_all(&reactor, &taken, &released);
+}
+
+#[test]
+fn multishot_queue_overflow_releases_instead_of_losing() {
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, Sim::new(&clock), 4);
+    let io = reactor.as_ref().handle();
+    let released = Rc::new(RefCell::new(Vec::new()));
+    let count = kasync::io::MULTISHOT_QUEUE as u32 + 10;
+    let mut stream = pin!(io.submit_multishot(OpenMany {
+        count,
+        released: released.clone(),
+        kept: None,
+    }));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(stream.as_mut().poll_next(&mut cx).is_pending());
+    // The stream is not polled while every completion arrives.
+    for _ in 0..count {
+        reactor.turn();
+    }
+    let mut taken = Vec::new();
+    while let Poll::Ready(Some(fd)) = stream.as_mut().poll_next(&mut cx) {
+        taken.push(fd.unwrap());
+    }
+    assert_eq!(
+        taken.len() + released.borrow().len(),
+        count as usize,
+        "none lost"
+    );
+    assert!(!released.borrow().is_empty(), "the overflow was released");
+    close_all(&reactor, &taken, &released);
+}
+
+#[test]
+fn multishot_overflow_kept_by_the_operation_is_handed_out() {
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, Sim::new(&clock), 4);
+    let io = reactor.as_ref().handle();
+    let released = Rc::new(RefCell::new(Vec::new()));
+    let count = kasync::io::MULTISHOT_QUEUE as u32 + 10;
+    let op = OpenMany {
+        count,
+        released: released.clone(),
+        kept: Some(Default::default()),
+    };
+    let mut stream = pin!(io.submit_multishot(op));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(stream.as_mut().poll_next(&mut cx).is_pending());
+    for _ in 0..count {
+        reactor.turn();
+    }
+    let mut taken = Vec::new();
+    while let Poll::Ready(Some(fd)) = stream.as_mut().poll_next(&mut cx) {
+        taken.push(fd.unwrap());
+    }
+    assert_eq!(taken.len(), count as usize, "every completion handed out");
+    assert!(released.borrow().is_empty());
+    close_all(&reactor, &taken, &released);
 }

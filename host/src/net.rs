@@ -12,10 +12,13 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use kasync::io::{IoBuf, IoBufMut};
-use kasync_uring::ops::{Accept, Connect, RawAddr, Recv, RecvFrom, Send, SendTo, Shutdown};
+use kasync_uring::UringDriver;
+use kasync_uring::ops::{
+    Accept, AcceptMulti, Connect, RawAddr, Recv, RecvFrom, Send, SendTo, Shutdown,
+};
 
 use crate::buf::Tail;
-use crate::runtime::io;
+use crate::runtime::{MonotonicClock, OP_BYTES, OPS, io};
 
 /// A TCP socket listening for connections.
 #[derive(Debug)]
@@ -65,6 +68,47 @@ impl TcpListener {
     /// The address it listens on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         with_std_listener(self.fd.as_raw_fd(), |l| l.local_addr())
+    }
+
+    /// Every incoming connection, as a stream, from one multishot accept
+    /// kept armed in the ring (no submission per connection). Dropping the
+    /// stream cancels it; connections accepted meanwhile are closed.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming {
+            accept: Box::pin(io().submit_multishot(AcceptMulti::new(self.fd.as_raw_fd()))),
+            _listener: std::marker::PhantomData,
+        }
+    }
+}
+
+type AcceptStream =
+    kasync::io::Multi<'static, AcceptMulti, UringDriver, MonotonicClock, OPS, OP_BYTES>;
+
+/// The stream of [`TcpListener::incoming`].
+pub struct Incoming<'l> {
+    accept: std::pin::Pin<Box<AcceptStream>>,
+    _listener: std::marker::PhantomData<&'l TcpListener>,
+}
+
+impl std::fmt::Debug for Incoming<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming").finish()
+    }
+}
+
+impl futures_util::Stream for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.accept.as_mut().poll_next(cx).map(|item| {
+            item.map(|fd| {
+                fd.map(|fd| TcpStream {
+                    socket: Socket { fd },
+                })
+            })
+        })
     }
 }
 

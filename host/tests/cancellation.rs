@@ -176,3 +176,45 @@ fn dropping_the_runtime_with_500_reads_in_flight() {
         assert_eq!(open_fds(), before);
     });
 }
+
+/// A multishot accept serves many connections from one submission; dropped
+/// while connections keep arriving, it leaks no descriptor.
+#[test]
+fn multishot_accept_serves_and_drops_cleanly() {
+    use futures_util::StreamExt;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    watchdog("multishot accept", || {
+        let rt = Runtime::new().unwrap();
+        let before = open_fds();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let clients = spawn(async move {
+                let mut streams = Vec::new();
+                for _ in 0..100 {
+                    streams.push(TcpStream::connect(addr).await.unwrap());
+                }
+                streams
+            })
+            .unwrap();
+            let mut incoming = listener.incoming();
+            let mut accepted = Vec::new();
+            while accepted.len() < 50 {
+                accepted.push(incoming.next().await.unwrap().unwrap());
+            }
+            // Stop accepting while the other 50 are still arriving.
+            drop(incoming);
+            let streams = clients.await.unwrap();
+            assert_eq!(streams.len(), 100);
+            drop(streams);
+            drop(accepted);
+            sleep(Duration::from_millis(5)).await;
+        });
+        drop(rt);
+        let after = open_fds();
+        assert!(
+            after <= before,
+            "descriptors: {before} before, {after} after"
+        );
+    });
+}

@@ -725,3 +725,66 @@ impl<B: IoBufMut> Operation<UringDriver> for RecvFrom<B> {
         }
     }
 }
+
+/// Accepts connections on a listening socket continuously (multishot): one
+/// completion per connection, until cancelled or an error. Submit it with
+/// `submit_multishot`. Connections arriving faster than the stream takes
+/// them wait in a backlog (never dropped); descriptors nobody will take
+/// are closed.
+#[derive(Debug)]
+pub struct AcceptMulti {
+    fd: RawFd,
+    backlog: std::collections::VecDeque<OwnedFd>,
+}
+
+impl AcceptMulti {
+    /// Accepts on listening socket `fd`.
+    pub fn new(fd: RawFd) -> Self {
+        Self {
+            fd,
+            backlog: std::collections::VecDeque::new(),
+        }
+    }
+}
+
+impl Operation<UringDriver> for AcceptMulti {
+    type Output = io::Result<OwnedFd>;
+    fn build(&mut self) -> squeue::Entry {
+        opcode::AcceptMulti::new(types::Fd(self.fd))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+    }
+    fn complete(self, c: Completion) -> Self::Output {
+        let fd = result(c)?;
+        // SAFETY: the kernel created `fd` for us.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    }
+    fn has_more(&self, c: &Completion) -> bool {
+        io_uring::cqueue::more(c.flags)
+    }
+    fn release(&mut self, c: Completion) {
+        close_orphan(c);
+    }
+    fn overflow(&mut self, c: Completion) {
+        if let Ok(fd) = c.into_result() {
+            // SAFETY: the kernel created `fd` for us.
+            self.backlog
+                .push_back(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        }
+    }
+    fn orphaned(self, c: Completion, _driver: &mut UringDriver) {
+        close_orphan(c); // the backlog closes with `self`
+    }
+}
+
+impl kasync::io::Multishot<UringDriver> for AcceptMulti {
+    type Item = io::Result<OwnedFd>;
+    fn item(&mut self, c: Completion) -> Self::Item {
+        let fd = result(c)?;
+        // SAFETY: the kernel created `fd` for us.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    }
+    fn take_overflow(&mut self) -> Option<Self::Item> {
+        self.backlog.pop_front().map(Ok)
+    }
+}

@@ -146,7 +146,7 @@ fn advice(error: &io::Error) -> &'static str {
 }
 
 /// Operations the host runtime relies on.
-pub(crate) const NEEDED: [(u8, &str); 18] = [
+pub(crate) const NEEDED: [(u8, &str); 19] = [
     (opcode::Nop::CODE, "NOP"),
     (opcode::Read::CODE, "READ"),
     (opcode::Write::CODE, "WRITE"),
@@ -165,6 +165,7 @@ pub(crate) const NEEDED: [(u8, &str); 18] = [
     (opcode::Timeout::CODE, "TIMEOUT"),
     (opcode::SendMsg::CODE, "SENDMSG"),
     (opcode::RecvMsg::CODE, "RECVMSG"),
+    (opcode::AcceptMulti::CODE, "ACCEPT (multishot)"),
 ];
 
 /// Creates a ring with the most helpful flags the kernel accepts.

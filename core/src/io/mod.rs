@@ -53,7 +53,7 @@ use core::time::Duration;
 
 pub use buf::{BufPool, IoBuf, IoBufMut, PoolBuf};
 pub use no_io::NoIo;
-pub use op::{Cancel, Op};
+pub use op::{Cancel, Multi, Op};
 pub use reactor::{Handle, Reactor};
 
 use crate::executor::Idle;
@@ -192,5 +192,51 @@ pub trait Operation<D: Driver>: 'static {
         Self: Sized,
     {
         let _ = (completion, driver);
+    }
+
+    /// `true` if the backend will report more completions for this
+    /// operation after `completion` (a multishot operation, io_uring's
+    /// `IORING_CQE_F_MORE`). Single-shot operations keep the default.
+    fn has_more(&self, completion: &Completion) -> bool {
+        let _ = completion;
+        false
+    }
+
+    /// A completion of a multishot operation that nobody will take (its
+    /// stream was dropped): release what it produced (close the
+    /// descriptor). Called while the backend reaps, so without it; must not
+    /// touch memory the backend may still write.
+    fn release(&mut self, completion: Completion) {
+        let _ = completion;
+    }
+
+    /// A completion of a multishot operation whose stream fell behind by
+    /// more than [`MULTISHOT_QUEUE`] completions. An operation that may
+    /// allocate keeps it and hands it out through
+    /// [`Multishot::take_overflow`]; the default releases it. Same rules as
+    /// [`release`](Self::release).
+    fn overflow(&mut self, completion: Completion) {
+        self.release(completion);
+    }
+}
+
+/// How many completions of a multishot operation wait for its stream
+/// before further ones are released (see [`Operation::release`]).
+pub const MULTISHOT_QUEUE: usize = 16;
+
+/// An operation that completes many times (io_uring multishot): submitted
+/// with [`Handle::submit_multishot`], consumed as a stream of items.
+pub trait Multishot<D: Driver>: Operation<D> {
+    /// One completion's worth of output.
+    type Item;
+
+    /// Turns one completion into an item. Called with the operation still
+    /// in flight: must not touch memory the backend may write.
+    fn item(&mut self, completion: Completion) -> Self::Item;
+
+    /// An item kept by [`Operation::overflow`], if any; the stream takes
+    /// these once the queue is empty.
+    fn take_overflow(&mut self) -> Option<Self::Item> {
+        None
     }
 }

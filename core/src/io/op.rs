@@ -9,7 +9,9 @@ use core::task::{Context, Poll};
 
 use super::reactor::{FreeWaiter, Reactor};
 use super::slot::State;
-use super::{Completion, Driver, OpId, Operation, errno};
+use futures_util::stream::Stream;
+
+use super::{Completion, Driver, Multishot, OpId, Operation, errno};
 use crate::list::Node;
 use crate::time::Clock;
 
@@ -112,22 +114,9 @@ where
         loop {
             match stage {
                 Stage::Pending(_) => {
-                    let Some(index) = reactor.claim() else {
-                        waiter.value.set(Some(cx.waker().clone()));
-                        if !waiter.is_linked() {
-                            waited.set(true);
-                            // SAFETY: `waiter` is pinned with this future,
-                            // whose `Drop` unlinks it.
-                            unsafe { reactor.link_free_waiter(waiter) };
-                        }
+                    if poll_claim(reactor, stage, waiter, waited, cx).is_pending() {
                         return Poll::Pending;
-                    };
-                    reactor.unlink_free_waiter(waiter);
-                    waited.set(false);
-                    let Stage::Pending(op) = mem::replace(stage, Stage::Done) else {
-                        unreachable!()
-                    };
-                    *stage = Stage::Submitted(reactor.start(index, op));
+                    }
                 }
                 Stage::Submitted(id) => {
                     let slot = reactor.slot(id.index());
@@ -145,6 +134,39 @@ where
             }
         }
     }
+}
+
+/// Moves a pending operation into a free op-table slot and hands it to the
+/// backend; `Pending` (with the waiter linked) while every slot is taken.
+fn poll_claim<T, D, C, const M: usize, const K: usize>(
+    reactor: &Reactor<D, C, M, K>,
+    stage: &mut Stage<T>,
+    waiter: &FreeWaiter,
+    waited: &Cell<bool>,
+    cx: &mut Context<'_>,
+) -> Poll<()>
+where
+    T: Operation<D>,
+    D: Driver,
+    C: Clock,
+{
+    let Some(index) = reactor.claim() else {
+        waiter.value.set(Some(cx.waker().clone()));
+        if !waiter.is_linked() {
+            waited.set(true);
+            // SAFETY: `waiter` is pinned with its future, whose `Drop`
+            // unlinks it.
+            unsafe { reactor.link_free_waiter(waiter) };
+        }
+        return Poll::Pending;
+    };
+    reactor.unlink_free_waiter(waiter);
+    waited.set(false);
+    let Stage::Pending(op) = mem::replace(stage, Stage::Done) else {
+        unreachable!("only called for pending operations")
+    };
+    *stage = Stage::Submitted(reactor.start(index, op));
+    Poll::Ready(())
 }
 
 impl<T, D: Driver, C: Clock, const M: usize, const K: usize> Drop for Op<'_, T, D, C, M, K> {
@@ -219,5 +241,85 @@ where
             }
         }
         self.op.as_mut().poll(cx)
+    }
+}
+
+/// The stream of [`Handle::submit_multishot`](super::Handle::submit_multishot):
+/// one item per completion of a multishot operation, ending after the last.
+/// Dropping it cancels the operation; later completions are released.
+#[must_use = "streams do nothing unless polled"]
+pub struct Multi<'r, T, D: Driver, C: Clock, const M: usize, const K: usize> {
+    op: Op<'r, T, D, C, M, K>,
+}
+
+impl<'r, T, D, C, const M: usize, const K: usize> Multi<'r, T, D, C, M, K>
+where
+    T: Multishot<D>,
+    D: Driver,
+    C: Clock,
+{
+    pub(crate) fn new(op: Op<'r, T, D, C, M, K>) -> Self {
+        Self { op }
+    }
+
+    /// The operation's id, once it is in the op table.
+    pub fn id(&self) -> Option<OpId> {
+        self.op.id()
+    }
+}
+
+impl<T, D, C, const M: usize, const K: usize> Stream for Multi<'_, T, D, C, M, K>
+where
+    T: Multishot<D>,
+    D: Driver,
+    C: Clock,
+{
+    type Item = T::Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
+        // SAFETY: structural pinning of the only field.
+        let op = unsafe { self.map_unchecked_mut(|m| &mut m.op) };
+        let (reactor, stage, waiter, waited) = op.parts();
+        loop {
+            match stage {
+                Stage::Pending(_) => {
+                    if poll_claim(reactor, stage, waiter, waited, cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+                Stage::Submitted(id) => {
+                    let index = id.index();
+                    let slot = reactor.slot(index);
+                    // SAFETY: the slot holds this stream's `T`, used by nobody
+                    // else right now; `item` and `take_overflow` do not touch
+                    // the memory the backend writes (`Multishot` contract).
+                    let op = unsafe { &mut *slot.ptr().cast::<T>() };
+                    if let Some(completion) = slot.dequeue() {
+                        return Poll::Ready(Some(op.item(completion)));
+                    }
+                    if let Some(item) = op.take_overflow() {
+                        return Poll::Ready(Some(item));
+                    }
+                    if slot.state.get() != State::Completed {
+                        slot.set_waker(cx.waker());
+                        return Poll::Pending;
+                    }
+                    *stage = Stage::Done;
+                    // SAFETY: this stream put a `T` into the slot; its
+                    // queue is empty (drained above).
+                    let (mut op, completion) = unsafe { reactor.take_completed::<T>(index) };
+                    return Poll::Ready(Some(op.item(completion)));
+                }
+                Stage::Done => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+impl<T, D: Driver, C: Clock, const M: usize, const K: usize> fmt::Debug
+    for Multi<'_, T, D, C, M, K>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Multi").field("op", &self.op).finish()
     }
 }

@@ -10,9 +10,9 @@ use core::pin::Pin;
 use core::task::Waker;
 use core::time::Duration;
 
-use super::op::Op;
+use super::op::{Multi, Op};
 use super::slot::{Cancel, OpSlot, OpVTable, State};
-use super::{Completion, Driver, OpId, Operation};
+use super::{Completion, Driver, Multishot, OpId, Operation};
 use crate::executor::{Drive, Idle};
 use crate::list::{List, Node};
 use crate::storage;
@@ -319,6 +319,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             State::InFlight => {
                 // The backend may still use the buffers: they stay in the
                 // slot until the completion; ask for a cancel.
+                slot.release_queued();
                 self.set_state(slot, State::Orphaned);
                 self.request_cancel(index);
             }
@@ -335,6 +336,11 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
 
     fn free(&self, index: u32) {
         let slot = self.slot(index);
+        debug_assert_eq!(
+            slot.queue_len.get(),
+            0,
+            "queued completions are taken or released first"
+        );
         self.set_state(slot, State::Free);
         if slot.cancel.replace(Cancel::No) == Cancel::Wanted {
             self.cancels_wanted.set(self.cancels_wanted.get() - 1);
@@ -390,10 +396,30 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         if self.id(id.index() as usize) != id {
             return; // not ours (a stale or foreign completion)
         }
-        let next = match slot.state.get() {
-            State::InFlight => State::Completed,
-            State::Orphaned => State::OrphanDone,
-            _ => return,
+        let state = slot.state.get();
+        if !matches!(state, State::InFlight | State::Orphaned) {
+            return;
+        }
+        let vtable = slot.vtable();
+        // SAFETY: an in-flight slot holds its operation.
+        if unsafe { (vtable.has_more)(slot.ptr(), &completion) } {
+            // One completion of a multishot operation; more will come.
+            if state == State::Orphaned {
+                // SAFETY: as above; nobody else uses the operation now.
+                unsafe { (vtable.release)(slot.ptr(), completion) };
+            } else {
+                if !slot.enqueue(completion) {
+                    // SAFETY: as above.
+                    unsafe { (vtable.overflow)(slot.ptr(), completion) };
+                }
+                self.push_done(id.index());
+            }
+            return;
+        }
+        let next = if state == State::InFlight {
+            State::Completed
+        } else {
+            State::OrphanDone
         };
         slot.completion.set(completion);
         if slot.cancel.replace(Cancel::No) == Cancel::Wanted {
@@ -415,12 +441,14 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             self.done_head.set(slot.next_done.get());
             slot.on_done_list.set(false);
             match slot.state.get() {
-                State::Completed => {
+                // Completed, or a multishot operation with queued items.
+                State::Completed | State::InFlight => {
                     if let Some(waker) = slot.waker.take() {
                         waker.wake();
                     }
                 }
                 State::OrphanDone => {
+                    slot.release_queued();
                     let completion = slot.completion.get();
                     let orphaned = slot.vtable().orphaned;
                     // SAFETY: `OrphanDone` slots hold their operation, which
@@ -476,6 +504,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Drop for Reactor<D, C,
                     unsafe { (slot.vtable().drop)(slot.ptr()) };
                 }
                 State::Completed | State::OrphanDone => {
+                    slot.release_queued();
                     let orphaned = slot.vtable().orphaned;
                     let completion = slot.completion.get();
                     // SAFETY: the backend is done with it; moved out once.
@@ -528,6 +557,13 @@ impl<'r, D: Driver, C: Clock, const M: usize, const K: usize> Handle<'r, D, C, M
             )
         };
         Op::new(self.reactor.get_ref(), op)
+    }
+
+    /// Submits a multishot operation; the stream yields an item per
+    /// completion and ends after the last. Dropping the stream cancels the
+    /// operation; completions nobody takes are released.
+    pub fn submit_multishot<T: Multishot<D>>(self, op: T) -> Multi<'r, T, D, C, M, K> {
+        Multi::new(self.submit(op))
     }
 
     /// The reactor.

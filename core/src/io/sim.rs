@@ -66,7 +66,17 @@ pub enum SimOp {
     },
     /// Produce a new descriptor (which must be closed again).
     Open,
+    /// Produce `count` descriptors, one completion each (multishot): all
+    /// but the last carry [`SIM_MORE`]. A cancel ends it early.
+    OpenMany {
+        /// Completions to produce.
+        count: u32,
+    },
 }
+
+/// Completion flag of a multishot completion that more will follow (the
+/// same bit as io_uring's `IORING_CQE_F_MORE`).
+pub const SIM_MORE: u32 = 1 << 1;
 
 /// How the simulator completes operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +144,8 @@ struct InDevice {
     seq: u32,
     cancel: bool,
     decided: Option<SimOutcome>,
+    /// Completions still to come (multishot).
+    remaining: u32,
 }
 
 const MAX_FDS: usize = 1024;
@@ -273,7 +285,7 @@ impl<'c, const Q: usize> SimDriver<'c, Q> {
         }
         let len = match d.op {
             SimOp::Read { len, .. } | SimOp::Write { len, .. } => len,
-            SimOp::Nop | SimOp::Open => 0,
+            SimOp::Nop | SimOp::Open | SimOp::OpenMany { .. } => 0,
         };
         Some(match self.rng.below(100) {
             0..70 => SimOutcome::Full,
@@ -285,7 +297,8 @@ impl<'c, const Q: usize> SimDriver<'c, Q> {
     }
 
     /// Performs `d` with `outcome` — touching its buffers now — and returns
-    /// the completion.
+    /// the completion (for reads and writes its `flags` is the submission
+    /// number).
     fn perform(&mut self, d: &InDevice, outcome: SimOutcome) -> Completion {
         let result = match (outcome, d.op) {
             (SimOutcome::Cancelled, _) => {
@@ -297,7 +310,7 @@ impl<'c, const Q: usize> SimDriver<'c, Q> {
                 -e
             }
             (_, SimOp::Nop) => 0,
-            (_, SimOp::Open) => match self.open_fd() {
+            (_, SimOp::Open | SimOp::OpenMany { .. }) => match self.open_fd() {
                 Some(fd) => fd as i32,
                 None => {
                     self.stats.errors += 1;
@@ -337,10 +350,13 @@ impl<'c, const Q: usize> SimDriver<'c, Q> {
             self.stats.completed_despite_cancel += 1;
         }
         self.stats.completed += 1;
-        Completion {
-            result,
-            flags: d.seq,
-        }
+        let flags = match d.op {
+            // Multishot: `SIM_MORE` on every completion but the last.
+            SimOp::OpenMany { .. } if d.remaining > 1 && result >= 0 => SIM_MORE,
+            SimOp::OpenMany { .. } => 0,
+            _ => d.seq,
+        };
+        Completion { result, flags }
     }
 
     /// `true` if a reap would complete something now.
@@ -399,6 +415,10 @@ impl<const Q: usize> Driver for SimDriver<'_, Q> {
                 seq: self.seq,
                 cancel: false,
                 decided: None,
+                remaining: match op {
+                    SimOp::OpenMany { count } => count.max(1),
+                    _ => 1,
+                },
             });
             self.queue[q] = None;
         }
@@ -432,8 +452,18 @@ impl<const Q: usize> Driver for SimDriver<'_, Q> {
                 SimMode::Random => d.decided.or_else(|| self.random_outcome(&d)),
             };
             if let Some(outcome) = outcome {
-                self.device[i] = None;
                 let completion = self.perform(&d, outcome);
+                let more =
+                    matches!(d.op, SimOp::OpenMany { .. }) && completion.flags & SIM_MORE != 0;
+                if more {
+                    // Multishot: stays in flight for the next completion.
+                    if let Some(d) = self.device[i].as_mut() {
+                        d.remaining -= 1;
+                        d.decided = None;
+                    }
+                } else {
+                    self.device[i] = None;
+                }
                 sink(d.id, completion);
             }
         }

@@ -4,7 +4,7 @@
 use core::cell::{Cell, UnsafeCell};
 use core::task::Waker;
 
-use super::{Completion, Driver, Operation};
+use super::{Completion, Driver, MULTISHOT_QUEUE, Operation};
 use crate::storage::Storage;
 
 /// Where an operation is in its life.
@@ -59,6 +59,9 @@ pub(crate) struct OpVTable<D: Driver> {
     pub(crate) build: unsafe fn(*mut u8) -> D::Op,
     pub(crate) orphaned: unsafe fn(*mut u8, Completion, &mut D),
     pub(crate) drop: unsafe fn(*mut u8),
+    pub(crate) has_more: unsafe fn(*const u8, &Completion) -> bool,
+    pub(crate) release: unsafe fn(*mut u8, Completion),
+    pub(crate) overflow: unsafe fn(*mut u8, Completion),
 }
 
 impl<D: Driver> Clone for OpVTable<D> {
@@ -76,6 +79,9 @@ impl<D: Driver> OpVTable<D> {
             build: build::<D, T>,
             orphaned: orphaned::<D, T>,
             drop: drop_op::<T>,
+            has_more: has_more::<D, T>,
+            release: release::<D, T>,
+            overflow: overflow::<D, T>,
         }
     }
 }
@@ -100,6 +106,27 @@ unsafe fn orphaned<D: Driver, T: Operation<D>>(
 }
 
 /// # Safety
+/// `ptr` holds a live `T`.
+unsafe fn has_more<D: Driver, T: Operation<D>>(ptr: *const u8, completion: &Completion) -> bool {
+    // SAFETY: guaranteed by the caller.
+    unsafe { (*ptr.cast::<T>()).has_more(completion) }
+}
+
+/// # Safety
+/// `ptr` holds a live `T` that nobody else uses meanwhile.
+unsafe fn release<D: Driver, T: Operation<D>>(ptr: *mut u8, completion: Completion) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { (*ptr.cast::<T>()).release(completion) }
+}
+
+/// # Safety
+/// `ptr` holds a live `T` that nobody else uses meanwhile.
+unsafe fn overflow<D: Driver, T: Operation<D>>(ptr: *mut u8, completion: Completion) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { (*ptr.cast::<T>()).overflow(completion) }
+}
+
+/// # Safety
 /// `ptr` holds a live `T`, which this drops.
 unsafe fn drop_op<T>(ptr: *mut u8) {
     // SAFETY: guaranteed by the caller.
@@ -115,6 +142,10 @@ pub(crate) struct OpSlot<D: Driver, const K: usize> {
     pub(crate) completion: Cell<Completion>,
     /// The awaiting future's waker (`InFlight`/`Unsubmitted` only).
     pub(crate) waker: Cell<Option<Waker>>,
+    /// Completions of a multishot operation not yet taken (a ring buffer).
+    pub(crate) queue: [Cell<Completion>; MULTISHOT_QUEUE],
+    pub(crate) queue_head: Cell<u8>,
+    pub(crate) queue_len: Cell<u8>,
     /// On the reactor's done list (completed during a reap, not yet handled).
     pub(crate) on_done_list: Cell<bool>,
     /// Next slot on the done list: index + 1, or 0.
@@ -132,6 +163,9 @@ impl<D: Driver, const K: usize> OpSlot<D, K> {
             generation: Cell::new(0),
             completion: Cell::new(Completion::new(0)),
             waker: Cell::new(None),
+            queue: [const { Cell::new(Completion::new(0)) }; MULTISHOT_QUEUE],
+            queue_head: Cell::new(0),
+            queue_len: Cell::new(0),
             on_done_list: Cell::new(false),
             next_done: Cell::new(0),
             vtable: Cell::new(None),
@@ -148,6 +182,40 @@ impl<D: Driver, const K: usize> OpSlot<D, K> {
         self.vtable
             .get()
             .expect("an occupied op slot always has a vtable")
+    }
+
+    /// Queues a completion of a multishot operation; `false` when full.
+    pub(crate) fn enqueue(&self, completion: Completion) -> bool {
+        let len = self.queue_len.get() as usize;
+        if len == MULTISHOT_QUEUE {
+            return false;
+        }
+        let at = (self.queue_head.get() as usize + len) % MULTISHOT_QUEUE;
+        self.queue[at].set(completion);
+        self.queue_len.set(len as u8 + 1);
+        true
+    }
+
+    /// Takes the oldest queued completion.
+    pub(crate) fn dequeue(&self) -> Option<Completion> {
+        let len = self.queue_len.get();
+        if len == 0 {
+            return None;
+        }
+        let head = self.queue_head.get();
+        self.queue_head
+            .set(((head as usize + 1) % MULTISHOT_QUEUE) as u8);
+        self.queue_len.set(len - 1);
+        Some(self.queue[head as usize].get())
+    }
+
+    /// Releases every queued completion (nobody will take them).
+    pub(crate) fn release_queued(&self) {
+        while let Some(completion) = self.dequeue() {
+            // SAFETY: an occupied slot holds its operation; nothing else
+            // uses it during this call.
+            unsafe { (self.vtable().release)(self.ptr(), completion) };
+        }
     }
 
     /// Sets the waker of the awaiting future, keeping the current one if it

@@ -2,19 +2,23 @@
 
 use std::io;
 
+use futures_util::StreamExt;
+
 use crate::net::{TcpListener, TcpStream};
 use crate::spawn;
 
 /// Echoes everything each connection sends until it closes, one task per
-/// connection. Runs until an accept fails. A connection that finds the
-/// task table full is closed (and reported on stderr).
+/// connection, accepting through one multishot accept. Runs until
+/// accepting fails. A connection that finds the task table full is closed
+/// (and reported on stderr).
 pub async fn serve_echo(listener: TcpListener) -> io::Result<()> {
-    loop {
-        let (stream, peer) = listener.accept().await?;
-        if let Err(e) = spawn(echo_connection(stream)) {
-            eprintln!("echo: {e}; closing the connection from {peer}");
+    let mut incoming = listener.incoming();
+    while let Some(stream) = incoming.next().await {
+        if let Err(e) = spawn(echo_connection(stream?)) {
+            eprintln!("echo: {e}; closing a connection");
         }
     }
+    Err(io::Error::other("the listener stopped accepting"))
 }
 
 /// Echoes one connection.
