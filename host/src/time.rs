@@ -3,25 +3,26 @@
 use std::future::Future;
 use std::time::Duration;
 
-use kasync::time::{Interval, Sleep, Timeout};
+use kasync::time::Interval;
 
 use crate::runtime::{MonotonicClock, io};
 
-/// Completes after `duration`.
+/// Completes after `duration` (measured from the first poll).
 ///
 /// # Panics
-/// Outside [`Runtime::block_on`](crate::Runtime::block_on).
-pub fn sleep(duration: Duration) -> Sleep<'static, MonotonicClock> {
-    io().sleep(duration)
+/// When polled outside [`Runtime::block_on`](crate::Runtime::block_on).
+pub async fn sleep(duration: Duration) {
+    io().sleep(duration).await
 }
 
-/// Runs `future` for at most `duration`: `Ok(output)`, or
-/// `Err(Elapsed)` if the time ran out first.
+/// Runs `future` for at most `duration` (from the first poll):
+/// `Ok(output)`, or `Err(Elapsed)` if the time ran out first. The inner
+/// future wins a tie.
 ///
 /// # Panics
-/// Outside [`Runtime::block_on`](crate::Runtime::block_on).
-pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<'static, MonotonicClock, F> {
-    io().timeout(duration, future)
+/// When polled outside [`Runtime::block_on`](crate::Runtime::block_on).
+pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
+    io().timeout(duration, future).await
 }
 
 /// Ticks every `period`, the first tick at once.

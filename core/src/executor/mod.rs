@@ -209,12 +209,13 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
     /// ```
     /// use kasync::executor::{Executor, Spin};
     ///
-    /// type Big = Executor<Spin, 4096, 1024>; // 4 MiB of task slots
+    /// type Big = Executor<Spin, 256, 1024>; // 272 KiB of task slots
     /// let mut place = Box::<Big>::new_uninit();
     /// Big::init(&mut place, Spin);
     /// // SAFETY: `init` initialised it.
-    /// let executor: &'static Big = Box::leak(unsafe { place.assume_init() });
+    /// let executor: Box<Big> = unsafe { place.assume_init() };
     /// assert_eq!(executor.occupied(), 0);
+    /// // To spawn, it must be `'static`: `Box::leak` it (see `spawn`).
     /// ```
     pub fn init(place: &mut MaybeUninit<Self>, platform: P) -> &mut Self {
         const { assert!(N > 0 && N < (1 << 24), "N must be between 1 and 2^24 - 1") };
