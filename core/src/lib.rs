@@ -32,8 +32,3 @@ pub mod time;
 
 pub use executor::{Executor, JoinError, JoinHandle, Platform, Runner, SpawnError};
 pub use irq_queue::IrqQueue;
-
-/// The README's Rust examples, compiled and run as doc-tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeExamples;

@@ -6,10 +6,11 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use kasync::io::{IoBuf, IoBufMut};
-use kasync_uring::ops::{Close, Fsync, OpenAt, ReadAt, WriteAt};
+use kasync_uring::ops::{Close, Fsync, OpenAt, ReadAt, ReadFixedAt, WriteAt, WriteFixedAt};
+use kasync_uring::{FixedBuf, FixedFd};
 
 use crate::buf::Tail;
-use crate::runtime::io;
+use crate::runtime::{io, try_io};
 
 /// An open file. Reads and writes name their offset; buffers are taken and
 /// given back with the result.
@@ -44,7 +45,7 @@ impl File {
     /// capacity; `Ok(0)` at end of file.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
         io().submit(ReadAt {
-            fd: self.fd.as_raw_fd(),
+            fd: (self.fd.as_raw_fd()).into(),
             buf,
             offset,
         })
@@ -54,7 +55,7 @@ impl File {
     /// Writes `buf`'s bytes at `offset`; may write only part of them.
     pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
         io().submit(WriteAt {
-            fd: self.fd.as_raw_fd(),
+            fd: (self.fd.as_raw_fd()).into(),
             buf,
             offset,
         })
@@ -68,7 +69,7 @@ impl File {
             let at = offset + tail.start as u64;
             let (result, back) = io()
                 .submit(WriteAt {
-                    fd: self.fd.as_raw_fd(),
+                    fd: (self.fd.as_raw_fd()).into(),
                     buf: tail,
                     offset: at,
                 })
@@ -98,6 +99,41 @@ impl File {
         }
     }
 
+    /// Reads into a registered buffer at `offset` (see
+    /// [`Runtime::register_buffers`](crate::Runtime::register_buffers)).
+    pub async fn read_fixed_at(&self, buf: FixedBuf, offset: u64) -> (io::Result<usize>, FixedBuf) {
+        io().submit(ReadFixedAt {
+            fd: self.fd.as_raw_fd().into(),
+            buf,
+            offset,
+        })
+        .await
+    }
+
+    /// Writes a registered buffer's data at `offset`.
+    pub async fn write_fixed_at(
+        &self,
+        buf: FixedBuf,
+        offset: u64,
+    ) -> (io::Result<usize>, FixedBuf) {
+        io().submit(WriteFixedAt {
+            fd: self.fd.as_raw_fd().into(),
+            buf,
+            offset,
+        })
+        .await
+    }
+
+    /// Registers the file with the ring, so operations through the returned
+    /// handle skip the descriptor lookup. Unregistered when the handle is
+    /// dropped.
+    pub fn register(&self) -> io::Result<RegisteredFile<'_>> {
+        let fixed = io()
+            .reactor()
+            .with_driver(|d| d.register_file(self.fd.as_raw_fd()))?;
+        Ok(RegisteredFile { _file: self, fixed })
+    }
+
     /// Flushes data and metadata to storage.
     pub async fn sync_all(&self) -> io::Result<()> {
         io().submit(Fsync {
@@ -118,6 +154,55 @@ impl File {
     /// `File` closes it too, silently).
     pub async fn close(self) -> io::Result<()> {
         io().submit(Close::new(self.fd)).await
+    }
+}
+
+/// A [`File`] registered in the ring's file table (see [`File::register`]).
+#[derive(Debug)]
+pub struct RegisteredFile<'f> {
+    _file: &'f File,
+    fixed: FixedFd,
+}
+
+impl RegisteredFile<'_> {
+    /// Reads into `buf` at `offset` through the registered descriptor.
+    pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
+        io().submit(ReadAt {
+            fd: self.fixed.into(),
+            buf,
+            offset,
+        })
+        .await
+    }
+
+    /// Writes `buf`'s bytes at `offset` through the registered descriptor.
+    pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
+        io().submit(WriteAt {
+            fd: self.fixed.into(),
+            buf,
+            offset,
+        })
+        .await
+    }
+
+    /// Reads into a registered buffer: both registrations at once.
+    pub async fn read_fixed_at(&self, buf: FixedBuf, offset: u64) -> (io::Result<usize>, FixedBuf) {
+        io().submit(ReadFixedAt {
+            fd: self.fixed.into(),
+            buf,
+            offset,
+        })
+        .await
+    }
+}
+
+impl Drop for RegisteredFile<'_> {
+    fn drop(&mut self) {
+        // Outside the runtime the slot stays taken until the ring is reused
+        // (the descriptor itself is closed by `File`).
+        if let Some(io) = try_io() {
+            let _ = io.reactor().with_driver(|d| d.unregister_file(self.fixed));
+        }
     }
 }
 

@@ -21,3 +21,9 @@ pub mod tour;
 pub use per_core::per_core;
 pub use runtime::{Builder, Io, MonotonicClock, Runtime, io, spawn};
 pub use time::sleep;
+
+/// The README's Rust examples (core and host), compiled and run as
+/// doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;

@@ -173,6 +173,25 @@ impl Runtime {
         self.core.reactor.with_driver(|d| d.stats())
     }
 
+    /// Registers `count` buffers of `size` bytes with this runtime's ring
+    /// (once per ring; a runtime that reuses a ring gets its buffers back),
+    /// for [`File::read_fixed_at`](crate::fs::File::read_fixed_at) and
+    /// friends.
+    pub fn register_buffers(
+        &self,
+        count: u16,
+        size: usize,
+    ) -> std::io::Result<&'static kasync_uring::FixedBufPool> {
+        self.core.reactor.with_driver(|d| match d.fixed_buffers() {
+            Some(pool) if pool.buffer_size() >= size => Ok(pool),
+            Some(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "this ring already has registered buffers of a smaller size",
+            )),
+            None => d.register_buffers(count, size),
+        })
+    }
+
     /// The I/O and timer handle of this runtime.
     pub fn io(&self) -> Io {
         Pin::static_ref(&self.core.reactor).handle()
@@ -233,6 +252,14 @@ fn with_current<R>(f: impl FnOnce(&'static Core, &HostRunner) -> R) -> R {
 /// Outside [`Runtime::block_on`].
 pub fn io() -> Io {
     with_current(|core, _| Pin::static_ref(&core.reactor).handle())
+}
+
+/// The current runtime's handle, or `None` outside
+/// [`Runtime::block_on`].
+pub(crate) fn try_io() -> Option<Io> {
+    CURRENT
+        .with(Cell::get)
+        .map(|(core, _)| Pin::static_ref(&core.reactor).handle())
 }
 
 /// Spawns a task on the current runtime. Futures larger than a task slot

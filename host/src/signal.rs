@@ -52,7 +52,7 @@ impl Signals {
         let size = mem::size_of::<libc::signalfd_siginfo>();
         let (result, buf) = io()
             .submit(ReadAt {
-                fd: self.fd.as_raw_fd(),
+                fd: (self.fd.as_raw_fd()).into(),
                 buf: Vec::with_capacity(size),
                 offset: u64::MAX,
             })

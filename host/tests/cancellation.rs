@@ -154,7 +154,7 @@ fn dropping_the_runtime_with_500_reads_in_flight() {
                 assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
                 pipes.push(fds);
                 let read = io().submit(kasync_uring::ops::ReadAt {
-                    fd: fds[0],
+                    fd: (fds[0]).into(),
                     buf: vec![0u8; 1024],
                     offset: u64::MAX,
                 });

@@ -70,3 +70,35 @@ fn copy_a_large_file_checksums_equal() {
     assert!(std::fs::read(&dst).unwrap() == data, "copy differs");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn registered_buffers_and_files() {
+    let dir = scratch("fixed");
+    let path = dir.join("f");
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i % 241) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    let rt = Runtime::new().unwrap();
+    let pool = rt.register_buffers(4, 8192).unwrap();
+    rt.block_on(async {
+        let file = File::open(&path).await.unwrap();
+        // A registered buffer, a plain descriptor.
+        let (n, buf) = file.read_fixed_at(pool.take().unwrap(), 100).await;
+        assert_eq!(n.unwrap(), 8192);
+        assert_eq!(buf.as_slice(), &data[100..100 + 8192]);
+        // A registered descriptor, with plain and registered buffers.
+        let fixed = file.register().unwrap();
+        let (n, plain) = fixed.read_at(Vec::with_capacity(10), 19_995).await;
+        assert_eq!(n.unwrap(), 5);
+        assert_eq!(&plain, &data[19_995..]);
+        let (n, buf) = fixed.read_fixed_at(buf, 0).await;
+        assert_eq!(n.unwrap(), 8192);
+        assert_eq!(buf.as_slice(), &data[..8192]);
+        drop(buf);
+        assert_eq!(pool.available(), 4);
+    });
+    // The ring (and its registration) is reused by the next runtime.
+    drop(rt);
+    let rt = Runtime::new().unwrap();
+    assert!(std::ptr::eq(rt.register_buffers(4, 8192).unwrap(), pool));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

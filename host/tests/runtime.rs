@@ -48,14 +48,14 @@ fn file_write_then_read_at_offsets() {
     let (written, read) = rt.block_on(async {
         let (n, _) = io()
             .submit(WriteAt {
-                fd,
+                fd: fd.into(),
                 buf: b"hello, uring".to_vec(),
                 offset: 3,
             })
             .await;
         let (m, buf) = io()
             .submit(ReadAt {
-                fd,
+                fd: fd.into(),
                 buf: Vec::with_capacity(64),
                 offset: 3,
             })
@@ -80,7 +80,7 @@ fn dropping_the_runtime_cancels_reads_in_flight() {
     rt.block_on(async {
         for _ in 0..100 {
             let read = io().submit(ReadAt {
-                fd: fds[0],
+                fd: (fds[0]).into(),
                 buf: vec![0u8; 4096],
                 offset: u64::MAX,
             });

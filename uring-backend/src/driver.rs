@@ -10,6 +10,7 @@ use io_uring::{IoUring, opcode, squeue, types};
 use kasync::executor::{Idle, Platform};
 use kasync::io::{Completion, Driver, OpId};
 
+use crate::fixed::{FixedBufPool, FixedFd, already_registered};
 use crate::setup::{self, Config, Flags, SetupError};
 
 /// `user_data` of the ring's own operations (never an `OpId`: op-table
@@ -52,6 +53,9 @@ pub struct UringDriver {
     /// Timeout for kernels without `EXT_ARG`; boxed for a stable address.
     timeout: Box<Timespec>,
     stats: DriverStats,
+    fixed_bufs: Option<&'static FixedBufPool>,
+    /// Registered-file table: `true` where an index is in use.
+    fixed_files: Vec<bool>,
 }
 
 impl UringDriver {
@@ -82,6 +86,8 @@ impl UringDriver {
             eventfd_armed: false,
             timeout: Box::new(Timespec::new()),
             stats: DriverStats::default(),
+            fixed_bufs: None,
+            fixed_files: Vec::new(),
         })
     }
 
@@ -99,6 +105,62 @@ impl UringDriver {
     /// executor's [`UringPlatform`]).
     pub fn eventfd(&self) -> RawFd {
         self.eventfd.as_raw_fd()
+    }
+
+    /// Registers `count` buffers of `size` bytes with the ring, once; they
+    /// stay registered (and allocated) for the rest of the program.
+    pub fn register_buffers(
+        &mut self,
+        count: u16,
+        size: usize,
+    ) -> io::Result<&'static FixedBufPool> {
+        if self.fixed_bufs.is_some() {
+            return Err(already_registered());
+        }
+        let pool: &'static FixedBufPool = Box::leak(Box::new(FixedBufPool::new(count, size)));
+        let iovecs = pool.iovecs();
+        // SAFETY: the buffers are leaked, so they stay valid for as long as
+        // the kernel may use the registration.
+        unsafe { self.ring.submitter().register_buffers(&iovecs)? };
+        self.fixed_bufs = Some(pool);
+        Ok(pool)
+    }
+
+    /// The registered buffers, if any.
+    pub fn fixed_buffers(&self) -> Option<&'static FixedBufPool> {
+        self.fixed_bufs
+    }
+
+    /// Registers `fd` in the ring's file table (created on first use, 1024
+    /// entries). The caller keeps `fd` open while the registration is used
+    /// and releases it with [`unregister_file`](Self::unregister_file).
+    pub fn register_file(&mut self, fd: RawFd) -> io::Result<FixedFd> {
+        const TABLE: u32 = 1024;
+        if self.fixed_files.is_empty() {
+            self.ring.submitter().register_files_sparse(TABLE)?;
+            self.fixed_files = vec![false; TABLE as usize];
+        }
+        let index = self
+            .fixed_files
+            .iter()
+            .position(|used| !used)
+            .ok_or_else(|| io::Error::other("the registered-file table is full"))?;
+        self.ring
+            .submitter()
+            .register_files_update(index as u32, &[fd])?;
+        self.fixed_files[index] = true;
+        Ok(FixedFd(index as u32))
+    }
+
+    /// Removes a registration made by [`register_file`](Self::register_file).
+    pub fn unregister_file(&mut self, fixed: FixedFd) -> io::Result<()> {
+        self.ring
+            .submitter()
+            .register_files_update(fixed.0, &[-1])?;
+        if let Some(used) = self.fixed_files.get_mut(fixed.0 as usize) {
+            *used = false;
+        }
+        Ok(())
     }
 
     fn push_raw(&mut self, entry: &squeue::Entry) -> bool {

@@ -11,10 +11,12 @@
 //! the memlock limit) into a [`SetupError`] that says what to do.
 
 mod driver;
+mod fixed;
 pub mod ops;
 mod setup;
 
 pub use driver::{DriverStats, UringDriver, UringPlatform};
+pub use fixed::{FixedBuf, FixedBufPool, FixedFd, Target};
 pub use setup::{Config, Flags, SetupError, io_uring_disabled};
 
 /// What this machine's io_uring offers.

@@ -13,6 +13,7 @@ use io_uring::{opcode, squeue, types};
 use kasync::io::{Completion, IoBuf, IoBufMut, Operation};
 
 use crate::UringDriver;
+use crate::fixed::{FixedBuf, Target};
 
 fn result(completion: Completion) -> io::Result<u32> {
     completion
@@ -47,8 +48,8 @@ impl Operation<UringDriver> for Nop {
 /// position, for pipes and sockets).
 #[derive(Debug)]
 pub struct ReadAt<B> {
-    /// Descriptor to read from.
-    pub fd: RawFd,
+    /// Descriptor to read from (plain or registered).
+    pub fd: Target,
     /// Where the data goes (filled from its start, up to its capacity).
     pub buf: B,
     /// File offset.
@@ -59,9 +60,15 @@ impl<B: IoBufMut> Operation<UringDriver> for ReadAt<B> {
     type Output = (io::Result<usize>, B);
     fn build(&mut self) -> squeue::Entry {
         let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
-        opcode::Read::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len)
-            .offset(self.offset)
-            .build()
+        let ptr = self.buf.stable_mut_ptr();
+        match self.fd {
+            Target::Fd(fd) => opcode::Read::new(types::Fd(fd), ptr, len)
+                .offset(self.offset)
+                .build(),
+            Target::Fixed(fd) => opcode::Read::new(types::Fixed(fd.0), ptr, len)
+                .offset(self.offset)
+                .build(),
+        }
     }
     fn complete(mut self, c: Completion) -> Self::Output {
         match result(c) {
@@ -79,8 +86,8 @@ impl<B: IoBufMut> Operation<UringDriver> for ReadAt<B> {
 /// the current position).
 #[derive(Debug)]
 pub struct WriteAt<B> {
-    /// Descriptor to write to.
-    pub fd: RawFd,
+    /// Descriptor to write to (plain or registered).
+    pub fd: Target,
     /// The data.
     pub buf: B,
     /// File offset.
@@ -91,9 +98,15 @@ impl<B: IoBuf> Operation<UringDriver> for WriteAt<B> {
     type Output = (io::Result<usize>, B);
     fn build(&mut self) -> squeue::Entry {
         let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
-        opcode::Write::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
-            .offset(self.offset)
-            .build()
+        let ptr = self.buf.stable_ptr();
+        match self.fd {
+            Target::Fd(fd) => opcode::Write::new(types::Fd(fd), ptr, len)
+                .offset(self.offset)
+                .build(),
+            Target::Fixed(fd) => opcode::Write::new(types::Fixed(fd.0), ptr, len)
+                .offset(self.offset)
+                .build(),
+        }
     }
     fn complete(self, c: Completion) -> Self::Output {
         (result(c).map(|n| n as usize), self.buf)
@@ -786,5 +799,73 @@ impl kasync::io::Multishot<UringDriver> for AcceptMulti {
     }
     fn take_overflow(&mut self) -> Option<Self::Item> {
         self.backlog.pop_front().map(Ok)
+    }
+}
+
+/// Reads into a registered buffer at `offset` (`READ_FIXED`: no page
+/// mapping per operation).
+#[derive(Debug)]
+pub struct ReadFixedAt {
+    /// Descriptor to read from (plain or registered).
+    pub fd: Target,
+    /// The registered buffer (filled from its start).
+    pub buf: FixedBuf,
+    /// File offset.
+    pub offset: u64,
+}
+
+impl Operation<UringDriver> for ReadFixedAt {
+    type Output = (io::Result<usize>, FixedBuf);
+    fn build(&mut self) -> squeue::Entry {
+        let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
+        let (ptr, index) = (self.buf.stable_mut_ptr(), self.buf.index());
+        match self.fd {
+            Target::Fd(fd) => opcode::ReadFixed::new(types::Fd(fd), ptr, len, index)
+                .offset(self.offset)
+                .build(),
+            Target::Fixed(fd) => opcode::ReadFixed::new(types::Fixed(fd.0), ptr, len, index)
+                .offset(self.offset)
+                .build(),
+        }
+    }
+    fn complete(mut self, c: Completion) -> Self::Output {
+        match result(c) {
+            Ok(n) => {
+                // SAFETY: the kernel wrote `n` bytes at the buffer's start.
+                unsafe { self.buf.set_init(n as usize) };
+                (Ok(n as usize), self.buf)
+            }
+            Err(e) => (Err(e), self.buf),
+        }
+    }
+}
+
+/// Writes a registered buffer's data at `offset` (`WRITE_FIXED`).
+#[derive(Debug)]
+pub struct WriteFixedAt {
+    /// Descriptor to write to (plain or registered).
+    pub fd: Target,
+    /// The registered buffer.
+    pub buf: FixedBuf,
+    /// File offset.
+    pub offset: u64,
+}
+
+impl Operation<UringDriver> for WriteFixedAt {
+    type Output = (io::Result<usize>, FixedBuf);
+    fn build(&mut self) -> squeue::Entry {
+        let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
+        let (ptr, index) = (self.buf.stable_ptr(), self.buf.index());
+        match self.fd {
+            Target::Fd(fd) => opcode::WriteFixed::new(types::Fd(fd), ptr, len, index)
+                .offset(self.offset)
+                .build(),
+            Target::Fixed(fd) => opcode::WriteFixed::new(types::Fixed(fd.0), ptr, len, index)
+                .offset(self.offset)
+                .build(),
+        }
+    }
+    fn complete(self, c: Completion) -> Self::Output {
+        (result(c).map(|n| n as usize), self.buf)
     }
 }
