@@ -19,7 +19,9 @@ pub mod time;
 pub mod tour;
 
 pub use per_core::per_core;
-pub use runtime::{Builder, Io, MonotonicClock, Runtime, io, spawn};
+pub use runtime::{
+    Builder, Io, MonotonicClock, OP_BYTES, OPS, Runtime, TASK_BYTES, TASKS, io, spawn,
+};
 pub use time::sleep;
 
 /// The README's Rust examples (core and host), compiled and run as

@@ -67,7 +67,13 @@ thread_local! {
     static CURRENT: Cell<Option<(&'static Core, *const HostRunner)>> = const { Cell::new(None) };
 }
 
-/// Settings for a [`Runtime`].
+/// Settings for a [`Runtime`]: the ring's size and setup flags.
+///
+/// Task and operation capacities are compile-time constants ([`TASKS`]
+/// tasks of [`TASK_BYTES`], [`OPS`] operations of [`OP_BYTES`]): kasync keeps
+/// tasks and operations in fixed storage; larger futures are boxed by
+/// [`spawn`], and a full table is an error value or back-pressure, never a
+/// panic.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Builder {
     config: Config,

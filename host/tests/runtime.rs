@@ -101,3 +101,55 @@ fn dropping_the_runtime_cancels_reads_in_flight() {
     let rt = Runtime::new().unwrap();
     assert_eq!(rt.block_on(async { 7 }), 7);
 }
+
+#[test]
+fn statx_timeout_and_vectored_io() {
+    use kasync_uring::ops::{ReadvAt, Statx, Timeout, WritevAt};
+    let dir = std::env::temp_dir().join(format!("kasync-vec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("v");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let fd = file.as_raw_fd();
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let (n, _) = io()
+            .submit(WritevAt::new(
+                fd,
+                vec![b"abc".to_vec(), b"defgh".to_vec()],
+                0,
+            ))
+            .await;
+        assert_eq!(n.unwrap(), 8);
+        let (n, bufs) = io()
+            .submit(ReadvAt::new(
+                fd,
+                vec![Vec::with_capacity(2), Vec::with_capacity(10)],
+                1,
+            ))
+            .await;
+        assert_eq!(n.unwrap(), 7);
+        assert_eq!(bufs, [b"bc".to_vec(), b"defgh".to_vec()]);
+
+        let stat = io().submit(Statx::new(&path).unwrap()).await.unwrap();
+        assert_eq!(stat.stx_size, 8);
+        let missing = io()
+            .submit(Statx::new(&dir.join("nope")).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+
+        let start = Instant::now();
+        io().submit(Timeout::new(Duration::from_millis(5)))
+            .await
+            .unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(5));
+    });
+    drop(file);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
