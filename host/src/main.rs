@@ -20,6 +20,9 @@ usage:
                             clients send their name first (try nc A)
   host cat FILE...          print files, read through io_uring
   host cp SRC DST           copy a file through io_uring
+  host bench [SUITE] [--quick] [--report FILE]
+                            kasync side by side with its peers (runs the
+                            kasync-bench binary: cargo build --release -p bench)
   host <command> --help     help for one command
 
 Servers stop on Ctrl-C. Exit status: 0 on success, 1 on failure (including
@@ -72,7 +75,30 @@ fn run(args: &[String]) -> Result<ExitCode, Usage> {
             })),
             _ => Err(Usage("cp needs exactly SRC and DST".into())),
         },
+        "bench" => Ok(bench(rest)),
         other => Err(Usage(format!("unknown command {other:?}"))),
+    }
+}
+
+/// Runs the benchmark suite, a separate binary so the peers it measures
+/// against stay out of `host`.
+fn bench(args: &[String]) -> ExitCode {
+    let exe = std::env::current_exe()
+        .ok()
+        .map(|p| p.with_file_name("kasync-bench"));
+    let Some(exe) = exe.filter(|p| p.exists()) else {
+        eprintln!(
+            "host: the benchmark suite is not built next to this binary: run `cargo build --release -p bench` (or `cargo run --release -p bench -- ...`)"
+        );
+        return ExitCode::FAILURE;
+    };
+    match std::process::Command::new(&exe).args(args).status() {
+        Ok(status) if status.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("host: cannot run {}: {e}", exe.display());
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -87,6 +113,9 @@ fn help(command: &str) -> &'static str {
         "cat" => "usage: host cat FILE...\n\nPrints the files, read through io_uring.",
         "cp" => {
             "usage: host cp SRC DST\n\nCopies SRC to DST (created or truncated) through io_uring."
+        }
+        "bench" => {
+            "usage: host bench [executor|nop|all] [--quick] [--report FILE]\n\nRuns kasync side by side with its peers and prints a Markdown report. Needs the kasync-bench binary next to this one: cargo build --release -p bench."
         }
         _ => USAGE,
     }

@@ -1,0 +1,112 @@
+//! `kasync-bench`: kasync side by side with its peers.
+//!
+//! ```text
+//! kasync-bench [executor|nop|all] [--quick] [--report FILE]
+//! ```
+//!
+//! Each benchmark runs every contender in alternation, several times, and
+//! reports medians, the min–max spread, and per-repetition ratios against
+//! kasync. `--quick` runs small sizes in seconds (what CI does to keep the
+//! suite working); `--report` writes the Markdown report to a file.
+
+mod executor;
+mod harness;
+mod nop;
+
+use std::process::ExitCode;
+
+use kasync_tests::alloc_counter::CountingAllocator;
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+const USAGE: &str = "usage: kasync-bench [executor|nop|all] [--quick] [--report FILE]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut suite = "all".to_owned();
+    let mut quick = false;
+    let mut report = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--report" => match it.next() {
+                Some(path) => report = Some(path.clone()),
+                None => return usage("--report needs a FILE"),
+            },
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            "executor" | "nop" | "all" => suite = arg.clone(),
+            other => return usage(&format!("unknown argument {other:?}")),
+        }
+    }
+    let (reps, spawns, cycles, nops) = if quick {
+        (3, 5_000, 20_000, 5_000)
+    } else {
+        (11, 100_000, 1_000_000, 200_000)
+    };
+
+    let mut out = String::new();
+    out += &format!("# kasync benchmarks\n\n{}\n", machine());
+    out += &format!(
+        "Mode: {}; {reps} alternating repetitions per benchmark, warm-up excluded.\n\n",
+        if quick {
+            "quick (sizes too small to quote)"
+        } else {
+            "full"
+        }
+    );
+    if suite == "executor" || suite == "all" {
+        out += "## Executor\n\n";
+        out += &harness::Results::header(None);
+        for r in executor::run(reps, spawns, cycles) {
+            out += &r.markdown();
+        }
+        out += "\n";
+    }
+    if suite == "nop" || suite == "all" {
+        out += "## No-op round trip through io_uring\n\n";
+        out += &harness::Results::header(Some("io_uring_enter"));
+        for r in nop::run(reps, nops) {
+            out += &r.markdown();
+        }
+        out += "\n";
+    }
+    print!("{out}");
+    if let Some(path) = report {
+        if let Err(e) = std::fs::write(&path, &out) {
+            eprintln!("kasync-bench: cannot write {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn usage(message: &str) -> ExitCode {
+    eprintln!("kasync-bench: {message}\n{USAGE}");
+    ExitCode::from(2)
+}
+
+/// Kernel, CPU and ring flags, for the report.
+fn machine() -> String {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let flags = kasync_uring::probe(&kasync_uring::Config::default())
+        .map(|r| r.flags.to_string())
+        .unwrap_or_else(|e| format!("io_uring unavailable: {e}"));
+    format!(
+        "Machine: Linux {}, {cpus} × {cpu}; ring flags {flags}.\n",
+        kernel.trim()
+    )
+}

@@ -1,0 +1,88 @@
+//! A no-op round trip through the ring: kasync (the runtime, the op table,
+//! the waker) against a hand-written `io-uring` loop with the same number
+//! of operations in flight and the same batching — the ceiling.
+
+use io_uring::{IoUring, opcode};
+use kasync_host::{Runtime, io, spawn};
+use kasync_uring::ops::Nop;
+
+use crate::harness::{Contender, Results, compare};
+
+/// `ops` no-ops with `depth` in flight at a time.
+fn kasync_nops(rt: &Runtime, ops: usize, depth: usize) -> u64 {
+    let before = rt.driver_stats().enters;
+    rt.block_on(async {
+        let per_task = ops / depth;
+        let tasks: Vec<_> = (0..depth)
+            .map(|_| {
+                spawn(async move {
+                    for _ in 0..per_task {
+                        io().submit(Nop).await.expect("nop");
+                    }
+                })
+                .expect("a task slot")
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("nop task");
+        }
+    });
+    rt.driver_stats().enters - before
+}
+
+/// The same with a raw ring: keep `depth` in flight, one
+/// `submit_and_wait(1)` per turn. Returns the `io_uring_enter` count.
+fn raw_nops(ring: &mut IoUring, ops: usize, depth: usize) -> u64 {
+    let mut submitted = 0;
+    let mut completed = 0;
+    let mut enters = 0;
+    while submitted < depth.min(ops) {
+        // SAFETY: a nop references no memory.
+        unsafe { ring.submission().push(&opcode::Nop::new().build()) }.expect("ring has room");
+        submitted += 1;
+    }
+    while completed < ops {
+        ring.submit_and_wait(1).expect("io_uring_enter");
+        enters += 1;
+        let done = ring.completion().count();
+        completed += done;
+        for _ in 0..done {
+            if submitted < ops {
+                // SAFETY: as above.
+                unsafe { ring.submission().push(&opcode::Nop::new().build()) }
+                    .expect("ring has room");
+                submitted += 1;
+            }
+        }
+    }
+    enters
+}
+
+/// Nop round trips at 1 and 32 in flight.
+pub fn run(reps: usize, ops: usize) -> Vec<Results> {
+    let rt = Runtime::new().expect("io_uring is needed for this benchmark");
+    let mut ring = IoUring::new(256).expect("io_uring");
+    [1usize, 32]
+        .into_iter()
+        .map(|depth| {
+            let ring = &mut ring;
+            let rt = &rt;
+            compare(
+                &format!("nop round trip, {depth} in flight"),
+                ops,
+                reps,
+                Some("io_uring_enter"),
+                vec![
+                    Contender {
+                        name: "kasync",
+                        run: Box::new(move || Some(kasync_nops(rt, ops, depth))),
+                    },
+                    Contender {
+                        name: "raw io-uring loop",
+                        run: Box::new(move || Some(raw_nops(ring, ops, depth))),
+                    },
+                ],
+            )
+        })
+        .collect()
+}
