@@ -1,4 +1,8 @@
-//! The unsent tail of a buffer, so a partial write can continue in place.
+//! The unsent tail of a buffer, so a partial write can continue in place,
+//! and the loop that writes a whole buffer with it.
+
+use std::future::Future;
+use std::io;
 
 use kasync::io::IoBuf;
 
@@ -21,4 +25,25 @@ unsafe impl IoBuf for Tail {
     fn bytes_total(&self) -> usize {
         self.buf.len() - self.start
     }
+}
+
+/// Writes all of `buf` by calling `write(tail, written_so_far)` until
+/// nothing is left; gives the buffer back in any case.
+pub(crate) async fn write_all<F, Fut>(buf: Vec<u8>, mut write: F) -> (io::Result<()>, Vec<u8>)
+where
+    F: FnMut(Tail, u64) -> Fut,
+    Fut: Future<Output = (io::Result<usize>, Tail)>,
+{
+    let mut tail = Tail { buf, start: 0 };
+    while tail.start < tail.buf.len() {
+        let done = tail.start as u64;
+        let (result, back) = write(tail, done).await;
+        tail = back;
+        match result {
+            Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), tail.buf),
+            Ok(n) => tail.start += n,
+            Err(e) => return (Err(e), tail.buf),
+        }
+    }
+    (Ok(()), tail.buf)
 }

@@ -9,7 +9,7 @@ use kasync::io::{IoBuf, IoBufMut};
 use kasync_uring::ops::{Close, Fsync, OpenAt, ReadAt, ReadFixedAt, WriteAt, WriteFixedAt};
 use kasync_uring::{FixedBuf, FixedFd};
 
-use crate::buf::Tail;
+use crate::buf::write_all;
 use crate::runtime::{io, try_io};
 
 /// An open file. Reads and writes name their offset; buffers are taken and
@@ -64,24 +64,15 @@ impl File {
 
     /// Writes all of `buf` at `offset`.
     pub async fn write_all_at(&self, buf: Vec<u8>, offset: u64) -> (io::Result<()>, Vec<u8>) {
-        let mut tail = Tail { buf, start: 0 };
-        while tail.start < tail.buf.len() {
-            let at = offset + tail.start as u64;
-            let (result, back) = io()
-                .submit(WriteAt {
-                    fd: (self.fd.as_raw_fd()).into(),
-                    buf: tail,
-                    offset: at,
-                })
-                .await;
-            tail = back;
-            match result {
-                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), tail.buf),
-                Ok(n) => tail.start += n,
-                Err(e) => return (Err(e), tail.buf),
-            }
-        }
-        (Ok(()), tail.buf)
+        let fd = self.fd.as_raw_fd();
+        write_all(buf, |tail, done| {
+            io().submit(WriteAt {
+                fd: fd.into(),
+                buf: tail,
+                offset: offset + done,
+            })
+        })
+        .await
     }
 
     /// Reads the whole file from offset 0.

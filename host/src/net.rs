@@ -17,7 +17,7 @@ use kasync_uring::ops::{
     Accept, AcceptMulti, Connect, RawAddr, Recv, RecvFrom, Send, SendTo, Shutdown,
 };
 
-use crate::buf::Tail;
+use crate::buf::write_all;
 use crate::runtime::{MonotonicClock, OP_BYTES, OPS, io};
 
 /// A TCP socket listening for connections.
@@ -147,22 +147,8 @@ impl Socket {
 
     /// Sends all of `buf`.
     pub async fn write_all(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
-        let mut tail = Tail { buf, start: 0 };
-        while tail.start < tail.buf.len() {
-            let (result, back) = io()
-                .submit(Send {
-                    fd: self.fd.as_raw_fd(),
-                    buf: tail,
-                })
-                .await;
-            tail = back;
-            match result {
-                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), tail.buf),
-                Ok(n) => tail.start += n,
-                Err(e) => return (Err(e), tail.buf),
-            }
-        }
-        (Ok(()), tail.buf)
+        let fd = self.fd.as_raw_fd();
+        write_all(buf, |tail, _| io().submit(Send { fd, buf: tail })).await
     }
 
     /// Shuts down the writing half: the peer reads end-of-stream.

@@ -6,28 +6,8 @@ use std::sync::mpsc;
 
 use kasync::io::sim::SimRng;
 use kasync_host::net::{TcpListener, TcpStream};
-use kasync_host::{Runtime, spawn};
+use kasync_host::{Runtime, apps, spawn};
 use kasync_tests::watchdog::watchdog;
-
-/// Echoes everything on `stream` until the peer closes.
-async fn echo(stream: TcpStream) {
-    let mut buf = Vec::with_capacity(64 * 1024);
-    loop {
-        buf.clear();
-        let (result, back) = stream.read(buf).await;
-        buf = back;
-        match result {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                let (result, back) = stream.write_all(buf).await;
-                buf = back;
-                if result.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
 
 /// A server that echoes `connections` connections, then returns.
 fn serve(connections: usize, ready: mpsc::Sender<SocketAddr>) {
@@ -38,7 +18,7 @@ fn serve(connections: usize, ready: mpsc::Sender<SocketAddr>) {
         let mut handlers = Vec::new();
         for _ in 0..connections {
             let (stream, _) = listener.accept().await.unwrap();
-            handlers.push(spawn(echo(stream)).unwrap());
+            handlers.push(spawn(apps::echo_connection(stream)).unwrap());
         }
         for h in handlers {
             h.await.unwrap();
