@@ -11,7 +11,7 @@ use futures_executor::LocalPool;
 use futures_util::task::LocalSpawnExt as _;
 use kasync::executor::{Executor, ThreadPlatform};
 
-use crate::harness::{Contender, Results, compare};
+use crate::harness::{Contender, Results, Run, compare};
 
 const SLOTS: usize = 1024;
 static EXEC: Executor<ThreadPlatform, SLOTS, 128> = Executor::new(ThreadPlatform::new());
@@ -77,7 +77,7 @@ pub fn run(reps: usize, spawns: usize, cycles: usize) -> Vec<Results> {
                         while runner.tick(u32::MAX).ready_left {}
                     }
                     assert_eq!(DONE.load(Ordering::Relaxed), spawns);
-                    None
+                    Run::plain()
                 }),
             },
             Contender {
@@ -97,7 +97,7 @@ pub fn run(reps: usize, spawns: usize, cycles: usize) -> Vec<Results> {
                             }
                         }
                     });
-                    None
+                    Run::plain()
                 }),
             },
             Contender {
@@ -116,7 +116,7 @@ pub fn run(reps: usize, spawns: usize, cycles: usize) -> Vec<Results> {
                         pool.run_until_stalled();
                     }
                     assert_eq!(DONE.load(Ordering::Relaxed), spawns);
-                    None
+                    Run::plain()
                 }),
             },
         ],
@@ -141,7 +141,7 @@ pub fn run(reps: usize, spawns: usize, cycles: usize) -> Vec<Results> {
                         a.await.expect("player a");
                         b.await.expect("player b");
                     });
-                    None
+                    Run::plain()
                 }),
             },
             Contender {
@@ -154,7 +154,7 @@ pub fn run(reps: usize, spawns: usize, cycles: usize) -> Vec<Results> {
                         a.await.expect("player a");
                         b.await.expect("player b");
                     });
-                    None
+                    Run::plain()
                 }),
             },
             Contender {
@@ -169,7 +169,7 @@ pub fn run(reps: usize, spawns: usize, cycles: usize) -> Vec<Results> {
                         .spawn_local(player(court.clone(), 1, cycles / 2))
                         .expect("pool alive");
                     pool.run();
-                    None
+                    Run::plain()
                 }),
             },
         ],

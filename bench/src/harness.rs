@@ -17,15 +17,39 @@ pub struct Sample {
     pub counter: Option<u64>,
 }
 
-/// Runs `f`, timing it and counting its allocations. `f` returns an
-/// optional extra counter.
-pub fn measure(f: impl FnOnce() -> Option<u64>) -> Sample {
+/// What one run reports besides its wall time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Run {
+    /// Extra counter (e.g. system calls).
+    pub counter: Option<u64>,
+    /// The time the contender measured itself (an external tool's figure),
+    /// used instead of the wall time of the run.
+    pub elapsed: Option<Duration>,
+}
+
+impl Run {
+    /// Nothing to report.
+    pub fn plain() -> Self {
+        Self::default()
+    }
+
+    /// With an extra counter.
+    pub fn counted(counter: u64) -> Self {
+        Self {
+            counter: Some(counter),
+            elapsed: None,
+        }
+    }
+}
+
+/// Runs `f`, timing it and counting its allocations.
+pub fn measure(f: impl FnOnce() -> Run) -> Sample {
     let start = Instant::now();
-    let (counter, allocations) = allocations_in(f);
+    let (run, allocations) = allocations_in(f);
     Sample {
-        time: start.elapsed(),
+        time: run.elapsed.unwrap_or_else(|| start.elapsed()),
         allocations,
-        counter,
+        counter: run.counter,
     }
 }
 
@@ -33,8 +57,8 @@ pub fn measure(f: impl FnOnce() -> Option<u64>) -> Sample {
 pub struct Contender<'a> {
     /// Shown in the report.
     pub name: &'static str,
-    /// One run; returns an optional extra counter.
-    pub run: Box<dyn FnMut() -> Option<u64> + 'a>,
+    /// One run.
+    pub run: Box<dyn FnMut() -> Run + 'a>,
 }
 
 /// The median of `values` (sorted in place).

@@ -10,6 +10,7 @@
 //! suite working); `--report` writes the Markdown report to a file.
 
 mod executor;
+mod file;
 mod harness;
 mod nop;
 
@@ -20,7 +21,7 @@ use kasync_tests::alloc_counter::CountingAllocator;
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
-const USAGE: &str = "usage: kasync-bench [executor|nop|all] [--quick] [--report FILE]";
+const USAGE: &str = "usage: kasync-bench [executor|nop|file|all] [--quick] [--report FILE]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,7 +40,7 @@ fn main() -> ExitCode {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
-            "executor" | "nop" | "all" => suite = arg.clone(),
+            "executor" | "nop" | "file" | "all" => suite = arg.clone(),
             other => return usage(&format!("unknown argument {other:?}")),
         }
     }
@@ -47,6 +48,11 @@ fn main() -> ExitCode {
         (3, 5_000, 20_000, 5_000)
     } else {
         (11, 100_000, 1_000_000, 200_000)
+    };
+    let (file_size, file_reads) = if quick {
+        (32u64 << 20, 5_000)
+    } else {
+        (256u64 << 20, 100_000)
     };
 
     let mut out = String::new();
@@ -72,6 +78,21 @@ fn main() -> ExitCode {
         out += &harness::Results::header(Some("io_uring_enter"));
         for r in nop::run(reps, nops) {
             out += &r.markdown();
+        }
+        out += "\n";
+    }
+    if suite == "file" || suite == "all" {
+        out += &format!(
+            "## 4 KiB random reads, page-cached {} MiB file\n\n",
+            file_size >> 20
+        );
+        let (results, note) = file::run(reps, file_size, file_reads);
+        out += &harness::Results::header(None);
+        for r in results {
+            out += &r.markdown();
+        }
+        if let Some(note) = note {
+            out += &format!("\nNote: {note}.\n");
         }
         out += "\n";
     }

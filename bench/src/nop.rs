@@ -6,7 +6,7 @@ use io_uring::{IoUring, opcode};
 use kasync_host::{Runtime, io, spawn};
 use kasync_uring::ops::Nop;
 
-use crate::harness::{Contender, Results, compare};
+use crate::harness::{Contender, Results, Run, compare};
 
 /// `ops` no-ops with `depth` in flight at a time.
 fn kasync_nops(rt: &Runtime, ops: usize, depth: usize) -> u64 {
@@ -75,11 +75,11 @@ pub fn run(reps: usize, ops: usize) -> Vec<Results> {
                 vec![
                     Contender {
                         name: "kasync",
-                        run: Box::new(move || Some(kasync_nops(rt, ops, depth))),
+                        run: Box::new(move || Run::counted(kasync_nops(rt, ops, depth))),
                     },
                     Contender {
                         name: "raw io-uring loop",
-                        run: Box::new(move || Some(raw_nops(ring, ops, depth))),
+                        run: Box::new(move || Run::counted(raw_nops(ring, ops, depth))),
                     },
                 ],
             )
