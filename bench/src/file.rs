@@ -138,8 +138,8 @@ fn fio(path: &Path, size: u64, reads: usize, depth: usize, engine: &str) -> Run 
         Duration::MAX
     };
     Run {
-        counter: None,
         elapsed: Some(elapsed),
+        ..Run::default()
     }
 }
 

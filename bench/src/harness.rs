@@ -15,6 +15,8 @@ pub struct Sample {
     pub allocations: usize,
     /// Extra counter the contender reports (e.g. system calls).
     pub counter: Option<u64>,
+    /// Median and 99th-percentile latency of one operation, if measured.
+    pub latency: Option<(Duration, Duration)>,
 }
 
 /// What one run reports besides its wall time.
@@ -25,6 +27,8 @@ pub struct Run {
     /// The time the contender measured itself (an external tool's figure),
     /// used instead of the wall time of the run.
     pub elapsed: Option<Duration>,
+    /// Median and 99th-percentile latency of one operation.
+    pub latency: Option<(Duration, Duration)>,
 }
 
 impl Run {
@@ -37,7 +41,7 @@ impl Run {
     pub fn counted(counter: u64) -> Self {
         Self {
             counter: Some(counter),
-            elapsed: None,
+            ..Self::default()
         }
     }
 }
@@ -50,6 +54,7 @@ pub fn measure(f: impl FnOnce() -> Run) -> Sample {
         time: run.elapsed.unwrap_or_else(|| start.elapsed()),
         allocations,
         counter: run.counter,
+        latency: run.latency,
     }
 }
 
@@ -179,22 +184,111 @@ impl Results {
                 }
                 None => String::new(),
             };
+            let latency = if self.samples[c].iter().any(|s| s.latency.is_some()) {
+                let mut p50: Vec<f64> = self.samples[c]
+                    .iter()
+                    .filter_map(|s| s.latency.map(|l| l.0.as_nanos() as f64 / 1e3))
+                    .collect();
+                let mut p99: Vec<f64> = self.samples[c]
+                    .iter()
+                    .filter_map(|s| s.latency.map(|l| l.1.as_nanos() as f64 / 1e3))
+                    .collect();
+                format!(" {:.1} / {:.1} |", median(&mut p50), median(&mut p99))
+            } else {
+                String::new()
+            };
             out += &format!(
-                "| {} | {} | {med:.1} ({lo:.1}–{hi:.1}) | {ratio} | {allocs} |{counter}\n",
+                "| {} | {} | {med:.1} ({lo:.1}–{hi:.1}) | {ratio} | {allocs} |{counter}{latency}\n",
                 self.name, self.names[c]
             );
         }
         out
     }
 
-    /// The Markdown table header for results like these.
-    pub fn header(counter: Option<&str>) -> String {
-        let (extra, sep) = match counter {
-            Some(name) => (format!(" {name} per op |"), "---|"),
-            None => (String::new(), ""),
+    /// The Markdown table header for results like these (`latency`: add
+    /// p50/p99 latency columns).
+    pub fn header(counter: Option<&str>, latency: bool) -> String {
+        let (mut extra, mut sep) = match counter {
+            Some(name) => (format!(" {name} per op |"), "---|".to_owned()),
+            None => (String::new(), String::new()),
         };
+        if latency {
+            extra += " latency p50 / p99, µs |";
+            sep += "---|";
+        }
         format!(
             "| benchmark | runtime | ns/op, median (min–max) | kasync faster by, median (min–max) | heap allocations per run |{extra}\n|---|---|---|---|---|{sep}\n"
         )
     }
+}
+
+impl Results {
+    /// `(label, median ratio)` for every peer: how many times faster kasync
+    /// is (time per operation).
+    pub fn ratios(&self) -> Vec<(String, f64)> {
+        let ours = self.ns_per_op(0);
+        (1..self.names.len())
+            .map(|c| {
+                let mut r: Vec<f64> = self
+                    .ns_per_op(c)
+                    .iter()
+                    .zip(&ours)
+                    .map(|(t, o)| t / o)
+                    .collect();
+                (
+                    format!("{} — vs {}", self.name, self.names[c]),
+                    median(&mut r),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A horizontal bar chart of ratios (log scale, a line at 1×), as SVG.
+pub fn svg_chart(title: &str, rows: &[(String, f64)]) -> String {
+    let (label_w, bar_w, row_h, top) = (430.0, 360.0, 22.0, 40.0);
+    let height = top + row_h * rows.len() as f64 + 30.0;
+    let width = label_w + bar_w + 80.0;
+    // log2 scale from 1/8× to 64×
+    let x = |ratio: f64| label_w + (ratio.clamp(0.125, 64.0).log2() + 3.0) / 9.0 * bar_w;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">{title}</text>\n"
+    );
+    for (i, (label, ratio)) in rows.iter().enumerate() {
+        let y = top + row_h * i as f64;
+        let (x0, x1) = (x(1.0), x(*ratio));
+        let (left, w) = if x1 >= x0 {
+            (x0, x1 - x0)
+        } else {
+            (x1, x0 - x1)
+        };
+        let color = if *ratio >= 1.0 { "#2e7d32" } else { "#c62828" };
+        svg += &format!(
+            "<text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"end\">{}</text>\n\
+             <rect x=\"{left:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"{color}\"/>\n\
+             <text x=\"{:.1}\" y=\"{:.0}\">{ratio:.2}×</text>\n",
+            label_w - 8.0,
+            y + 15.0,
+            label.replace('&', "&amp;").replace('<', "&lt;"),
+            y + 4.0,
+            row_h - 8.0,
+            left + w + 4.0,
+            y + 15.0
+        );
+    }
+    let base = top + row_h * rows.len() as f64;
+    for tick in [0.25f64, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0] {
+        let tx = x(tick);
+        svg += &format!(
+            "<line x1=\"{tx:.1}\" y1=\"{:.0}\" x2=\"{tx:.1}\" y2=\"{base:.0}\" stroke=\"{}\" stroke-width=\"1\"/>\n\
+             <text x=\"{tx:.1}\" y=\"{:.0}\" text-anchor=\"middle\" fill=\"#555\">{tick}×</text>\n",
+            top - 4.0,
+            if tick == 1.0 { "#000" } else { "#ddd" },
+            base + 16.0
+        );
+    }
+    svg += "</svg>\n";
+    svg
 }

@@ -9,6 +9,7 @@
 //! kasync. `--quick` runs small sizes in seconds (what CI does to keep the
 //! suite working); `--report` writes the Markdown report to a file.
 
+mod echo;
 mod executor;
 mod file;
 mod harness;
@@ -21,13 +22,35 @@ use kasync_tests::alloc_counter::CountingAllocator;
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
-const USAGE: &str = "usage: kasync-bench [executor|nop|file|all] [--quick] [--report FILE]";
+const USAGE: &str =
+    "usage: kasync-bench [executor|nop|file|echo|all] [--quick] [--report FILE [--chart FILE.svg]]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The echo benchmark runs its servers as child processes of this binary.
+    if let [kind, addr] = args.as_slice() {
+        let serve = match kind.as_str() {
+            "serve-kasync" => Some(echo::serve_kasync as fn(_) -> _),
+            "serve-tokio" => Some(echo::serve_tokio as fn(_) -> _),
+            _ => None,
+        };
+        if let Some(serve) = serve {
+            let Ok(addr) = addr.parse() else {
+                return usage("bad server address");
+            };
+            return match serve(addr) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("kasync-bench: server: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    }
     let mut suite = "all".to_owned();
     let mut quick = false;
     let mut report = None;
+    let mut chart = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -36,11 +59,15 @@ fn main() -> ExitCode {
                 Some(path) => report = Some(path.clone()),
                 None => return usage("--report needs a FILE"),
             },
+            "--chart" => match it.next() {
+                Some(path) => chart = Some(path.clone()),
+                None => return usage("--chart needs a FILE"),
+            },
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
-            "executor" | "nop" | "file" | "all" => suite = arg.clone(),
+            "executor" | "nop" | "file" | "echo" | "all" => suite = arg.clone(),
             other => return usage(&format!("unknown argument {other:?}")),
         }
     }
@@ -56,6 +83,7 @@ fn main() -> ExitCode {
     };
 
     let mut out = String::new();
+    let mut charted: Vec<(String, f64)> = Vec::new();
     out += &format!("# kasync benchmarks\n\n{}\n", machine());
     out += &format!(
         "Mode: {}; {reps} alternating repetitions per benchmark, warm-up excluded.\n\n",
@@ -67,7 +95,7 @@ fn main() -> ExitCode {
     );
     if suite == "executor" || suite == "all" {
         out += "## Executor\n\n";
-        out += &harness::Results::header(None);
+        out += &harness::Results::header(None, false);
         for r in executor::run(reps, spawns, cycles) {
             out += &r.markdown();
         }
@@ -75,7 +103,7 @@ fn main() -> ExitCode {
     }
     if suite == "nop" || suite == "all" {
         out += "## No-op round trip through io_uring\n\n";
-        out += &harness::Results::header(Some("io_uring_enter"));
+        out += &harness::Results::header(Some("io_uring_enter"), false);
         for r in nop::run(reps, nops) {
             out += &r.markdown();
         }
@@ -87,16 +115,50 @@ fn main() -> ExitCode {
             file_size >> 20
         );
         let (results, note) = file::run(reps, file_size, file_reads);
-        out += &harness::Results::header(None);
+        out += &harness::Results::header(None, false);
         for r in results {
             out += &r.markdown();
+            charted.extend(r.ratios());
         }
         if let Some(note) = note {
             out += &format!("\nNote: {note}.\n");
         }
         out += "\n";
     }
+    if suite == "echo" || suite == "all" {
+        out += "## TCP echo over loopback\n\nServer pinned to CPU 0 in a fresh process per run, client pinned to CPU 1; write-then-read ping-pong per connection. ns/op is wall time per request (1 / requests per second).\n\n";
+        out += &harness::Results::header(Some("server CPU ns"), true);
+        let configs: &[(usize, usize)] = if quick {
+            &[(100, 16)]
+        } else {
+            &[
+                (100, 1),
+                (100, 16),
+                (100, 64),
+                (100, 256),
+                (1024, 1),
+                (1024, 16),
+                (1024, 64),
+                (1024, 256),
+            ]
+        };
+        for r in echo::run(reps, configs, if quick { 2_000 } else { 40_000 }) {
+            out += &r.markdown();
+            charted.extend(r.ratios());
+        }
+        out += "\n";
+    }
     print!("{out}");
+    if let Some(path) = chart {
+        let svg = harness::svg_chart(
+            "kasync faster by (time per operation; > 1× is kasync ahead)",
+            &charted,
+        );
+        if let Err(e) = std::fs::write(&path, svg) {
+            eprintln!("kasync-bench: cannot write {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     if let Some(path) = report {
         if let Err(e) = std::fs::write(&path, &out) {
             eprintln!("kasync-bench: cannot write {path}: {e}");

@@ -1,0 +1,212 @@
+//! TCP echo over loopback: each server in a fresh process pinned to CPU 0,
+//! the same kasync client pinned to CPU 1; every connection does
+//! write-then-read ping-pongs. Reported: time per request (the inverse of
+//! requests/s), p50/p99 latency, and the server's CPU time per request
+//! (from `/proc/<pid>/schedstat`).
+
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kasync_host::net::{TcpListener, TcpStream};
+use kasync_host::{Runtime, spawn};
+
+use crate::harness::{Contender, Results, Run, compare};
+
+/// Pins the calling thread (or, before `exec`, the child) to `cpu`.
+fn pin_to(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: `set` is zero-initialised and only passed to the kernel.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// CPU time the process has used, in nanoseconds.
+fn cpu_ns(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Starts `kasync-bench serve-<kind> ADDR` pinned to CPU 0 and waits until
+/// it accepts.
+fn start_server(kind: &str, addr: SocketAddr) -> Child {
+    let mut cmd = Command::new(std::env::current_exe().expect("own path"));
+    cmd.args([&format!("serve-{kind}"), &addr.to_string()])
+        .stdout(Stdio::null());
+    let pin = cpus() > 1;
+    // SAFETY: between fork and exec only `sched_setaffinity` runs, on a
+    // stack-allocated set.
+    unsafe {
+        cmd.pre_exec(move || if pin { pin_to(0) } else { Ok(()) });
+    }
+    let child = cmd.spawn().expect("start the server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "the {kind} server did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child
+}
+
+/// The kasync echo server (multishot accept, a task per connection).
+pub fn serve_kasync(addr: SocketAddr) -> std::io::Result<()> {
+    let rt = Runtime::new().map_err(std::io::Error::other)?;
+    rt.block_on(async { kasync_host::apps::serve_echo(TcpListener::bind(addr)?).await })
+}
+
+/// The same server on tokio's current-thread runtime.
+pub fn serve_tokio(addr: SocketAddr) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        loop {
+            let (mut stream, _) = listener.accept().await?;
+            stream.set_nodelay(true)?;
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if stream.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    })
+}
+
+/// One client run: `conns` connections × `requests` ping-pongs of `size`
+/// bytes. Returns the wall time and every request's latency.
+fn client(
+    rt: &Runtime,
+    addr: SocketAddr,
+    conns: usize,
+    requests: usize,
+    size: usize,
+) -> (Duration, Vec<Duration>) {
+    rt.block_on(async {
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..conns)
+            .map(|_| {
+                spawn(async move {
+                    let stream = TcpStream::connect(addr).await.expect("connect");
+                    stream.set_nodelay(true).expect("nodelay");
+                    let mut latencies = Vec::with_capacity(requests);
+                    let mut message = vec![7u8; size];
+                    let mut recv = Vec::with_capacity(size.max(4096));
+                    for _ in 0..requests {
+                        let t = Instant::now();
+                        let (r, back) = stream.write_all(message).await;
+                        r.expect("send");
+                        message = back;
+                        let mut got = 0;
+                        while got < size {
+                            recv.clear();
+                            let (n, back) = stream.read(recv).await;
+                            recv = back;
+                            let n = n.expect("recv");
+                            assert!(n > 0, "server closed");
+                            got += n;
+                        }
+                        latencies.push(t.elapsed());
+                    }
+                    latencies
+                })
+                .expect("a task slot")
+            })
+            .collect();
+        let mut all = Vec::with_capacity(conns * requests);
+        for t in tasks {
+            all.extend(t.await.expect("client"));
+        }
+        (start.elapsed(), all)
+    })
+}
+
+/// A loopback address with a port that is free right now.
+fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p) as usize]
+}
+
+/// One run against a fresh server of `kind`.
+fn one_run(rt: &Runtime, kind: &str, conns: usize, requests: usize, size: usize) -> Run {
+    // A fresh port per run: a killed server's ring may hold its listener
+    // for a moment after the process is gone.
+    let addr = free_port();
+    let mut server = start_server(kind, addr);
+    let cpu_before = cpu_ns(server.id());
+    let (wall, mut latencies) = client(rt, addr, conns, requests, size);
+    let cpu = cpu_ns(server.id()) - cpu_before;
+    let _ = server.kill();
+    let _ = server.wait();
+    latencies.sort();
+    Run {
+        counter: Some(cpu),
+        elapsed: Some(wall),
+        latency: Some((percentile(&latencies, 0.5), percentile(&latencies, 0.99))),
+    }
+}
+
+/// Echo at each `(size, connections)` configuration.
+pub fn run(reps: usize, configs: &[(usize, usize)], total_requests: usize) -> Vec<Results> {
+    // The client runs on its own thread, pinned to CPU 1.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            if cpus() > 1 {
+                let _ = pin_to(1);
+            }
+            let rt = Runtime::new().expect("io_uring");
+            let rt = &rt;
+            let mut results = Vec::new();
+            for &(size, conns) in configs {
+                let requests = (total_requests / conns).max(10);
+                let contenders = vec![
+                    Contender {
+                        name: "kasync",
+                        run: Box::new(move || one_run(rt, "kasync", conns, requests, size)),
+                    },
+                    Contender {
+                        name: "tokio current-thread",
+                        run: Box::new(move || one_run(rt, "tokio", conns, requests, size)),
+                    },
+                ];
+                let plural = if conns == 1 { "" } else { "s" };
+                results.push(compare(
+                    &format!("echo {size} B, {conns} connection{plural}"),
+                    conns * requests,
+                    reps,
+                    Some("server CPU ns"),
+                    contenders,
+                ));
+            }
+            results
+        })
+        .join()
+        .expect("the echo client thread")
+    })
+}
