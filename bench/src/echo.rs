@@ -94,26 +94,74 @@ pub fn serve_tokio(addr: SocketAddr) -> std::io::Result<()> {
     })
 }
 
+/// The same server on monoio (io_uring driver, thread-per-core).
+pub fn serve_monoio(addr: SocketAddr) -> std::io::Result<()> {
+    use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+    let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .enable_timer()
+        .build()?;
+    rt.block_on(async move {
+        let listener = monoio::net::TcpListener::bind(addr)?;
+        loop {
+            let (mut stream, _) = listener.accept().await?;
+            stream.set_nodelay(true)?;
+            monoio::spawn(async move {
+                let mut buf = Vec::with_capacity(64 * 1024);
+                loop {
+                    buf.clear();
+                    let (n, back) = stream.read(buf).await;
+                    buf = back;
+                    match n {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {
+                            let (r, back) = stream.write_all(buf).await;
+                            buf = back;
+                            if r.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    })
+}
+
 /// One client run: `conns` connections × `requests` ping-pongs of `size`
-/// bytes. Returns the wall time and every request's latency.
+/// bytes, as fast as possible or — with `rate` — paced to that many
+/// requests per second in all. Returns the wall time and every request's
+/// latency.
 fn client(
     rt: &Runtime,
     addr: SocketAddr,
     conns: usize,
     requests: usize,
     size: usize,
+    rate: Option<u64>,
 ) -> (Duration, Vec<Duration>) {
     rt.block_on(async {
         let start = Instant::now();
         let tasks: Vec<_> = (0..conns)
-            .map(|_| {
+            .map(|conn| {
                 spawn(async move {
                     let stream = TcpStream::connect(addr).await.expect("connect");
                     stream.set_nodelay(true).expect("nodelay");
                     let mut latencies = Vec::with_capacity(requests);
                     let mut message = vec![7u8; size];
                     let mut recv = Vec::with_capacity(size.max(4096));
-                    for _ in 0..requests {
+                    // Each connection sends every `interval`, if paced.
+                    let interval = rate.map(|r| Duration::from_secs_f64(conns as f64 / r as f64));
+                    // Connections take turns: spread their schedules evenly.
+                    let begin = Instant::now()
+                        + interval.map_or(Duration::ZERO, |i| i * conn as u32 / conns as u32);
+                    for i in 0..requests {
+                        if let Some(interval) = interval {
+                            let due = begin + interval * i as u32;
+                            let now = Instant::now();
+                            if due > now {
+                                kasync_host::sleep(due - now).await;
+                            }
+                        }
                         let t = Instant::now();
                         let (r, back) = stream.write_all(message).await;
                         r.expect("send");
@@ -154,13 +202,20 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// One run against a fresh server of `kind`.
-fn one_run(rt: &Runtime, kind: &str, conns: usize, requests: usize, size: usize) -> Run {
+fn one_run(
+    rt: &Runtime,
+    kind: &str,
+    conns: usize,
+    requests: usize,
+    size: usize,
+    rate: Option<u64>,
+) -> Run {
     // A fresh port per run: a killed server's ring may hold its listener
     // for a moment after the process is gone.
     let addr = free_port();
     let mut server = start_server(kind, addr);
     let cpu_before = cpu_ns(server.id());
-    let (wall, mut latencies) = client(rt, addr, conns, requests, size);
+    let (wall, mut latencies) = client(rt, addr, conns, requests, size, rate);
     let cpu = cpu_ns(server.id()) - cpu_before;
     let _ = server.kill();
     let _ = server.wait();
@@ -172,8 +227,21 @@ fn one_run(rt: &Runtime, kind: &str, conns: usize, requests: usize, size: usize)
     }
 }
 
-/// Echo at each `(size, connections)` configuration.
-pub fn run(reps: usize, configs: &[(usize, usize)], total_requests: usize) -> Vec<Results> {
+/// One echo configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    /// Message size in bytes.
+    pub size: usize,
+    /// Concurrent connections.
+    pub conns: usize,
+    /// Offered load in requests per second (all connections), or `None` for
+    /// as fast as possible (saturation).
+    pub rate: Option<u64>,
+}
+
+/// Echo at each configuration, against kasync, tokio current-thread and
+/// monoio servers.
+pub fn run(reps: usize, configs: &[Config], total_requests: usize) -> Vec<Results> {
     // The client runs on its own thread, pinned to CPU 1.
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -183,21 +251,29 @@ pub fn run(reps: usize, configs: &[(usize, usize)], total_requests: usize) -> Ve
             let rt = Runtime::new().expect("io_uring");
             let rt = &rt;
             let mut results = Vec::new();
-            for &(size, conns) in configs {
-                let requests = (total_requests / conns).max(10);
-                let contenders = vec![
-                    Contender {
-                        name: "kasync",
-                        run: Box::new(move || one_run(rt, "kasync", conns, requests, size)),
-                    },
-                    Contender {
-                        name: "tokio current-thread",
-                        run: Box::new(move || one_run(rt, "tokio", conns, requests, size)),
-                    },
-                ];
+            for &Config { size, conns, rate } in configs {
+                // Paced runs last half a second; saturated ones send
+                // `total_requests` in all.
+                let total = rate.map_or(total_requests, |r| (r / 2) as usize);
+                let requests = (total / conns).max(10);
+                let contenders = [
+                    ("kasync", "kasync"),
+                    ("tokio", "tokio current-thread"),
+                    ("monoio", "monoio"),
+                ]
+                .into_iter()
+                .map(|(kind, name)| Contender {
+                    name,
+                    run: Box::new(move || one_run(rt, kind, conns, requests, size, rate)),
+                })
+                .collect();
                 let plural = if conns == 1 { "" } else { "s" };
+                let load = match rate {
+                    Some(r) => format!(", {} k req/s offered", r / 1000),
+                    None => String::new(),
+                };
                 results.push(compare(
-                    &format!("echo {size} B, {conns} connection{plural}"),
+                    &format!("echo {size} B, {conns} connection{plural}{load}"),
                     conns * requests,
                     reps,
                     Some("server CPU ns"),

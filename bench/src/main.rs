@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         let serve = match kind.as_str() {
             "serve-kasync" => Some(echo::serve_kasync as fn(_) -> _),
             "serve-tokio" => Some(echo::serve_tokio as fn(_) -> _),
+            "serve-monoio" => Some(echo::serve_monoio as fn(_) -> _),
             _ => None,
         };
         if let Some(serve) = serve {
@@ -126,23 +127,33 @@ fn main() -> ExitCode {
         out += "\n";
     }
     if suite == "echo" || suite == "all" {
-        out += "## TCP echo over loopback\n\nServer pinned to CPU 0 in a fresh process per run, client pinned to CPU 1; write-then-read ping-pong per connection. ns/op is wall time per request (1 / requests per second).\n\n";
+        out += "## TCP echo over loopback\n\nServer pinned to CPU 0 in a fresh process per run, client pinned to CPU 1; write-then-read ping-pong per connection. ns/op is wall time per request (1 / requests per second) — meaningful at saturation; at a fixed offered load (\"k req/s offered\") compare the server CPU time per request, the headline on 2 vCPUs where the client saturates first.\n\n";
         out += &harness::Results::header(Some("server CPU ns"), true);
-        let configs: &[(usize, usize)] = if quick {
-            &[(100, 16)]
-        } else {
-            &[
-                (100, 1),
-                (100, 16),
-                (100, 64),
-                (100, 256),
-                (1024, 1),
-                (1024, 16),
-                (1024, 64),
-                (1024, 256),
-            ]
+        let saturated = |size, conns| echo::Config {
+            size,
+            conns,
+            rate: None,
         };
-        for r in echo::run(reps, configs, if quick { 2_000 } else { 40_000 }) {
+        let paced = |size, conns| echo::Config {
+            size,
+            conns,
+            rate: Some(20_000),
+        };
+        let configs: Vec<echo::Config> = if quick {
+            vec![saturated(100, 16), paced(100, 16)]
+        } else {
+            [1, 16, 64, 256]
+                .into_iter()
+                .flat_map(|conns| [saturated(100, conns), saturated(1024, conns)])
+                .chain([
+                    paced(100, 64),
+                    paced(100, 256),
+                    paced(1024, 64),
+                    paced(1024, 256),
+                ])
+                .collect()
+        };
+        for r in echo::run(reps, &configs, if quick { 2_000 } else { 40_000 }) {
             out += &r.markdown();
             charted.extend(r.ratios());
         }
