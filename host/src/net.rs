@@ -27,18 +27,24 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds to `addr` and listens (port 0 picks a free port).
+    /// Binds to `addr` and listens (port 0 picks a free port), with a
+    /// backlog of 1024 pending connections.
     pub fn bind(addr: SocketAddr) -> io::Result<Self> {
-        let std = std::net::TcpListener::bind(addr)?;
-        Ok(Self { fd: std.into() })
+        Self::listen_on(addr, false)
     }
 
     /// Binds with `SO_REUSEPORT`, so several threads' listeners share one
     /// port and the kernel spreads connections among them.
     pub fn bind_reuseport(addr: SocketAddr) -> io::Result<Self> {
+        Self::listen_on(addr, true)
+    }
+
+    fn listen_on(addr: SocketAddr, reuse_port: bool) -> io::Result<Self> {
         let fd = socket(addr, libc::SOCK_STREAM)?;
         set_option(fd.as_raw_fd(), libc::SO_REUSEADDR)?;
-        set_option(fd.as_raw_fd(), libc::SO_REUSEPORT)?;
+        if reuse_port {
+            set_option(fd.as_raw_fd(), libc::SO_REUSEPORT)?;
+        }
         let raw = RawAddr::from_socket_addr(addr);
         // SAFETY: `raw` is a valid socket address of `raw.len()` bytes and
         // `fd` a socket we own.
