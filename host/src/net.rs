@@ -76,11 +76,14 @@ impl TcpListener {
         with_std_listener(self.fd.as_raw_fd(), |l| l.local_addr())
     }
 
-    /// Every incoming connection, as a stream, from one multishot accept
-    /// kept armed in the ring (no submission per connection). Dropping the
-    /// stream cancels it; connections accepted meanwhile are closed.
+    /// Every incoming connection, as a never-ending stream, from a
+    /// multishot accept kept armed in the ring (no submission per
+    /// connection; re-armed if the kernel ends it, e.g. after a completion
+    /// queue overflow). Dropping the stream cancels it; connections
+    /// accepted meanwhile are closed.
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming {
+            fd: self.fd.as_raw_fd(),
             accept: Box::pin(io().submit_multishot(AcceptMulti::new(self.fd.as_raw_fd()))),
             _listener: std::marker::PhantomData,
         }
@@ -92,6 +95,7 @@ type AcceptStream =
 
 /// The stream of [`TcpListener::incoming`].
 pub struct Incoming<'l> {
+    fd: RawFd,
     accept: std::pin::Pin<Box<AcceptStream>>,
     _listener: std::marker::PhantomData<&'l TcpListener>,
 }
@@ -108,13 +112,21 @@ impl futures_util::Stream for Incoming<'_> {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        self.accept.as_mut().poll_next(cx).map(|item| {
-            item.map(|fd| {
-                fd.map(|fd| TcpStream {
-                    socket: Socket { fd },
-                })
-            })
-        })
+        loop {
+            match std::task::ready!(self.accept.as_mut().poll_next(cx)) {
+                Some(fd) => {
+                    let stream = fd.map(|fd| TcpStream {
+                        socket: Socket { fd },
+                    });
+                    return std::task::Poll::Ready(Some(stream));
+                }
+                // The kernel ended the multishot accept: arm a new one.
+                None => {
+                    let fd = self.fd;
+                    self.accept = Box::pin(io().submit_multishot(AcceptMulti::new(fd)));
+                }
+            }
+        }
     }
 }
 

@@ -8,17 +8,25 @@ use crate::net::{TcpListener, TcpStream};
 use crate::spawn;
 
 /// Echoes everything each connection sends until it closes, one task per
-/// connection, accepting through one multishot accept. Runs until
-/// accepting fails. A connection that finds the task table full is closed
-/// (and reported on stderr).
+/// connection, accepting through a multishot accept. Runs until stopped. A
+/// failed accept (out of descriptors, …) or a connection that finds the
+/// task table full is reported on stderr and the server goes on.
 pub async fn serve_echo(listener: TcpListener) -> io::Result<()> {
     let mut incoming = listener.incoming();
     while let Some(stream) = incoming.next().await {
-        if let Err(e) = spawn(echo_connection(stream?)) {
-            eprintln!("echo: {e}; closing a connection");
+        match stream {
+            Ok(stream) => {
+                if let Err(e) = spawn(echo_connection(stream)) {
+                    eprintln!("echo: {e}; closing a connection");
+                }
+            }
+            Err(e) => {
+                eprintln!("echo: accept failed: {e}");
+                crate::sleep(std::time::Duration::from_millis(10)).await;
+            }
         }
     }
-    Err(io::Error::other("the listener stopped accepting"))
+    Ok(())
 }
 
 /// Echoes one connection.
