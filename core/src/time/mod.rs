@@ -138,6 +138,9 @@ impl<C: Clock> Timers<C> {
     /// Fires every timer due by the clock's current tick; returns how many.
     /// The run loop calls this once per turn.
     pub fn advance(&self) -> usize {
+        if self.wheel.is_empty() {
+            return 0; // nothing to fire: spare the clock read
+        }
         self.wheel.advance(self.clock.now())
     }
 

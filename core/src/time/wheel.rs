@@ -100,6 +100,11 @@ fn level_for(elapsed: u64, when: u64) -> usize {
 }
 
 impl Wheel {
+    /// `true` when no timer is filed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.overflow.is_empty() && self.levels.iter().all(|l| l.occupied.get() == 0)
+    }
+
     pub(crate) const fn new() -> Self {
         Self {
             elapsed: Cell::new(0),
@@ -200,6 +205,9 @@ impl Wheel {
 
     /// The next tick at which something fires or must be re-filed.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
+        if self.is_empty() {
+            return None;
+        }
         self.next_slot().map(|(t, _, _)| t)
     }
 
