@@ -6,18 +6,21 @@ use super::platform::{Idle, Platform};
 /// backend with its timers ([`Reactor`](crate::io::Reactor)), or just the
 /// platform's idle.
 ///
-/// The loop is: poll ready tasks → [`turn`](Drive::turn) (submit what the
-/// tasks queued, reap what finished, fire due timers — one submission per
-/// turn, never one per operation) → if nothing is ready,
-/// [`park`](Drive::park) until something happens.
+/// The loop is: poll ready tasks → if none is ready any more,
+/// [`park`](Drive::park) (submit what the tasks queued and wait until
+/// something happens, in one step) → [`turn`](Drive::turn) (reap what
+/// finished, fire due timers, submit what is left, without blocking). One
+/// submission per loop turn, never one per operation.
 pub trait Drive {
-    /// Makes progress without blocking. Called once per loop turn.
+    /// Makes progress without blocking: submits, reaps, fires due timers.
     fn turn(&self) {}
 
-    /// Blocks until work may be ready: a completion, a due timer, or a wake
-    /// through the executor's `Platform::pend`. Must return at once if
-    /// `idle.is_idle()` is `false`, and follows the platform's idle
-    /// contract (see [`Platform`]). Spurious returns are allowed.
+    /// Submits what is queued, then blocks until work may be ready: a
+    /// completion, a due timer, or a wake through the executor's
+    /// `Platform::pend` (the loop calls [`turn`](Drive::turn) right after to
+    /// collect it). Must not block if `idle.is_idle()` is `false`, and
+    /// follows the platform's idle contract (see [`Platform`]). Spurious
+    /// returns are allowed.
     fn park(&self, idle: &Idle<'_>);
 }
 

@@ -294,7 +294,9 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
     }
 
     /// Parks through `drive` until a wake (or a spurious return), unless
-    /// work is already there.
+    /// work is already there; then turns it, with the sleeping flag
+    /// cleared, so the completions it reaps wake their tasks without
+    /// pending the platform.
     fn park(&self, drive: &impl Drive) {
         if self.batch.get() != 0 || self.root.get() {
             return;
@@ -303,6 +305,18 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         if shared.ready.start_sleeping() {
             drive.park(&Idle::new(shared));
             shared.ready.stop_sleeping();
+        }
+        drive.turn();
+    }
+
+    /// With work still ready, turns `drive` without blocking; otherwise
+    /// parks on it straight away — parking submits and waits in one step,
+    /// so an idle loop makes one system call per wake-up, not two.
+    fn turn_or_park(&self, drive: &impl Drive) {
+        if self.has_ready() {
+            drive.turn();
+        } else {
+            self.park(drive);
         }
     }
 
@@ -343,10 +357,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
                 }
             }
             self.tick(BUDGET);
-            drive.turn();
-            if !self.has_ready() {
-                self.park(drive);
-            }
+            self.turn_or_park(drive);
         }
     }
 
@@ -360,12 +371,9 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
     pub fn run_with(&self, drive: &impl Drive) -> ! {
         loop {
             self.tick(BUDGET);
-            drive.turn();
             // No root future here: a stray root wake means nothing.
             self.root.set(false);
-            if !self.has_ready() {
-                self.park(drive);
-            }
+            self.turn_or_park(drive);
         }
     }
 

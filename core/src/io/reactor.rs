@@ -484,10 +484,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Drive for Reactor<D, C
         self.with_driver(|d| {
             self.push_retries(d);
             d.park(timeout, idle);
-            d.reap(&mut |id, c| self.record(id, c));
         });
-        self.process_done();
-        self.timers.advance();
     }
 }
 
