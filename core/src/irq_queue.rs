@@ -22,7 +22,7 @@ use crate::sync::{AtomicUsize, Ordering, WakerSlot};
 ///   full the value is handed back and counted in
 ///   [`dropped`](IrqQueue::dropped).
 /// * A task receives with [`recv`](IrqQueue::recv) or as a
-///   [`Stream`](futures_util::stream::Stream) via
+///   `Stream` via
 ///   [`stream`](IrqQueue::stream). A value whose push is still in progress
 ///   (its producer was interrupted) is simply not there yet: the consumer
 ///   returns `Pending` and is woken when that push completes — it never
