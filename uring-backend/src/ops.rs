@@ -21,6 +21,19 @@ fn result(completion: Completion) -> io::Result<u32> {
         .map_err(io::Error::from_raw_os_error)
 }
 
+/// The result of a read into `buf`: on success the buffer's first `n`
+/// bytes are marked initialised.
+fn filled<B: IoBufMut>(completion: Completion, mut buf: B) -> (io::Result<usize>, B) {
+    match result(completion) {
+        Ok(n) => {
+            // SAFETY: the kernel wrote `n` bytes at the buffer's start.
+            unsafe { buf.set_init(n as usize) };
+            (Ok(n as usize), buf)
+        }
+        Err(e) => (Err(e), buf),
+    }
+}
+
 /// Closes a descriptor a completion produced for nobody.
 fn close_orphan(completion: Completion) {
     if let Ok(fd) = completion.into_result() {
@@ -70,15 +83,8 @@ impl<B: IoBufMut> Operation<UringDriver> for ReadAt<B> {
                 .build(),
         }
     }
-    fn complete(mut self, c: Completion) -> Self::Output {
-        match result(c) {
-            Ok(n) => {
-                // SAFETY: the kernel wrote `n` bytes at the buffer's start.
-                unsafe { self.buf.set_init(n as usize) };
-                (Ok(n as usize), self.buf)
-            }
-            Err(e) => (Err(e), self.buf),
-        }
+    fn complete(self, c: Completion) -> Self::Output {
+        filled(c, self.buf)
     }
 }
 
@@ -128,15 +134,8 @@ impl<B: IoBufMut> Operation<UringDriver> for Recv<B> {
         let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
         opcode::Recv::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len).build()
     }
-    fn complete(mut self, c: Completion) -> Self::Output {
-        match result(c) {
-            Ok(n) => {
-                // SAFETY: the kernel wrote `n` bytes at the buffer's start.
-                unsafe { self.buf.set_init(n as usize) };
-                (Ok(n as usize), self.buf)
-            }
-            Err(e) => (Err(e), self.buf),
-        }
+    fn complete(self, c: Completion) -> Self::Output {
+        filled(c, self.buf)
     }
 }
 
@@ -727,15 +726,10 @@ impl<B: IoBufMut> Operation<UringDriver> for RecvFrom<B> {
         opcode::RecvMsg::new(types::Fd(self.fd), &mut self.msg).build()
     }
     fn complete(mut self, c: Completion) -> Self::Output {
-        match result(c) {
-            Ok(n) => {
-                // SAFETY: the kernel wrote `n` bytes at the buffer's start.
-                unsafe { self.buf.set_init(n as usize) };
-                self.addr.len = self.msg.msg_namelen;
-                (Ok((n as usize, self.addr.to_socket_addr())), self.buf)
-            }
-            Err(e) => (Err(e), self.buf),
-        }
+        self.addr.len = self.msg.msg_namelen;
+        let from = self.addr.to_socket_addr();
+        let (n, buf) = filled(c, self.buf);
+        (n.map(|n| (n, from)), buf)
     }
 }
 
@@ -828,15 +822,8 @@ impl Operation<UringDriver> for ReadFixedAt {
                 .build(),
         }
     }
-    fn complete(mut self, c: Completion) -> Self::Output {
-        match result(c) {
-            Ok(n) => {
-                // SAFETY: the kernel wrote `n` bytes at the buffer's start.
-                unsafe { self.buf.set_init(n as usize) };
-                (Ok(n as usize), self.buf)
-            }
-            Err(e) => (Err(e), self.buf),
-        }
+    fn complete(self, c: Completion) -> Self::Output {
+        filled(c, self.buf)
     }
 }
 

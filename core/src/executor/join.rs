@@ -123,7 +123,7 @@ impl<T> Future for JoinHandle<T> {
             Err(JoinError::Cancelled)
         };
         header.join_waker.clear();
-        header.release(HANDLE | (s & OUTPUT), 0);
+        header.release(HANDLE | (s & OUTPUT));
         self.header = None;
         Poll::Ready(result)
     }
@@ -139,7 +139,7 @@ impl<T> Drop for JoinHandle<T> {
                 // SAFETY: the output belongs to this handle (see `poll`) and
                 // nobody else touches the storage while `OUTPUT` is set.
                 unsafe { ptr::drop_in_place(self.storage.cast::<T>()) };
-                header.release(HANDLE | OUTPUT, 0);
+                header.release(HANDLE | OUTPUT);
                 return;
             }
             // Not finished (or finished without output): just let go. If

@@ -136,7 +136,7 @@ unsafe fn finish(header: &Header, vtable: &TaskVTable, storage: *mut u8, outcome
     if s & HANDLE != 0 {
         header.join_waker.wake();
     }
-    header.release(RUNNING, 0);
+    header.release(RUNNING);
 }
 
 /// Drops the live future in `slot` and finishes the task as cancelled.
@@ -249,7 +249,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         let s = header.state.load(Ordering::Acquire);
         if s & ALIVE == 0 {
             // Finished while it waited in the queue.
-            header.release(QUEUED, 0);
+            header.release(QUEUED);
             return;
         }
         // Drop the queue's reference; `ALIVE` (which only the run loop
@@ -410,7 +410,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
                 header.next.store(keep, Ordering::Relaxed);
                 keep = link;
             } else {
-                header.release(QUEUED, 0);
+                header.release(QUEUED);
             }
             link = next;
         }

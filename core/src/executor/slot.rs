@@ -169,13 +169,13 @@ impl Header {
         unsafe { Shared::enqueue(shared, header) };
     }
 
-    /// Clears reference flags `refs` (and any flags in `also`); frees the
-    /// slot when no reference remains. Returns the state it stored.
-    pub(crate) fn release(&self, refs: u32, also: u32) -> u32 {
+    /// Clears reference flags `refs`; frees the slot when no reference
+    /// remains. Returns the state it stored.
+    pub(crate) fn release(&self, refs: u32) -> u32 {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             debug_assert_eq!(s & refs, refs, "releasing a reference not held");
-            let mut new = s & !(refs | also);
+            let mut new = s & !refs;
             if new & REFS == 0 {
                 new = state::freed(s);
             }
