@@ -100,6 +100,69 @@ fn spawn_from_another_thread_while_parked() {
     });
 }
 
+/// Tasks in every word of the ready bitmap (200 tasks, four words) are
+/// woken from another thread in a scattered order while the runner works
+/// and parks: each task must see every one of its wakes. A lost wake hangs.
+#[test]
+fn wakes_from_another_thread_across_bitmap_words() {
+    const TASKS: usize = 200;
+    static EXEC: Executor<ThreadPlatform, TASKS, 128> = Executor::new(ThreadPlatform::new());
+    let rounds = if cfg!(miri) { 2 } else { 200 };
+    watchdog("wakes_from_another_thread_across_bitmap_words", || {
+        let runner = EXEC.runner().unwrap();
+        // Per task: how many wakes were sent, and the waker to send them to.
+        let sent: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..TASKS).map(|_| AtomicUsize::new(0)).collect());
+        let wakers: Arc<Vec<Mutex<Option<Waker>>>> =
+            Arc::new((0..TASKS).map(|_| Mutex::new(None)).collect());
+        let handles: Vec<_> = (0..TASKS)
+            .map(|i| {
+                let (sent, wakers) = (sent.clone(), wakers.clone());
+                EXEC.spawn(async move {
+                    for round in 1..=rounds {
+                        poll_fn(|cx| {
+                            *wakers[i].lock().unwrap() = Some(cx.waker().clone());
+                            if sent[i].load(Ordering::Acquire) >= round {
+                                Poll::Ready(())
+                            } else {
+                                Poll::Pending
+                            }
+                        })
+                        .await;
+                    }
+                    i
+                })
+                .unwrap()
+            })
+            .collect();
+        let (s, w) = (sent.clone(), wakers.clone());
+        let waker_thread = std::thread::spawn(move || {
+            for _ in 0..rounds {
+                // 7 is coprime to 200: every task once per round, scattered
+                // over the four words.
+                for k in 0..TASKS {
+                    let i = k * 7 % TASKS;
+                    s[i].fetch_add(1, Ordering::Release);
+                    if let Some(waker) = w[i].lock().unwrap().take() {
+                        waker.wake();
+                    }
+                }
+                std::thread::yield_now();
+            }
+        });
+        let total = runner.block_on(async move {
+            let mut total = 0;
+            for handle in handles {
+                total += handle.await.unwrap();
+            }
+            total
+        });
+        waker_thread.join().unwrap();
+        assert_eq!(total, (0..TASKS).sum::<usize>());
+        assert_eq!(EXEC.occupied(), 0);
+    });
+}
+
 /// A "signal handler" on another thread pushes into an `IrqQueue` while the
 /// consumer task is parked; every value arrives or is counted as dropped.
 #[test]

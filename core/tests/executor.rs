@@ -384,6 +384,57 @@ fn self_waking_task_does_not_starve_others() {
     assert_eq!(runner.block_on(hog), Err(JoinError::Cancelled));
 }
 
+/// Ready tasks sit in a bitmap of 64-task words, visited round-robin: a
+/// self-waking task in the first word and a task in the third word are
+/// both polled every round, and idle tasks in between cost nothing.
+#[test]
+fn round_robin_across_bitmap_words() {
+    const N: usize = 130;
+    static EXEC: Executor<Spin, N, 64> = Executor::new(Spin);
+    let runner = EXEC.runner().unwrap();
+    let hog_polls = Rc::new(Cell::new(0u32));
+    let far_polls = Rc::new(Cell::new(0u32));
+    let h = hog_polls.clone();
+    // Slots are handed out in order: the hog gets slot 0 (word 0) ...
+    let hog = runner
+        .spawn_local(poll_fn(move |cx| {
+            h.set(h.get() + 1);
+            cx.waker().wake_by_ref();
+            Poll::<()>::Pending
+        }))
+        .unwrap();
+    // ... idle tasks fill slots 1..=128 ...
+    let idle: Vec<_> = (1..N - 1)
+        .map(|_| {
+            runner
+                .spawn_local(poll_fn(|_| Poll::<()>::Pending))
+                .unwrap()
+        })
+        .collect();
+    // ... and this one gets slot 129, in word 2.
+    let f = far_polls.clone();
+    let far = runner
+        .spawn_local(poll_fn(move |cx| {
+            f.set(f.get() + 1);
+            cx.waker().wake_by_ref();
+            Poll::<()>::Pending
+        }))
+        .unwrap();
+    // The first round polls every task once, word by word.
+    assert_eq!(runner.tick(N as u32).polled, N as u32);
+    assert_eq!((hog_polls.get(), far_polls.get()), (1, 1));
+    for round in 2..=6 {
+        let stats = runner.tick(2);
+        assert_eq!(stats.polled, 2, "only the two self-waking tasks are ready");
+        assert_eq!((hog_polls.get(), far_polls.get()), (round, round));
+    }
+    for handle in [hog, far].into_iter().chain(idle) {
+        handle.abort();
+        assert_eq!(runner.block_on(handle), Err(JoinError::Cancelled));
+    }
+    assert_eq!(EXEC.occupied(), 0);
+}
+
 #[test]
 fn nested_wakes_from_inside_a_poll() {
     // A task wakes another task and itself from inside its own poll, the

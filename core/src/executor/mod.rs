@@ -6,9 +6,9 @@
 //! and its [`JoinHandle`] is gone.
 //!
 //! * Wakers are one word (the slot's address plus a generation tag); clone
-//!   and drop do nothing, and waking is one atomic transition plus at most
-//!   one push onto a lock-free ready stack — safe from interrupt handlers and
-//!   other threads, and the ready queue cannot overflow.
+//!   and drop do nothing, and waking sets the task's bit in a lock-free
+//!   ready bitmap (one atomic `fetch_or`, rarely two) — safe from interrupt
+//!   handlers and other threads, and the ready queue cannot overflow.
 //! * Exactly one [`Runner`] at a time polls the tasks; it is `!Send`, so
 //!   `!Send` futures can be spawned on it with [`Runner::spawn_local`].
 //!   `Send` futures can be spawned from anywhere with [`Executor::spawn`].
@@ -61,7 +61,7 @@ use crate::storage::{self, STORAGE_ALIGN};
 use crate::sync::{AtomicU32, Ordering};
 use shared::Shared;
 use slot::{Header, SLOT_ALIGN, Slot, VTableOf};
-use state::{ALIVE, CLAIMED, HANDLE, QUEUED};
+use state::{ALIVE, CLAIMED, HANDLE};
 
 /// Why a task could not be spawned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +145,8 @@ pub(crate) fn check_fits<F: Future, const S: usize>() -> Result<(), SpawnError> 
 }
 
 /// A fixed-capacity task executor: `N` task slots of `S` bytes each,
-/// idling through platform `P`.
+/// idling through platform `P`. `N` is at most 3968 (960 on targets with a
+/// 32-bit `usize`), checked at compile time.
 ///
 /// Build it in a `static` with [`Executor::new`] (a `const fn`); spawning
 /// and running need `&'static self`, because wakers point into the slots
@@ -176,7 +177,10 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
         /// An executor with every slot free, idling through `platform`.
         pub fn new(platform: P) -> Self {
             const {
-                assert!(N > 0 && N < (1 << 24), "N must be between 1 and 2^24 - 1");
+                assert!(
+                    N > 0 && N <= ready::MAX_TASKS,
+                    "N must be between 1 and 3968 (960 where usize has 32 bits)"
+                );
                 assert!(core::mem::align_of::<Slot<S>>() == SLOT_ALIGN);
             };
             let slots_at = core::mem::offset_of!(Self, slots);
@@ -218,7 +222,12 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
     /// // To spawn, it must be `'static`: `Box::leak` it (see `spawn`).
     /// ```
     pub fn init(place: &mut MaybeUninit<Self>, platform: P) -> &mut Self {
-        const { assert!(N > 0 && N < (1 << 24), "N must be between 1 and 2^24 - 1") };
+        const {
+            assert!(
+                N > 0 && N <= ready::MAX_TASKS,
+                "N must be between 1 and 3968 (960 where usize has 32 bits)"
+            )
+        };
         let this = place.as_mut_ptr();
         let slots_at = core::mem::offset_of!(Self, slots);
         // SAFETY: every field is written exactly once through raw pointers
@@ -289,10 +298,8 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
         unsafe { self.spawn_unchecked(future) }
     }
 
-    /// Number of occupied slots: unfinished tasks, finished ones whose
-    /// output still waits for its handle, and finished ones still in the
-    /// ready queue (a wake that raced their completion), which the next
-    /// [`Runner::tick`] frees.
+    /// Number of occupied slots: unfinished tasks and finished ones whose
+    /// output still waits for its handle.
     pub fn occupied(&self) -> usize {
         self.slots
             .iter()
@@ -324,7 +331,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
         // whoever sees `ALIVE`. Nobody else writes the state while only
         // `CLAIMED` is set.
         slot.header.state.store(
-            state::generation(claimed) | ALIVE | HANDLE | QUEUED,
+            state::generation(claimed) | ALIVE | HANDLE,
             Ordering::Release,
         );
         // SAFETY: `shared_ptr` has whole-executor provenance.

@@ -26,10 +26,11 @@ use super::shared::Shared;
 ///   a completion; `pend` writes the eventfd.
 ///
 /// The executor calls `pend` only while the run loop is inside `park`: it
-/// flags that in the ready queue's head word before calling `park`, and
-/// every enqueue reads the flag in the same atomic operation that links the
-/// task, so a busy run loop costs wakers nothing — important where `pend`
-/// is a system call (an eventfd write). A `pend` can still arrive just after
+/// flags that in the ready queue's summary word before calling `park`, and
+/// the wake that makes the first work visible to the sleeping run loop
+/// reads the flag in the same atomic operation, so a busy run loop costs
+/// wakers nothing — important where `pend` is a system call (an eventfd
+/// write). A `pend` can still arrive just after
 /// `park` returned; the next `park` may then return at once, which is
 /// harmless.
 ///

@@ -1,124 +1,243 @@
-//! The ready queue: an intrusive lock-free stack of task headers that the run
-//! loop empties in one atomic swap.
+//! The ready queue: a two-level bitmap of task slots.
 //!
-//! Why a stack and not a FIFO linked list: pushing is a single
-//! compare-and-swap on the head, so a push that an interrupt handler cuts in
-//! half leaves nothing half-linked for the run loop to wait on — there is no
-//! window in which the consumer must spin on a preempted producer. The run
-//! loop takes the whole stack at once and reverses it, so tasks run in the
-//! order they were woken, and a task that wakes itself while being polled
-//! lands in the *next* batch: every task already queued runs first.
+//! Bit `i % W` of word `i / W` (`W` = bits per word) says "task `i` is
+//! ready". Setting the bit *is* the enqueue and the "already queued" check
+//! in one `fetch_or`, and the run loop takes a whole word of ready tasks in
+//! one `swap` — a wake→poll hand-off costs two read-modify-writes, the least
+//! any interrupt-safe multi-producer queue can do. Nothing is linked, so a
+//! wake that an interrupt handler cuts in half leaves nothing half-done for
+//! the run loop to wait on, and a bit cannot be set twice, so the queue
+//! cannot overflow.
 //!
-//! A task is pushed only by the context that set its `QUEUED` flag, so it is
-//! in the stack at most once and the stack needs no capacity limit.
+//! A *summary* word has bit `w` set while word `w` may hold ready tasks, so
+//! the run loop never scans the whole bitmap. Its top two bits are flags, so
+//! that the decisions that must see each other are made on one location:
 //!
-//! The head word also carries two flags, so that the decisions that must
-//! see each other are made on one memory location (plain coherence, no
-//! store-load fences):
-//!
-//! * `SLEEPING` — the run loop is in `Platform::park`. A push that finds it
-//!   set tells its caller to call the platform's `pend`; a push that does not
-//!   is seen by the run loop's own check before it sleeps. Busy run loops
-//!   therefore cost wakers no `pend` at all (which matters where `pend` is a
-//!   system call).
+//! * `SLEEPING` — the run loop is in `Platform::park`. The wake that makes
+//!   the first work visible to a sleeping run loop finds it set and pends
+//!   the platform; every other wake leaves the platform alone, so busy run
+//!   loops cost wakers no `pend` (which matters where `pend` is a system
+//!   call).
 //! * `ROOT` — the future passed to `block_on` was woken.
+//!
+//! Summary bits are cleared lazily: the run loop leaves bit `w` set after
+//! emptying word `w` (a task that keeps being woken refills it), and a wake
+//! that turns word `w` from empty to non-empty skips the summary write when
+//! it reads the bit already set. Only before sleeping does the run loop
+//! clear the summary and re-check the words, so the pair "set word bit,
+//! read summary" (waker) / "clear summary, read word" (run loop) needs a
+//! store-load order: the four operations are `SeqCst`, so one of the two
+//! reads sees the other side's write (see [`store_load_order`]).
+//!
+//! Order: the run loop visits words round-robin and, within a word, takes
+//! every ready task at once and polls them in slot order. A task woken while
+//! the run loop works through a batch lands in the *next* visit of its word,
+//! after every other word — a task that wakes itself cannot starve others.
 
-use super::slot::{Header, Slot};
-use crate::sync::{AtomicU32, Ordering};
+use crate::sync::{AtomicUsize, Ordering};
 
-/// Mask of the link part of the head word: index + 1 of the newest queued
-/// slot, or 0. Executors have fewer than 2^24 slots.
-const LINK: u32 = (1 << 24) - 1;
+/// Ready bits per word. Under loom one, so that a two-task model exercises
+/// the summary level on every wake.
+#[cfg(not(loom))]
+const WORD_BITS: usize = usize::BITS as usize;
+#[cfg(loom)]
+const WORD_BITS: usize = 1;
+
 /// The `block_on` future was woken.
-const ROOT: u32 = 1 << 30;
+const ROOT: usize = 1 << (usize::BITS - 2);
 /// The run loop is (about to be) asleep in `Platform::park`.
-const SLEEPING: u32 = 1 << 31;
+const SLEEPING: usize = 1 << (usize::BITS - 1);
+/// The summary bits that stand for words.
+const WORDS: usize = ROOT - 1;
 
-/// The head of the ready stack plus the `ROOT` and `SLEEPING` flags.
-pub(crate) struct ReadyQueue {
-    head: AtomicU32,
+/// How many words the summary can stand for.
+const MAX_WORDS: usize = usize::BITS as usize - 2;
+
+/// Length of the word array: `MAX_WORDS` rounded up to a power of two.
+const WORD_SLOTS: usize = usize::BITS as usize;
+
+/// The largest number of task slots an executor can have: 3968 where
+/// `usize` has 64 bits, 960 where it has 32.
+pub(crate) const MAX_TASKS: usize = WORD_BITS * MAX_WORDS;
+
+/// Makes a `SeqCst` read-modify-write on one location and a later `SeqCst`
+/// load of another location keep their order against the mirror-image pair
+/// in another context.
+///
+/// In the C++20 memory model (Rust's), `SeqCst` operations have one total
+/// order that every `SeqCst` load respects, which is all the two pairs need,
+/// so this is empty. loom models `SeqCst` loads as mere `Acquire` loads
+/// (it would report lost wakes the real model forbids) but models `SeqCst`
+/// fences exactly, so under loom the same order is made with a fence —
+/// the formulation the model check verifies.
+#[inline(always)]
+fn store_load_order() {
+    #[cfg(loom)]
+    loom::sync::atomic::fence(Ordering::SeqCst);
 }
 
-/// What the run loop took out of the queue.
-pub(crate) struct Taken {
-    /// Chain of queued tasks, oldest first, linked through `Header::next`.
-    pub(crate) link: u32,
-    /// The `block_on` future was woken.
-    pub(crate) root: bool,
+/// The ready bitmap plus the `ROOT` and `SLEEPING` flags.
+pub(crate) struct ReadyQueue {
+    /// Word bits, then `ROOT` and `SLEEPING`.
+    summary: AtomicUsize,
+    /// One bit per task slot. Only the first `MAX_WORDS` are used; the
+    /// array has a power-of-two length so that indexing it with a word
+    /// number masked by [`word_at`](Self::word_at) needs no bounds check
+    /// (and no panic path on the waker's way).
+    words: [AtomicUsize; WORD_SLOTS],
+}
+
+/// A word of ready tasks the run loop took out of the queue.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Batch {
+    /// Index of the first task the word stands for.
+    base: usize,
+    /// Ready bits not yet handed out.
+    bits: usize,
+}
+
+impl Batch {
+    /// `true` when every task of the batch was handed out.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.bits == 0
+    }
+
+    /// Hands out the lowest-numbered task left in the batch.
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<usize> {
+        if self.bits == 0 {
+            return None;
+        }
+        let bit = self.bits.trailing_zeros() as usize;
+        self.bits &= self.bits - 1;
+        Some(self.base + bit)
+    }
 }
 
 impl ReadyQueue {
     crate::sync::const_fn! {
         pub(crate) fn new() -> Self {
-            Self { head: AtomicU32::new(0) }
+            Self {
+                summary: AtomicUsize::new(0),
+                #[cfg(not(loom))]
+                words: [const { AtomicUsize::new(0) }; WORD_SLOTS],
+                #[cfg(loom)]
+                words: core::array::from_fn(|_| AtomicUsize::new(0)),
+            }
         }
     }
 
-    /// Pushes `header`, whose `QUEUED` flag the caller just set. Lock-free:
-    /// a failed CAS means another context pushed, never that one is waited
-    /// for. Returns `true` if the run loop sleeps and must be pended.
-    pub(crate) fn push(&self, header: &Header) -> bool {
-        let link = header.index + 1;
-        let mut head = self.head.load(Ordering::Relaxed);
-        loop {
-            header.next.store(head & LINK, Ordering::Relaxed);
-            // AcqRel: Release publishes the task; Acquire, when this finds
-            // `SLEEPING`, makes everything the run loop did before it went
-            // to sleep (such as resetting its platform's state) visible to
-            // the `pend` that follows.
-            match self.head.compare_exchange_weak(
-                head,
-                (head & !LINK) | link,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return head & SLEEPING != 0,
-                Err(actual) => head = actual,
-            }
+    /// Word number `word` (always below `MAX_WORDS` for the executor's
+    /// task indices, which `Executor::new` checks at compile time).
+    #[inline(always)]
+    fn word_at(&self, word: usize) -> &AtomicUsize {
+        &self.words[word % WORD_SLOTS]
+    }
+
+    /// Marks task `index` ready. Lock-free and wait-free apart from the
+    /// summary update; a task already marked stays marked once. Returns
+    /// `true` if the run loop sleeps and must be pended.
+    pub(crate) fn push(&self, index: usize) -> bool {
+        let word = index / WORD_BITS;
+        let bit = 1 << (index % WORD_BITS);
+        // SeqCst: Release publishes what the waker did before the wake to
+        // the run loop's `swap`; SeqCst orders it before the summary load.
+        // (Only the task's own bit of the old value is used, so this is one
+        // `lock bts` on x86, not a compare-and-swap loop.)
+        if self.word_at(word).fetch_or(bit, Ordering::SeqCst) & bit != 0 {
+            // Already queued.
+            return false;
         }
+        let flag = 1 << word;
+        store_load_order();
+        if self.summary.load(Ordering::SeqCst) & flag != 0 {
+            // The run loop still looks at this word. Either this load came
+            // before the run loop's clearing of the flag, and then its
+            // re-check of the word (after the clear) sees our bit, or it
+            // came after, and we would have read the flag clear.
+            return false;
+        }
+        let prev = self.summary.fetch_or(flag, Ordering::AcqRel);
+        // The first wake that shows a sleeping run loop work pends it; a
+        // sleeping run loop has no other summary bit set (it cleared them
+        // all before it set `SLEEPING`).
+        prev & SLEEPING != 0 && prev & (WORDS | ROOT) == 0
     }
 
     /// Flags the `block_on` future as woken. Returns `true` if the run loop
     /// sleeps and must be pended.
     pub(crate) fn wake_root(&self) -> bool {
-        let prev = self.head.fetch_or(ROOT, Ordering::AcqRel);
-        prev & SLEEPING != 0 && prev & ROOT == 0
+        let prev = self.summary.fetch_or(ROOT, Ordering::AcqRel);
+        prev & SLEEPING != 0 && prev & (WORDS | ROOT) == 0
     }
 
-    /// Takes every queued task, oldest first, and the `ROOT` flag. Only the
-    /// run loop calls this.
-    pub(crate) fn take_all<const S: usize>(&self, slots: &[Slot<S>]) -> Taken {
-        let head = self.head.swap(0, Ordering::Acquire);
-        // Reverse in place: the run loop owns every node it took until it
-        // clears that node's `QUEUED` flag, so no one else writes `next`.
-        let mut link = head & LINK;
-        let mut reversed = 0;
-        while link != 0 {
-            let header = &slots[link as usize - 1].header;
-            let next = header.next.load(Ordering::Relaxed);
-            header.next.store(reversed, Ordering::Relaxed);
-            reversed = link;
-            link = next;
+    /// Takes the next word with ready tasks, visiting words round-robin
+    /// from `*cursor`, which it advances. Only the run loop calls this.
+    #[inline]
+    pub(crate) fn take(&self, cursor: &mut usize) -> Option<Batch> {
+        let mut candidates = self.summary.load(Ordering::Acquire) & WORDS;
+        while candidates != 0 {
+            // The summary's top bits are flags, never words, so rotating
+            // the whole word yields word numbers below `MAX_WORDS`.
+            let word = (candidates.rotate_right(*cursor as u32).trailing_zeros() as usize
+                + *cursor)
+                % usize::BITS as usize;
+            let flag = 1 << word;
+            candidates &= !flag;
+            // A plain load first, so that an empty word costs no swap.
+            if self.word_at(word).load(Ordering::Relaxed) == 0 {
+                // A lazily kept flag: drop it, so that later visits skip
+                // the word, then re-check the word as `start_sleeping` does.
+                self.summary.fetch_and(!flag, Ordering::SeqCst);
+                store_load_order();
+                if self.word_at(word).load(Ordering::SeqCst) == 0 {
+                    continue;
+                }
+            }
+            // Acquire: pairs with the Release of every `push` it takes.
+            let bits = self.word_at(word).swap(0, Ordering::Acquire);
+            if bits != 0 {
+                *cursor = (word + 1) % MAX_WORDS;
+                return Some(Batch {
+                    base: word * WORD_BITS,
+                    bits,
+                });
+            }
         }
-        Taken {
-            link: reversed,
-            root: head & ROOT != 0,
-        }
+        None
     }
 
-    /// Takes just the `ROOT` flag, leaving queued tasks in place.
+    /// Takes just the `ROOT` flag.
     pub(crate) fn take_root(&self) -> bool {
-        self.head.load(Ordering::Relaxed) & ROOT != 0
-            && self.head.fetch_and(!ROOT, Ordering::Acquire) & ROOT != 0
+        self.summary.load(Ordering::Relaxed) & ROOT != 0
+            && self.summary.fetch_and(!ROOT, Ordering::Acquire) & ROOT != 0
     }
 
     /// Marks the run loop as going to sleep. Returns `true` if nothing is
-    /// queued (the flag stays set: sleeping is safe, every later push will
-    /// ask for a pend); `false` if work is already there (the flag is
-    /// cleared again).
+    /// queued (the flag stays set: sleeping is safe, the first later wake
+    /// will ask for a pend); `false` if work is already there (the flag is
+    /// not set, or cleared again).
     pub(crate) fn start_sleeping(&self) -> bool {
-        let prev = self.head.fetch_or(SLEEPING, Ordering::AcqRel);
-        if prev & (LINK | ROOT) == 0 {
+        // Drop the lazily kept word flags, then re-check their words: a
+        // wake that saw a flag before this clear set its bit before this
+        // re-check reads it (`SeqCst` on both sides, see the module docs).
+        let kept = self.summary.fetch_and(!WORDS, Ordering::SeqCst) & WORDS;
+        store_load_order();
+        let mut busy = 0;
+        let mut rest = kept;
+        while rest != 0 {
+            let word = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            if self.word_at(word).load(Ordering::SeqCst) != 0 {
+                busy |= 1 << word;
+            }
+        }
+        if busy != 0 {
+            self.summary.fetch_or(busy, Ordering::AcqRel);
+            return false;
+        }
+        let prev = self.summary.fetch_or(SLEEPING, Ordering::AcqRel);
+        if prev & (WORDS | ROOT) == 0 {
             true
         } else {
             self.stop_sleeping();
@@ -128,11 +247,23 @@ impl ReadyQueue {
 
     /// Clears the sleeping flag after `Platform::park` returned.
     pub(crate) fn stop_sleeping(&self) {
-        self.head.fetch_and(!SLEEPING, Ordering::Relaxed);
+        self.summary.fetch_and(!SLEEPING, Ordering::Relaxed);
     }
 
     /// `true` when no task and no `block_on` future is queued.
     pub(crate) fn is_empty(&self) -> bool {
-        self.head.load(Ordering::Acquire) & (LINK | ROOT) == 0
+        let summary = self.summary.load(Ordering::SeqCst);
+        if summary & ROOT != 0 {
+            return false;
+        }
+        let mut rest = summary & WORDS;
+        while rest != 0 {
+            let word = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            if self.word_at(word).load(Ordering::Acquire) != 0 {
+                return false;
+            }
+        }
+        true
     }
 }

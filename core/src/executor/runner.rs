@@ -9,9 +9,10 @@ use core::task::{Context, Poll};
 use super::drive::{Drive, PlatformDrive};
 use super::join::JoinHandle;
 use super::platform::{Idle, Platform};
+use super::ready::Batch;
 use super::shared::Shared;
 use super::slot::{Header, Slot, TaskVTable};
-use super::state::{self, ABORT, ALIVE, HANDLE, OUTPUT, PANICKED, QUEUED, RUNNING};
+use super::state::{self, ABORT, ALIVE, HANDLE, OUTPUT, PANICKED, RUNNING};
 use super::waker::{root_waker, task_waker};
 use super::{Executor, SpawnError};
 use crate::sync::Ordering;
@@ -45,9 +46,11 @@ pub struct TickStats {
 /// can be claimed again with [`Executor::runner`].
 pub struct Runner<P: Platform + 'static, const N: usize, const S: usize> {
     exec: &'static Executor<P, N, S>,
-    /// Remainder of the batch taken from the ready queue (a chain of links).
-    batch: Cell<u32>,
-    /// The `block_on` future was woken (taken from the queue's head word).
+    /// Remainder of the word of ready tasks taken from the queue.
+    batch: Cell<Batch>,
+    /// Where the ready queue's round-robin continues.
+    cursor: Cell<usize>,
+    /// `block_on` must poll its future (first poll).
     root: Cell<bool>,
     /// Guards against `tick` re-entered from a task being polled.
     ticking: Cell<bool>,
@@ -166,7 +169,8 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
     pub(crate) fn new(exec: &'static Executor<P, N, S>) -> Self {
         Self {
             exec,
-            batch: Cell::new(0),
+            batch: Cell::new(Batch::default()),
+            cursor: Cell::new(0),
             root: Cell::new(false),
             ticking: Cell::new(false),
             blocking: Cell::new(false),
@@ -209,55 +213,56 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         unsafe { self.exec.spawn_unchecked(future) }
     }
 
-    /// Polls up to `budget` ready tasks, oldest wake first, and returns what
-    /// it did. Never blocks. A task that wakes itself while being polled is
-    /// polled again only after every task that was already ready.
+    /// Polls up to `budget` ready tasks and returns what it did. Never
+    /// blocks. Ready tasks are taken a bitmap word (up to 64 tasks) at a
+    /// time, words round-robin, and polled in slot order; a task woken while
+    /// its word's batch runs — a task that wakes itself, say — is polled
+    /// again only after every other word was visited, so it cannot starve
+    /// other tasks.
     ///
     /// # Panics
     /// If called from inside a task this runner is polling.
     pub fn tick(&self, budget: u32) -> TickStats {
         let _guard = FlagGuard::enter(&self.ticking, "Runner::tick called from inside a task");
-        let exec = self.exec;
+        let ready = &self.exec.shared.ready;
         let mut stats = TickStats::default();
+        let mut batch = self.batch.get();
         while stats.dequeued < budget {
-            let mut link = self.batch.get();
-            if link == 0 {
-                let taken = exec.shared.ready.take_all(&exec.slots);
-                if taken.root {
-                    self.root.set(true);
+            let Some(index) = batch.pop() else {
+                let mut cursor = self.cursor.get();
+                let taken = ready.take(&mut cursor);
+                self.cursor.set(cursor);
+                match taken {
+                    Some(taken) => batch = taken,
+                    None => break,
                 }
-                link = taken.link;
-                if link == 0 {
-                    break;
-                }
-            }
-            let index = link as usize - 1;
-            let next = exec.slots[index].header.next.load(Ordering::Relaxed);
-            self.batch.set(next);
+                continue;
+            };
+            // Keep the rest of the batch in the runner while the task runs,
+            // in case the task panics out of this call.
+            self.batch.set(batch);
             stats.dequeued += 1;
             self.run_task(index, &mut stats);
         }
-        stats.ready_left = self.batch.get() != 0 || !exec.shared.ready.is_empty();
+        self.batch.set(batch);
+        stats.ready_left = !batch.is_empty() || !ready.is_empty();
         stats
     }
 
-    /// Polls (or drops, if aborted) the task at `index`, whose `QUEUED`
-    /// reference the caller took out of the ready queue.
+    /// Polls (or drops, if aborted) the task at `index`, which the caller
+    /// took out of the ready queue.
     fn run_task(&self, index: usize, stats: &mut TickStats) {
         let slot: &Slot<S> = &self.exec.slots[index];
         let header = &slot.header;
+        // Acquire: pairs with the spawner's Release of `ALIVE`, so the
+        // future and vtable it wrote are visible.
         let s = header.state.load(Ordering::Acquire);
         if s & ALIVE == 0 {
-            // Finished while it waited in the queue.
-            header.release(QUEUED);
+            // A stale wake: the task finished after it was woken.
             return;
         }
-        // Drop the queue's reference; `ALIVE` (which only the run loop
-        // clears) keeps the slot ours. From here on a wake enqueues the task
-        // again.
-        // (`QUEUED` is known to be set, so subtracting it clears it; unlike
-        // `fetch_and` this is one `lock xadd` on x86, not a CAS loop.)
-        let s = header.state.fetch_sub(QUEUED, Ordering::AcqRel);
+        // `ALIVE` (which only the run loop clears) keeps the slot ours. The
+        // task is out of the queue, so from here on a wake enqueues it again.
         stats.polled += 1;
         if s & ABORT != 0 {
             stats.completed += 1;
@@ -298,7 +303,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
     /// cleared, so the completions it reaps wake their tasks without
     /// pending the platform.
     fn park(&self, drive: &impl Drive) {
-        if self.batch.get() != 0 || self.root.get() {
+        if !self.batch.get().is_empty() || self.root.get() {
             return;
         }
         let shared = &self.exec.shared;
@@ -322,7 +327,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
 
     /// `true` if a task or the root future is ready to run.
     fn has_ready(&self) -> bool {
-        self.batch.get() != 0 || self.root.get() || !self.exec.shared.ready.is_empty()
+        !self.batch.get().is_empty() || self.root.get() || !self.exec.shared.ready.is_empty()
     }
 
     /// Runs `future` to completion on this thread, running spawned tasks
@@ -373,6 +378,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
             self.tick(BUDGET);
             // No root future here: a stray root wake means nothing.
             self.root.set(false);
+            self.exec.shared.ready.take_root();
             self.turn_or_park(drive);
         }
     }
@@ -391,34 +397,18 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         }
     }
 
-    /// Empties the ready queue, releasing the queue's references of
-    /// finished tasks; tasks spawned concurrently stay queued.
-    fn drain_ready(&self) {
-        let exec = self.exec;
-        let mut keep = 0;
-        let mut link = self.batch.replace(0);
-        loop {
-            if link == 0 {
-                link = exec.shared.ready.take_all(&exec.slots).link;
-                if link == 0 {
-                    break;
-                }
-            }
-            let header = &exec.slots[link as usize - 1].header;
-            let next = header.next.load(Ordering::Relaxed);
+    /// Hands the tasks of the runner's unfinished batch back to the ready
+    /// queue, so tasks spawned while it shut down still run under the next
+    /// runner. Entries of finished tasks need no cleanup: the queue holds no
+    /// reference to a slot, and the next runner skips them.
+    fn return_batch(&self) {
+        let mut batch = self.batch.take();
+        while let Some(index) = batch.pop() {
+            let header = &self.exec.slots[index].header;
             if header.state.load(Ordering::Acquire) & ALIVE != 0 {
-                header.next.store(keep, Ordering::Relaxed);
-                keep = link;
-            } else {
-                header.release(QUEUED);
+                // SAFETY: `shared_ptr` has whole-executor provenance.
+                unsafe { Shared::enqueue(self.exec.shared_ptr(), header) };
             }
-            link = next;
-        }
-        while keep != 0 {
-            let header = &exec.slots[keep as usize - 1].header;
-            keep = header.next.load(Ordering::Relaxed);
-            // SAFETY: `shared_ptr` has whole-executor provenance.
-            unsafe { Shared::enqueue(exec.shared_ptr(), header) };
         }
     }
 }
@@ -426,7 +416,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
 impl<P: Platform + 'static, const N: usize, const S: usize> Drop for Runner<P, N, S> {
     fn drop(&mut self) {
         self.cancel_all();
-        self.drain_ready();
+        self.return_batch();
         self.exec
             .shared
             .runner_claimed

@@ -31,15 +31,15 @@ impl Shared {
         }
     }
 
-    /// Pushes `header` (whose `QUEUED` flag the caller set) and pends the
-    /// platform if the run loop sleeps.
+    /// Marks the task of `header` ready and pends the platform if the run
+    /// loop sleeps.
     ///
     /// # Safety
     /// `this` points to the `Shared` of a live executor and carries the
     /// provenance of the whole executor; `header` belongs to it.
     pub(crate) unsafe fn enqueue(this: *const Shared, header: &super::slot::Header) {
         // SAFETY: guaranteed by the caller.
-        if unsafe { &*this }.ready.push(header) {
+        if unsafe { &*this }.ready.push(header.index as usize) {
             // SAFETY: guaranteed by the caller.
             unsafe { Shared::pend(this) };
         }

@@ -8,7 +8,7 @@ use core::ptr;
 use core::task::{Context, Poll};
 
 use super::shared::Shared;
-use super::state::{self, ALIVE, QUEUED, REFS};
+use super::state::{self, ALIVE, REFS};
 use crate::storage::Storage;
 use crate::sync::{AtomicU32, Ordering, WakerSlot};
 
@@ -80,8 +80,6 @@ const _: () = assert!(1 << state::TAG_BITS == SLOT_ALIGN);
 pub(crate) struct Header {
     /// Flags and generation, see [`state`].
     pub(crate) state: AtomicU32,
-    /// Ready-queue link: index + 1 of the next queued slot, 0 for none.
-    pub(crate) next: AtomicU32,
     /// This slot's index in the executor.
     pub(crate) index: u32,
     /// Byte distance from this header back to the executor's [`Shared`].
@@ -106,7 +104,6 @@ impl<const S: usize> Slot<S> {
             Self {
                 header: Header {
                     state: AtomicU32::new(0),
-                    next: AtomicU32::new(0),
                     index,
                     shared_offset,
                     vtable: UnsafeCell::new(None),
@@ -138,29 +135,25 @@ impl Header {
     }
 
     /// Schedules the task at `this` if `tag` still names its current
-    /// generation and it is alive and not already queued. Lock-free,
-    /// allocation-free and callable from any context; enqueues at most once
-    /// until the run loop takes the task out of the queue again.
+    /// generation and it is alive. Lock-free, allocation-free and callable
+    /// from any context; the ready queue holds each task at most once.
+    ///
+    /// The check and the enqueue are not one atomic step: if the task
+    /// finishes in between, the queue holds a stale entry that the run loop
+    /// skips (the slot is not `ALIVE`), or — if the slot was reused in
+    /// between — its new task is polled once without cause, which every
+    /// future tolerates.
     ///
     /// # Safety
     /// As for [`Header::shared`].
     pub(crate) unsafe fn wake(this: *const Header, tag: usize) {
         // SAFETY: the caller guarantees `this` is a live header.
         let header = unsafe { &*this };
-        let mut s = header.state.load(Ordering::Acquire);
-        loop {
-            if s & ALIVE == 0 || s & QUEUED != 0 || state::tag(s) != tag {
-                return;
-            }
-            match header.state.compare_exchange_weak(
-                s,
-                s | QUEUED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(actual) => s = actual,
-            }
+        // Relaxed: the check only filters stale wakers; what the waker did
+        // before waking reaches the run loop through the queue.
+        let s = header.state.load(Ordering::Relaxed);
+        if s & ALIVE == 0 || state::tag(s) != tag {
+            return;
         }
         // SAFETY: guaranteed by the caller.
         let shared = unsafe { Header::shared(this) };
@@ -194,6 +187,7 @@ impl Header {
     /// # Safety
     /// The caller has observed `ALIVE` of the current generation with
     /// Acquire, so the spawner's write is visible and final.
+    #[inline]
     pub(crate) unsafe fn vtable(&self) -> &'static TaskVTable {
         // SAFETY: per the caller, the write happened-before and no write
         // can happen while the slot is held.

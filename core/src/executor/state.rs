@@ -15,22 +15,20 @@ pub(crate) const CLAIMED: u32 = 1 << 0;
 /// belongs to the run loop (which is what lets a poll go without a
 /// `RUNNING` flag of its own).
 pub(crate) const ALIVE: u32 = 1 << 1;
-/// The task sits in the ready queue (set by the one wake that enqueues it).
-pub(crate) const QUEUED: u32 = 1 << 2;
 /// The run loop is finishing the task: it keeps the slot until the
 /// `JoinHandle` has been woken.
-pub(crate) const RUNNING: u32 = 1 << 3;
+pub(crate) const RUNNING: u32 = 1 << 2;
 /// A `JoinHandle` refers to the slot.
-pub(crate) const HANDLE: u32 = 1 << 4;
+pub(crate) const HANDLE: u32 = 1 << 3;
 /// The output is stored and waits for the `JoinHandle` to take it.
-pub(crate) const OUTPUT: u32 = 1 << 5;
+pub(crate) const OUTPUT: u32 = 1 << 4;
 /// `JoinHandle::abort` was called: the run loop drops the future.
-pub(crate) const ABORT: u32 = 1 << 6;
+pub(crate) const ABORT: u32 = 1 << 5;
 /// The task panicked while being polled (its future was dropped).
-pub(crate) const PANICKED: u32 = 1 << 7;
+pub(crate) const PANICKED: u32 = 1 << 6;
 
 /// Flags that keep the slot occupied.
-pub(crate) const REFS: u32 = CLAIMED | ALIVE | QUEUED | RUNNING | HANDLE | OUTPUT;
+pub(crate) const REFS: u32 = CLAIMED | ALIVE | RUNNING | HANDLE | OUTPUT;
 
 const GEN_SHIFT: u32 = 8;
 const FLAGS: u32 = (1 << GEN_SHIFT) - 1;
