@@ -4,7 +4,8 @@
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use kasync_host::{Runtime, io, sleep, spawn};
+use kasync_host::{Builder, Runtime, io, sleep, spawn};
+use kasync_tests::watchdog::watchdog;
 use kasync_uring::ops::{Nop, ReadAt, WriteAt};
 
 #[test]
@@ -21,6 +22,40 @@ fn block_on_spawn_sleep_and_nop() {
     });
     assert_eq!(out, 42);
     assert!(rt.driver_stats().completions >= 1);
+}
+
+/// A submission ring of 4 entries under 64 tasks' worth of operations: a
+/// full ring is back-pressure (the operation waits for the next turn), so
+/// every operation is submitted exactly once and completes. A lost
+/// operation would hang, which the watchdog turns into a failure.
+#[test]
+fn a_full_submission_ring_is_back_pressure() {
+    watchdog("a_full_submission_ring_is_back_pressure", || {
+        let rt = Builder::new().ring_entries(4).build().unwrap();
+        let before = rt.driver_stats();
+        let done = rt.block_on(async {
+            let tasks: Vec<_> = (0..64)
+                .map(|_| {
+                    spawn(async {
+                        for _ in 0..50 {
+                            io().submit(Nop).await.unwrap();
+                        }
+                        50
+                    })
+                    .unwrap()
+                })
+                .collect();
+            let mut done = 0;
+            for task in tasks {
+                done += task.await.unwrap();
+            }
+            done
+        });
+        let after = rt.driver_stats();
+        assert_eq!(done, 64 * 50);
+        assert_eq!(after.submitted - before.submitted, 64 * 50);
+        assert!(after.completions - before.completions >= 64 * 50);
+    });
 }
 
 #[test]

@@ -217,13 +217,19 @@ impl Driver for UringDriver {
     type Op = squeue::Entry;
 
     fn push(&mut self, id: OpId, op: squeue::Entry) -> Result<(), squeue::Entry> {
-        let entry = op.user_data(id.to_u64());
-        if self.push_raw(&entry) {
-            self.stats.submitted += 1;
-            Ok(())
-        } else {
-            Err(entry)
+        let mut sq = self.ring.submission();
+        // Check for room first, so the entry is copied once, straight into
+        // the ring (not into a temporary kept for the error case).
+        if sq.is_full() {
+            return Err(op);
         }
+        let entry = op.user_data(id.to_u64());
+        // SAFETY: as in `push_raw`: the entry refers to memory in the
+        // reactor's op table, which outlives its completion.
+        let pushed = unsafe { sq.push(&entry) };
+        debug_assert!(pushed.is_ok(), "the ring had room");
+        self.stats.submitted += 1;
+        Ok(())
     }
 
     fn push_cancel(&mut self, id: OpId) -> bool {
