@@ -3,8 +3,8 @@
 //! Bit `i % W` of word `i / W` (`W` = bits per word) says "task `i` is
 //! ready". Setting the bit *is* the enqueue and the "already queued" check
 //! in one `fetch_or`, and the run loop takes a whole word of ready tasks in
-//! one `swap` — a wake→poll hand-off costs two read-modify-writes, the least
-//! any interrupt-safe multi-producer queue can do. Nothing is linked, so a
+//! one `swap` — a wake→poll hand-off costs two read-modify-writes, one to
+//! publish and one to consume. Nothing is linked, so a
 //! wake that an interrupt handler cuts in half leaves nothing half-done for
 //! the run loop to wait on, and a bit cannot be set twice, so the queue
 //! cannot overflow.
@@ -21,13 +21,14 @@
 //! * `ROOT` — the future passed to `block_on` was woken.
 //!
 //! Summary bits are cleared lazily: the run loop leaves bit `w` set after
-//! emptying word `w` (a task that keeps being woken refills it), and a wake
-//! that turns word `w` from empty to non-empty skips the summary write when
-//! it reads the bit already set. Only before sleeping does the run loop
-//! clear the summary and re-check the words, so the pair "set word bit,
-//! read summary" (waker) / "clear summary, read word" (run loop) needs a
-//! store-load order: the four operations are `SeqCst`, so one of the two
-//! reads sees the other side's write (see [`store_load_order`]).
+//! taking word `w` (tasks that keep waking each other refill it), and a
+//! wake skips the summary write when it reads its word's bit already set.
+//! The run loop clears a bit only when it finds the word empty — while
+//! looking for work, or before sleeping — and then re-checks the word. The
+//! pair "set word bit, read summary" (waker) / "clear summary bit, read
+//! word" (run loop) needs a store-load order: the four operations are
+//! `SeqCst`, so one of the two reads sees the other side's write (see
+//! [`store_load_order`]).
 //!
 //! Order: the run loop visits words round-robin and, within a word, takes
 //! every ready task at once and polls them in slot order. A task woken while
@@ -134,8 +135,8 @@ impl ReadyQueue {
         &self.words[word % WORD_SLOTS]
     }
 
-    /// Marks task `index` ready. Lock-free and wait-free apart from the
-    /// summary update; a task already marked stays marked once. Returns
+    /// Marks task `index` ready. Lock-free (no loop waits on another
+    /// context); a task already marked stays marked once. Returns
     /// `true` if the run loop sleeps and must be pended.
     pub(crate) fn push(&self, index: usize) -> bool {
         let word = index / WORD_BITS;
