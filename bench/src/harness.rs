@@ -99,6 +99,10 @@ pub struct Results {
     pub samples: Vec<Vec<Sample>>,
     /// Name of the extra counter, if contenders report one.
     pub counter: Option<&'static str>,
+    /// Ratios compare the counter per operation instead of the time (for
+    /// runs whose time is fixed by an offered load, where the cost is in
+    /// the counter, e.g. server CPU time).
+    pub ratio_by_counter: bool,
 }
 
 /// Runs every contender `reps` times, alternating (order reversed every
@@ -133,10 +137,18 @@ pub fn compare(
         names: contenders.iter().map(|c| c.name).collect(),
         samples,
         counter,
+        ratio_by_counter: false,
     }
 }
 
 impl Results {
+    /// Takes the ratios from the counter instead of the time (see
+    /// [`Results::ratio_by_counter`]).
+    pub fn by_counter(mut self) -> Self {
+        self.ratio_by_counter = true;
+        self
+    }
+
     fn ns_per_op(&self, c: usize) -> Vec<f64> {
         self.samples[c]
             .iter()
@@ -144,11 +156,32 @@ impl Results {
             .collect()
     }
 
+    /// What the ratios compare, per operation and repetition: the time, or
+    /// the counter.
+    fn cost_per_op(&self, c: usize) -> Vec<f64> {
+        if !self.ratio_by_counter {
+            return self.ns_per_op(c);
+        }
+        self.samples[c]
+            .iter()
+            .map(|s| s.counter.unwrap_or(0) as f64 / self.units as f64)
+            .collect()
+    }
+
+    /// Per-repetition ratios of contender `c`'s cost to kasync's.
+    fn ratios_of(&self, c: usize) -> Vec<f64> {
+        let ours = self.cost_per_op(0);
+        self.cost_per_op(c)
+            .iter()
+            .zip(&ours)
+            .map(|(t, o)| t / o)
+            .collect()
+    }
+
     /// Markdown rows: one per contender, with its ratio to kasync (how many
     /// times faster kasync is; > 1 means kasync wins), taken per repetition.
     pub fn markdown(&self) -> String {
         let mut out = String::new();
-        let ours = self.ns_per_op(0);
         for c in 0..self.names.len() {
             let mut times = self.ns_per_op(c);
             let (lo, hi) = spread(&times);
@@ -156,14 +189,14 @@ impl Results {
             let ratio = if c == 0 {
                 "1 (reference)".to_owned()
             } else {
-                let mut ratios: Vec<f64> = self
-                    .ns_per_op(c)
-                    .iter()
-                    .zip(&ours)
-                    .map(|(t, o)| t / o)
-                    .collect();
+                let mut ratios = self.ratios_of(c);
                 let (rlo, rhi) = spread(&ratios);
-                format!("**{:.2}×** ({rlo:.2}–{rhi:.2})", median(&mut ratios))
+                let what = if self.ratio_by_counter {
+                    format!(" by {}", self.counter.unwrap_or("counter"))
+                } else {
+                    String::new()
+                };
+                format!("**{:.2}×**{what} ({rlo:.2}–{rhi:.2})", median(&mut ratios))
             };
             let allocs = self.samples[c]
                 .iter()
@@ -224,20 +257,18 @@ impl Results {
 
 impl Results {
     /// `(label, median ratio)` for every peer: how many times faster kasync
-    /// is (time per operation).
+    /// is (time per operation), or how many times less it spends of the
+    /// counter (for results taken [`by_counter`](Self::by_counter)).
     pub fn ratios(&self) -> Vec<(String, f64)> {
-        let ours = self.ns_per_op(0);
         (1..self.names.len())
             .map(|c| {
-                let mut r: Vec<f64> = self
-                    .ns_per_op(c)
-                    .iter()
-                    .zip(&ours)
-                    .map(|(t, o)| t / o)
-                    .collect();
+                let what = match (self.ratio_by_counter, self.counter) {
+                    (true, Some(counter)) => format!(" ({counter})"),
+                    _ => String::new(),
+                };
                 (
-                    format!("{} — vs {}", self.name, self.names[c]),
-                    median(&mut r),
+                    format!("{}{what} — vs {}", self.name, self.names[c]),
+                    median(&mut self.ratios_of(c)),
                 )
             })
             .collect()
@@ -246,7 +277,10 @@ impl Results {
 
 /// A horizontal bar chart of ratios (log scale, a line at 1×), as SVG.
 pub fn svg_chart(title: &str, rows: &[(String, f64)]) -> String {
-    let (label_w, bar_w, row_h, top) = (430.0, 360.0, 22.0, 40.0);
+    // Room for the longest label (about 7 px a character at 12 px).
+    let longest = rows.iter().map(|(label, _)| label.chars().count()).max();
+    let label_w = (longest.unwrap_or(0) as f64 * 7.0 + 20.0).max(200.0);
+    let (bar_w, row_h, top) = (360.0, 22.0, 40.0);
     let height = top + row_h * rows.len() as f64 + 30.0;
     let width = label_w + bar_w + 80.0;
     // log2 scale from 1/8× to 64×

@@ -127,7 +127,7 @@ fn main() -> ExitCode {
         out += "\n";
     }
     if suite == "echo" || suite == "all" {
-        out += "## TCP echo over loopback\n\nServer pinned to CPU 0 in a fresh process per run, client pinned to CPU 1; write-then-read ping-pong per connection. ns/op is wall time per request (1 / requests per second) — meaningful at saturation; at a fixed offered load (\"k req/s offered\") compare the server CPU time per request, the headline on 2 vCPUs where the client saturates first.\n\n";
+        out += "## TCP echo over loopback\n\nServer pinned to CPU 0 in a fresh process per run, client pinned to CPU 1; write-then-read ping-pong per connection. ns/op is wall time per request (1 / requests per second) — meaningful at saturation; at a fixed offered load (\"k req/s offered\") the ratio compares the server CPU time per request instead (\"by server CPU ns\"), the headline on 2 vCPUs where the client saturates first.\n\n";
         out += &harness::Results::header(Some("server CPU ns"), true);
         let saturated = |size, conns| echo::Config {
             size,
@@ -162,7 +162,7 @@ fn main() -> ExitCode {
     print!("{out}");
     if let Some(path) = chart {
         let svg = harness::svg_chart(
-            "kasync faster by (time per operation; > 1× is kasync ahead)",
+            "kasync faster by (time per operation, or server CPU per request at an offered load; > 1× is kasync ahead)",
             &charted,
         );
         if let Err(e) = std::fs::write(&path, svg) {
