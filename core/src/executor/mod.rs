@@ -8,7 +8,9 @@
 //! * Wakers are one word (the slot's address plus a generation tag); clone
 //!   and drop do nothing, and waking sets the task's bit in a lock-free
 //!   ready bitmap (one atomic `fetch_or`, rarely two) — safe from interrupt
-//!   handlers and other threads, and the ready queue cannot overflow.
+//!   handlers and other threads, and the ready queue cannot overflow. A
+//!   waker that outlives its task does nothing (at worst, if it races the
+//!   slot's reuse, the slot's next task is polled once without cause).
 //! * Exactly one [`Runner`] at a time polls the tasks; it is `!Send`, so
 //!   `!Send` futures can be spawned on it with [`Runner::spawn_local`].
 //!   `Send` futures can be spawned from anywhere with [`Executor::spawn`].

@@ -6,7 +6,9 @@
 //! slot's current generation and does nothing on a mismatch. The tag has
 //! [`TAG_BITS`](super::state::TAG_BITS) bits, so a waker kept across exactly
 //! a multiple of 64 reuses of its slot can cause one spurious poll of the
-//! slot's current task — which every future must tolerate anyway.
+//! slot's current task; so can a wake that races its task's end and the
+//! slot's reuse (the check and the enqueue are two steps). Every future must
+//! tolerate spurious polls anyway.
 
 use core::task::{RawWaker, RawWakerVTable, Waker};
 
