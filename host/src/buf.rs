@@ -6,36 +6,41 @@ use std::io;
 
 use kasync::io::IoBuf;
 
-/// `buf[start..]` as an owned buffer (the whole buffer comes back with it).
-pub(crate) struct Tail {
-    pub(crate) buf: Vec<u8>,
+/// The initialised bytes of `buf` from `start` on, as an owned buffer (the
+/// whole buffer comes back with it).
+pub(crate) struct Tail<B> {
+    pub(crate) buf: B,
     pub(crate) start: usize,
 }
 
-// SAFETY: the `Vec`'s heap block is stable across moves; `start` never
-// exceeds its length, so the pointer and length stay inside its
-// initialised bytes.
-unsafe impl IoBuf for Tail {
+// SAFETY: `B`'s pointer is stable across moves (its `IoBuf` contract);
+// `start` never exceeds its initialised length, so the pointer and length
+// stay inside its initialised bytes.
+unsafe impl<B: IoBuf> IoBuf for Tail<B> {
     fn stable_ptr(&self) -> *const u8 {
-        self.buf[self.start..].as_ptr()
+        debug_assert!(self.start <= self.buf.bytes_init());
+        // SAFETY: `start` is within the buffer's initialised bytes.
+        unsafe { self.buf.stable_ptr().add(self.start) }
     }
     fn bytes_init(&self) -> usize {
-        self.buf.len() - self.start
+        self.buf.bytes_init() - self.start
     }
     fn bytes_total(&self) -> usize {
-        self.buf.len() - self.start
+        self.buf.bytes_init() - self.start
     }
 }
 
-/// Writes all of `buf` by calling `write(tail, written_so_far)` until
-/// nothing is left; gives the buffer back in any case.
-pub(crate) async fn write_all<F, Fut>(buf: Vec<u8>, mut write: F) -> (io::Result<()>, Vec<u8>)
+/// Writes all of `buf`'s initialised bytes by calling
+/// `write(tail, written_so_far)` until nothing is left; gives the buffer
+/// back in any case.
+pub(crate) async fn write_all<B, F, Fut>(buf: B, mut write: F) -> (io::Result<()>, B)
 where
-    F: FnMut(Tail, u64) -> Fut,
-    Fut: Future<Output = (io::Result<usize>, Tail)>,
+    B: IoBuf,
+    F: FnMut(Tail<B>, u64) -> Fut,
+    Fut: Future<Output = (io::Result<usize>, Tail<B>)>,
 {
     let mut tail = Tail { buf, start: 0 };
-    while tail.start < tail.buf.len() {
+    while tail.start < tail.buf.bytes_init() {
         let done = tail.start as u64;
         let (result, back) = write(tail, done).await;
         tail = back;

@@ -62,8 +62,9 @@ impl File {
         .await
     }
 
-    /// Writes all of `buf` at `offset`.
-    pub async fn write_all_at(&self, buf: Vec<u8>, offset: u64) -> (io::Result<()>, Vec<u8>) {
+    /// Writes all of `buf`'s bytes at `offset`; gives the buffer back in
+    /// any case.
+    pub async fn write_all_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<()>, B) {
         let fd = self.fd.as_raw_fd();
         write_all(buf, |tail, done| {
             io().submit(WriteAt {

@@ -13,6 +13,7 @@ pub mod io_tour;
 pub mod machine;
 pub mod net;
 mod per_core;
+mod recv_stream;
 mod runtime;
 pub mod signal;
 pub mod time;
@@ -20,7 +21,8 @@ pub mod tour;
 
 pub use per_core::per_core;
 pub use runtime::{
-    Builder, Io, MonotonicClock, OP_BYTES, OPS, Runtime, TASK_BYTES, TASKS, io, spawn,
+    Builder, Io, MonotonicClock, OP_BYTES, OPS, RECV_BUFFER_BYTES, RECV_BUFFERS, Runtime,
+    TASK_BYTES, TASKS, io, spawn,
 };
 pub use time::sleep;
 

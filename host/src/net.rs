@@ -18,7 +18,9 @@ use kasync_uring::ops::{
 };
 
 use crate::buf::write_all;
+pub use crate::recv_stream::RecvStream;
 use crate::runtime::{MonotonicClock, OP_BYTES, OPS, io};
+pub use kasync_uring::RecvBuf;
 
 /// A TCP socket listening for connections.
 #[derive(Debug)]
@@ -154,6 +156,15 @@ impl Socket {
         .await
     }
 
+    /// Receives through one multishot receive that stays armed, into the
+    /// runtime's shared receive buffers (registered on first use, see
+    /// [`Runtime::register_recv_buffers`](crate::Runtime::register_recv_buffers)):
+    /// no buffer per connection and no submission per message. Each item is
+    /// a [`RecvBuf`] to read (and, say, send back) and then drop.
+    pub fn recv_multi(&self) -> RecvStream<'_> {
+        RecvStream::new(self.fd.as_raw_fd())
+    }
+
     /// Sends `buf`'s bytes; may send only part of them.
     pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
         io().submit(Send {
@@ -163,8 +174,9 @@ impl Socket {
         .await
     }
 
-    /// Sends all of `buf`.
-    pub async fn write_all(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+    /// Sends all of `buf`'s bytes (a `Vec<u8>`, a received
+    /// [`RecvBuf`], …); gives the buffer back in any case.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
         let fd = self.fd.as_raw_fd();
         write_all(buf, |tail, _| io().submit(Send { fd, buf: tail })).await
     }

@@ -21,6 +21,12 @@ pub const TASK_BYTES: usize = 512;
 pub const OPS: usize = 1024;
 /// Bytes per operation slot.
 pub const OP_BYTES: usize = 320;
+/// Receive buffers a runtime registers for multishot receives
+/// ([`Socket::recv_multi`](crate::net::Socket::recv_multi)) unless
+/// [`Runtime::register_recv_buffers`] chose others first.
+pub const RECV_BUFFERS: u16 = 512;
+/// Bytes per receive buffer (see [`RECV_BUFFERS`]).
+pub const RECV_BUFFER_BYTES: usize = 4096;
 
 /// Microseconds since the runtime's clock started.
 #[derive(Debug, Clone, Copy)]
@@ -198,6 +204,29 @@ impl Runtime {
         })
     }
 
+    /// Registers `count` receive buffers of `size` bytes (`count` a power
+    /// of two up to 32768) for this runtime's multishot receives
+    /// ([`Socket::recv_multi`](crate::net::Socket::recv_multi)), instead of
+    /// the [`RECV_BUFFERS`] × [`RECV_BUFFER_BYTES`] registered on first
+    /// use. Once per ring: a runtime that reuses a ring gets its buffers
+    /// back, and asking again for buffers of a different shape is an error.
+    pub fn register_recv_buffers(
+        &self,
+        count: u16,
+        size: usize,
+    ) -> std::io::Result<&'static kasync_uring::BufRing> {
+        self.core.reactor.with_driver(|d| match d.buf_ring() {
+            Some(ring) if ring.buffers() == usize::from(count) && ring.buffer_size() == size => {
+                Ok(ring)
+            }
+            Some(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "this ring already has receive buffers of another count or size",
+            )),
+            None => d.register_buf_ring(count, size),
+        })
+    }
+
     /// The I/O and timer handle of this runtime.
     pub fn io(&self) -> Io {
         Pin::static_ref(&self.core.reactor).handle()
@@ -258,6 +287,18 @@ fn with_current<R>(f: impl FnOnce(&'static Core, &HostRunner) -> R) -> R {
 /// Outside [`Runtime::block_on`].
 pub fn io() -> Io {
     with_current(|core, _| Pin::static_ref(&core.reactor).handle())
+}
+
+/// The current runtime's receive buffers, registered with the defaults on
+/// first use.
+///
+/// # Panics
+/// Outside [`Runtime::block_on`].
+pub(crate) fn recv_buffers() -> std::io::Result<&'static kasync_uring::BufRing> {
+    io().reactor().with_driver(|d| match d.buf_ring() {
+        Some(ring) => Ok(ring),
+        None => d.register_buf_ring(RECV_BUFFERS, RECV_BUFFER_BYTES),
+    })
 }
 
 /// The current runtime's handle, or `None` outside

@@ -10,6 +10,7 @@ use io_uring::{IoUring, opcode, squeue, types};
 use kasync::executor::{Idle, Platform};
 use kasync::io::{Completion, Driver, OpId};
 
+use crate::bufring::{self, BufRing};
 use crate::fixed::{FixedBufPool, FixedFd, already_registered};
 use crate::setup::{self, Config, Flags, SetupError};
 
@@ -54,6 +55,7 @@ pub struct UringDriver {
     timeout: Box<Timespec>,
     stats: DriverStats,
     fixed_bufs: Option<&'static FixedBufPool>,
+    buf_ring: Option<&'static BufRing>,
     /// Registered-file table: `true` where an index is in use.
     fixed_files: Vec<bool>,
 }
@@ -87,6 +89,7 @@ impl UringDriver {
             timeout: Box::new(Timespec::new()),
             stats: DriverStats::default(),
             fixed_bufs: None,
+            buf_ring: None,
             fixed_files: Vec::new(),
         })
     }
@@ -129,6 +132,44 @@ impl UringDriver {
     /// The registered buffers, if any.
     pub fn fixed_buffers(&self) -> Option<&'static FixedBufPool> {
         self.fixed_bufs
+    }
+
+    /// Registers `count` receive buffers of `size` bytes as this ring's
+    /// provided-buffer group, for multishot receives
+    /// ([`RecvMulti`](crate::ops::RecvMulti)). Once per ring. `count` must be
+    /// a power of two up to 32768. Needs Linux 5.19 (the receives 6.0).
+    pub fn register_buf_ring(&mut self, count: u16, size: usize) -> io::Result<&'static BufRing> {
+        if self.buf_ring.is_some() {
+            return Err(already_registered());
+        }
+        let ring = BufRing::new(count, size)?;
+        let (addr, entries) = ring.registration();
+        // SAFETY: the ring memory is page-aligned and holds `entries`
+        // entries; it is leaked below, so it stays valid for as long as the
+        // kernel may use the registration.
+        unsafe {
+            self.ring
+                .submitter()
+                .register_buf_ring_with_flags(addr, entries, bufring::GROUP, 0)
+        }
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::EINVAL) {
+                io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "this kernel cannot register a provided-buffer ring (needs Linux 5.19 or later)",
+                )
+            } else {
+                e
+            }
+        })?;
+        let ring: &'static BufRing = Box::leak(Box::new(ring));
+        self.buf_ring = Some(ring);
+        Ok(ring)
+    }
+
+    /// The registered receive buffers, if any.
+    pub fn buf_ring(&self) -> Option<&'static BufRing> {
+        self.buf_ring
     }
 
     /// Registers `fd` in the ring's file table (created on first use, 1024
@@ -263,6 +304,11 @@ impl Driver for UringDriver {
                 CANCEL_TAG | TIMEOUT_TAG => {}
                 user_data => {
                     delivered += 1;
+                    if let Some(ring) = self.buf_ring
+                        && io_uring::cqueue::buffer_select(cqe.flags()).is_some()
+                    {
+                        ring.taken();
+                    }
                     sink(
                         OpId::from_u64(user_data),
                         Completion {

@@ -10,11 +10,13 @@
 //! can be unavailable (seccomp, `kernel.io_uring_disabled`, an old kernel,
 //! the memlock limit) into a [`SetupError`] that says what to do.
 
+mod bufring;
 mod driver;
 mod fixed;
 pub mod ops;
 mod setup;
 
+pub use bufring::{BufRing, RecvBuf};
 pub use driver::{DriverStats, UringDriver, UringPlatform};
 pub use fixed::{FixedBuf, FixedBufPool, FixedFd, Target};
 pub use setup::{Config, Flags, SetupError, io_uring_disabled};

@@ -13,6 +13,7 @@ use io_uring::{opcode, squeue, types};
 use kasync::io::{Completion, IoBuf, IoBufMut, Operation};
 
 use crate::UringDriver;
+use crate::bufring::{self, BufRing, RecvBuf};
 use crate::fixed::{FixedBuf, Target};
 
 fn result(completion: Completion) -> io::Result<u32> {
@@ -793,6 +794,94 @@ impl kasync::io::Multishot<UringDriver> for AcceptMulti {
     }
     fn take_overflow(&mut self) -> Option<Self::Item> {
         self.backlog.pop_front().map(Ok)
+    }
+}
+
+/// Multishot receive: one submission, then a completion each time data
+/// arrives, each in a buffer the kernel takes from the ring's provided
+/// buffers ([`UringDriver::register_buf_ring`]). Submit it with
+/// [`Handle::submit_multishot`](kasync::io::Handle::submit_multishot); the
+/// stream yields [`RecvBuf`]s, `Ok(None)` when the peer closed, and ends
+/// when the kernel ends the receive (after an error such as `ENOBUFS` —
+/// every buffer held — or on its own: submit a new one then).
+#[derive(Debug)]
+pub struct RecvMulti {
+    fd: RawFd,
+    ring: &'static BufRing,
+    /// Completions the stream fell behind on; their buffers stay out of
+    /// the ring until taken or dropped.
+    backlog: std::collections::VecDeque<Completion>,
+}
+
+impl RecvMulti {
+    /// Receives on connected socket `fd` into buffers from `ring`, which
+    /// must be the ring of the driver it is submitted to.
+    pub fn new(fd: RawFd, ring: &'static BufRing) -> Self {
+        Self {
+            fd,
+            ring,
+            backlog: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// The buffer a completion names, if any, as a `RecvBuf`.
+    fn buffer(&self, c: Completion) -> Option<RecvBuf> {
+        let bid = io_uring::cqueue::buffer_select(c.flags)?;
+        Some(RecvBuf::new(self.ring, bid, c.result.max(0) as usize))
+    }
+}
+
+impl Drop for RecvMulti {
+    fn drop(&mut self) {
+        // Completions nobody will take: their buffers go back to the ring.
+        while let Some(c) = self.backlog.pop_front() {
+            drop(self.buffer(c));
+        }
+    }
+}
+
+impl Operation<UringDriver> for RecvMulti {
+    type Output = io::Result<Option<RecvBuf>>;
+    fn build(&mut self) -> squeue::Entry {
+        opcode::RecvMulti::new(types::Fd(self.fd), bufring::GROUP).build()
+    }
+    fn complete(self, c: Completion) -> Self::Output {
+        received(self.buffer(c), c)
+    }
+    fn has_more(&self, c: &Completion) -> bool {
+        io_uring::cqueue::more(c.flags)
+    }
+    fn release(&mut self, c: Completion) {
+        drop(self.buffer(c));
+    }
+    fn overflow(&mut self, c: Completion) {
+        self.backlog.push_back(c);
+    }
+    fn orphaned(self, c: Completion, _driver: &mut UringDriver) {
+        drop(self.buffer(c)); // the backlog goes back with `self`
+    }
+}
+
+impl kasync::io::Multishot<UringDriver> for RecvMulti {
+    type Item = io::Result<Option<RecvBuf>>;
+    fn item(&mut self, c: Completion) -> Self::Item {
+        received(self.buffer(c), c)
+    }
+    fn take_overflow(&mut self) -> Option<Self::Item> {
+        let c = self.backlog.pop_front()?;
+        Some(received(self.buffer(c), c))
+    }
+}
+
+/// A multishot receive's completion as an item: the filled buffer,
+/// `None` at end of stream, or the error.
+fn received(buffer: Option<RecvBuf>, c: Completion) -> io::Result<Option<RecvBuf>> {
+    match (result(c)?, buffer) {
+        (0, _) => Ok(None),
+        (_, Some(buffer)) => Ok(Some(buffer)),
+        (_, None) => Err(io::Error::other(
+            "a receive completed without naming its buffer",
+        )),
     }
 }
 

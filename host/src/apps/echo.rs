@@ -8,7 +8,8 @@ use crate::net::{TcpListener, TcpStream};
 use crate::spawn;
 
 /// Echoes everything each connection sends until it closes, one task per
-/// connection, accepting through a multishot accept. Runs until stopped. A
+/// connection, accepting through a multishot accept and receiving through
+/// multishot receives. Runs until stopped. A
 /// failed accept (out of descriptors, …) or a connection that finds the
 /// task table full is reported on stderr and the server goes on.
 pub async fn serve_echo(listener: TcpListener) -> io::Result<()> {
@@ -29,23 +30,14 @@ pub async fn serve_echo(listener: TcpListener) -> io::Result<()> {
     Ok(())
 }
 
-/// Echoes one connection.
+/// Echoes one connection: one multishot receive into the runtime's shared
+/// receive buffers, each buffer sent back as it is.
 pub async fn echo_connection(stream: TcpStream) {
     let _ = stream.set_nodelay(true);
-    let mut buf = Vec::with_capacity(64 * 1024);
-    loop {
-        buf.clear();
-        let (result, back) = stream.read(buf).await;
-        buf = back;
-        match result {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                let (result, back) = stream.write_all(buf).await;
-                buf = back;
-                if result.is_err() {
-                    return;
-                }
-            }
+    let mut received = stream.recv_multi();
+    while let Some(Ok(buf)) = received.next().await {
+        if stream.write_all(buf).await.0.is_err() {
+            return;
         }
     }
 }

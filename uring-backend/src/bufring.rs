@@ -1,0 +1,257 @@
+//! Provided buffers: a ring of receive buffers the kernel picks from when
+//! data arrives, so a multishot receive ([`RecvMulti`](crate::ops::RecvMulti))
+//! needs no buffer of its own per connection and no new submission per
+//! message.
+//!
+//! The application gives buffers to the kernel by writing their address,
+//! length and id into the ring and advancing its tail; the kernel takes one
+//! per completion and names it in the completion's flags. A [`RecvBuf`]
+//! holds a taken buffer and gives it back to the ring when dropped.
+
+use std::alloc::{Layout, alloc_zeroed};
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::fmt;
+use std::io;
+use std::ops::Deref;
+use std::ptr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use kasync::io::IoBuf;
+
+/// Buffer group id of the one ring a [`UringDriver`](crate::UringDriver)
+/// registers.
+pub(crate) const GROUP: u16 = 0;
+
+/// One ring entry, as the kernel reads it (`struct io_uring_buf`). The
+/// first entry's `resv` field is the ring's tail.
+#[repr(C)]
+struct Entry {
+    addr: u64,
+    len: u32,
+    bid: u16,
+    resv: u16,
+}
+
+/// Byte offset of the tail (the first entry's `resv`).
+const TAIL_OFFSET: usize = 14;
+const _: () = assert!(size_of::<Entry>() == 16 && std::mem::offset_of!(Entry, resv) == TAIL_OFFSET);
+
+/// Receive buffers registered with one ring as a provided-buffer group.
+/// Created by
+/// [`UringDriver::register_buf_ring`](crate::UringDriver::register_buf_ring);
+/// lives for the rest of the program (the kernel keeps the registration),
+/// which is what lets [`RecvBuf`]s be `'static`. Used from the ring's own
+/// thread only (`!Sync`).
+pub struct BufRing {
+    /// `count` entries, page-aligned, shared with the kernel.
+    entries: *mut Entry,
+    /// Buffer memory: `count` buffers of `size` bytes.
+    memory: Box<[UnsafeCell<u8>]>,
+    size: usize,
+    count: u16,
+    /// The tail as this side last published it.
+    tail: Cell<u16>,
+    /// Buffers in the ring, as of the last reap (the driver counts the
+    /// completions that name a buffer).
+    in_ring: Cell<u16>,
+    /// Streams waiting for a buffer to come back (after `ENOBUFS`).
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl fmt::Debug for BufRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufRing")
+            .field("buffers", &self.count)
+            .field("size", &self.size)
+            .field("available", &self.available())
+            .finish()
+    }
+}
+
+impl BufRing {
+    /// Allocates the ring and the buffers (not yet registered) and puts
+    /// every buffer into the ring. `count` must be a power of two from 1 to
+    /// 32768, `size` from 1 to `u32::MAX`.
+    pub(crate) fn new(count: u16, size: usize) -> io::Result<Self> {
+        if !count.is_power_of_two() || count > 1 << 15 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "receive buffers: the count must be a power of two up to 32768, not {count}"
+                ),
+            ));
+        }
+        if size == 0 || u32::try_from(size).is_err() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("receive buffers: a buffer must have 1 to 4294967295 bytes, not {size}"),
+            ));
+        }
+        let bytes = count as usize * size_of::<Entry>();
+        // The kernel wants the ring page-aligned.
+        let layout = Layout::from_size_align(bytes, 4096).map_err(io::Error::other)?;
+        // SAFETY: `layout` has a non-zero size (count ≥ 1).
+        let entries = unsafe { alloc_zeroed(layout) }.cast::<Entry>();
+        if entries.is_null() {
+            return Err(io::ErrorKind::OutOfMemory.into());
+        }
+        let ring = Self {
+            entries,
+            memory: (0..count as usize * size)
+                .map(|_| UnsafeCell::new(0))
+                .collect(),
+            size,
+            count,
+            tail: Cell::new(0),
+            in_ring: Cell::new(0),
+            waiters: RefCell::new(Vec::new()),
+        };
+        for bid in 0..count {
+            ring.provide(bid);
+        }
+        Ok(ring)
+    }
+
+    /// The ring's address and entry count, for registering it.
+    pub(crate) fn registration(&self) -> (u64, u16) {
+        (self.entries as u64, self.count)
+    }
+
+    /// Size of each buffer in bytes.
+    pub fn buffer_size(&self) -> usize {
+        self.size
+    }
+
+    /// Number of buffers.
+    pub fn buffers(&self) -> usize {
+        self.count.into()
+    }
+
+    /// Buffers in the ring, ready for the kernel to fill, as of the last
+    /// time the driver reaped completions. The others are held by
+    /// [`RecvBuf`]s or by completions no stream has taken yet.
+    pub fn available(&self) -> usize {
+        self.in_ring.get().into()
+    }
+
+    /// `Ready` once the ring has a buffer; otherwise wakes the task when a
+    /// buffer comes back. For a receive that failed with `ENOBUFS`.
+    pub fn poll_available(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.in_ring.get() > 0 {
+            return Poll::Ready(());
+        }
+        let mut waiters = self.waiters.borrow_mut();
+        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// Notes that the kernel took a buffer (the driver reaped a completion
+    /// that names one).
+    pub(crate) fn taken(&self) {
+        self.in_ring.set(self.in_ring.get().saturating_sub(1));
+    }
+
+    /// Gives buffer `bid` (back) to the kernel.
+    pub(crate) fn provide(&self, bid: u16) {
+        debug_assert!(bid < self.count);
+        let tail = self.tail.get();
+        let at = (tail & (self.count - 1)) as usize;
+        // SAFETY: `at < count`, inside the allocation. The kernel reads
+        // this entry only once the tail store below covers it, and never
+        // writes entries; the fields are written through raw pointers so
+        // the first entry's `resv` (the tail, which the kernel reads at any
+        // time) is never covered by a reference.
+        unsafe {
+            let entry = self.entries.add(at);
+            ptr::addr_of_mut!((*entry).addr).write(self.buffer_ptr(bid) as u64);
+            ptr::addr_of_mut!((*entry).len).write(self.size as u32);
+            ptr::addr_of_mut!((*entry).bid).write(bid);
+        }
+        let tail = tail.wrapping_add(1);
+        self.tail.set(tail);
+        // SAFETY: the tail field is inside the allocation, 2-aligned (the
+        // ring is page-aligned), and accessed only atomically from here.
+        let shared_tail =
+            unsafe { AtomicU16::from_ptr(self.entries.cast::<u8>().add(TAIL_OFFSET).cast()) };
+        // Release: the kernel sees the entry written above once it sees
+        // the new tail.
+        shared_tail.store(tail, Ordering::Release);
+        self.in_ring.set(self.in_ring.get() + 1);
+        // Wake streams that ran out of buffers (rare: the list is empty in
+        // the steady state, and then this costs one borrow).
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        for waker in waiters {
+            waker.wake();
+        }
+    }
+
+    fn buffer_ptr(&self, bid: u16) -> *mut u8 {
+        self.memory[bid as usize * self.size].get()
+    }
+}
+
+/// A received buffer from a [`BufRing`]: `len` bytes the kernel wrote. It
+/// goes back to the ring when dropped, so hold it only as long as needed:
+/// while every buffer is held, receives fail with `ENOBUFS`.
+///
+/// It can be sent as it is (it is an [`IoBuf`]), e.g. by an echo server.
+pub struct RecvBuf {
+    ring: &'static BufRing,
+    bid: u16,
+    len: usize,
+}
+
+impl RecvBuf {
+    /// Takes buffer `bid` with `len` received bytes out of the kernel's
+    /// hands.
+    pub(crate) fn new(ring: &'static BufRing, bid: u16, len: usize) -> Self {
+        Self {
+            ring,
+            bid,
+            len: len.min(ring.size),
+        }
+    }
+}
+
+impl Deref for RecvBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the kernel wrote `len` bytes into buffer `bid` and
+        // handed it over (its completion named it); it gets the buffer back
+        // only when this `RecvBuf` is dropped.
+        unsafe { std::slice::from_raw_parts(self.ring.buffer_ptr(self.bid), self.len) }
+    }
+}
+
+impl Drop for RecvBuf {
+    fn drop(&mut self) {
+        self.ring.provide(self.bid);
+    }
+}
+
+impl fmt::Debug for RecvBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvBuf")
+            .field("bid", &self.bid)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+// SAFETY: the pointer is into the leaked buffer memory (stable forever) and
+// the `len` bytes behind it are initialised; the buffer is not reused while
+// this value (and so any operation holding it) lives.
+unsafe impl IoBuf for RecvBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.ring.buffer_ptr(self.bid)
+    }
+    fn bytes_init(&self) -> usize {
+        self.len
+    }
+    fn bytes_total(&self) -> usize {
+        self.len
+    }
+}
