@@ -24,6 +24,15 @@ fn yield_times(n: usize) -> impl Future<Output = ()> {
     })
 }
 
+/// Never finishes: counts its polls in `polls` and wakes itself each time.
+fn spin_forever(polls: Rc<Cell<u32>>) -> impl Future<Output = ()> {
+    poll_fn(move |cx| {
+        polls.set(polls.get() + 1);
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+}
+
 /// A future that stores its waker in `slot` and stays pending until
 /// `done` is set.
 fn wait_for(done: Rc<Cell<bool>>, slot: Rc<RefCell<Option<Waker>>>) -> impl Future<Output = ()> {
@@ -340,14 +349,7 @@ fn self_waking_task_does_not_starve_others() {
     static EXEC: Executor<Spin, 4, 128> = Executor::new(Spin);
     let runner = EXEC.runner().unwrap();
     let spins = Rc::new(Cell::new(0u32));
-    let s = spins.clone();
-    let hog = runner
-        .spawn_local(poll_fn(move |cx| {
-            s.set(s.get() + 1);
-            cx.waker().wake_by_ref();
-            Poll::<()>::Pending
-        }))
-        .unwrap();
+    let hog = runner.spawn_local(spin_forever(spins.clone())).unwrap();
     let order = Rc::new(RefCell::new(Vec::new()));
     let mut others = Vec::new();
     for i in 0..3 {
@@ -394,15 +396,8 @@ fn round_robin_across_bitmap_words() {
     let runner = EXEC.runner().unwrap();
     let hog_polls = Rc::new(Cell::new(0u32));
     let far_polls = Rc::new(Cell::new(0u32));
-    let h = hog_polls.clone();
     // Slots are handed out in order: the hog gets slot 0 (word 0) ...
-    let hog = runner
-        .spawn_local(poll_fn(move |cx| {
-            h.set(h.get() + 1);
-            cx.waker().wake_by_ref();
-            Poll::<()>::Pending
-        }))
-        .unwrap();
+    let hog = runner.spawn_local(spin_forever(hog_polls.clone())).unwrap();
     // ... idle tasks fill slots 1..=128 ...
     let idle: Vec<_> = (1..N - 1)
         .map(|_| {
@@ -412,14 +407,7 @@ fn round_robin_across_bitmap_words() {
         })
         .collect();
     // ... and this one gets slot 129, in word 2.
-    let f = far_polls.clone();
-    let far = runner
-        .spawn_local(poll_fn(move |cx| {
-            f.set(f.get() + 1);
-            cx.waker().wake_by_ref();
-            Poll::<()>::Pending
-        }))
-        .unwrap();
+    let far = runner.spawn_local(spin_forever(far_polls.clone())).unwrap();
     // The first round polls every task once, word by word.
     assert_eq!(runner.tick(N as u32).polled, N as u32);
     assert_eq!((hog_polls.get(), far_polls.get()), (1, 1));
