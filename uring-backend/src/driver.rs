@@ -257,6 +257,9 @@ impl UringDriver {
 impl Driver for UringDriver {
     type Op = squeue::Entry;
 
+    // Inline, so that building an operation's entry and copying it into
+    // the ring end up in one function and the entry goes straight there.
+    #[inline]
     fn push(&mut self, id: OpId, op: squeue::Entry) -> Result<(), squeue::Entry> {
         let mut sq = self.ring.submission();
         // Check for room first, so the entry is copied once, straight into

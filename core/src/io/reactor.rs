@@ -11,7 +11,7 @@ use core::task::Waker;
 use core::time::Duration;
 
 use super::op::{Multi, Op};
-use super::slot::{Cancel, OpSlot, OpVTable, State};
+use super::slot::{self, Cancel, OpSlot, OpVTable, State};
 use super::{Completion, Driver, Multishot, OpId, Operation};
 use crate::executor::{Drive, Idle};
 use crate::list::{List, Node};
@@ -225,10 +225,18 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         slot.vtable.set(Some(OpVTable::of::<T>()));
         slot.cancel.set(Cancel::No);
         self.occupied.set(self.occupied.get() + 1);
-        self.set_state(slot, State::Unsubmitted);
-        self.unsubmitted.set(self.unsubmitted.get() + 1);
-        self.with_driver(|d| self.try_push(d, index as usize));
-        self.id(index as usize)
+        let id = self.id(index as usize);
+        // SAFETY: the slot holds the `T` just written; `push` only borrows
+        // it where it lies.
+        let pushed = self.with_driver(|d| unsafe { slot::push::<D, T>(slot.ptr(), d, id) });
+        // Straight to the final state (each transition updates counters).
+        if pushed {
+            self.set_state(slot, State::InFlight);
+        } else {
+            self.set_state(slot, State::Unsubmitted);
+            self.unsubmitted.set(self.unsubmitted.get() + 1);
+        }
+        id
     }
 
     /// Hands an `Unsubmitted` operation to the backend. `false` if the
@@ -237,8 +245,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         let slot = &self.slots[index];
         // SAFETY: `Unsubmitted` slots hold their operation; `build` only
         // borrows it where it lies.
-        let op = unsafe { (slot.vtable().build)(slot.ptr()) };
-        if d.push(self.id(index), op).is_err() {
+        if !unsafe { (slot.vtable().push)(slot.ptr(), d, self.id(index)) } {
             return false;
         }
         self.set_state(slot, State::InFlight);

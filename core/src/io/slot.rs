@@ -4,7 +4,7 @@
 use core::cell::{Cell, UnsafeCell};
 use core::task::Waker;
 
-use super::{Completion, Driver, MULTISHOT_QUEUE, Operation};
+use super::{Completion, Driver, MULTISHOT_QUEUE, OpId, Operation};
 use crate::storage::Storage;
 
 /// Where an operation is in its life.
@@ -56,7 +56,11 @@ pub(crate) enum Cancel {
 /// by value in the slot (not as a `&'static` table), so drivers may borrow
 /// non-`'static` data.
 pub(crate) struct OpVTable<D: Driver> {
-    pub(crate) build: unsafe fn(*mut u8) -> D::Op,
+    /// Builds the operation's description and hands it to the driver
+    /// under the given id, in one monomorphic function (so the description
+    /// can be written straight to where the driver keeps it). `false` when
+    /// the driver's queue is full.
+    pub(crate) push: unsafe fn(*mut u8, &mut D, OpId) -> bool,
     pub(crate) orphaned: unsafe fn(*mut u8, Completion, &mut D),
     pub(crate) drop: unsafe fn(*mut u8),
     pub(crate) has_more: unsafe fn(*const u8, &Completion) -> bool,
@@ -76,7 +80,7 @@ impl<D: Driver> OpVTable<D> {
     /// The functions for operation type `T`.
     pub(crate) fn of<T: Operation<D>>() -> Self {
         Self {
-            build: build::<D, T>,
+            push: push::<D, T>,
             orphaned: orphaned::<D, T>,
             drop: drop_op::<T>,
             has_more: has_more::<D, T>,
@@ -88,9 +92,14 @@ impl<D: Driver> OpVTable<D> {
 
 /// # Safety
 /// `ptr` holds a live `T` that nobody else uses meanwhile.
-unsafe fn build<D: Driver, T: Operation<D>>(ptr: *mut u8) -> D::Op {
+pub(crate) unsafe fn push<D: Driver, T: Operation<D>>(
+    ptr: *mut u8,
+    driver: &mut D,
+    id: OpId,
+) -> bool {
     // SAFETY: guaranteed by the caller.
-    unsafe { (*ptr.cast::<T>()).build() }
+    let op = unsafe { (*ptr.cast::<T>()).build() };
+    driver.push(id, op).is_ok()
 }
 
 /// # Safety
