@@ -8,7 +8,7 @@
 //! per completion and names it in the completion's flags. A [`RecvBuf`]
 //! holds a taken buffer and gives it back to the ring when dropped.
 
-use std::alloc::{Layout, alloc_zeroed};
+use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::fmt;
 use std::io;
@@ -59,6 +59,15 @@ pub struct BufRing {
     waiters: RefCell<Vec<Waker>>,
 }
 
+impl Drop for BufRing {
+    fn drop(&mut self) {
+        // Only a ring that was never registered is dropped (registered
+        // rings are leaked: the kernel may read them until the ring closes).
+        // SAFETY: allocated in `new` with this layout, freed only here.
+        unsafe { dealloc(self.entries.cast(), Self::layout(self.count)) };
+    }
+}
+
 impl fmt::Debug for BufRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BufRing")
@@ -88,9 +97,7 @@ impl BufRing {
                 format!("receive buffers: a buffer must have 1 to 4294967295 bytes, not {size}"),
             ));
         }
-        let bytes = count as usize * size_of::<Entry>();
-        // The kernel wants the ring page-aligned.
-        let layout = Layout::from_size_align(bytes, 4096).map_err(io::Error::other)?;
+        let layout = Self::layout(count);
         // SAFETY: `layout` has a non-zero size (count ≥ 1).
         let entries = unsafe { alloc_zeroed(layout) }.cast::<Entry>();
         if entries.is_null() {
@@ -111,6 +118,12 @@ impl BufRing {
             ring.provide(bid);
         }
         Ok(ring)
+    }
+
+    /// The entries' allocation: page-aligned, as the kernel wants it.
+    fn layout(count: u16) -> Layout {
+        Layout::from_size_align(usize::from(count) * size_of::<Entry>(), 4096)
+            .expect("at most 32768 entries of 16 bytes, page-aligned")
     }
 
     /// The ring's address and entry count, for registering it.
