@@ -408,6 +408,41 @@ fn full_op_table_makes_submissions_wait() {
     assert_eq!(reactor.occupied(), 0);
 }
 
+/// An operation whose `build` panics: the panic reaches the poller, the
+/// operation (and its buffer) is dropped, the slot is free again, and the
+/// reactor goes on.
+#[test]
+fn a_panicking_build_frees_its_slot() {
+    struct Broken {
+        _buf: TestBuf,
+    }
+    impl<const Q: usize> Operation<SimDriver<'_, Q>> for Broken {
+        type Output = ();
+        fn build(&mut self) -> SimOp {
+            panic!("cannot describe this operation");
+        }
+        fn complete(self, _: Completion) {}
+    }
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, Sim::new(&clock), 2);
+    let io = reactor.as_ref().handle();
+    let drops = Rc::new(Cell::new(0));
+    let mut broken = Box::pin(io.submit(Broken {
+        _buf: TestBuf::new(8, &drops),
+    }));
+    let panicked =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_once(broken.as_mut())));
+    assert!(panicked.is_err(), "the panic reaches the poller");
+    assert_eq!(drops.get(), 1, "the operation and its buffer were dropped");
+    assert_eq!(reactor.occupied(), 0, "the slot is free again");
+    drop(broken);
+    let mut nop = pin!(io.submit(SimNop));
+    assert!(poll_once(nop.as_mut()).is_pending());
+    reactor.turn();
+    assert!(poll_once(nop.as_mut()).is_ready());
+    assert_eq!(reactor.occupied(), 0);
+}
+
 #[test]
 fn full_backend_queue_is_retried_after_a_flush() {
     let clock = ManualClock::new(1_000);

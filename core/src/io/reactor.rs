@@ -226,9 +226,14 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         slot.cancel.set(Cancel::No);
         self.occupied.set(self.occupied.get() + 1);
         let id = self.id(index as usize);
+        let guard = FreeOnUnwind {
+            reactor: self,
+            index,
+        };
         // SAFETY: the slot holds the `T` just written; `push` only borrows
         // it where it lies.
         let pushed = self.with_driver(|d| unsafe { slot::push::<D, T>(slot.ptr(), d, id) });
+        core::mem::forget(guard);
         // Straight to the final state (each transition updates counters).
         if pushed {
             self.set_state(slot, State::InFlight);
@@ -477,6 +482,23 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             d.reap(&mut |id, c| self.record(id, c));
         });
         self.process_done();
+    }
+}
+
+/// Drops the operation and frees its slot if building or pushing it
+/// panics in [`Reactor::start`] (the backend never got it).
+struct FreeOnUnwind<'a, D: Driver, C: Clock, const M: usize, const K: usize> {
+    reactor: &'a Reactor<D, C, M, K>,
+    index: u32,
+}
+
+impl<D: Driver, C: Clock, const M: usize, const K: usize> Drop for FreeOnUnwind<'_, D, C, M, K> {
+    fn drop(&mut self) {
+        let slot = self.reactor.slot(self.index);
+        // SAFETY: the slot holds the operation `start` wrote, which nobody
+        // else uses: its future gave it up, and the backend never got it.
+        unsafe { (slot.vtable().drop)(slot.ptr()) };
+        self.reactor.free(self.index);
     }
 }
 
