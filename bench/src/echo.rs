@@ -75,8 +75,15 @@ pub fn serve_tokio(addr: SocketAddr) -> std::io::Result<()> {
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         loop {
-            let (mut stream, _) = listener.accept().await?;
-            stream.set_nodelay(true)?;
+            // Like kasync's server, a failed accept is reported, not fatal.
+            let mut stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    eprintln!("tokio echo: accept failed: {e}");
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 64 * 1024];
                 loop {
@@ -103,8 +110,14 @@ pub fn serve_monoio(addr: SocketAddr) -> std::io::Result<()> {
     rt.block_on(async move {
         let listener = monoio::net::TcpListener::bind(addr)?;
         loop {
-            let (mut stream, _) = listener.accept().await?;
-            stream.set_nodelay(true)?;
+            let mut stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    eprintln!("monoio echo: accept failed: {e}");
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
             monoio::spawn(async move {
                 let mut buf = Vec::with_capacity(64 * 1024);
                 loop {
