@@ -143,7 +143,7 @@ pub fn serve_monoio(addr: SocketAddr) -> std::io::Result<()> {
 /// One client run: `conns` connections × `requests` ping-pongs of `size`
 /// bytes, as fast as possible or — with `rate` — paced to that many
 /// requests per second in all. Returns the wall time and every request's
-/// latency.
+/// latency, or what went wrong first.
 fn client(
     rt: &Runtime,
     addr: SocketAddr,
@@ -151,14 +151,21 @@ fn client(
     requests: usize,
     size: usize,
     rate: Option<u64>,
-) -> (Duration, Vec<Duration>) {
+) -> Result<(Duration, Vec<Duration>), String> {
     rt.block_on(async {
         let start = Instant::now();
         let tasks: Vec<_> = (0..conns)
             .map(|conn| {
                 spawn(async move {
-                    let stream = TcpStream::connect(addr).await.expect("connect");
-                    stream.set_nodelay(true).expect("nodelay");
+                    let fail = |what: &str, i: usize, e: std::io::Error| {
+                        format!("connection {conn}, request {i}: {what}: {e}")
+                    };
+                    let stream = TcpStream::connect(addr)
+                        .await
+                        .map_err(|e| fail("connect", 0, e))?;
+                    stream
+                        .set_nodelay(true)
+                        .map_err(|e| fail("nodelay", 0, e))?;
                     let mut latencies = Vec::with_capacity(requests);
                     let mut message = vec![7u8; size];
                     let mut recv = Vec::with_capacity(size.max(4096));
@@ -177,29 +184,41 @@ fn client(
                         }
                         let t = Instant::now();
                         let (r, back) = stream.write_all(message).await;
-                        r.expect("send");
+                        r.map_err(|e| fail("send", i, e))?;
                         message = back;
                         let mut got = 0;
                         while got < size {
                             recv.clear();
                             let (n, back) = stream.read(recv).await;
                             recv = back;
-                            let n = n.expect("recv");
-                            assert!(n > 0, "server closed");
+                            let n = n.map_err(|e| fail("recv", i, e))?;
+                            if n == 0 {
+                                return Err(format!(
+                                    "connection {conn}, request {i}: the server closed"
+                                ));
+                            }
                             got += n;
                         }
                         latencies.push(t.elapsed());
                     }
-                    latencies
+                    Ok(latencies)
                 })
                 .expect("a task slot")
             })
             .collect();
+        // Every connection runs to its end, so none is left behind.
         let mut all = Vec::with_capacity(conns * requests);
+        let mut failure = None;
         for t in tasks {
-            all.extend(t.await.expect("client"));
+            match t.await.expect("a client task") {
+                Ok(latencies) => all.extend(latencies),
+                Err(e) => failure = failure.or(Some(e)),
+            }
         }
-        (start.elapsed(), all)
+        match failure {
+            None => Ok((start.elapsed(), all)),
+            Some(e) => Err(e),
+        }
     })
 }
 
@@ -228,7 +247,8 @@ fn one_run(
     let addr = free_port();
     let mut server = start_server(kind, addr);
     let cpu_before = cpu_ns(server.id());
-    let (wall, mut latencies) = client(rt, addr, conns, requests, size, rate);
+    let (wall, mut latencies) = client(rt, addr, conns, requests, size, rate)
+        .unwrap_or_else(|e| panic!("echo against the {kind} server ({conns} connections): {e}"));
     let cpu = cpu_ns(server.id()) - cpu_before;
     let _ = server.kill();
     let _ = server.wait();
