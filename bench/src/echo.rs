@@ -87,13 +87,14 @@ pub fn serve_tokio(addr: SocketAddr) -> std::io::Result<()> {
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 64 * 1024];
                 loop {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if stream.write_all(&buf[..n]).await.is_err() {
-                                return;
-                            }
-                        }
+                    let result = match stream.read(&mut buf).await {
+                        Ok(0) => return,
+                        Ok(n) => stream.write_all(&buf[..n]).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = result {
+                        eprintln!("tokio echo: closing a connection: {e}");
+                        return;
                     }
                 }
             });
@@ -124,15 +125,18 @@ pub fn serve_monoio(addr: SocketAddr) -> std::io::Result<()> {
                     buf.clear();
                     let (n, back) = stream.read(buf).await;
                     buf = back;
-                    match n {
-                        Ok(0) | Err(_) => return,
+                    let result = match n {
+                        Ok(0) => return,
                         Ok(_) => {
                             let (r, back) = stream.write_all(buf).await;
                             buf = back;
-                            if r.is_err() {
-                                return;
-                            }
+                            r
                         }
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = result {
+                        eprintln!("monoio echo: closing a connection: {e}");
+                        return;
                     }
                 }
             });

@@ -31,12 +31,24 @@ pub async fn serve_echo(listener: TcpListener) -> io::Result<()> {
 }
 
 /// Echoes one connection: one multishot receive into the runtime's shared
-/// receive buffers, each buffer sent back as it is.
+/// receive buffers, each buffer sent back as it is. Ends when the peer
+/// closes; a failed receive or send (other than the peer resetting the
+/// connection) is reported on stderr.
 pub async fn echo_connection(stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let mut received = stream.recv_multi();
-    while let Some(Ok(buf)) = received.next().await {
-        if stream.write_all(buf).await.0.is_err() {
+    while let Some(buf) = received.next().await {
+        let result = match buf {
+            Ok(buf) => stream.write_all(buf).await.0,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            if !matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+            ) {
+                eprintln!("echo: closing a connection: {e}");
+            }
             return;
         }
     }
