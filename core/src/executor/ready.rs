@@ -26,9 +26,12 @@
 //! The run loop clears a bit only when it finds the word empty — while
 //! looking for work, or before sleeping — and then re-checks the word. The
 //! pair "set word bit, read summary" (waker) / "clear summary bit, read
-//! word" (run loop) needs a store-load order: the four operations are
-//! `SeqCst`, so one of the two reads sees the other side's write (see
-//! [`store_load_order`]).
+//! word" (run loop) needs a store-load order: every access to the summary
+//! and the words is `SeqCst`, so all of them fall into one total order and
+//! one of the two reads sees the other side's write (see
+//! [`store_load_order`]). On x86 that costs nothing over weaker orderings
+//! (the read-modify-writes are `lock`ed either way, the loads plain `mov`s),
+//! and it keeps the argument free of mixed-ordering subtleties.
 //!
 //! Order: the run loop visits words round-robin and, within a word, takes
 //! every ready task at once and polls them in slot order. A task woken while
@@ -141,7 +144,7 @@ impl ReadyQueue {
     pub(crate) fn push(&self, index: usize) -> bool {
         let word = index / WORD_BITS;
         let bit = 1 << (index % WORD_BITS);
-        // SeqCst: Release publishes what the waker did before the wake to
+        // Its release half publishes what the waker did before the wake to
         // the run loop's `swap`; SeqCst orders it before the summary load.
         // (Only the task's own bit of the old value is used, so this is one
         // `lock bts` on x86, not a compare-and-swap loop.)
@@ -158,7 +161,7 @@ impl ReadyQueue {
             // came after, and we would have read the flag clear.
             return false;
         }
-        let prev = self.summary.fetch_or(flag, Ordering::AcqRel);
+        let prev = self.summary.fetch_or(flag, Ordering::SeqCst);
         // The first wake that shows a sleeping run loop work pends it; a
         // sleeping run loop has no other summary bit set (it cleared them
         // all before it set `SLEEPING`).
@@ -168,7 +171,7 @@ impl ReadyQueue {
     /// Flags the `block_on` future as woken. Returns `true` if the run loop
     /// sleeps and must be pended.
     pub(crate) fn wake_root(&self) -> bool {
-        let prev = self.summary.fetch_or(ROOT, Ordering::AcqRel);
+        let prev = self.summary.fetch_or(ROOT, Ordering::SeqCst);
         prev & SLEEPING != 0 && prev & (WORDS | ROOT) == 0
     }
 
@@ -176,7 +179,7 @@ impl ReadyQueue {
     /// from `*cursor`, which it advances. Only the run loop calls this.
     #[inline]
     pub(crate) fn take(&self, cursor: &mut usize) -> Option<Batch> {
-        let mut candidates = self.summary.load(Ordering::Acquire) & WORDS;
+        let mut candidates = self.summary.load(Ordering::SeqCst) & WORDS;
         while candidates != 0 {
             // The summary's top bits are flags, never words, so rotating
             // the whole word yields word numbers below `MAX_WORDS`.
@@ -186,7 +189,7 @@ impl ReadyQueue {
             let flag = 1 << word;
             candidates &= !flag;
             // A plain load first, so that an empty word costs no swap.
-            if self.word_at(word).load(Ordering::Relaxed) == 0 {
+            if self.word_at(word).load(Ordering::SeqCst) == 0 {
                 // A lazily kept flag: drop it, so that later visits skip
                 // the word, then re-check the word as `start_sleeping` does.
                 self.summary.fetch_and(!flag, Ordering::SeqCst);
@@ -195,8 +198,9 @@ impl ReadyQueue {
                     continue;
                 }
             }
-            // Acquire: pairs with the Release of every `push` it takes.
-            let bits = self.word_at(word).swap(0, Ordering::Acquire);
+            // Its acquire half pairs with the release half of every `push`
+            // it takes.
+            let bits = self.word_at(word).swap(0, Ordering::SeqCst);
             if bits != 0 {
                 *cursor = (word + 1) % MAX_WORDS;
                 return Some(Batch {
@@ -210,8 +214,8 @@ impl ReadyQueue {
 
     /// Takes just the `ROOT` flag.
     pub(crate) fn take_root(&self) -> bool {
-        self.summary.load(Ordering::Relaxed) & ROOT != 0
-            && self.summary.fetch_and(!ROOT, Ordering::Acquire) & ROOT != 0
+        self.summary.load(Ordering::SeqCst) & ROOT != 0
+            && self.summary.fetch_and(!ROOT, Ordering::SeqCst) & ROOT != 0
     }
 
     /// Marks the run loop as going to sleep. Returns `true` if nothing is
@@ -234,10 +238,10 @@ impl ReadyQueue {
             }
         }
         if busy != 0 {
-            self.summary.fetch_or(busy, Ordering::AcqRel);
+            self.summary.fetch_or(busy, Ordering::SeqCst);
             return false;
         }
-        let prev = self.summary.fetch_or(SLEEPING, Ordering::AcqRel);
+        let prev = self.summary.fetch_or(SLEEPING, Ordering::SeqCst);
         if prev & (WORDS | ROOT) == 0 {
             true
         } else {
@@ -248,7 +252,7 @@ impl ReadyQueue {
 
     /// Clears the sleeping flag after `Platform::park` returned.
     pub(crate) fn stop_sleeping(&self) {
-        self.summary.fetch_and(!SLEEPING, Ordering::Relaxed);
+        self.summary.fetch_and(!SLEEPING, Ordering::SeqCst);
     }
 
     /// `true` when no task and no `block_on` future is queued.
@@ -261,7 +265,7 @@ impl ReadyQueue {
         while rest != 0 {
             let word = rest.trailing_zeros() as usize;
             rest &= rest - 1;
-            if self.word_at(word).load(Ordering::Acquire) != 0 {
+            if self.word_at(word).load(Ordering::SeqCst) != 0 {
                 return false;
             }
         }

@@ -50,8 +50,6 @@ pub struct Runner<P: Platform + 'static, const N: usize, const S: usize> {
     batch: Cell<Batch>,
     /// Where the ready queue's round-robin continues.
     cursor: Cell<usize>,
-    /// `block_on` must poll its future (first poll).
-    root: Cell<bool>,
     /// Guards against `tick` re-entered from a task being polled.
     ticking: Cell<bool>,
     /// Guards against `block_on` nested inside `block_on`.
@@ -171,7 +169,6 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
             exec,
             batch: Cell::new(Batch::default()),
             cursor: Cell::new(0),
-            root: Cell::new(false),
             ticking: Cell::new(false),
             blocking: Cell::new(false),
             _not_send: PhantomData,
@@ -303,7 +300,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
     /// cleared, so the completions it reaps wake their tasks without
     /// pending the platform.
     fn park(&self, drive: &impl Drive) {
-        if !self.batch.get().is_empty() || self.root.get() {
+        if !self.batch.get().is_empty() {
             return;
         }
         let shared = &self.exec.shared;
@@ -327,7 +324,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
 
     /// `true` if a task or the root future is ready to run.
     fn has_ready(&self) -> bool {
-        !self.batch.get().is_empty() || self.root.get() || !self.exec.shared.ready.is_empty()
+        !self.batch.get().is_empty() || !self.exec.shared.ready.is_empty()
     }
 
     /// Runs `future` to completion on this thread, running spawned tasks
@@ -354,9 +351,10 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         // provenance.
         let waker = unsafe { root_waker(shared) };
         let mut cx = Context::from_waker(&waker);
-        self.root.set(true);
+        // The first poll needs no wake.
+        let mut poll_root = true;
         loop {
-            if self.root.replace(false) || exec.shared.ready.take_root() {
+            if core::mem::take(&mut poll_root) || exec.shared.ready.take_root() {
                 if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
                     return output;
                 }
@@ -377,7 +375,6 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         loop {
             self.tick(BUDGET);
             // No root future here: a stray root wake means nothing.
-            self.root.set(false);
             self.exec.shared.ready.take_root();
             self.turn_or_park(drive);
         }
