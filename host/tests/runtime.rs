@@ -58,6 +58,21 @@ fn a_full_submission_ring_is_back_pressure() {
     });
 }
 
+/// A fresh, empty file opened for reading and writing in its own
+/// directory (remove the directory when done).
+fn scratch_file(tag: &str) -> (std::path::PathBuf, std::fs::File) {
+    let dir = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(dir.join("data"))
+        .unwrap();
+    (dir, file)
+}
+
 #[test]
 fn sleep_never_ends_early() {
     let rt = Runtime::new().unwrap();
@@ -68,16 +83,7 @@ fn sleep_never_ends_early() {
 
 #[test]
 fn file_write_then_read_at_offsets() {
-    let dir = std::env::temp_dir().join(format!("kasync-rt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("data");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
+    let (dir, file) = scratch_file("kasync-rt");
     let fd = file.as_raw_fd();
     let rt = Runtime::new().unwrap();
     let (written, read) = rt.block_on(async {
@@ -140,16 +146,8 @@ fn dropping_the_runtime_cancels_reads_in_flight() {
 #[test]
 fn statx_timeout_and_vectored_io() {
     use kasync_uring::ops::{ReadvAt, Statx, Timeout, WritevAt};
-    let dir = std::env::temp_dir().join(format!("kasync-vec-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("v");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
+    let (dir, file) = scratch_file("kasync-vec");
+    let path = dir.join("data");
     let fd = file.as_raw_fd();
     let rt = Runtime::new().unwrap();
     rt.block_on(async {

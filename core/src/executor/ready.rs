@@ -188,7 +188,7 @@ impl ReadyQueue {
                 % usize::BITS as usize;
             let flag = 1 << word;
             candidates &= !flag;
-            // A plain load first, so that an empty word costs no swap.
+            // A load first, so that an empty word costs no swap.
             if self.word_at(word).load(Ordering::SeqCst) == 0 {
                 // A lazily kept flag: drop it, so that later visits skip
                 // the word, then re-check the word as `start_sleeping` does.

@@ -296,13 +296,12 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
     }
 
     /// Parks through `drive` until a wake (or a spurious return), unless
-    /// work is already there; then turns it, with the sleeping flag
+    /// work is already queued; then turns it, with the sleeping flag
     /// cleared, so the completions it reaps wake their tasks without
-    /// pending the platform.
+    /// pending the platform. Called with no batch in hand (see
+    /// [`turn_or_park`](Self::turn_or_park)).
     fn park(&self, drive: &impl Drive) {
-        if !self.batch.get().is_empty() {
-            return;
-        }
+        debug_assert!(self.batch.get().is_empty(), "parked with tasks in hand");
         let shared = &self.exec.shared;
         if shared.ready.start_sleeping() {
             drive.park(&Idle::new(shared));
