@@ -408,6 +408,87 @@ fn full_op_table_makes_submissions_wait() {
     assert_eq!(reactor.occupied(), 0);
 }
 
+/// A submission takes the slot freed last (still in the cache), not the
+/// next one in table order; slots never used are taken only when none was
+/// freed.
+#[test]
+fn the_slot_freed_last_is_reused_first() {
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, Sim::new(&clock), 8);
+    let io = reactor.as_ref().handle();
+    let mut ops: Vec<_> = (0..4).map(|_| Box::pin(io.submit(SimNop))).collect();
+    for op in &mut ops {
+        assert!(poll_once(op.as_mut()).is_pending());
+    }
+    let ids: Vec<_> = ops.iter().map(|op| op.id().expect("submitted")).collect();
+    reactor.turn();
+    // Finish the second, then the fourth: the fourth's slot is reused first.
+    assert!(poll_once(ops[1].as_mut()).is_ready());
+    assert!(poll_once(ops[3].as_mut()).is_ready());
+    let mut next = Box::pin(io.submit(SimNop));
+    assert!(poll_once(next.as_mut()).is_pending());
+    let reused = next.id().expect("submitted");
+    assert_eq!(reused.index(), ids[3].index());
+    assert_ne!(reused, ids[3], "a reused slot has a new generation");
+    let mut after = Box::pin(io.submit(SimNop));
+    assert!(poll_once(after.as_mut()).is_pending());
+    assert_eq!(after.id().expect("submitted").index(), ids[1].index());
+    let mut fresh = Box::pin(io.submit(SimNop));
+    assert!(poll_once(fresh.as_mut()).is_pending());
+    assert_eq!(
+        fresh.id().expect("submitted").index(),
+        4,
+        "then unused slots"
+    );
+    reactor.turn();
+    ops.extend([next, after, fresh]);
+    for (i, op) in ops.iter_mut().enumerate() {
+        if i != 1 && i != 3 {
+            assert!(poll_once(op.as_mut()).is_ready());
+        }
+    }
+    assert_eq!(reactor.occupied(), 0);
+}
+
+/// A waiter that was offered a freed slot and then cancelled or dropped
+/// instead of taking it passes the offer to the next waiter.
+#[test]
+fn a_waiter_that_gives_up_an_offered_slot_passes_it_on() {
+    for give_up_by_cancel in [true, false] {
+        let clock = ManualClock::new(1_000);
+        let reactor = reactor!(clock, Sim::new(&clock), 1);
+        let io = reactor.as_ref().handle();
+        let (w2, waker2) = counting_waker();
+        let (w3, waker3) = counting_waker();
+        let mut cx2 = Context::from_waker(&waker2);
+        let mut cx3 = Context::from_waker(&waker3);
+        let mut first = pin!(io.submit(SimNop));
+        assert!(poll_once(first.as_mut()).is_pending());
+        let mut second = pin!(io.submit(SimNop));
+        let mut third = Box::pin(io.submit(SimNop));
+        assert!(second.as_mut().poll(&mut cx2).is_pending());
+        assert!(third.as_mut().poll(&mut cx3).is_pending());
+        reactor.turn();
+        assert!(poll_once(first.as_mut()).is_ready());
+        assert_eq!(
+            (w2.get(), w3.get()),
+            (0, 1),
+            "the freed slot is offered to one waiter (the last to come)"
+        );
+        if give_up_by_cancel {
+            let output = poll_once(pin!(third.as_mut().cancel()));
+            assert!(output.is_ready(), "never submitted: cancelled at once");
+        }
+        drop(third);
+        assert_eq!(w2.get(), 1, "the offer went on to the other waiter");
+        assert!(second.as_mut().poll(&mut cx2).is_pending());
+        assert!(second.id().is_some(), "and it took the slot");
+        reactor.turn();
+        assert!(second.as_mut().poll(&mut cx2).is_ready());
+        assert_eq!(reactor.occupied(), 0);
+    }
+}
+
 /// An operation whose `build` panics: the panic reaches the poller, the
 /// operation (and its buffer) is dropped, the slot is free again, and the
 /// reactor goes on.

@@ -39,10 +39,12 @@ enum Stage<T> {
 pub struct Op<'r, T, D: Driver, C: Clock, const M: usize, const K: usize> {
     reactor: &'r Reactor<D, C, M, K>,
     stage: Stage<T>,
-    /// Linked into the reactor while waiting for a free slot.
-    waiter: FreeWaiter,
-    /// The waiter was linked at some point (so a pop means "notified").
-    waited: Cell<bool>,
+    /// Made, and linked into the reactor, when the operation first has to
+    /// wait for a free slot; while it exists and is no longer linked, the
+    /// reactor popped it: a free slot was offered to this operation. It
+    /// exists only while waiting, so building and moving an `Op` copies
+    /// no list node.
+    waiter: Option<FreeWaiter>,
 }
 
 impl<'r, T, D, C, const M: usize, const K: usize> Op<'r, T, D, C, M, K>
@@ -55,8 +57,7 @@ where
         Self {
             reactor,
             stage: Stage::Pending(op),
-            waiter: Node::new(Cell::new(None)),
-            waited: Cell::new(false),
+            waiter: None,
         }
     }
 
@@ -81,21 +82,14 @@ where
         }
     }
 
-    /// Splits the pinned future into its parts. `waiter` stays pinned (it
-    /// is never moved); `stage` is not structurally pinned (the operation
-    /// is moved into the op table from it).
-    fn parts(
-        self: Pin<&mut Self>,
-    ) -> (
-        &'r Reactor<D, C, M, K>,
-        &mut Stage<T>,
-        &FreeWaiter,
-        &Cell<bool>,
-    ) {
-        // SAFETY: `waiter` is only ever used through a shared reference
-        // and never moved out; nothing else needs pinning.
+    /// Splits the pinned future into its parts. `stage` is not
+    /// structurally pinned (the operation is moved into the op table from
+    /// it); the waiter node is, while linked (see [`Waiter`]).
+    fn parts(self: Pin<&mut Self>) -> (&'r Reactor<D, C, M, K>, &mut Stage<T>, Waiter<'_>) {
+        // SAFETY: `Waiter` never moves a linked node (see its docs);
+        // nothing else needs pinning.
         let this = unsafe { self.get_unchecked_mut() };
-        (this.reactor, &mut this.stage, &this.waiter, &this.waited)
+        (this.reactor, &mut this.stage, Waiter(&mut this.waiter))
     }
 }
 
@@ -110,11 +104,11 @@ where
     /// # Panics
     /// When polled again after it returned `Ready`.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
-        let (reactor, stage, waiter, waited) = self.parts();
+        let (reactor, stage, mut waiter) = self.parts();
         loop {
             match stage {
                 Stage::Pending(_) => {
-                    if poll_claim(reactor, stage, waiter, waited, cx).is_pending() {
+                    if poll_claim(reactor, stage, &mut waiter, cx).is_pending() {
                         return Poll::Pending;
                     }
                 }
@@ -136,13 +130,52 @@ where
     }
 }
 
+/// The pinned waiter field of an [`Op`]: the only way the op touches it.
+///
+/// It upholds the pinning the reactor's list relies on: the node is made in
+/// place, and it is removed (moved out, dropped) only after it was unlinked.
+struct Waiter<'a>(&'a mut Option<FreeWaiter>);
+
+impl Waiter<'_> {
+    /// Registers `cx`'s waker and links the node (making it on first use)
+    /// if it is not linked.
+    fn wait<D: Driver, C: Clock, const M: usize, const K: usize>(
+        &mut self,
+        reactor: &Reactor<D, C, M, K>,
+        cx: &Context<'_>,
+    ) {
+        let node = self.0.get_or_insert_with(|| Node::new(Cell::new(None)));
+        node.value.set(Some(cx.waker().clone()));
+        if !node.is_linked() {
+            // SAFETY: the node lives in a pinned `Op` and is never moved
+            // while linked; the `Op`'s `Drop` unlinks it (`leave`).
+            unsafe { reactor.link_free_waiter(node) };
+        }
+    }
+
+    /// Unlinks and removes the node. Returns `true` if the operation had
+    /// been offered a free slot it did not take (the node was popped).
+    fn leave<D: Driver, C: Clock, const M: usize, const K: usize>(
+        &mut self,
+        reactor: &Reactor<D, C, M, K>,
+    ) -> bool {
+        let Some(node) = self.0.as_ref() else {
+            return false;
+        };
+        let offered = !node.is_linked();
+        reactor.unlink_free_waiter(node);
+        // Unlinked: the node may go.
+        *self.0 = None;
+        offered
+    }
+}
+
 /// Moves a pending operation into a free op-table slot and hands it to the
 /// backend; `Pending` (with the waiter linked) while every slot is taken.
 fn poll_claim<T, D, C, const M: usize, const K: usize>(
     reactor: &Reactor<D, C, M, K>,
     stage: &mut Stage<T>,
-    waiter: &FreeWaiter,
-    waited: &Cell<bool>,
+    waiter: &mut Waiter<'_>,
     cx: &mut Context<'_>,
 ) -> Poll<()>
 where
@@ -151,17 +184,10 @@ where
     C: Clock,
 {
     let Some(index) = reactor.claim() else {
-        waiter.value.set(Some(cx.waker().clone()));
-        if !waiter.is_linked() {
-            waited.set(true);
-            // SAFETY: `waiter` is pinned with its future, whose `Drop`
-            // unlinks it.
-            unsafe { reactor.link_free_waiter(waiter) };
-        }
+        waiter.wait(reactor, cx);
         return Poll::Pending;
     };
-    reactor.unlink_free_waiter(waiter);
-    waited.set(false);
+    waiter.leave(reactor);
     let Stage::Pending(op) = mem::replace(stage, Stage::Done) else {
         unreachable!("only called for pending operations")
     };
@@ -173,9 +199,7 @@ impl<T, D: Driver, C: Clock, const M: usize, const K: usize> Drop for Op<'_, T, 
     fn drop(&mut self) {
         match self.stage {
             Stage::Pending(_) => {
-                if self.waiter.is_linked() {
-                    self.reactor.unlink_free_waiter(&self.waiter);
-                } else if self.waited.get() {
+                if Waiter(&mut self.waiter).leave(self.reactor) {
                     // We were woken for a free slot we will not take: pass
                     // the turn on.
                     self.reactor.notify_free_waiter();
@@ -217,10 +241,12 @@ where
         let cancelled = Completion::new(-errno::ECANCELED);
         if !self.requested {
             self.requested = true;
-            let (reactor, stage, waiter, _) = self.op.as_mut().parts();
+            let (reactor, stage, mut waiter) = self.op.as_mut().parts();
             match stage {
                 Stage::Pending(_) => {
-                    reactor.unlink_free_waiter(waiter);
+                    if waiter.leave(reactor) {
+                        reactor.notify_free_waiter();
+                    }
                     let Stage::Pending(op) = mem::replace(stage, Stage::Done) else {
                         unreachable!()
                     };
@@ -279,11 +305,11 @@ where
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
         // SAFETY: structural pinning of the only field.
         let op = unsafe { self.map_unchecked_mut(|m| &mut m.op) };
-        let (reactor, stage, waiter, waited) = op.parts();
+        let (reactor, stage, mut waiter) = op.parts();
         loop {
             match stage {
                 Stage::Pending(_) => {
-                    if poll_claim(reactor, stage, waiter, waited, cx).is_pending() {
+                    if poll_claim(reactor, stage, &mut waiter, cx).is_pending() {
                         return Poll::Pending;
                     }
                 }

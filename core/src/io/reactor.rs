@@ -51,8 +51,12 @@ pub struct Reactor<D: Driver, C: Clock, const M: usize, const K: usize = 128> {
     driver_busy: Cell<bool>,
     timers: Timers<C>,
     slots: [OpSlot<D, K>; M],
-    /// Where the next claim starts looking.
-    next_free: Cell<usize>,
+    /// The most recently freed slot (index + 1; 0: none). Free slots form
+    /// a stack through [`OpSlot::next_free`], so a claim reuses the slot
+    /// that was freed last — the one still in the cache.
+    free_head: Cell<u32>,
+    /// Slots from here on were never used (and are on no stack).
+    fresh: Cell<u32>,
     /// Slots not `Free`.
     occupied: Cell<usize>,
     /// Slots the backend may still touch (`InFlight` or `Orphaned`).
@@ -77,7 +81,8 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             driver_busy: Cell::new(false),
             timers: Timers::new(clock),
             slots: [const { OpSlot::new() }; M],
-            next_free: Cell::new(0),
+            free_head: Cell::new(0),
+            fresh: Cell::new(0),
             occupied: Cell::new(0),
             backend_owned: Cell::new(0),
             unsubmitted: Cell::new(0),
@@ -105,7 +110,8 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             for i in 0..M {
                 slots.add(i).write(OpSlot::new());
             }
-            (&raw mut (*this).next_free).write(Cell::new(0));
+            (&raw mut (*this).free_head).write(Cell::new(0));
+            (&raw mut (*this).fresh).write(Cell::new(0));
             (&raw mut (*this).occupied).write(Cell::new(0));
             (&raw mut (*this).backend_owned).write(Cell::new(0));
             (&raw mut (*this).unsubmitted).write(Cell::new(0));
@@ -198,15 +204,20 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         self.backend_owned.set(owned);
     }
 
-    /// Finds a free slot.
+    /// Takes a free slot: the one freed last, else one never used yet.
     pub(crate) fn claim(&self) -> Option<u32> {
-        let start = self.next_free.get();
-        (0..M).map(|k| (start + k) % M).find_map(|index| {
-            (self.slots[index].state.get() == State::Free).then(|| {
-                self.next_free.set((index + 1) % M);
-                index as u32
-            })
-        })
+        let head = self.free_head.get();
+        if head != 0 {
+            let index = head - 1;
+            self.free_head.set(self.slot(index).next_free.get());
+            return Some(index);
+        }
+        let fresh = self.fresh.get();
+        if (fresh as usize) < M {
+            self.fresh.set(fresh + 1);
+            return Some(fresh);
+        }
+        None
     }
 
     /// Moves `op` into the free slot `index` and hands it to the backend
@@ -360,6 +371,8 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         slot.generation.set(slot.generation.get().wrapping_add(1));
         slot.vtable.set(None);
         drop(slot.waker.take());
+        slot.next_free.set(self.free_head.get());
+        self.free_head.set(index + 1);
         self.occupied.set(self.occupied.get() - 1);
         self.notify_free_waiter();
     }

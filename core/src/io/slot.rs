@@ -159,6 +159,8 @@ pub(crate) struct OpSlot<D: Driver, const K: usize> {
     pub(crate) on_done_list: Cell<bool>,
     /// Next slot on the done list: index + 1, or 0.
     pub(crate) next_done: Cell<u32>,
+    /// Next slot on the reactor's stack of free slots: index + 1, or 0.
+    pub(crate) next_free: Cell<u32>,
     pub(crate) vtable: Cell<Option<OpVTable<D>>>,
     /// The operation, while `state != Free`.
     pub(crate) storage: UnsafeCell<Storage<K>>,
@@ -177,6 +179,7 @@ impl<D: Driver, const K: usize> OpSlot<D, K> {
             queue_len: Cell::new(0),
             on_done_list: Cell::new(false),
             next_done: Cell::new(0),
+            next_free: Cell::new(0),
             vtable: Cell::new(None),
             storage: UnsafeCell::new(Storage::uninit()),
         }
