@@ -12,24 +12,8 @@ use std::time::{Duration, Instant};
 use kasync_host::net::{TcpListener, TcpStream};
 use kasync_host::{Runtime, spawn};
 
+use crate::cpu::{cpus, pin_to};
 use crate::harness::{Contender, Results, Run, compare};
-
-/// Pins the calling thread (or, before `exec`, the child) to `cpu`.
-fn pin_to(cpu: usize) -> std::io::Result<()> {
-    // SAFETY: `set` is zero-initialised and only passed to the kernel.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-fn cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
 
 /// CPU time the process has used, in nanoseconds.
 fn cpu_ns(pid: u32) -> u64 {

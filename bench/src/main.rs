@@ -9,6 +9,7 @@
 //! kasync. `--quick` runs small sizes in seconds (what CI does to keep the
 //! suite working); `--report` writes the Markdown report to a file.
 
+mod cpu;
 mod echo;
 mod executor;
 mod file;
@@ -94,6 +95,14 @@ fn main() -> ExitCode {
             "full"
         }
     );
+    // The in-process benchmarks (not file, whose tokio::fs contender needs
+    // its thread pool on other CPUs) run with the thread pinned.
+    let pinned = matches!(suite.as_str(), "executor" | "nop" | "all")
+        .then(cpu::Pinned::to_last_cpu)
+        .flatten();
+    if pinned.is_some() {
+        out += "Executor and no-op benchmarks: the measuring thread pinned to one CPU.\n\n";
+    }
     if suite == "executor" || suite == "all" {
         out += "## Executor\n\n";
         out += &harness::Results::header(None, false);
@@ -110,6 +119,7 @@ fn main() -> ExitCode {
         }
         out += "\n";
     }
+    drop(pinned);
     if suite == "file" || suite == "all" {
         out += &format!(
             "## 4 KiB random reads, page-cached {} MiB file\n\n",
