@@ -766,6 +766,7 @@ struct OpenMany {
 
 impl<const Q: usize> Operation<SimDriver<'_, Q>> for OpenMany {
     type Output = ();
+    const MULTISHOT: bool = true;
     fn build(&mut self) -> SimOp {
         SimOp::OpenMany { count: self.count }
     }

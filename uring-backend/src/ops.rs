@@ -757,6 +757,7 @@ impl AcceptMulti {
 
 impl Operation<UringDriver> for AcceptMulti {
     type Output = io::Result<OwnedFd>;
+    const MULTISHOT: bool = true;
     fn build(&mut self) -> squeue::Entry {
         opcode::AcceptMulti::new(types::Fd(self.fd))
             .flags(libc::SOCK_CLOEXEC)
@@ -842,6 +843,7 @@ impl Drop for RecvMulti {
 
 impl Operation<UringDriver> for RecvMulti {
     type Output = io::Result<Option<RecvBuf>>;
+    const MULTISHOT: bool = true;
     fn build(&mut self) -> squeue::Entry {
         opcode::RecvMulti::new(types::Fd(self.fd), bufring::GROUP).build()
     }

@@ -174,6 +174,13 @@ pub trait Operation<D: Driver>: 'static {
     /// with the buffers, so nothing is lost whatever happened.
     type Output;
 
+    /// `true` for an operation that completes more than once, which must
+    /// also implement [`Multishot`]. It is submitted with
+    /// [`Handle::submit_multishot`]; [`Handle::submit`] refuses it at
+    /// compile time (a single-shot future would free the operation at its
+    /// first completion while the backend still holds it).
+    const MULTISHOT: bool = false;
+
     /// Describes the operation to the backend. Called with `self` at its
     /// final address in the op table (it does not move until completion),
     /// possibly more than once if the submission queue was full.
@@ -195,8 +202,8 @@ pub trait Operation<D: Driver>: 'static {
     }
 
     /// `true` if the backend will report more completions for this
-    /// operation after `completion` (a multishot operation, io_uring's
-    /// `IORING_CQE_F_MORE`). Single-shot operations keep the default.
+    /// operation after `completion` (io_uring's `IORING_CQE_F_MORE`). Only
+    /// asked of [`MULTISHOT`](Self::MULTISHOT) operations.
     fn has_more(&self, completion: &Completion) -> bool {
         let _ = completion;
         false
@@ -225,7 +232,8 @@ pub trait Operation<D: Driver>: 'static {
 pub const MULTISHOT_QUEUE: usize = 16;
 
 /// An operation that completes many times (io_uring multishot): submitted
-/// with [`Handle::submit_multishot`], consumed as a stream of items.
+/// with [`Handle::submit_multishot`], consumed as a stream of items. Its
+/// [`Operation::MULTISHOT`] must be `true` (checked at compile time).
 pub trait Multishot<D: Driver>: Operation<D> {
     /// One completion's worth of output.
     type Item;

@@ -427,7 +427,10 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         }
         let vtable = slot.vtable();
         // SAFETY: an in-flight slot holds its operation.
-        if unsafe { (vtable.has_more)(slot.ptr(), &completion) } {
+        let more = vtable
+            .has_more
+            .is_some_and(|f| unsafe { f(slot.ptr(), &completion) });
+        if more {
             // One completion of a multishot operation; more will come.
             if state == State::Orphaned {
                 // SAFETY: as above; nobody else uses the operation now.
@@ -588,7 +591,40 @@ impl<'r, D: Driver, C: Clock, const M: usize, const K: usize> Handle<'r, D, C, M
     /// Nothing happens until the future is polled. Dropping the future
     /// after that never frees memory the backend may still use (see
     /// [`Op`]).
+    ///
+    /// A [`MULTISHOT`](Operation::MULTISHOT) operation does not compile
+    /// here; it goes through [`submit_multishot`](Self::submit_multishot):
+    ///
+    /// ```compile_fail,E0080
+    /// use core::pin::pin;
+    /// use kasync::io::{Completion, Operation, Reactor, sim::{SimDriver, SimOp}};
+    /// use kasync::time::ManualClock;
+    ///
+    /// struct Many;
+    /// impl Operation<SimDriver<'_, 8>> for Many {
+    ///     type Output = ();
+    ///     const MULTISHOT: bool = true;
+    ///     fn build(&mut self) -> SimOp {
+    ///         SimOp::OpenMany { count: 3 }
+    ///     }
+    ///     fn complete(self, _: Completion) {}
+    /// }
+    ///
+    /// let clock = ManualClock::new(1_000);
+    /// let reactor = pin!(Reactor::<_, _, 8>::new(SimDriver::<8>::new(&clock), &clock));
+    /// let op = reactor.as_ref().handle().submit(Many);
+    /// ```
     pub fn submit<T: Operation<D>>(self, op: T) -> Op<'r, T, D, C, M, K> {
+        const {
+            assert!(
+                !T::MULTISHOT,
+                "a multishot operation is submitted with `submit_multishot`"
+            )
+        };
+        self.op(op)
+    }
+
+    fn op<T: Operation<D>>(self, op: T) -> Op<'r, T, D, C, M, K> {
         const {
             assert!(
                 storage::fits::<T, K>(),
@@ -602,7 +638,13 @@ impl<'r, D: Driver, C: Clock, const M: usize, const K: usize> Handle<'r, D, C, M
     /// completion and ends after the last. Dropping the stream cancels the
     /// operation; completions nobody takes are released.
     pub fn submit_multishot<T: Multishot<D>>(self, op: T) -> Multi<'r, T, D, C, M, K> {
-        Multi::new(self.submit(op))
+        const {
+            assert!(
+                T::MULTISHOT,
+                "a `Multishot` operation sets `Operation::MULTISHOT` to `true`"
+            )
+        };
+        Multi::new(self.op(op))
     }
 
     /// The reactor.

@@ -63,7 +63,8 @@ pub(crate) struct OpVTable<D: Driver> {
     pub(crate) push: unsafe fn(*mut u8, &mut D, OpId) -> bool,
     pub(crate) orphaned: unsafe fn(*mut u8, Completion, &mut D),
     pub(crate) drop: unsafe fn(*mut u8),
-    pub(crate) has_more: unsafe fn(*const u8, &Completion) -> bool,
+    /// `None` for single-shot operations (they never have more).
+    pub(crate) has_more: Option<unsafe fn(*const u8, &Completion) -> bool>,
     pub(crate) release: unsafe fn(*mut u8, Completion),
     pub(crate) overflow: unsafe fn(*mut u8, Completion),
 }
@@ -83,7 +84,11 @@ impl<D: Driver> OpVTable<D> {
             push: push::<D, T>,
             orphaned: orphaned::<D, T>,
             drop: drop_op::<T>,
-            has_more: has_more::<D, T>,
+            has_more: if T::MULTISHOT {
+                Some(has_more::<D, T>)
+            } else {
+                None
+            },
             release: release::<D, T>,
             overflow: overflow::<D, T>,
         }
