@@ -13,7 +13,29 @@ use kasync_host::net::{TcpListener, TcpStream};
 use kasync_host::{Runtime, spawn};
 
 use crate::cpu::{cpus, pin_to};
-use crate::harness::{Contender, Results, Run, compare};
+use crate::harness::{Contender, CpuSplit, Results, Run, compare};
+
+/// The process's CPU time split into user space and kernel, in clock ticks
+/// (`utime` and `stime` of `/proc/<pid>/stat`).
+fn cpu_split(pid: u32) -> CpuSplit {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name, which may hold spaces;
+    // utime and stime are fields 14 and 15 of the whole line.
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|f| f.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    match fields[..] {
+        [user, kernel] => CpuSplit { user, kernel },
+        _ => CpuSplit::default(),
+    }
+}
 
 /// CPU time the process has used, in nanoseconds.
 fn cpu_ns(pid: u32) -> u64 {
@@ -235,9 +257,11 @@ fn one_run(
     let addr = free_port();
     let mut server = start_server(kind, addr);
     let cpu_before = cpu_ns(server.id());
+    let split_before = cpu_split(server.id());
     let (wall, mut latencies) = client(rt, addr, conns, requests, size, rate)
         .unwrap_or_else(|e| panic!("echo against the {kind} server ({conns} connections): {e}"));
     let cpu = cpu_ns(server.id()) - cpu_before;
+    let split_after = cpu_split(server.id());
     let _ = server.kill();
     let _ = server.wait();
     latencies.sort();
@@ -245,6 +269,10 @@ fn one_run(
         counter: Some(cpu),
         elapsed: Some(wall),
         latency: Some((percentile(&latencies, 0.5), percentile(&latencies, 0.99))),
+        cpu_split: Some(CpuSplit {
+            user: split_after.user.saturating_sub(split_before.user),
+            kernel: split_after.kernel.saturating_sub(split_before.kernel),
+        }),
     }
 }
 

@@ -17,6 +17,18 @@ pub struct Sample {
     pub counter: Option<u64>,
     /// Median and 99th-percentile latency of one operation, if measured.
     pub latency: Option<(Duration, Duration)>,
+    /// CPU time split of a measured process, if reported.
+    pub cpu_split: Option<CpuSplit>,
+}
+
+/// A process's CPU time in user space and in the kernel, in clock ticks
+/// (coarse: the report sums them over all repetitions).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuSplit {
+    /// Ticks in user space.
+    pub user: u64,
+    /// Ticks in the kernel.
+    pub kernel: u64,
 }
 
 /// What one run reports besides its wall time.
@@ -29,6 +41,8 @@ pub struct Run {
     pub elapsed: Option<Duration>,
     /// Median and 99th-percentile latency of one operation.
     pub latency: Option<(Duration, Duration)>,
+    /// Where a measured process spent its CPU time.
+    pub cpu_split: Option<CpuSplit>,
 }
 
 impl Run {
@@ -55,6 +69,7 @@ pub fn measure(f: impl FnOnce() -> Run) -> Sample {
         allocations,
         counter: run.counter,
         latency: run.latency,
+        cpu_split: run.cpu_split,
     }
 }
 
@@ -230,8 +245,22 @@ impl Results {
             } else {
                 String::new()
             };
+            let split = if self.samples[c].iter().any(|s| s.cpu_split.is_some()) {
+                let (user, kernel) = self.samples[c]
+                    .iter()
+                    .filter_map(|s| s.cpu_split)
+                    .fold((0, 0), |(u, k), s| (u + s.user, k + s.kernel));
+                let total = (user + kernel).max(1) as f64;
+                format!(
+                    " {:.0} % / {:.0} % |",
+                    100.0 * user as f64 / total,
+                    100.0 * kernel as f64 / total
+                )
+            } else {
+                String::new()
+            };
             out += &format!(
-                "| {} | {} | {med:.1} ({lo:.1}–{hi:.1}) | {ratio} | {allocs} |{counter}{latency}\n",
+                "| {} | {} | {med:.1} ({lo:.1}–{hi:.1}) | {ratio} | {allocs} |{counter}{latency}{split}\n",
                 self.name, self.names[c]
             );
         }
@@ -239,14 +268,18 @@ impl Results {
     }
 
     /// The Markdown table header for results like these (`latency`: add
-    /// p50/p99 latency columns).
-    pub fn header(counter: Option<&str>, latency: bool) -> String {
+    /// p50/p99 latency columns; `split`: the user/kernel CPU split).
+    pub fn header(counter: Option<&str>, latency: bool, split: bool) -> String {
         let (mut extra, mut sep) = match counter {
             Some(name) => (format!(" {name} per op |"), "---|".to_owned()),
             None => (String::new(), String::new()),
         };
         if latency {
             extra += " latency p50 / p99, µs |";
+            sep += "---|";
+        }
+        if split {
+            extra += " server CPU in user space / kernel |";
             sep += "---|";
         }
         format!(

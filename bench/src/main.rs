@@ -105,7 +105,7 @@ fn main() -> ExitCode {
     }
     if suite == "executor" || suite == "all" {
         out += "## Executor\n\n";
-        out += &harness::Results::header(None, false);
+        out += &harness::Results::header(None, false, false);
         for r in executor::run(reps, spawns, cycles) {
             out += &r.markdown();
         }
@@ -113,7 +113,7 @@ fn main() -> ExitCode {
     }
     if suite == "nop" || suite == "all" {
         out += "## No-op round trip through io_uring\n\n";
-        out += &harness::Results::header(Some("io_uring_enter"), false);
+        out += &harness::Results::header(Some("io_uring_enter"), false, false);
         for r in nop::run(reps, nops) {
             out += &r.markdown();
         }
@@ -126,7 +126,7 @@ fn main() -> ExitCode {
             file_size >> 20
         );
         let (results, note) = file::run(reps, file_size, file_reads);
-        out += &harness::Results::header(None, false);
+        out += &harness::Results::header(None, false, false);
         for r in results {
             out += &r.markdown();
             charted.extend(r.ratios());
@@ -137,8 +137,8 @@ fn main() -> ExitCode {
         out += "\n";
     }
     if suite == "echo" || suite == "all" {
-        out += "## TCP echo over loopback\n\nServer pinned to CPU 0 in a fresh process per run, client pinned to CPU 1; write-then-read ping-pong per connection. ns/op is wall time per request (1 / requests per second) — meaningful at saturation; at a fixed offered load (\"k req/s offered\") the ratio compares the server CPU time per request instead (\"by server CPU ns\"), the headline on 2 vCPUs where the client saturates first.\n\n";
-        out += &harness::Results::header(Some("server CPU ns"), true);
+        out += "## TCP echo over loopback\n\nServer pinned to CPU 0 in a fresh process per run, client pinned to CPU 1; write-then-read ping-pong per connection. ns/op is wall time per request (1 / requests per second) — meaningful at saturation; at a fixed offered load (\"k req/s offered\") the ratio compares the server CPU time per request instead (\"by server CPU ns\"), the headline on 2 vCPUs where the client saturates first. The last column splits the server's CPU time between user space and the kernel (clock ticks summed over the repetitions): the kernel's share — wake-ups and the TCP stack, the same work whichever runtime serves — bounds what a runtime can save.\n\n";
+        out += &harness::Results::header(Some("server CPU ns"), true, true);
         let saturated = |size, conns| echo::Config {
             size,
             conns,
