@@ -48,6 +48,18 @@ async fn player(court: Rc<Court>, me: usize, turns: usize) {
     }
 }
 
+/// The same game played the way tokio users write it, with
+/// `tokio::sync::Notify` — the baseline the benchmark goals were set
+/// against. It measures tokio's primitive as well as its executor.
+async fn notify_player(notify: Rc<[tokio::sync::Notify; 2]>, me: usize, turns: usize) {
+    for turn in 0..turns {
+        if me == 1 || turn > 0 {
+            notify[me].notified().await;
+        }
+        notify[1 - me].notify_one();
+    }
+}
+
 /// Spawn-and-run and ping-pong, kasync vs tokio current-thread vs the
 /// `futures` `LocalPool`.
 pub fn run(reps: usize, spawns: usize, cycles: usize) -> Vec<Results> {
@@ -150,6 +162,20 @@ pub fn run(reps: usize, spawns: usize, cycles: usize) -> Vec<Results> {
                     let local = tokio::task::LocalSet::new();
                     let a = local.spawn_local(player(court.clone(), 0, cycles / 2));
                     let b = local.spawn_local(player(court.clone(), 1, cycles / 2));
+                    local.block_on(&tokio, async {
+                        a.await.expect("player a");
+                        b.await.expect("player b");
+                    });
+                    Run::plain()
+                }),
+            },
+            Contender {
+                name: "tokio current-thread, tokio::sync::Notify",
+                run: Box::new(|| {
+                    let notify = Rc::new([tokio::sync::Notify::new(), tokio::sync::Notify::new()]);
+                    let local = tokio::task::LocalSet::new();
+                    let a = local.spawn_local(notify_player(notify.clone(), 0, cycles / 2));
+                    let b = local.spawn_local(notify_player(notify, 1, cycles / 2));
                     local.block_on(&tokio, async {
                         a.await.expect("player a");
                         b.await.expect("player b");
