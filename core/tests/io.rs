@@ -555,6 +555,59 @@ fn full_backend_queue_is_retried_after_a_flush() {
     assert_eq!(reactor.with_driver(|sim| sim.stats().submitted), 3);
 }
 
+/// An operation whose `build` panics when it is retried after a full
+/// backend queue: the panic reaches the turn once, then the operation
+/// completes as cancelled (its buffer comes back) and nothing panics again.
+#[test]
+fn a_build_that_panics_on_retry_fails_its_operation_once() {
+    struct Flaky {
+        builds: usize,
+        buf: TestBuf,
+    }
+    impl<const Q: usize> Operation<SimDriver<'_, Q>> for Flaky {
+        type Output = (Completion, TestBuf);
+        fn build(&mut self) -> SimOp {
+            self.builds += 1;
+            assert!(self.builds == 1, "cannot describe this operation again");
+            SimOp::Nop
+        }
+        fn complete(self, completion: Completion) -> Self::Output {
+            (completion, self.buf)
+        }
+    }
+    let clock = ManualClock::new(1_000);
+    let reactor = pin!(Reactor::<SimDriver<'_, 1>, &ManualClock, 4>::new(
+        SimDriver::new(&clock),
+        &clock
+    ));
+    let io = reactor.as_ref().handle();
+    let drops = Rc::new(Cell::new(0));
+    let mut first = pin!(io.submit(SimNop));
+    assert!(poll_once(first.as_mut()).is_pending());
+    // The queue (one entry) is full: the flaky one waits in the table.
+    let mut flaky = pin!(io.submit(Flaky {
+        builds: 0,
+        buf: TestBuf::new(8, &drops),
+    }));
+    assert!(poll_once(flaky.as_mut()).is_pending());
+    assert_eq!(reactor.in_flight(), 1);
+    let turns_panicking = (0..3)
+        .filter(|_| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reactor.turn())).is_err()
+        })
+        .count();
+    assert_eq!(turns_panicking, 1, "the panic comes back once");
+    let Poll::Ready((completion, buf)) = poll_once(flaky.as_mut()) else {
+        panic!("the failed operation resolves");
+    };
+    assert_eq!(completion.result, -ECANCELED);
+    assert_eq!(buf.bytes_total(), 8, "the buffer came back");
+    assert!(poll_once(first.as_mut()).is_ready());
+    drop(buf);
+    assert_eq!(drops.get(), 1);
+    assert_eq!(reactor.occupied(), 0);
+}
+
 /// Polls every future until all are done.
 async fn all<'a>(mut futures: Vec<Pin<Box<dyn Future<Output = ()> + 'a>>>) {
     poll_fn(|cx| {

@@ -61,10 +61,12 @@ pub struct Reactor<D: Driver, C: Clock, const M: usize, const K: usize = 128> {
     occupied: Cell<usize>,
     /// Slots the backend may still touch (`InFlight` or `Orphaned`).
     backend_owned: Cell<usize>,
-    /// Slots `Unsubmitted` (the backend queue was full).
-    unsubmitted: Cell<usize>,
-    /// Slots whose cancel is `Wanted` but not yet queued.
-    cancels_wanted: Cell<usize>,
+    /// Slots that wait for room in the backend's queue — `Unsubmitted`, or
+    /// with a cancel `Wanted` — first to last (index + 1, 0 ends), so a
+    /// turn retries them in order without scanning the table. An entry can
+    /// be stale (its slot moved on); the retry re-checks each.
+    retry_head: Cell<u32>,
+    retry_tail: Cell<u32>,
     /// Slots completed during a reap and not yet handled (index + 1, 0 ends).
     done_head: Cell<u32>,
     /// Submissions waiting for a free slot.
@@ -85,8 +87,8 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             fresh: Cell::new(0),
             occupied: Cell::new(0),
             backend_owned: Cell::new(0),
-            unsubmitted: Cell::new(0),
-            cancels_wanted: Cell::new(0),
+            retry_head: Cell::new(0),
+            retry_tail: Cell::new(0),
             done_head: Cell::new(0),
             free_waiters: List::new(),
             _pinned: PhantomPinned,
@@ -114,8 +116,8 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             (&raw mut (*this).fresh).write(Cell::new(0));
             (&raw mut (*this).occupied).write(Cell::new(0));
             (&raw mut (*this).backend_owned).write(Cell::new(0));
-            (&raw mut (*this).unsubmitted).write(Cell::new(0));
-            (&raw mut (*this).cancels_wanted).write(Cell::new(0));
+            (&raw mut (*this).retry_head).write(Cell::new(0));
+            (&raw mut (*this).retry_tail).write(Cell::new(0));
             (&raw mut (*this).done_head).write(Cell::new(0));
             (&raw mut (*this).free_waiters).write(List::new());
             (&raw mut (*this)._pinned).write(PhantomPinned);
@@ -170,11 +172,8 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     /// backend, until each has completed. Their awaiting futures (if any)
     /// then resolve with the cancelled (or completed) result.
     pub fn shutdown(&self) {
-        for slot in &self.slots {
-            if slot.state.get().backend_owned() && slot.cancel.get() == Cancel::No {
-                slot.cancel.set(Cancel::Wanted);
-                self.cancels_wanted.set(self.cancels_wanted.get() + 1);
-            }
+        for index in 0..M as u32 {
+            self.request_cancel(index);
         }
         loop {
             self.turn_io();
@@ -250,7 +249,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             self.set_state(slot, State::InFlight);
         } else {
             self.set_state(slot, State::Unsubmitted);
-            self.unsubmitted.set(self.unsubmitted.get() + 1);
+            self.want_retry(index);
         }
         id
     }
@@ -265,27 +264,56 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             return false;
         }
         self.set_state(slot, State::InFlight);
-        self.unsubmitted.set(self.unsubmitted.get() - 1);
         true
+    }
+
+    /// Puts slot `index` on the retry list (unless it is on it already).
+    fn want_retry(&self, index: u32) {
+        let slot = self.slot(index);
+        if slot.on_retry_list.replace(true) {
+            return;
+        }
+        slot.next_retry.set(0);
+        match self.retry_tail.replace(index + 1) {
+            0 => self.retry_head.set(index + 1),
+            tail => self.slot(tail - 1).next_retry.set(index + 1),
+        }
     }
 
     /// Retries what a full backend queue held back: submissions, cancels.
     fn push_retries(&self, d: &mut D) {
-        if self.unsubmitted.get() == 0 && self.cancels_wanted.get() == 0 {
-            return;
-        }
-        for index in 0..M {
-            let slot = &self.slots[index];
-            if slot.state.get() == State::Unsubmitted && !self.try_push(d, index) {
-                break;
+        loop {
+            let head = self.retry_head.get();
+            if head == 0 {
+                return;
+            }
+            let index = head - 1;
+            let slot = self.slot(index);
+            if slot.state.get() == State::Unsubmitted {
+                // A `build` that panics here (it did not the first time)
+                // fails the operation instead of panicking every turn.
+                let guard = FailOnUnwind {
+                    reactor: self,
+                    index,
+                };
+                let pushed = self.try_push(d, index as usize);
+                core::mem::forget(guard);
+                // A full queue leaves the entry first in line for next turn.
+                if !pushed {
+                    return;
+                }
             }
             if slot.cancel.get() == Cancel::Wanted && slot.state.get().backend_owned() {
-                if !d.push_cancel(self.id(index)) {
-                    break;
+                if !d.push_cancel(self.id(index as usize)) {
+                    return;
                 }
                 slot.cancel.set(Cancel::Requested);
-                self.cancels_wanted.set(self.cancels_wanted.get() - 1);
             }
+            self.retry_head.set(slot.next_retry.get());
+            if self.retry_head.get() == 0 {
+                self.retry_tail.set(0);
+            }
+            slot.on_retry_list.set(false);
         }
     }
 
@@ -295,7 +323,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         let slot = self.slot(index);
         if slot.state.get().backend_owned() && slot.cancel.get() == Cancel::No {
             slot.cancel.set(Cancel::Wanted);
-            self.cancels_wanted.set(self.cancels_wanted.get() + 1);
+            self.want_retry(index);
         }
     }
 
@@ -321,7 +349,6 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     pub(crate) unsafe fn take_unsubmitted<T>(&self, index: u32) -> T {
         let slot = self.slot(index);
         debug_assert_eq!(slot.state.get(), State::Unsubmitted);
-        self.unsubmitted.set(self.unsubmitted.get() - 1);
         // SAFETY: per the caller.
         let op = unsafe { slot.ptr().cast::<T>().read() };
         self.free(index);
@@ -334,7 +361,6 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         drop(slot.waker.take());
         match slot.state.get() {
             State::Unsubmitted => {
-                self.unsubmitted.set(self.unsubmitted.get() - 1);
                 // SAFETY: the backend never saw the operation; drop it here.
                 unsafe { (slot.vtable().drop)(slot.ptr()) };
                 self.free(index);
@@ -365,9 +391,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             "queued completions are taken or released first"
         );
         self.set_state(slot, State::Free);
-        if slot.cancel.replace(Cancel::No) == Cancel::Wanted {
-            self.cancels_wanted.set(self.cancels_wanted.get() - 1);
-        }
+        slot.cancel.set(Cancel::No);
         slot.generation.set(slot.generation.get().wrapping_add(1));
         slot.vtable.set(None);
         drop(slot.waker.take());
@@ -450,9 +474,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             State::OrphanDone
         };
         slot.completion.set(completion);
-        if slot.cancel.replace(Cancel::No) == Cancel::Wanted {
-            self.cancels_wanted.set(self.cancels_wanted.get() - 1);
-        }
+        slot.cancel.set(Cancel::No);
         self.set_state(slot, next);
         self.push_done(id.index());
     }
@@ -515,6 +537,24 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Drop for FreeOnUnwind<
         // else uses: its future gave it up, and the backend never got it.
         unsafe { (slot.vtable().drop)(slot.ptr()) };
         self.reactor.free(self.index);
+    }
+}
+
+/// Completes an `Unsubmitted` operation with `-ECANCELED` if building it
+/// for a retry panics: its future gets it back (with its buffers) instead
+/// of the panic coming back every turn.
+struct FailOnUnwind<'a, D: Driver, C: Clock, const M: usize, const K: usize> {
+    reactor: &'a Reactor<D, C, M, K>,
+    index: u32,
+}
+
+impl<D: Driver, C: Clock, const M: usize, const K: usize> Drop for FailOnUnwind<'_, D, C, M, K> {
+    fn drop(&mut self) {
+        let slot = self.reactor.slot(self.index);
+        slot.completion
+            .set(Completion::new(-super::errno::ECANCELED));
+        self.reactor.set_state(slot, State::Completed);
+        self.reactor.push_done(self.index);
     }
 }
 

@@ -166,6 +166,10 @@ pub(crate) struct OpSlot<D: Driver, const K: usize> {
     pub(crate) next_done: Cell<u32>,
     /// Next slot on the reactor's stack of free slots: index + 1, or 0.
     pub(crate) next_free: Cell<u32>,
+    /// On the reactor's retry list (waiting for room in the backend queue).
+    pub(crate) on_retry_list: Cell<bool>,
+    /// Next slot on the retry list: index + 1, or 0.
+    pub(crate) next_retry: Cell<u32>,
     pub(crate) vtable: Cell<Option<OpVTable<D>>>,
     /// The operation, while `state != Free`.
     pub(crate) storage: UnsafeCell<Storage<K>>,
@@ -185,6 +189,8 @@ impl<D: Driver, const K: usize> OpSlot<D, K> {
             on_done_list: Cell::new(false),
             next_done: Cell::new(0),
             next_free: Cell::new(0),
+            on_retry_list: Cell::new(false),
+            next_retry: Cell::new(0),
             vtable: Cell::new(None),
             storage: UnsafeCell::new(Storage::uninit()),
         }
