@@ -555,6 +555,38 @@ fn full_backend_queue_is_retried_after_a_flush() {
     assert_eq!(reactor.with_driver(|sim| sim.stats().submitted), 3);
 }
 
+/// Operations held back by a full backend queue are handed over first
+/// come, first served: a later submission does not take the room a flush
+/// made while an earlier one still waits.
+#[test]
+fn held_back_operations_are_not_overtaken() {
+    let clock = ManualClock::new(1_000);
+    let reactor = pin!(Reactor::<SimDriver<'_, 1>, &ManualClock, 4>::new(
+        SimDriver::new(&clock),
+        &clock
+    ));
+    let io = reactor.as_ref().handle();
+    let mut first = pin!(io.submit(SimNop));
+    let mut held = pin!(io.submit(SimNop));
+    assert!(poll_once(first.as_mut()).is_pending());
+    assert!(poll_once(held.as_mut()).is_pending());
+    assert_eq!(reactor.in_flight(), 1, "the queue holds one");
+    reactor.turn();
+    assert!(poll_once(first.as_mut()).is_ready());
+    // The turn flushed the queue; a new submission finds room in it.
+    let mut later = pin!(io.submit(SimNop));
+    assert!(poll_once(later.as_mut()).is_pending());
+    reactor.turn();
+    assert!(
+        poll_once(held.as_mut()).is_ready(),
+        "the held-back operation went first"
+    );
+    assert!(poll_once(later.as_mut()).is_pending());
+    reactor.turn();
+    assert!(poll_once(later.as_mut()).is_ready());
+    assert_eq!(reactor.occupied(), 0);
+}
+
 /// An operation whose `build` panics when it is retried after a full
 /// backend queue: the panic reaches the turn once, then the operation
 /// completes as cancelled (its buffer comes back) and nothing panics again.

@@ -240,9 +240,12 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             reactor: self,
             index,
         };
+        // Operations held back by a full queue go first: while any waits,
+        // this one queues behind it instead of taking the room it frees.
         // SAFETY: the slot holds the `T` just written; `push` only borrows
         // it where it lies.
-        let pushed = self.with_driver(|d| unsafe { slot::push::<D, T>(slot.ptr(), d, id) });
+        let pushed = self.retry_head.get() == 0
+            && self.with_driver(|d| unsafe { slot::push::<D, T>(slot.ptr(), d, id) });
         core::mem::forget(guard);
         // Straight to the final state (each transition updates counters).
         if pushed {
