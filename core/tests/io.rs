@@ -125,7 +125,7 @@ type Sim<'c> = SimDriver<'c, 8>;
 
 macro_rules! reactor {
     ($clock:ident, $driver:expr, $m:literal) => {
-        pin!(Reactor::<Sim<'_>, &ManualClock, $m>::new($driver, &$clock))
+        pin!(Reactor::<_, &ManualClock, $m>::new($driver, &$clock))
     };
 }
 
@@ -527,10 +527,7 @@ fn a_panicking_build_frees_its_slot() {
 #[test]
 fn full_backend_queue_is_retried_after_a_flush() {
     let clock = ManualClock::new(1_000);
-    let reactor = pin!(Reactor::<SimDriver<'_, 1>, &ManualClock, 4>::new(
-        SimDriver::new(&clock),
-        &clock
-    ));
+    let reactor = reactor!(clock, SimDriver::<1>::new(&clock), 4);
     let io = reactor.as_ref().handle();
     let mut ops: Vec<_> = (0..3).map(|_| Box::pin(io.submit(SimNop))).collect();
     for op in &mut ops {
@@ -561,10 +558,7 @@ fn full_backend_queue_is_retried_after_a_flush() {
 #[test]
 fn held_back_operations_are_not_overtaken() {
     let clock = ManualClock::new(1_000);
-    let reactor = pin!(Reactor::<SimDriver<'_, 1>, &ManualClock, 4>::new(
-        SimDriver::new(&clock),
-        &clock
-    ));
+    let reactor = reactor!(clock, SimDriver::<1>::new(&clock), 4);
     let io = reactor.as_ref().handle();
     let mut first = pin!(io.submit(SimNop));
     let mut held = pin!(io.submit(SimNop));
@@ -608,10 +602,7 @@ fn a_build_that_panics_on_retry_fails_its_operation_once() {
         }
     }
     let clock = ManualClock::new(1_000);
-    let reactor = pin!(Reactor::<SimDriver<'_, 1>, &ManualClock, 4>::new(
-        SimDriver::new(&clock),
-        &clock
-    ));
+    let reactor = reactor!(clock, SimDriver::<1>::new(&clock), 4);
     let io = reactor.as_ref().handle();
     let drops = Rc::new(Cell::new(0));
     let mut first = pin!(io.submit(SimNop));

@@ -236,9 +236,10 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         slot.cancel.set(Cancel::No);
         self.occupied.set(self.occupied.get() + 1);
         let id = self.id(index as usize);
-        let guard = FreeOnUnwind {
+        let guard = PushGuard {
             reactor: self,
             index,
+            on_unwind: OnUnwind::Free,
         };
         // Operations held back by a full queue go first: while any waits,
         // this one queues behind it instead of taking the room it frees.
@@ -295,9 +296,10 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             if slot.state.get() == State::Unsubmitted {
                 // A `build` that panics here (it did not the first time)
                 // fails the operation instead of panicking every turn.
-                let guard = FailOnUnwind {
+                let guard = PushGuard {
                     reactor: self,
                     index,
+                    on_unwind: OnUnwind::Fail,
                 };
                 let pushed = self.try_push(d, index as usize);
                 core::mem::forget(guard);
@@ -526,38 +528,45 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     }
 }
 
-/// Drops the operation and frees its slot if building or pushing it
-/// panics in [`Reactor::start`] (the backend never got it).
-struct FreeOnUnwind<'a, D: Driver, C: Clock, const M: usize, const K: usize> {
+/// What happens to an operation whose `build` panics while it is pushed.
+#[derive(Clone, Copy)]
+enum OnUnwind {
+    /// In [`Reactor::start`], before its future knows the slot: drop the
+    /// operation and free the slot (the backend never got it).
+    Free,
+    /// On a retry, with its future waiting: complete it with `-ECANCELED`,
+    /// so the future gets it back (buffers and all) instead of the panic
+    /// coming back every turn.
+    Fail,
+}
+
+/// Applies [`OnUnwind`] to slot `index` if dropped during a panic (and is
+/// forgotten otherwise).
+struct PushGuard<'a, D: Driver, C: Clock, const M: usize, const K: usize> {
     reactor: &'a Reactor<D, C, M, K>,
     index: u32,
+    on_unwind: OnUnwind,
 }
 
-impl<D: Driver, C: Clock, const M: usize, const K: usize> Drop for FreeOnUnwind<'_, D, C, M, K> {
+impl<D: Driver, C: Clock, const M: usize, const K: usize> Drop for PushGuard<'_, D, C, M, K> {
     fn drop(&mut self) {
-        let slot = self.reactor.slot(self.index);
-        // SAFETY: the slot holds the operation `start` wrote, which nobody
-        // else uses: its future gave it up, and the backend never got it.
-        unsafe { (slot.vtable().drop)(slot.ptr()) };
-        self.reactor.free(self.index);
-    }
-}
-
-/// Completes an `Unsubmitted` operation with `-ECANCELED` if building it
-/// for a retry panics: its future gets it back (with its buffers) instead
-/// of the panic coming back every turn.
-struct FailOnUnwind<'a, D: Driver, C: Clock, const M: usize, const K: usize> {
-    reactor: &'a Reactor<D, C, M, K>,
-    index: u32,
-}
-
-impl<D: Driver, C: Clock, const M: usize, const K: usize> Drop for FailOnUnwind<'_, D, C, M, K> {
-    fn drop(&mut self) {
-        let slot = self.reactor.slot(self.index);
-        slot.completion
-            .set(Completion::new(-super::errno::ECANCELED));
-        self.reactor.set_state(slot, State::Completed);
-        self.reactor.push_done(self.index);
+        let (reactor, index) = (self.reactor, self.index);
+        let slot = reactor.slot(index);
+        match self.on_unwind {
+            OnUnwind::Free => {
+                // SAFETY: the slot holds the operation `start` wrote, which
+                // nobody else uses: its future gave it up, and the backend
+                // never got it.
+                unsafe { (slot.vtable().drop)(slot.ptr()) };
+                reactor.free(index);
+            }
+            OnUnwind::Fail => {
+                slot.completion
+                    .set(Completion::new(-super::errno::ECANCELED));
+                reactor.set_state(slot, State::Completed);
+                reactor.push_done(index);
+            }
+        }
     }
 }
 
