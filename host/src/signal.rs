@@ -11,7 +11,10 @@ use crate::runtime::io;
 /// Receives the given signals as values instead of interrupting the
 /// program. Creating it blocks the signals for the calling thread (and the
 /// threads it starts afterwards), so create it early, before other
-/// threads.
+/// threads. They stay blocked when it is dropped: unblocking would deliver
+/// a signal that arrived meanwhile with its default action (a second
+/// Ctrl-C would end the program), and a drop on another thread would
+/// change the wrong thread's mask.
 #[derive(Debug)]
 pub struct Signals {
     fd: OwnedFd,
