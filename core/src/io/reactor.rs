@@ -36,9 +36,14 @@ pub(crate) type FreeWaiter = Node<Cell<Option<Waker>>>;
 /// # Back-pressure
 ///
 /// * Op table full: a submission waits (its future stays pending) until a
-///   slot is free.
+///   slot is free; a freed slot is offered to one waiter at a time.
 /// * Backend queue full: the operation stays in its slot and is handed to
-///   the backend on the next turn, after the queue was flushed.
+///   the backend on a later turn, after the queue was flushed. Held-back
+///   operations (and cancels) go first come, first served: later
+///   submissions queue behind them.
+///
+/// A claim takes the slot freed last (still in the cache), and no turn
+/// scans the table: held-back work and completions each wait on a list.
 ///
 /// # Shutdown and `'static` storage
 ///
