@@ -43,15 +43,17 @@ impl<T> Node<T> {
     }
 }
 
-/// The head of an intrusive list.
+/// The two ends of an intrusive list.
 pub(crate) struct List<T> {
     head: Cell<*const Node<T>>,
+    tail: Cell<*const Node<T>>,
 }
 
 impl<T> List<T> {
     pub(crate) const fn new() -> Self {
         Self {
             head: Cell::new(ptr::null()),
+            tail: Cell::new(ptr::null()),
         }
     }
 
@@ -69,11 +71,32 @@ impl<T> List<T> {
         let old = self.head.get();
         node.prev.set(ptr::null());
         node.next.set(old);
-        if !old.is_null() {
+        if old.is_null() {
+            self.tail.set(node);
+        } else {
             // SAFETY: linked nodes are valid (the rule above).
             unsafe { (*old).prev.set(node) };
         }
         self.head.set(node);
+        node.linked.set(true);
+    }
+
+    /// Links `node` at the back.
+    ///
+    /// # Safety
+    /// As for [`push_front`](Self::push_front).
+    pub(crate) unsafe fn push_back(&self, node: &Node<T>) {
+        debug_assert!(!node.linked.get());
+        let old = self.tail.get();
+        node.next.set(ptr::null());
+        node.prev.set(old);
+        if old.is_null() {
+            self.head.set(node);
+        } else {
+            // SAFETY: linked nodes are valid (the rule above).
+            unsafe { (*old).next.set(node) };
+        }
+        self.tail.set(node);
         node.linked.set(true);
     }
 
@@ -90,7 +113,9 @@ impl<T> List<T> {
             // SAFETY: linked nodes are valid.
             unsafe { (*prev).next.set(next) };
         }
-        if !next.is_null() {
+        if next.is_null() {
+            self.tail.set(prev);
+        } else {
             // SAFETY: linked nodes are valid.
             unsafe { (*next).prev.set(prev) };
         }

@@ -450,6 +450,59 @@ fn the_slot_freed_last_is_reused_first() {
     assert_eq!(reactor.occupied(), 0);
 }
 
+/// With the op table full, freed slots go to the waiting submissions in
+/// the order they came, and a newcomer queues behind them instead of
+/// taking a slot promised to a woken waiter.
+#[test]
+fn free_slots_go_to_waiters_in_line_order() {
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, Sim::new(&clock), 1);
+    let io = reactor.as_ref().handle();
+    let mut holder = Box::pin(io.submit(SimNop));
+    assert!(poll_once(holder.as_mut()).is_pending());
+    let (counts, wakers): (Vec<_>, Vec<_>) = (0..4).map(|_| counting_waker()).unzip();
+    let mut line: Vec<_> = (0..3).map(|_| Box::pin(io.submit(SimNop))).collect();
+    for (op, waker) in line.iter_mut().zip(&wakers) {
+        assert!(
+            op.as_mut()
+                .poll(&mut Context::from_waker(waker))
+                .is_pending()
+        );
+    }
+    let woken = || counts.iter().map(|c| c.get()).collect::<Vec<_>>();
+    let mut newcomer = None;
+    for turn in 0..3 {
+        reactor.turn();
+        if turn == 0 {
+            assert!(poll_once(holder.as_mut()).is_ready());
+            // Arrives while the freed slot is promised to the first waiter.
+            let mut late = Box::pin(io.submit(SimNop));
+            let mut cx = Context::from_waker(&wakers[3]);
+            assert!(late.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(late.id(), None, "the newcomer does not take it");
+            newcomer = Some(late);
+        } else {
+            assert!(poll_once(line[turn - 1].as_mut()).is_ready());
+        }
+        let mut expected = vec![0; 4];
+        expected[..=turn].fill(1);
+        assert_eq!(woken(), expected, "turn {turn}: the next in line is woken");
+        let mut cx = Context::from_waker(&wakers[turn]);
+        assert!(line[turn].as_mut().poll(&mut cx).is_pending());
+        assert!(line[turn].id().is_some(), "and takes the slot");
+        // Count only the wake-ups for slots: its completion wakes no one.
+        assert!(poll_once(line[turn].as_mut()).is_pending());
+    }
+    reactor.turn();
+    assert!(poll_once(line[2].as_mut()).is_ready());
+    assert_eq!(woken(), [1, 1, 1, 1], "the newcomer's turn comes last");
+    let mut late = newcomer.expect("made in the first turn");
+    assert!(poll_once(late.as_mut()).is_pending());
+    reactor.turn();
+    assert!(poll_once(late.as_mut()).is_ready());
+    assert_eq!(reactor.occupied(), 0);
+}
+
 /// A waiter that was offered a freed slot and then cancelled or dropped
 /// instead of taking it passes the offer to the next waiter.
 #[test]
@@ -464,27 +517,27 @@ fn a_waiter_that_gives_up_an_offered_slot_passes_it_on() {
         let mut cx3 = Context::from_waker(&waker3);
         let mut first = pin!(io.submit(SimNop));
         assert!(poll_once(first.as_mut()).is_pending());
-        let mut second = pin!(io.submit(SimNop));
-        let mut third = Box::pin(io.submit(SimNop));
+        let mut second = Box::pin(io.submit(SimNop));
+        let mut third = pin!(io.submit(SimNop));
         assert!(second.as_mut().poll(&mut cx2).is_pending());
         assert!(third.as_mut().poll(&mut cx3).is_pending());
         reactor.turn();
         assert!(poll_once(first.as_mut()).is_ready());
         assert_eq!(
             (w2.get(), w3.get()),
-            (0, 1),
-            "the freed slot is offered to one waiter (the last to come)"
+            (1, 0),
+            "the freed slot is offered to one waiter, the first in line"
         );
         if give_up_by_cancel {
-            let output = poll_once(pin!(third.as_mut().cancel()));
+            let output = poll_once(pin!(second.as_mut().cancel()));
             assert!(output.is_ready(), "never submitted: cancelled at once");
         }
-        drop(third);
-        assert_eq!(w2.get(), 1, "the offer went on to the other waiter");
-        assert!(second.as_mut().poll(&mut cx2).is_pending());
-        assert!(second.id().is_some(), "and it took the slot");
+        drop(second);
+        assert_eq!(w3.get(), 1, "the offer went on to the other waiter");
+        assert!(third.as_mut().poll(&mut cx3).is_pending());
+        assert!(third.id().is_some(), "and it took the slot");
         reactor.turn();
-        assert!(second.as_mut().poll(&mut cx2).is_ready());
+        assert!(third.as_mut().poll(&mut cx3).is_ready());
         assert_eq!(reactor.occupied(), 0);
     }
 }

@@ -144,13 +144,22 @@ impl Waiter<'_> {
         reactor: &Reactor<D, C, M, K>,
         cx: &Context<'_>,
     ) {
+        // A node that exists but is not linked was woken for a slot it
+        // could not take: it keeps its turn.
+        let offered = self.0.is_some();
         let node = self.0.get_or_insert_with(|| Node::new(Cell::new(None)));
         node.value.set(Some(cx.waker().clone()));
         if !node.is_linked() {
             // SAFETY: the node lives in a pinned `Op` and is never moved
             // while linked; the `Op`'s `Drop` unlinks it (`leave`).
-            unsafe { reactor.link_free_waiter(node) };
+            unsafe { reactor.link_free_waiter(node, offered) };
         }
+    }
+
+    /// `true` if the reactor woke this waiter for a slot it promised it
+    /// (the node exists but was popped from the line).
+    fn offered(&self) -> bool {
+        self.0.as_ref().is_some_and(|node| !node.is_linked())
     }
 
     /// Unlinks and removes the node. Returns `true` if the operation had
@@ -183,7 +192,12 @@ where
     D: Driver,
     C: Clock,
 {
-    let Some(index) = reactor.claim() else {
+    let claimed = if waiter.offered() {
+        reactor.claim_offered()
+    } else {
+        reactor.claim_unoffered()
+    };
+    let Some(index) = claimed else {
         waiter.wait(reactor, cx);
         return Poll::Pending;
     };
@@ -201,8 +215,8 @@ impl<T, D: Driver, C: Clock, const M: usize, const K: usize> Drop for Op<'_, T, 
             Stage::Pending(_) => {
                 if Waiter(&mut self.waiter).leave(self.reactor) {
                     // We were woken for a free slot we will not take: pass
-                    // the turn on.
-                    self.reactor.notify_free_waiter();
+                    // it on.
+                    self.reactor.decline_offer();
                 }
             }
             Stage::Submitted(id) => self.reactor.abandon(id.index()),
@@ -245,7 +259,7 @@ where
             match stage {
                 Stage::Pending(_) => {
                     if waiter.leave(reactor) {
-                        reactor.notify_free_waiter();
+                        reactor.decline_offer();
                     }
                     let Stage::Pending(op) = mem::replace(stage, Stage::Done) else {
                         unreachable!()

@@ -36,7 +36,9 @@ pub(crate) type FreeWaiter = Node<Cell<Option<Waker>>>;
 /// # Back-pressure
 ///
 /// * Op table full: a submission waits (its future stays pending) until a
-///   slot is free; a freed slot is offered to one waiter at a time.
+///   slot is free. Waiters are served in the order they came: a freed
+///   slot is promised to the first in line, and newcomers queue behind
+///   the line instead of taking promised slots.
 /// * Backend queue full: the operation stays in its slot and is handed to
 ///   the backend on a later turn, after the queue was flushed. Held-back
 ///   operations (and cancels) go first come, first served: later
@@ -74,8 +76,11 @@ pub struct Reactor<D: Driver, C: Clock, const M: usize, const K: usize = 128> {
     retry_tail: Cell<u32>,
     /// Slots completed during a reap and not yet handled (index + 1, 0 ends).
     done_head: Cell<u32>,
-    /// Submissions waiting for a free slot.
+    /// Submissions waiting for a free slot, in line order.
     free_waiters: List<Cell<Option<Waker>>>,
+    /// Free slots promised to waiters that were woken for them and have
+    /// not taken them yet; newcomers leave that many free slots alone.
+    offers: Cell<usize>,
     _pinned: PhantomPinned,
 }
 
@@ -96,6 +101,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             retry_tail: Cell::new(0),
             done_head: Cell::new(0),
             free_waiters: List::new(),
+            offers: Cell::new(0),
             _pinned: PhantomPinned,
         }
     }
@@ -125,6 +131,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             (&raw mut (*this).retry_tail).write(Cell::new(0));
             (&raw mut (*this).done_head).write(Cell::new(0));
             (&raw mut (*this).free_waiters).write(List::new());
+            (&raw mut (*this).offers).write(Cell::new(0));
             (&raw mut (*this)._pinned).write(PhantomPinned);
             &mut *this
         }
@@ -208,8 +215,32 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         self.backend_owned.set(owned);
     }
 
+    /// Takes a free slot for a submission that was not offered one: only
+    /// if nobody waits in line and a free slot is left beyond those
+    /// promised to woken waiters.
+    pub(crate) fn claim_unoffered(&self) -> Option<u32> {
+        let unpromised = M - self.occupied.get() > self.offers.get();
+        if self.free_waiters.is_empty() && unpromised {
+            self.claim()
+        } else {
+            None
+        }
+    }
+
+    /// Takes the free slot promised to a woken waiter.
+    pub(crate) fn claim_offered(&self) -> Option<u32> {
+        self.offers.set(self.offers.get() - 1);
+        self.claim()
+    }
+
+    /// A woken waiter gives its promised slot up: the next in line gets it.
+    pub(crate) fn decline_offer(&self) {
+        self.offers.set(self.offers.get() - 1);
+        self.notify_free_waiter();
+    }
+
     /// Takes a free slot: the one freed last, else one never used yet.
-    pub(crate) fn claim(&self) -> Option<u32> {
+    fn claim(&self) -> Option<u32> {
         let head = self.free_head.get();
         if head != 0 {
             let index = head - 1;
@@ -411,9 +442,10 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         self.notify_free_waiter();
     }
 
-    /// Wakes one submission waiting for a free slot.
-    pub(crate) fn notify_free_waiter(&self) {
+    /// Promises a free slot to the first submission in line and wakes it.
+    fn notify_free_waiter(&self) {
         if let Some(node) = self.free_waiters.pop_front() {
+            self.offers.set(self.offers.get() + 1);
             let waker = node.value.take();
             if let Some(waker) = waker {
                 waker.wake();
@@ -421,15 +453,23 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         }
     }
 
-    /// Links a submission waiting for a free slot.
+    /// Links a submission waiting for a free slot: last in line, or first
+    /// (`first`: it had been woken for a slot it could not take). Slots
+    /// go to waiters in line order.
     ///
     /// # Safety
     /// `node` is pinned, not linked, and unlinked (with
     /// [`unlink_free_waiter`](Self::unlink_free_waiter)) before it is
     /// invalidated.
-    pub(crate) unsafe fn link_free_waiter(&self, node: &FreeWaiter) {
+    pub(crate) unsafe fn link_free_waiter(&self, node: &FreeWaiter, first: bool) {
         // SAFETY: forwarded from the caller.
-        unsafe { self.free_waiters.push_front(node) };
+        unsafe {
+            if first {
+                self.free_waiters.push_front(node);
+            } else {
+                self.free_waiters.push_back(node);
+            }
+        }
     }
 
     pub(crate) fn unlink_free_waiter(&self, node: &FreeWaiter) {
