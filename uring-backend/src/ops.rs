@@ -449,25 +449,50 @@ impl Operation<UringDriver> for Shutdown {
     }
 }
 
-/// Reads into several buffers in one go (`readv`) at `offset`.
+/// The buffers of a vectored read or write and the `iovec` array the
+/// kernel reads them through (kept with the operation until it completes).
 #[derive(Debug)]
-pub struct ReadvAt {
+struct Vectored {
     fd: RawFd,
     bufs: Vec<Vec<u8>>,
     iovecs: Vec<libc::iovec>,
     offset: u64,
 }
 
-impl ReadvAt {
-    /// Fills `bufs` (each up to its capacity, in order) from `fd` at
-    /// `offset`.
-    pub fn new(fd: RawFd, bufs: Vec<Vec<u8>>, offset: u64) -> Self {
+impl Vectored {
+    fn new(fd: RawFd, bufs: Vec<Vec<u8>>, offset: u64) -> Self {
         Self {
             fd,
             bufs,
             iovecs: Vec::new(),
             offset,
         }
+    }
+
+    /// Points an `iovec` at each buffer: at its whole capacity to read
+    /// into, at its bytes to write. Returns the array and its length.
+    fn iovecs(&mut self, read: bool) -> (*const libc::iovec, u32) {
+        self.iovecs = self
+            .bufs
+            .iter_mut()
+            .map(|b| libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: if read { b.capacity() } else { b.len() },
+            })
+            .collect();
+        (self.iovecs.as_ptr(), self.iovecs.len() as u32)
+    }
+}
+
+/// Reads into several buffers in one go (`readv`) at `offset`.
+#[derive(Debug)]
+pub struct ReadvAt(Vectored);
+
+impl ReadvAt {
+    /// Fills `bufs` (each up to its capacity, in order) from `fd` at
+    /// `offset`.
+    pub fn new(fd: RawFd, bufs: Vec<Vec<u8>>, offset: u64) -> Self {
+        Self(Vectored::new(fd, bufs, offset))
     }
 }
 
@@ -475,58 +500,38 @@ impl Operation<UringDriver> for ReadvAt {
     /// Bytes read, and the buffers with their lengths set.
     type Output = (io::Result<usize>, Vec<Vec<u8>>);
     fn build(&mut self) -> squeue::Entry {
-        self.iovecs = self
-            .bufs
-            .iter_mut()
-            .map(|b| libc::iovec {
-                iov_base: b.as_mut_ptr().cast(),
-                iov_len: b.capacity(),
-            })
-            .collect();
-        opcode::Readv::new(
-            types::Fd(self.fd),
-            self.iovecs.as_ptr(),
-            self.iovecs.len() as u32,
-        )
-        .offset(self.offset)
-        .build()
+        let (iovecs, len) = self.0.iovecs(true);
+        opcode::Readv::new(types::Fd(self.0.fd), iovecs, len)
+            .offset(self.0.offset)
+            .build()
     }
-    fn complete(mut self, c: Completion) -> Self::Output {
+    fn complete(self, c: Completion) -> Self::Output {
+        let mut bufs = self.0.bufs;
         match result(c) {
             Ok(n) => {
                 let mut left = n as usize;
-                for b in &mut self.bufs {
+                for b in &mut bufs {
                     let take = left.min(b.capacity());
                     // SAFETY: the kernel filled the buffers in order, `n`
                     // bytes in all.
                     unsafe { b.set_len(take) };
                     left -= take;
                 }
-                (Ok(n as usize), self.bufs)
+                (Ok(n as usize), bufs)
             }
-            Err(e) => (Err(e), self.bufs),
+            Err(e) => (Err(e), bufs),
         }
     }
 }
 
 /// Writes several buffers in one go (`writev`) at `offset`.
 #[derive(Debug)]
-pub struct WritevAt {
-    fd: RawFd,
-    bufs: Vec<Vec<u8>>,
-    iovecs: Vec<libc::iovec>,
-    offset: u64,
-}
+pub struct WritevAt(Vectored);
 
 impl WritevAt {
     /// Writes `bufs` in order to `fd` at `offset`.
     pub fn new(fd: RawFd, bufs: Vec<Vec<u8>>, offset: u64) -> Self {
-        Self {
-            fd,
-            bufs,
-            iovecs: Vec::new(),
-            offset,
-        }
+        Self(Vectored::new(fd, bufs, offset))
     }
 }
 
@@ -534,24 +539,13 @@ impl Operation<UringDriver> for WritevAt {
     /// Bytes written, and the buffers.
     type Output = (io::Result<usize>, Vec<Vec<u8>>);
     fn build(&mut self) -> squeue::Entry {
-        self.iovecs = self
-            .bufs
-            .iter()
-            .map(|b| libc::iovec {
-                iov_base: b.as_ptr() as *mut libc::c_void,
-                iov_len: b.len(),
-            })
-            .collect();
-        opcode::Writev::new(
-            types::Fd(self.fd),
-            self.iovecs.as_ptr(),
-            self.iovecs.len() as u32,
-        )
-        .offset(self.offset)
-        .build()
+        let (iovecs, len) = self.0.iovecs(false);
+        opcode::Writev::new(types::Fd(self.0.fd), iovecs, len)
+            .offset(self.0.offset)
+            .build()
     }
     fn complete(self, c: Completion) -> Self::Output {
-        (result(c).map(|n| n as usize), self.bufs)
+        (result(c).map(|n| n as usize), self.0.bufs)
     }
 }
 
