@@ -79,7 +79,18 @@ pub fn serve_tokio(addr: SocketAddr) -> std::io::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        // The same accept backlog as the other servers: tokio's `bind`
+        // listens with 128 (std's default), which overflows when 256
+        // clients connect at once — dropped handshakes, retried a second
+        // later, or reset.
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(1024)?;
         loop {
             // Like kasync's server, a failed accept is reported, not fatal.
             let mut stream = match listener.accept().await {
