@@ -635,20 +635,18 @@ fn held_back_operations_are_not_overtaken() {
 }
 
 /// An operation whose `build` panics when it is retried after a full
-/// backend queue: the panic reaches the turn once, then the operation
-/// completes as cancelled (its buffer comes back) and nothing panics again.
+/// backend queue (a full queue does not build it, so the retry is its first
+/// build): the panic reaches the turn once, then the operation completes as
+/// cancelled (its buffer comes back) and nothing panics again.
 #[test]
 fn a_build_that_panics_on_retry_fails_its_operation_once() {
     struct Flaky {
-        builds: usize,
         buf: TestBuf,
     }
     impl<const Q: usize> Operation<SimDriver<'_, Q>> for Flaky {
         type Output = (Completion, TestBuf);
         fn build(&mut self) -> SimOp {
-            self.builds += 1;
-            assert!(self.builds == 1, "cannot describe this operation again");
-            SimOp::Nop
+            panic!("cannot describe this operation")
         }
         fn complete(self, completion: Completion) -> Self::Output {
             (completion, self.buf)
@@ -662,7 +660,6 @@ fn a_build_that_panics_on_retry_fails_its_operation_once() {
     assert!(poll_once(first.as_mut()).is_pending());
     // The queue (one entry) is full: the flaky one waits in the table.
     let mut flaky = pin!(io.submit(Flaky {
-        builds: 0,
         buf: TestBuf::new(8, &drops),
     }));
     assert!(poll_once(flaky.as_mut()).is_pending());
@@ -682,6 +679,49 @@ fn a_build_that_panics_on_retry_fails_its_operation_once() {
     drop(buf);
     assert_eq!(drops.get(), 1);
     assert_eq!(reactor.occupied(), 0);
+}
+
+/// A waker that is not a kasync task's may run any code when woken —
+/// here it uses the reactor's driver. Such wakers are woken after the reap,
+/// with the driver free again (a task's waker is woken during the reap: it
+/// only marks the task ready).
+#[test]
+fn a_foreign_waker_is_woken_after_the_reap() {
+    use std::task::Wake;
+    thread_local! {
+        static ON_WAKE: RefCell<Option<Box<dyn Fn()>>> = const { RefCell::new(None) };
+    }
+    struct CallsBack;
+    impl Wake for CallsBack {
+        fn wake(self: Arc<Self>) {
+            ON_WAKE.with_borrow(|f| f.as_ref().expect("a callback")());
+        }
+    }
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, Sim::new(&clock), 4);
+    // Lifetimes erased to fit the thread-local's `'static` callback.
+    let reactor_ptr = (&*reactor as *const Reactor<Sim<'_>, &ManualClock, 4>).cast::<()>();
+    let used = Rc::new(Cell::new(0));
+    let used_in_wake = used.clone();
+    let callback: Box<dyn Fn()> = Box::new(move || {
+        // SAFETY: the callback runs only during `reactor.turn()` below,
+        // while the pinned reactor (of this type, up to lifetimes) lives.
+        let reactor = unsafe { &*reactor_ptr.cast::<Reactor<Sim<'static>, &ManualClock, 4>>() };
+        reactor.with_driver(|_| used_in_wake.set(used_in_wake.get() + 1));
+    });
+    ON_WAKE.with_borrow_mut(|f| *f = Some(callback));
+    let waker = Waker::from(Arc::new(CallsBack));
+    let io = reactor.as_ref().handle();
+    let mut nop = pin!(io.submit(SimNop));
+    assert!(
+        nop.as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
+    reactor.turn();
+    assert_eq!(used.get(), 1, "woken once, and the driver was free");
+    assert!(poll_once(nop.as_mut()).is_ready());
+    ON_WAKE.with_borrow_mut(|f| *f = None);
 }
 
 /// Polls every future until all are done.

@@ -98,6 +98,8 @@ impl Builder {
     }
 
     /// The io_uring setup flags to try (each falls back if refused).
+    /// `IORING_SETUP_NO_SQARRAY` is always tried (it changes nothing but
+    /// the kernel's cost per submission).
     pub fn setup_flags(
         mut self,
         single_issuer: bool,

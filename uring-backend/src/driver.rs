@@ -5,12 +5,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
-use io_uring::types::{SubmitArgs, Timespec};
+use io_uring::types::Timespec;
 use io_uring::{IoUring, opcode, squeue, types};
 use kasync::executor::{Idle, Platform};
 use kasync::io::{Completion, Driver, OpId};
 
 use crate::bufring::{self, BufRing};
+use crate::enter::RingFd;
 use crate::fixed::{FixedBufPool, FixedFd, already_registered};
 use crate::setup::{self, Config, Flags, SetupError};
 
@@ -46,6 +47,8 @@ pub struct DriverStats {
 ///   `EAGAIN` are back-pressure: the reactor reaps and retries.
 pub struct UringDriver {
     ring: IoUring,
+    /// How `io_uring_enter` names the ring (unregistered in `Drop`).
+    ring_fd: RingFd,
     flags: Flags,
     eventfd: OwnedFd,
     /// Where the armed eventfd read lands; boxed so its address is stable.
@@ -80,8 +83,14 @@ impl UringDriver {
         }
         // SAFETY: `fd` is a fresh descriptor we own.
         let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let ring_fd = RingFd::new(&ring);
+        let flags = Flags {
+            registered_ring: ring_fd.is_registered(),
+            ..flags
+        };
         Ok(Self {
             ring,
+            ring_fd,
             flags,
             eventfd,
             eventfd_buf: Box::new(0),
@@ -213,18 +222,22 @@ impl UringDriver {
 
     /// One `io_uring_enter`: submit, and wait for `want` completions or
     /// `timeout`.
-    fn enter(&mut self, want: usize, timeout: Option<Duration>) {
+    fn enter(&mut self, want: u32, timeout: Option<Duration>) {
         self.stats.enters += 1;
-        let submitter = self.ring.submitter();
-        let result = match timeout {
-            Some(t) if want > 0 && self.flags.ext_arg => {
-                let ts = Timespec::new().sec(t.as_secs()).nsec(t.subsec_nanos());
-                submitter.submit_with_args(want, &SubmitArgs::new().timespec(&ts))
-            }
-            _ => submitter.submit_and_wait(want),
+        let (to_submit, getevents) = {
+            let sq = self.ring.submission();
+            // Deferred completion work runs only in an enter that gets
+            // events; so do completions held back by an overflow.
+            let getevents = want > 0 || sq.cq_overflow() || sq.taskrun();
+            (sq.len() as u32, getevents)
         };
-        match result.map_err(|e| e.raw_os_error()) {
-            Ok(_) => {}
+        let timeout = timeout.filter(|_| want > 0 && self.flags.ext_arg);
+        match self
+            .ring_fd
+            .enter(to_submit, want, getevents, timeout)
+            .map_err(|e| e.raw_os_error())
+        {
+            Ok(()) => {}
             // Interrupted by a signal, timed out, or back-pressure (the
             // completion queue overflowed / no resources): the caller reaps
             // and the next turn submits again.
@@ -257,23 +270,22 @@ impl UringDriver {
 impl Driver for UringDriver {
     type Op = squeue::Entry;
 
-    // Inline, so that building an operation's entry and copying it into
-    // the ring end up in one function and the entry goes straight there.
+    // Inline, so that building an operation's entry and queueing it end up
+    // in one function: room is checked first, and the entry is built
+    // straight into the ring.
     #[inline]
-    fn push(&mut self, id: OpId, op: squeue::Entry) -> Result<(), squeue::Entry> {
+    fn push(&mut self, id: OpId, build: impl FnOnce() -> squeue::Entry) -> bool {
         let mut sq = self.ring.submission();
-        // Check for room first, so the entry is copied once, straight into
-        // the ring (not into a temporary kept for the error case).
         if sq.is_full() {
-            return Err(op);
+            return false;
         }
-        let entry = op.user_data(id.to_u64());
+        let entry = build().user_data(id.to_u64());
         // SAFETY: as in `push_raw`: the entry refers to memory in the
         // reactor's op table, which outlives its completion.
         let pushed = unsafe { sq.push(&entry) };
         debug_assert!(pushed.is_ok(), "the ring had room");
         self.stats.submitted += 1;
-        Ok(())
+        true
     }
 
     fn push_cancel(&mut self, id: OpId) -> bool {
@@ -294,7 +306,7 @@ impl Driver for UringDriver {
         self.enter(0, None);
     }
 
-    fn reap(&mut self, sink: &mut dyn FnMut(OpId, Completion)) {
+    fn reap(&mut self, mut sink: impl FnMut(OpId, Completion)) {
         let mut delivered = 0;
         let mut woken = 0;
         let mut eventfd_done = false;
@@ -349,6 +361,14 @@ impl Driver for UringDriver {
             }
         }
         self.enter(1, timeout);
+    }
+}
+
+impl Drop for UringDriver {
+    fn drop(&mut self) {
+        // Before the ring closes: a registered ring is not freed while the
+        // registration holds it.
+        self.ring_fd.unregister();
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod bufring;
 mod driver;
+mod enter;
 mod fixed;
 pub mod ops;
 mod setup;

@@ -58,6 +58,7 @@ pub use platform::{Idle, Platform, Spin};
 pub use runner::{Runner, TickStats};
 #[cfg(all(feature = "std", not(loom)))]
 pub use thread_platform::ThreadPlatform;
+pub(crate) use waker::{WakerCell, wake};
 
 use crate::storage::{self, STORAGE_ALIGN};
 use crate::sync::{AtomicU32, Ordering};

@@ -10,6 +10,9 @@
 //! slot's reuse (the check and the enqueue are two steps). Every future must
 //! tolerate spurious polls anyway.
 
+use core::cell::Cell;
+use core::mem;
+use core::ptr;
 use core::task::{RawWaker, RawWakerVTable, Waker};
 
 use super::shared::Shared;
@@ -68,4 +71,111 @@ unsafe fn root_clone(ptr: *const ()) -> RawWaker {
 unsafe fn root_wake(ptr: *const ()) {
     // SAFETY: made by `root_waker` from the `Shared` of a `'static` executor.
     unsafe { Shared::wake_root(ptr.cast::<Shared>()) }
+}
+
+/// `true` for the waker of a task of a kasync executor.
+fn is_task_waker(waker: &Waker) -> bool {
+    ptr::eq(waker.vtable(), &TASK_VTABLE)
+}
+
+/// A copy of `waker`: a task waker is copied in place (cloning it does
+/// nothing anyway), any other waker is cloned through its vtable.
+fn copy(waker: &Waker) -> Waker {
+    if is_task_waker(waker) {
+        // SAFETY: the same data with the same vtable is exactly what
+        // `task_clone` returns.
+        unsafe { Waker::new(waker.data(), &TASK_VTABLE) }
+    } else {
+        waker.clone()
+    }
+}
+
+/// Drops `waker`; a task waker without the (empty) call through its vtable.
+fn release(waker: Waker) {
+    if is_task_waker(&waker) {
+        // Its drop does nothing.
+        mem::forget(waker);
+    } else {
+        drop(waker);
+    }
+}
+
+/// Wakes `waker`; a task waker directly, without the indirect call.
+pub(crate) fn wake(waker: Waker) {
+    if is_task_waker(&waker) {
+        let data = waker.data();
+        // Its drop does nothing.
+        mem::forget(waker);
+        // SAFETY: a waker with `TASK_VTABLE` was made by `task_waker` (or
+        // copied from one), so `data` is what `task_wake` expects.
+        unsafe { task_wake(data) };
+    } else {
+        waker.wake();
+    }
+}
+
+/// Where the reactor and the timers keep the waker of whoever waits on an
+/// operation or a timer.
+///
+/// Wakers of kasync tasks — the common case — are stored, woken and
+/// dropped without calls through their vtable (an indirect call each, on
+/// every operation); other wakers go through their vtable as usual.
+pub(crate) struct WakerCell(Cell<Option<Waker>>);
+
+impl WakerCell {
+    /// An empty cell.
+    pub(crate) const fn new() -> Self {
+        Self(Cell::new(None))
+    }
+
+    /// Registers `waker`, keeping the current one if it would wake the
+    /// same task.
+    pub(crate) fn register(&self, waker: &Waker) {
+        match self.0.take() {
+            Some(current) if current.will_wake(waker) => self.0.set(Some(current)),
+            old => {
+                self.0.set(Some(copy(waker)));
+                // Dropped last: a foreign waker's drop may run any code.
+                if let Some(old) = old {
+                    release(old);
+                }
+            }
+        }
+    }
+
+    /// Takes the waker out (to wake it with [`wake`] once the caller is
+    /// done with whatever holds the cell).
+    pub(crate) fn take(&self) -> Option<Waker> {
+        self.0.take()
+    }
+
+    /// Takes the waker out and wakes it.
+    pub(crate) fn wake(&self) {
+        if let Some(waker) = self.0.take() {
+            wake(waker);
+        }
+    }
+
+    /// Wakes the waker now if it is a kasync task's (which only marks the
+    /// task ready, without running any other code) and returns `true`;
+    /// `false` leaves any other waker in place.
+    pub(crate) fn wake_task(&self) -> bool {
+        match self.0.take() {
+            Some(waker) if is_task_waker(&waker) => {
+                wake(waker);
+                true
+            }
+            other => {
+                self.0.set(other);
+                false
+            }
+        }
+    }
+
+    /// Drops the waker, if any.
+    pub(crate) fn clear(&self) {
+        if let Some(waker) = self.0.take() {
+            release(waker);
+        }
+    }
 }

@@ -146,9 +146,12 @@ pub trait Driver {
     /// descriptor, …), built by [`Operation::build`].
     type Op;
 
-    /// Queues `op` for submission. `Err(op)` when the submission queue is
-    /// full: the reactor retries after the next flush.
-    fn push(&mut self, id: OpId, op: Self::Op) -> Result<(), Self::Op>;
+    /// Queues the operation that `build` describes, for submission under
+    /// `id`. `false` when the submission queue is full (then `build` need
+    /// not be called): the reactor retries after the next flush. Checking
+    /// for room before calling `build` lets the description be built
+    /// straight where the backend queues it.
+    fn push(&mut self, id: OpId, build: impl FnOnce() -> Self::Op) -> bool;
 
     /// Queues a request to cancel `id`. `false` when the queue is full (the
     /// reactor retries). Cancellation is best effort: the operation still
@@ -159,7 +162,7 @@ pub trait Driver {
     fn flush(&mut self);
 
     /// Reports every completion that is available now.
-    fn reap(&mut self, sink: &mut dyn FnMut(OpId, Completion));
+    fn reap(&mut self, sink: impl FnMut(OpId, Completion));
 
     /// Submits everything queued and waits until a completion is available,
     /// the executor's platform `pend`s, or `timeout` passes (`None`: no

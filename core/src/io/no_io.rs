@@ -29,8 +29,11 @@ impl<'p, P: Platform> NoIo<'p, P> {
 impl<P: Platform> Driver for NoIo<'_, P> {
     type Op = Infallible;
 
-    fn push(&mut self, _id: OpId, op: Infallible) -> Result<(), Infallible> {
-        match op {}
+    // `build` cannot return (no `Infallible` value exists), so nothing
+    // after it runs.
+    #[expect(unreachable_code, reason = "there is no operation to queue")]
+    fn push(&mut self, _id: OpId, build: impl FnOnce() -> Infallible) -> bool {
+        match build() {}
     }
 
     fn push_cancel(&mut self, _id: OpId) -> bool {
@@ -39,7 +42,7 @@ impl<P: Platform> Driver for NoIo<'_, P> {
 
     fn flush(&mut self) {}
 
-    fn reap(&mut self, _sink: &mut dyn FnMut(OpId, Completion)) {}
+    fn reap(&mut self, _sink: impl FnMut(OpId, Completion)) {}
 
     fn park(&mut self, _timeout: Option<Duration>, idle: &Idle<'_>) {
         self.platform.park(idle);

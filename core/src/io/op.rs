@@ -210,7 +210,21 @@ where
 }
 
 impl<T, D: Driver, C: Clock, const M: usize, const K: usize> Drop for Op<'_, T, D, C, M, K> {
+    /// Inlined: an awaited operation ends `Done`, and its drop is then one
+    /// comparison.
+    #[inline(always)]
     fn drop(&mut self) {
+        if !matches!(self.stage, Stage::Done) {
+            self.give_up();
+        }
+    }
+}
+
+impl<T, D: Driver, C: Clock, const M: usize, const K: usize> Op<'_, T, D, C, M, K> {
+    /// Drop of an operation that did not finish: leaves the line for a
+    /// free slot, or abandons the slot.
+    #[inline(never)]
+    fn give_up(&mut self) {
         match self.stage {
             Stage::Pending(_) => {
                 if Waiter(&mut self.waiter).leave(self.reactor) {

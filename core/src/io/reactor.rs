@@ -7,6 +7,7 @@ use core::future::Future;
 use core::marker::PhantomPinned;
 use core::mem::MaybeUninit;
 use core::pin::Pin;
+use core::ptr::NonNull;
 use core::task::Waker;
 use core::time::Duration;
 
@@ -268,7 +269,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         debug_assert_eq!(slot.state.get(), State::Free);
         // SAFETY: the slot is free (no value in its storage) and `T` fits.
         unsafe { slot.ptr().cast::<T>().write(op) };
-        slot.vtable.set(Some(OpVTable::of::<T>()));
+        slot.vtable.set(Some(NonNull::from(OpVTable::of::<T>())));
         slot.cancel.set(Cancel::No);
         self.occupied.set(self.occupied.get() + 1);
         let id = self.id(index as usize);
@@ -399,7 +400,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     /// The awaiting future of slot `index` is gone.
     pub(crate) fn abandon(&self, index: u32) {
         let slot = self.slot(index);
-        drop(slot.waker.take());
+        slot.waker.clear();
         match slot.state.get() {
             State::Unsubmitted => {
                 // SAFETY: the backend never saw the operation; drop it here.
@@ -424,6 +425,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         }
     }
 
+    #[inline(always)]
     fn free(&self, index: u32) {
         let slot = self.slot(index);
         debug_assert_eq!(
@@ -435,7 +437,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         slot.cancel.set(Cancel::No);
         slot.generation.set(slot.generation.get().wrapping_add(1));
         slot.vtable.set(None);
-        drop(slot.waker.take());
+        slot.waker.clear();
         slot.next_free.set(self.free_head.get());
         self.free_head.set(index + 1);
         self.occupied.set(self.occupied.get() - 1);
@@ -526,7 +528,12 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         slot.completion.set(completion);
         slot.cancel.set(Cancel::No);
         self.set_state(slot, next);
-        self.push_done(id.index());
+        // A task's waker only marks the task ready: woken here, in
+        // completion order. Anything else could re-enter the reactor while
+        // the driver is borrowed, so it is woken after the reap.
+        if next == State::OrphanDone || !slot.waker.wake_task() {
+            self.push_done(id.index());
+        }
     }
 
     /// Wakes the futures of completed operations and releases orphans.
@@ -543,9 +550,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             match slot.state.get() {
                 // Completed, or a multishot operation with queued items.
                 State::Completed | State::InFlight => {
-                    if let Some(waker) = slot.waker.take() {
-                        waker.wake();
-                    }
+                    slot.waker.wake();
                 }
                 State::OrphanDone => {
                     slot.release_queued();
@@ -567,7 +572,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         self.with_driver(|d| {
             self.push_retries(d);
             d.flush();
-            d.reap(&mut |id, c| self.record(id, c));
+            d.reap(|id, c| self.record(id, c));
         });
         self.process_done();
     }

@@ -378,14 +378,14 @@ fn transferred(outcome: SimOutcome, len: usize) -> usize {
 impl<const Q: usize> Driver for SimDriver<'_, Q> {
     type Op = SimOp;
 
-    fn push(&mut self, id: OpId, op: SimOp) -> Result<(), SimOp> {
+    fn push(&mut self, id: OpId, build: impl FnOnce() -> SimOp) -> bool {
         match self.queue.iter_mut().find(|e| e.is_none()) {
             Some(entry) => {
-                *entry = Some((id, op));
+                *entry = Some((id, build()));
                 self.stats.submitted += 1;
-                Ok(())
+                true
             }
-            None => Err(op),
+            None => false,
         }
     }
 
@@ -433,7 +433,7 @@ impl<const Q: usize> Driver for SimDriver<'_, Q> {
         }
     }
 
-    fn reap(&mut self, sink: &mut dyn FnMut(OpId, Completion)) {
+    fn reap(&mut self, mut sink: impl FnMut(OpId, Completion)) {
         let start = if self.mode == SimMode::Random {
             self.rng.below(Q as u64) as usize
         } else {

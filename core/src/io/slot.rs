@@ -2,9 +2,11 @@
 //! address while the backend may use it) and its life-cycle state.
 
 use core::cell::{Cell, UnsafeCell};
+use core::ptr::NonNull;
 use core::task::Waker;
 
 use super::{Completion, Driver, MULTISHOT_QUEUE, OpId, Operation};
+use crate::executor::WakerCell;
 use crate::storage::Storage;
 
 /// Where an operation is in its life.
@@ -52,9 +54,8 @@ pub(crate) enum Cancel {
     Requested,
 }
 
-/// What the reactor needs to do with an operation of an erased type. Kept
-/// by value in the slot (not as a `&'static` table), so drivers may borrow
-/// non-`'static` data.
+/// What the reactor needs to do with an operation of an erased type. One
+/// table per operation type, in static memory (a slot keeps a pointer).
 pub(crate) struct OpVTable<D: Driver> {
     /// Builds the operation's description and hands it to the driver
     /// under the given id, in one monomorphic function (so the description
@@ -69,28 +70,24 @@ pub(crate) struct OpVTable<D: Driver> {
     pub(crate) overflow: unsafe fn(*mut u8, Completion),
 }
 
-impl<D: Driver> Clone for OpVTable<D> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<D: Driver> Copy for OpVTable<D> {}
-
 impl<D: Driver> OpVTable<D> {
-    /// The functions for operation type `T`.
-    pub(crate) fn of<T: Operation<D>>() -> Self {
-        Self {
-            push: push::<D, T>,
-            orphaned: orphaned::<D, T>,
-            drop: drop_op::<T>,
-            has_more: if T::MULTISHOT {
-                Some(has_more::<D, T>)
-            } else {
-                None
-            },
-            release: release::<D, T>,
-            overflow: overflow::<D, T>,
+    /// The functions for operation type `T`: a constant, promoted to static
+    /// memory, so storing it in a slot is one pointer store. (The lifetime
+    /// is free rather than `'static` because `D` may borrow.)
+    pub(crate) fn of<'a, T: Operation<D>>() -> &'a Self {
+        &const {
+            Self {
+                push: push::<D, T>,
+                orphaned: orphaned::<D, T>,
+                drop: drop_op::<T>,
+                has_more: if T::MULTISHOT {
+                    Some(has_more::<D, T>)
+                } else {
+                    None
+                },
+                release: release::<D, T>,
+                overflow: overflow::<D, T>,
+            }
         }
     }
 }
@@ -103,8 +100,7 @@ pub(crate) unsafe fn push<D: Driver, T: Operation<D>>(
     id: OpId,
 ) -> bool {
     // SAFETY: guaranteed by the caller.
-    let op = unsafe { (*ptr.cast::<T>()).build() };
-    driver.push(id, op).is_ok()
+    driver.push(id, || unsafe { (*ptr.cast::<T>()).build() })
 }
 
 /// # Safety
@@ -155,7 +151,7 @@ pub(crate) struct OpSlot<D: Driver, const K: usize> {
     pub(crate) generation: Cell<u32>,
     pub(crate) completion: Cell<Completion>,
     /// The awaiting future's waker (`InFlight`/`Unsubmitted` only).
-    pub(crate) waker: Cell<Option<Waker>>,
+    pub(crate) waker: WakerCell,
     /// Completions of a multishot operation not yet taken (a ring buffer).
     pub(crate) queue: [Cell<Completion>; MULTISHOT_QUEUE],
     pub(crate) queue_head: Cell<u8>,
@@ -170,7 +166,9 @@ pub(crate) struct OpSlot<D: Driver, const K: usize> {
     pub(crate) on_retry_list: Cell<bool>,
     /// Next slot on the retry list: index + 1, or 0.
     pub(crate) next_retry: Cell<u32>,
-    pub(crate) vtable: Cell<Option<OpVTable<D>>>,
+    /// The stored operation's functions: a table in static memory
+    /// ([`OpVTable::of`]), while the slot is occupied.
+    pub(crate) vtable: Cell<Option<NonNull<OpVTable<D>>>>,
     /// The operation, while `state != Free`.
     pub(crate) storage: UnsafeCell<Storage<K>>,
 }
@@ -182,7 +180,7 @@ impl<D: Driver, const K: usize> OpSlot<D, K> {
             cancel: Cell::new(Cancel::No),
             generation: Cell::new(0),
             completion: Cell::new(Completion::new(0)),
-            waker: Cell::new(None),
+            waker: WakerCell::new(),
             queue: [const { Cell::new(Completion::new(0)) }; MULTISHOT_QUEUE],
             queue_head: Cell::new(0),
             queue_len: Cell::new(0),
@@ -201,10 +199,14 @@ impl<D: Driver, const K: usize> OpSlot<D, K> {
     }
 
     /// The stored operation's vtable.
-    pub(crate) fn vtable(&self) -> OpVTable<D> {
-        self.vtable
+    pub(crate) fn vtable(&self) -> &OpVTable<D> {
+        let table = self
+            .vtable
             .get()
-            .expect("an occupied op slot always has a vtable")
+            .expect("an occupied op slot always has a vtable");
+        // SAFETY: the pointer was made from `OpVTable::of`, a reference to
+        // a promoted constant, which is valid for the whole program.
+        unsafe { table.as_ref() }
     }
 
     /// Queues a completion of a multishot operation; `false` when full.
@@ -244,10 +246,6 @@ impl<D: Driver, const K: usize> OpSlot<D, K> {
     /// Sets the waker of the awaiting future, keeping the current one if it
     /// would wake the same task (no clone).
     pub(crate) fn set_waker(&self, waker: &Waker) {
-        let current = self.waker.take();
-        self.waker.set(match current {
-            Some(w) if w.will_wake(waker) => Some(w),
-            _ => Some(waker.clone()),
-        });
+        self.waker.register(waker);
     }
 }

@@ -15,6 +15,7 @@
 use core::cell::Cell;
 use core::task::Waker;
 
+use crate::executor::{WakerCell, wake};
 use crate::list::{List, Node};
 
 const SLOT_BITS: u32 = 6;
@@ -26,7 +27,7 @@ const SPAN: u64 = 1 << (SLOT_BITS * LEVELS as u32);
 /// What a pending timer needs: its deadline, who to wake, where it is.
 pub(crate) struct Entry {
     when: Cell<u64>,
-    waker: Cell<Option<Waker>>,
+    waker: WakerCell,
     fired: Cell<bool>,
     level: Cell<u8>,
     slot: Cell<u8>,
@@ -36,7 +37,7 @@ impl Entry {
     pub(crate) const fn new() -> Self {
         Self {
             when: Cell::new(0),
-            waker: Cell::new(None),
+            waker: WakerCell::new(),
             fired: Cell::new(false),
             level: Cell::new(0),
             slot: Cell::new(0),
@@ -51,11 +52,7 @@ impl Entry {
     /// Sets the waker to wake when the entry fires; keeps the current one if
     /// it would wake the same task.
     pub(crate) fn set_waker(&self, waker: &Waker) {
-        let current = self.waker.take();
-        self.waker.set(match current {
-            Some(w) if w.will_wake(waker) => Some(w),
-            _ => Some(waker.clone()),
-        });
+        self.waker.register(waker);
     }
 }
 
@@ -241,7 +238,7 @@ impl Wheel {
                     // The node is unlinked and no longer touched: waking
                     // may run code that drops its owner.
                     if let Some(waker) = waker {
-                        waker.wake();
+                        wake(waker);
                     }
                 } else {
                     // SAFETY: the node was linked (so pinned and valid until
