@@ -206,8 +206,9 @@ fn machine() -> String {
         })
         .unwrap_or_else(|| "unknown".into());
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let flags = kasync_uring::probe(&kasync_uring::Config::default())
-        .map(|r| r.flags.to_string())
+    // A runtime's flags: ring setup plus what its driver set up after.
+    let flags = kasync_host::Runtime::new()
+        .map(|rt| rt.flags().to_string())
         .unwrap_or_else(|e| format!("io_uring unavailable: {e}"));
     format!(
         "Machine: Linux {}, {cpus} × {cpu}; ring flags {flags}.\n",

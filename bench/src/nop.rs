@@ -4,6 +4,7 @@
 
 use io_uring::{IoUring, opcode};
 use kasync_host::{Runtime, io, spawn};
+use kasync_uring::Flags;
 use kasync_uring::ops::Nop;
 
 use crate::harness::{Contender, Results, Run, compare};
@@ -31,41 +32,80 @@ fn kasync_nops(rt: &Runtime, ops: usize, depth: usize) -> u64 {
 }
 
 /// The same with a raw ring: keep `depth` in flight, one
-/// `submit_and_wait(1)` per turn. Returns the `io_uring_enter` count.
-fn raw_nops(ring: &mut IoUring, ops: usize, depth: usize) -> u64 {
+/// `submit_and_wait(1)` per turn; with `register`, enters name the ring by
+/// its registered descriptor. Returns the `io_uring_enter` count.
+fn raw_nops(ring: &mut IoUring, ops: usize, depth: usize, register: bool) -> u64 {
+    let (mut submitter, mut sq, mut cq) = ring.split();
+    if register {
+        submitter
+            .register_ring_fd()
+            .expect("the runtime registered its ring, so can this loop");
+    }
     let mut submitted = 0;
     let mut completed = 0;
     let mut enters = 0;
     while submitted < depth.min(ops) {
         // SAFETY: a nop references no memory.
-        unsafe { ring.submission().push(&opcode::Nop::new().build()) }.expect("ring has room");
+        unsafe { sq.push(&opcode::Nop::new().build()) }.expect("ring has room");
         submitted += 1;
     }
     while completed < ops {
-        ring.submit_and_wait(1).expect("io_uring_enter");
+        sq.sync();
+        submitter.submit_and_wait(1).expect("io_uring_enter");
         enters += 1;
-        let done = ring.completion().count();
+        cq.sync();
+        let done = cq.by_ref().count();
         completed += done;
         for _ in 0..done {
             if submitted < ops {
                 // SAFETY: as above.
-                unsafe { ring.submission().push(&opcode::Nop::new().build()) }
-                    .expect("ring has room");
+                unsafe { sq.push(&opcode::Nop::new().build()) }.expect("ring has room");
                 submitted += 1;
             }
         }
     }
+    if register {
+        submitter.unregister_ring_fd().expect("registered above");
+    }
     enters
 }
 
-/// Nop round trips at 1 and 32 in flight.
+/// A raw ring set up like the runtime's: the same setup flags, and the
+/// ring's descriptor registered if the runtime's is.
+fn ring_like(flags: Flags) -> IoUring {
+    let mut builder = IoUring::builder();
+    if flags.single_issuer {
+        builder.setup_single_issuer();
+    }
+    if flags.defer_taskrun {
+        builder.setup_defer_taskrun();
+    }
+    if flags.coop_taskrun {
+        builder.setup_coop_taskrun();
+    }
+    if flags.coop_taskrun || flags.defer_taskrun {
+        builder.setup_taskrun_flag();
+    }
+    if flags.no_sqarray {
+        builder.setup_no_sqarray();
+    }
+    builder
+        .build(256)
+        .expect("the runtime's ring flags work here")
+}
+
+/// Nop round trips at 1 and 32 in flight: kasync, a raw loop on a ring
+/// with `IoUring::new`'s defaults (what a hand-written loop starts from),
+/// and a raw loop on a ring set up exactly like kasync's.
 pub fn run(reps: usize, ops: usize) -> Vec<Results> {
     let rt = Runtime::new().expect("io_uring is needed for this benchmark");
-    let mut ring = IoUring::new(256).expect("io_uring");
+    let mut plain = IoUring::new(256).expect("io_uring");
+    let mut tuned = ring_like(rt.flags());
+    let register = rt.flags().registered_ring;
     [1usize, 32]
         .into_iter()
         .map(|depth| {
-            let ring = &mut ring;
+            let (plain, tuned) = (&mut plain, &mut tuned);
             let rt = &rt;
             compare(
                 &format!("nop round trip, {depth} in flight"),
@@ -79,7 +119,11 @@ pub fn run(reps: usize, ops: usize) -> Vec<Results> {
                     },
                     Contender {
                         name: "raw io-uring loop",
-                        run: Box::new(move || Run::counted(raw_nops(ring, ops, depth))),
+                        run: Box::new(move || Run::counted(raw_nops(plain, ops, depth, false))),
+                    },
+                    Contender {
+                        name: "raw loop, kasync's ring setup",
+                        run: Box::new(move || Run::counted(raw_nops(tuned, ops, depth, register))),
                     },
                 ],
             )
