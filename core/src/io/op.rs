@@ -103,31 +103,71 @@ where
 
     /// # Panics
     /// When polled again after it returned `Ready`.
+    ///
+    /// Inlined where it is awaited: taking a completion is a few loads and
+    /// stores; submitting (the larger part) stays a call.
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
-        let (reactor, stage, mut waiter) = self.parts();
-        loop {
-            match stage {
-                Stage::Pending(_) => {
-                    if poll_claim(reactor, stage, &mut waiter, cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                }
-                Stage::Submitted(id) => {
-                    let slot = reactor.slot(id.index());
-                    if slot.state.get() != State::Completed {
-                        slot.set_waker(cx.waker());
-                        return Poll::Pending;
-                    }
-                    let index = id.index();
-                    *stage = Stage::Done;
-                    // SAFETY: this future put a `T` into the slot.
-                    let (op, completion) = unsafe { reactor.take_completed::<T>(index) };
-                    return Poll::Ready(op.complete(completion));
-                }
-                Stage::Done => panic!("operation future polled after it completed"),
-            }
+        let (reactor, stage, waiter) = self.parts();
+        match *stage {
+            Stage::Submitted(id) => poll_submitted(reactor, stage, id, cx),
+            _ => poll_unsubmitted(reactor, stage, waiter, cx),
         }
     }
+}
+
+/// Polls an operation that is not in the op table yet (or is done).
+#[inline(never)]
+fn poll_unsubmitted<T, D, C, const M: usize, const K: usize>(
+    reactor: &Reactor<D, C, M, K>,
+    stage: &mut Stage<T>,
+    mut waiter: Waiter<'_>,
+    cx: &mut Context<'_>,
+) -> Poll<T::Output>
+where
+    T: Operation<D>,
+    D: Driver,
+    C: Clock,
+{
+    match *stage {
+        Stage::Pending(_) => {
+            if poll_claim(reactor, stage, &mut waiter, cx).is_pending() {
+                return Poll::Pending;
+            }
+            let Stage::Submitted(id) = *stage else {
+                unreachable!("a claimed operation is submitted")
+            };
+            poll_submitted(reactor, stage, id, cx)
+        }
+        Stage::Submitted(id) => poll_submitted(reactor, stage, id, cx),
+        Stage::Done => panic!("operation future polled after it completed"),
+    }
+}
+
+/// Polls an operation in op-table slot `id`: its output once completed,
+/// else `Pending` with `cx`'s waker registered.
+#[inline(always)]
+fn poll_submitted<T, D, C, const M: usize, const K: usize>(
+    reactor: &Reactor<D, C, M, K>,
+    stage: &mut Stage<T>,
+    id: OpId,
+    cx: &mut Context<'_>,
+) -> Poll<T::Output>
+where
+    T: Operation<D>,
+    D: Driver,
+    C: Clock,
+{
+    let index = id.index();
+    let slot = reactor.slot(index);
+    if slot.state.get() != State::Completed {
+        slot.set_waker(cx.waker());
+        return Poll::Pending;
+    }
+    *stage = Stage::Done;
+    // SAFETY: this future put a `T` into the slot.
+    let (op, completion) = unsafe { reactor.take_completed::<T>(index) };
+    Poll::Ready(op.complete(completion))
 }
 
 /// The pinned waiter field of an [`Op`]: the only way the op touches it.

@@ -285,11 +285,12 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         let pushed = self.retry_head.get() == 0
             && self.with_driver(|d| unsafe { slot::push::<D, T>(slot.ptr(), d, id) });
         core::mem::forget(guard);
-        // Straight to the final state (each transition updates counters).
+        // Straight from `Free` to the final state.
         if pushed {
-            self.set_state(slot, State::InFlight);
+            slot.state.set(State::InFlight);
+            self.backend_owned.set(self.backend_owned.get() + 1);
         } else {
-            self.set_state(slot, State::Unsubmitted);
+            slot.state.set(State::Unsubmitted);
             self.want_retry(index);
         }
         id
@@ -373,6 +374,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     ///
     /// # Safety
     /// The slot holds a `T` (the caller submitted it).
+    #[inline(always)]
     pub(crate) unsafe fn take_completed<T>(&self, index: u32) -> (T, Completion) {
         let slot = self.slot(index);
         debug_assert_eq!(slot.state.get(), State::Completed);
@@ -433,7 +435,10 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             0,
             "queued completions are taken or released first"
         );
-        self.set_state(slot, State::Free);
+        // Only operations the backend is done with (or never got) are
+        // freed, so the count of backend-owned slots does not change.
+        debug_assert!(!slot.state.get().backend_owned());
+        slot.state.set(State::Free);
         slot.cancel.set(Cancel::No);
         slot.generation.set(slot.generation.get().wrapping_add(1));
         slot.vtable.set(None);
