@@ -113,6 +113,11 @@ fn main() -> ExitCode {
     }
     if suite == "nop" || suite == "all" {
         out += "## No-op round trip through io_uring\n\n";
+        out += "Two hand-written loops keep the same number of no-ops in flight with one \
+                `io_uring_enter` per turn: one on a ring made by `IoUring::new` (no setup \
+                flags, what a hand-written loop starts from), one on a ring set up exactly \
+                like kasync's (the flags above, its descriptor registered) — the ceiling for \
+                kasync's own cost.\n\n";
         out += &harness::Results::header(Some("io_uring_enter"), false, false);
         for r in nop::run(reps, nops) {
             out += &r.markdown();
