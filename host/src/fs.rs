@@ -10,7 +10,7 @@ use kasync_uring::ops::{Close, Fsync, OpenAt, ReadAt, ReadFixedAt, WriteAt, Writ
 use kasync_uring::{FixedBuf, FixedFd};
 
 use crate::buf::write_all;
-use crate::runtime::{io, try_io};
+use crate::runtime::{Io, io, try_io};
 
 /// An open file. Reads and writes name their offset; buffers are taken and
 /// given back with the result.
@@ -116,14 +116,24 @@ impl File {
         .await
     }
 
-    /// Registers the file with the ring, so operations through the returned
-    /// handle skip the descriptor lookup. Unregistered when the handle is
-    /// dropped.
+    /// Registers the file with the current runtime's ring, so operations
+    /// through the returned handle skip the descriptor lookup. The handle
+    /// works inside that runtime's [`block_on`](crate::Runtime::block_on)
+    /// (elsewhere its operations fail with an error) and unregisters the
+    /// file when dropped, inside or outside `block_on`.
+    ///
+    /// # Panics
+    /// Outside [`Runtime::block_on`](crate::Runtime::block_on).
     pub fn register(&self) -> io::Result<RegisteredFile<'_>> {
-        let fixed = io()
+        let ring = io();
+        let fixed = ring
             .reactor()
             .with_driver(|d| d.register_file(self.fd.as_raw_fd()))?;
-        Ok(RegisteredFile { _file: self, fixed })
+        Ok(RegisteredFile {
+            _file: self,
+            ring,
+            fixed,
+        })
     }
 
     /// Flushes data and metadata to storage.
@@ -149,17 +159,42 @@ impl File {
     }
 }
 
-/// A [`File`] registered in the ring's file table (see [`File::register`]).
+/// A [`File`] registered in a ring's file table (see [`File::register`]).
+///
+/// A registration belongs to one ring: the handle is neither `Send` nor
+/// `Sync`, and used inside another runtime's `block_on` its operations fail
+/// (the index would name another file there).
 #[derive(Debug)]
 pub struct RegisteredFile<'f> {
     _file: &'f File,
+    /// The ring whose table holds the file.
+    ring: Io,
     fixed: FixedFd,
 }
 
 impl RegisteredFile<'_> {
+    /// The registering ring, if it is the current runtime's.
+    fn ring(&self) -> io::Result<Io> {
+        match try_io() {
+            Some(current) if std::ptr::eq(&*current.reactor(), &*self.ring.reactor()) => {
+                Ok(self.ring)
+            }
+            Some(_) => Err(io::Error::other(
+                "this file was registered with another runtime's ring: register it again in this runtime",
+            )),
+            None => Err(io::Error::other(
+                "no kasync runtime is running on this thread: use the registered file inside Runtime::block_on",
+            )),
+        }
+    }
+
     /// Reads into `buf` at `offset` through the registered descriptor.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
-        io().submit(ReadAt {
+        let ring = match self.ring() {
+            Ok(ring) => ring,
+            Err(e) => return (Err(e), buf),
+        };
+        ring.submit(ReadAt {
             fd: self.fixed.into(),
             buf,
             offset,
@@ -169,7 +204,11 @@ impl RegisteredFile<'_> {
 
     /// Writes `buf`'s bytes at `offset` through the registered descriptor.
     pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
-        io().submit(WriteAt {
+        let ring = match self.ring() {
+            Ok(ring) => ring,
+            Err(e) => return (Err(e), buf),
+        };
+        ring.submit(WriteAt {
             fd: self.fixed.into(),
             buf,
             offset,
@@ -179,7 +218,11 @@ impl RegisteredFile<'_> {
 
     /// Reads into a registered buffer: both registrations at once.
     pub async fn read_fixed_at(&self, buf: FixedBuf, offset: u64) -> (io::Result<usize>, FixedBuf) {
-        io().submit(ReadFixedAt {
+        let ring = match self.ring() {
+            Ok(ring) => ring,
+            Err(e) => return (Err(e), buf),
+        };
+        ring.submit(ReadFixedAt {
             fd: self.fixed.into(),
             buf,
             offset,
@@ -190,11 +233,15 @@ impl RegisteredFile<'_> {
 
 impl Drop for RegisteredFile<'_> {
     fn drop(&mut self) {
-        // Outside the runtime the slot stays taken until the ring is reused
-        // (the descriptor itself is closed by `File`).
-        if let Some(io) = try_io() {
-            let _ = io.reactor().with_driver(|d| d.unregister_file(self.fixed));
-        }
+        // Through the registering ring, which outlives every runtime (a
+        // dropped runtime's ring waits for the next one on this thread):
+        // the kernel would otherwise keep the file open in its table. The
+        // handle is not `Send`, so this runs on the ring's thread, and not
+        // while the ring reaps (no operation owns a registration).
+        let _ = self
+            .ring
+            .reactor()
+            .with_driver(|d| d.unregister_file(self.fixed));
     }
 }
 

@@ -102,3 +102,52 @@ fn registered_buffers_and_files() {
     assert!(std::ptr::eq(rt.register_buffers(4, 8192).unwrap(), pool));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A registration dropped outside `block_on` is still given back: the
+/// ring's file table (1024 entries) would otherwise fill up, and the kernel
+/// would keep every such file open.
+#[test]
+fn a_registration_dropped_outside_block_on_frees_its_entry() {
+    let dir = scratch("unregister");
+    let path = dir.join("f");
+    std::fs::write(&path, b"kasync").unwrap();
+    let rt = Runtime::new().unwrap();
+    let file = rt.block_on(File::open(&path)).unwrap();
+    for round in 0..1100 {
+        let registered = rt
+            .block_on(async { file.register() })
+            .unwrap_or_else(|e| panic!("registration {round}: {e}"));
+        drop(registered);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A registered index names a file in one ring only: used inside another
+/// runtime, whose table holds another file at the same index, the
+/// operation fails instead of reading that other file.
+#[test]
+fn a_registration_is_refused_by_another_runtime() {
+    let dir = scratch("other-ring");
+    let (ours, theirs) = (dir.join("ours"), dir.join("theirs"));
+    std::fs::write(&ours, b"ours").unwrap();
+    std::fs::write(&theirs, b"theirs").unwrap();
+    let a = Runtime::new().unwrap();
+    let b = Runtime::new().unwrap();
+    let our_file = a.block_on(File::open(&ours)).unwrap();
+    let their_file = b.block_on(File::open(&theirs)).unwrap();
+    let registered = a.block_on(async { our_file.register() }).unwrap();
+    let their_registration = b.block_on(async { their_file.register() }).unwrap();
+    let (read, buf) = b.block_on(registered.read_at(Vec::with_capacity(16), 0));
+    let error = read.expect_err("another ring's registration");
+    assert!(
+        error.to_string().contains("another runtime"),
+        "unexpected error: {error}"
+    );
+    assert!(buf.is_empty(), "nothing was read, the buffer came back");
+    // In its own runtime it reads its own file.
+    let (read, buf) = a.block_on(registered.read_at(Vec::with_capacity(16), 0));
+    assert_eq!(read.unwrap(), 4);
+    assert_eq!(buf, b"ours");
+    drop((registered, their_registration));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
