@@ -25,7 +25,8 @@ pub use setup::{Config, Flags, SetupError, io_uring_disabled};
 /// What this machine's io_uring offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeReport {
-    /// The setup flags a ring gets with the probed [`Config`].
+    /// The flags a ring gets with the probed [`Config`]: its setup flags,
+    /// and whether its descriptor can be registered.
     pub flags: Flags,
     /// Each operation kasync needs, and whether the kernel has it.
     pub opcodes: Vec<(&'static str, bool)>,
@@ -35,6 +36,12 @@ pub struct ProbeReport {
 /// kernel offers, or why io_uring is unavailable.
 pub fn probe(config: &Config) -> Result<ProbeReport, SetupError> {
     let (ring, flags) = setup::build(config)?;
+    let mut ring_fd = enter::RingFd::new(&ring);
+    let flags = Flags {
+        registered_ring: ring_fd.is_registered(),
+        ..flags
+    };
+    ring_fd.unregister();
     Ok(ProbeReport {
         flags,
         opcodes: setup::probe(&ring)?,

@@ -48,8 +48,8 @@ pub struct Flags {
     /// `IORING_SETUP_NO_SQARRAY`.
     pub no_sqarray: bool,
     /// The ring's descriptor is registered with itself
-    /// (`IORING_REGISTER_RING_FDS`): enters skip the descriptor lookup.
-    /// Set by the driver, not by ring setup.
+    /// (`IORING_REGISTER_RING_FDS`, Linux 5.18): enters skip the descriptor
+    /// lookup. Not a setup flag: the driver registers after setup.
     pub registered_ring: bool,
     /// `IORING_FEAT_EXT_ARG`: waits take a timeout directly.
     pub ext_arg: bool,
