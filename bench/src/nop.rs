@@ -4,8 +4,8 @@
 
 use io_uring::{IoUring, opcode};
 use kasync_host::{Runtime, io, spawn};
-use kasync_uring::Flags;
 use kasync_uring::ops::Nop;
+use kasync_uring::{Config, Flags};
 
 use crate::harness::{Contender, Results, Run, compare};
 
@@ -70,38 +70,23 @@ fn raw_nops(ring: &mut IoUring, ops: usize, depth: usize, register: bool) -> u64
     enters
 }
 
-/// A raw ring set up like the runtime's: the same setup flags, and the
-/// ring's descriptor registered if the runtime's is.
-fn ring_like(flags: Flags) -> IoUring {
-    let mut builder = IoUring::builder();
-    if flags.single_issuer {
-        builder.setup_single_issuer();
-    }
-    if flags.defer_taskrun {
-        builder.setup_defer_taskrun();
-    }
-    if flags.coop_taskrun {
-        builder.setup_coop_taskrun();
-    }
-    if flags.coop_taskrun || flags.defer_taskrun {
-        builder.setup_taskrun_flag();
-    }
-    if flags.no_sqarray {
-        builder.setup_no_sqarray();
-    }
-    builder
-        .build(256)
-        .expect("the runtime's ring flags work here")
-}
-
 /// Nop round trips at 1 and 32 in flight: kasync, a raw loop on a ring
 /// with `IoUring::new`'s defaults (what a hand-written loop starts from),
 /// and a raw loop on a ring set up exactly like kasync's.
 pub fn run(reps: usize, ops: usize) -> Vec<Results> {
     let rt = Runtime::new().expect("io_uring is needed for this benchmark");
     let mut plain = IoUring::new(256).expect("io_uring");
-    let mut tuned = ring_like(rt.flags());
-    let register = rt.flags().registered_ring;
+    let (mut tuned, flags) =
+        kasync_uring::ring(&Config::default()).expect("the runtime's ring setup works here");
+    let registered_ring = rt.flags().registered_ring;
+    assert_eq!(
+        Flags {
+            registered_ring,
+            ..flags
+        },
+        rt.flags(),
+        "the raw loop's ring is set up like the runtime's"
+    );
     [1usize, 32]
         .into_iter()
         .map(|depth| {
@@ -123,7 +108,9 @@ pub fn run(reps: usize, ops: usize) -> Vec<Results> {
                     },
                     Contender {
                         name: "raw loop, kasync's ring setup",
-                        run: Box::new(move || Run::counted(raw_nops(tuned, ops, depth, register))),
+                        run: Box::new(move || {
+                            Run::counted(raw_nops(tuned, ops, depth, registered_ring))
+                        }),
                     },
                 ],
             )

@@ -22,6 +22,15 @@ pub use driver::{DriverStats, UringDriver, UringPlatform};
 pub use fixed::{FixedBuf, FixedBufPool, FixedFd, Target};
 pub use setup::{Config, Flags, SetupError, io_uring_disabled};
 
+/// A ring set up the way [`UringDriver::new`] sets up its own: `config`'s
+/// flags, each dropped if the kernel refuses it, and the flags that were
+/// accepted — for code that drives io_uring itself next to kasync (the
+/// benchmark suite's hand-written loop uses it for a like-for-like
+/// ceiling).
+pub fn ring(config: &Config) -> Result<(io_uring::IoUring, Flags), SetupError> {
+    setup::build(config)
+}
+
 /// What this machine's io_uring offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeReport {
