@@ -111,14 +111,16 @@ where
         let (reactor, stage, waiter) = self.parts();
         match *stage {
             Stage::Submitted(id) => poll_submitted(reactor, stage, id, cx),
-            _ => poll_unsubmitted(reactor, stage, waiter, cx),
+            Stage::Pending(_) => poll_pending(reactor, stage, waiter, cx),
+            Stage::Done => panic!("operation future polled after it completed"),
         }
     }
 }
 
-/// Polls an operation that is not in the op table yet (or is done).
+/// Polls an operation that is not in the op table yet: moves it into a
+/// free slot and submits it, or waits for a slot.
 #[inline(never)]
-fn poll_unsubmitted<T, D, C, const M: usize, const K: usize>(
+fn poll_pending<T, D, C, const M: usize, const K: usize>(
     reactor: &Reactor<D, C, M, K>,
     stage: &mut Stage<T>,
     mut waiter: Waiter<'_>,
@@ -129,19 +131,13 @@ where
     D: Driver,
     C: Clock,
 {
-    match *stage {
-        Stage::Pending(_) => {
-            if poll_claim(reactor, stage, &mut waiter, cx).is_pending() {
-                return Poll::Pending;
-            }
-            let Stage::Submitted(id) = *stage else {
-                unreachable!("a claimed operation is submitted")
-            };
-            poll_submitted(reactor, stage, id, cx)
-        }
-        Stage::Submitted(id) => poll_submitted(reactor, stage, id, cx),
-        Stage::Done => panic!("operation future polled after it completed"),
+    if poll_claim(reactor, stage, &mut waiter, cx).is_pending() {
+        return Poll::Pending;
     }
+    let Stage::Submitted(id) = *stage else {
+        unreachable!("a claimed operation is submitted")
+    };
+    poll_submitted(reactor, stage, id, cx)
 }
 
 /// Polls an operation in op-table slot `id`: its output once completed,
