@@ -14,6 +14,11 @@ impl<const S: usize> Storage<S> {
     pub(crate) const fn uninit() -> Self {
         Self([MaybeUninit::uninit(); S])
     }
+
+    /// Where the value goes.
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.0.as_mut_ptr().cast()
+    }
 }
 
 /// `true` if a `T` fits [`Storage<S>`].

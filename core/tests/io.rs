@@ -20,7 +20,6 @@ use std::time::Duration;
 use futures_util::Stream;
 use kasync::executor::{Drive, Executor, Spin};
 use kasync::io::errno::ECANCELED;
-use kasync::io::sim::SIM_MORE;
 use kasync::io::sim::{
     SimDriver, SimFd, SimNop, SimOp, SimOpen, SimOutcome, SimRead, SimRng, SimWrite,
 };
@@ -88,7 +87,9 @@ unsafe impl IoBufMut for TestBuf {
 /// data in the buffer belongs to this very operation.
 struct CheckedRead(TestBuf);
 
-impl<const Q: usize> Operation<SimDriver<'_, Q>> for CheckedRead {
+// SAFETY: the read's pointer and length come from the owned `TestBuf`,
+// whose boxed bytes do not move with it.
+unsafe impl<const Q: usize> Operation<SimDriver<'_, Q>> for CheckedRead {
     type Output = (Completion, TestBuf);
     fn build(&mut self) -> SimOp {
         SimOp::Read {
@@ -550,7 +551,8 @@ fn a_panicking_build_frees_its_slot() {
     struct Broken {
         _buf: TestBuf,
     }
-    impl<const Q: usize> Operation<SimDriver<'_, Q>> for Broken {
+    // SAFETY: `build` never returns a description.
+    unsafe impl<const Q: usize> Operation<SimDriver<'_, Q>> for Broken {
         type Output = ();
         fn build(&mut self) -> SimOp {
             panic!("cannot describe this operation");
@@ -643,7 +645,8 @@ fn a_build_that_panics_on_retry_fails_its_operation_once() {
     struct Flaky {
         buf: TestBuf,
     }
-    impl<const Q: usize> Operation<SimDriver<'_, Q>> for Flaky {
+    // SAFETY: `build` never returns a description.
+    unsafe impl<const Q: usize> Operation<SimDriver<'_, Q>> for Flaky {
         type Output = (Completion, TestBuf);
         fn build(&mut self) -> SimOp {
             panic!("cannot describe this operation")
@@ -933,16 +936,14 @@ struct OpenMany {
     kept: Option<std::collections::VecDeque<u32>>,
 }
 
-impl<const Q: usize> Operation<SimDriver<'_, Q>> for OpenMany {
+// SAFETY: describes no memory; multishot, as `SimOp::OpenMany` is.
+unsafe impl<const Q: usize> Operation<SimDriver<'_, Q>> for OpenMany {
     type Output = ();
     const MULTISHOT: bool = true;
     fn build(&mut self) -> SimOp {
         SimOp::OpenMany { count: self.count }
     }
     fn complete(self, _: Completion) {}
-    fn has_more(&self, c: &Completion) -> bool {
-        c.flags & SIM_MORE != 0
-    }
     fn release(&mut self, c: Completion) {
         if let Ok(fd) = c.into_result() {
             self.released.borrow_mut().push(fd);
@@ -954,14 +955,15 @@ impl<const Q: usize> Operation<SimDriver<'_, Q>> for OpenMany {
             _ => <Self as Operation<SimDriver<'_, Q>>>::release(self, c),
         }
     }
-    fn orphaned(self, c: Completion, driver: &mut SimDriver<'_, Q>) {
+    fn orphaned(self, c: Completion, driver: &SimDriver<'_, Q>) {
         if let Ok(fd) = c.into_result() {
             driver.close(SimFd(fd));
         }
     }
 }
 
-impl<const Q: usize> Multishot<SimDriver<'_, Q>> for OpenMany {
+// SAFETY: `item` and `take_overflow` touch no backend memory.
+unsafe impl<const Q: usize> Multishot<SimDriver<'_, Q>> for OpenMany {
     type Item = Result<u32, i32>;
     fn item(&mut self, c: Completion) -> Self::Item {
         c.into_result()

@@ -19,6 +19,8 @@ use std::task::{Context, Poll, Waker};
 
 use kasync::io::IoBuf;
 
+use crate::submission::RingId;
+
 /// Buffer group id of the one ring a [`UringDriver`](crate::UringDriver)
 /// registers.
 pub(crate) const GROUP: u16 = 0;
@@ -57,6 +59,8 @@ pub struct BufRing {
     in_ring: Cell<u16>,
     /// Streams waiting for a buffer to come back (after `ENOBUFS`).
     waiters: RefCell<Vec<Waker>>,
+    /// The ring the buffers are registered with.
+    ring: RingId,
 }
 
 impl Drop for BufRing {
@@ -82,7 +86,7 @@ impl BufRing {
     /// Allocates the ring and the buffers (not yet registered) and puts
     /// every buffer into the ring. `count` must be a power of two from 1 to
     /// 32768, `size` from 1 to `u32::MAX`.
-    pub(crate) fn new(count: u16, size: usize) -> io::Result<Self> {
+    pub(crate) fn new(count: u16, size: usize, ring: RingId) -> io::Result<Self> {
         if !count.is_power_of_two() || count > 1 << 15 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -97,6 +101,12 @@ impl BufRing {
                 format!("receive buffers: a buffer must have 1 to 4294967295 bytes, not {size}"),
             ));
         }
+        let bytes = usize::from(count).checked_mul(size).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "receive buffers: count × size does not fit in memory",
+            )
+        })?;
         let layout = Self::layout(count);
         // SAFETY: `layout` has a non-zero size (count ≥ 1).
         let entries = unsafe { alloc_zeroed(layout) }.cast::<Entry>();
@@ -105,14 +115,13 @@ impl BufRing {
         }
         let ring = Self {
             entries,
-            memory: (0..count as usize * size)
-                .map(|_| UnsafeCell::new(0))
-                .collect(),
+            memory: (0..bytes).map(|_| UnsafeCell::new(0)).collect(),
             size,
             count,
             tail: Cell::new(0),
             in_ring: Cell::new(0),
             waiters: RefCell::new(Vec::new()),
+            ring,
         };
         for bid in 0..count {
             ring.provide(bid);
@@ -129,6 +138,11 @@ impl BufRing {
     /// The ring's address and entry count, for registering it.
     pub(crate) fn registration(&self) -> (u64, u16) {
         (self.entries as u64, self.count)
+    }
+
+    /// The ring the buffers are registered with.
+    pub fn ring(&self) -> RingId {
+        self.ring
     }
 
     /// Size of each buffer in bytes.

@@ -1,5 +1,7 @@
 //! The io_uring driver: kasync's completion-driver contract over one ring.
 
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -14,6 +16,7 @@ use crate::bufring::{self, BufRing};
 use crate::enter::RingFd;
 use crate::fixed::{FixedBufPool, FixedFd, already_registered};
 use crate::setup::{self, Config, Flags, SetupError};
+use crate::submission::{RingId, UringOp};
 
 /// `user_data` of the ring's own operations (never an `OpId`: op-table
 /// indices are small).
@@ -57,11 +60,21 @@ pub struct UringDriver {
     /// Timeout for kernels without `EXT_ARG`; boxed for a stable address.
     timeout: Box<Timespec>,
     stats: DriverStats,
-    fixed_bufs: Option<&'static FixedBufPool>,
-    buf_ring: Option<&'static BufRing>,
+    /// This ring's identity, which its registered resources carry.
+    id: RingId,
+    /// Operations refused before reaching the kernel (bound to another
+    /// ring): reported with `-EXDEV` at the next reap.
+    refused: VecDeque<OpId>,
+    fixed_bufs: Cell<Option<&'static FixedBufPool>>,
+    buf_ring: Cell<Option<&'static BufRing>>,
     /// Registered-file table: `true` where an index is in use.
-    fixed_files: Vec<bool>,
+    fixed_files: RefCell<Vec<bool>>,
 }
+
+/// Largest buffer the kernel registers (`IORING_REGISTER_BUFFERS`: 1 GiB).
+const MAX_FIXED_BUFFER: usize = 1 << 30;
+/// Most buffers one ring registers (the kernel's `IORING_MAX_REG_BUFFERS`).
+const MAX_FIXED_BUFFERS: u16 = 1 << 14;
 
 impl UringDriver {
     /// Sets up a ring (see [`Config`]), checks that the kernel has every
@@ -97,9 +110,11 @@ impl UringDriver {
             eventfd_armed: false,
             timeout: Box::new(Timespec::new()),
             stats: DriverStats::default(),
-            fixed_bufs: None,
-            buf_ring: None,
-            fixed_files: Vec::new(),
+            id: RingId::next(),
+            refused: VecDeque::new(),
+            fixed_bufs: Cell::new(None),
+            buf_ring: Cell::new(None),
+            fixed_files: RefCell::new(Vec::new()),
         })
     }
 
@@ -119,39 +134,60 @@ impl UringDriver {
         self.eventfd.as_raw_fd()
     }
 
+    /// This ring's identity: the registered buffers, buffer rings and files
+    /// of a ring carry it, and operations that use them are refused (with
+    /// `-EXDEV`) by any other ring.
+    pub fn id(&self) -> RingId {
+        self.id
+    }
+
     /// Registers `count` buffers of `size` bytes with the ring, once; they
     /// stay registered (and allocated) for the rest of the program.
-    pub fn register_buffers(
-        &mut self,
-        count: u16,
-        size: usize,
-    ) -> io::Result<&'static FixedBufPool> {
-        if self.fixed_bufs.is_some() {
+    ///
+    /// `count` must be 1 to 16384 and `size` 1 byte to 1 GiB (the kernel's
+    /// limits); anything else is `InvalidInput`.
+    pub fn register_buffers(&self, count: u16, size: usize) -> io::Result<&'static FixedBufPool> {
+        if self.fixed_bufs.get().is_some() {
             return Err(already_registered());
         }
-        let pool: &'static FixedBufPool = Box::leak(Box::new(FixedBufPool::new(count, size)));
+        if count == 0 || count > MAX_FIXED_BUFFERS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "registered buffers: the count must be 1 to {MAX_FIXED_BUFFERS}, not {count}"
+                ),
+            ));
+        }
+        if size == 0 || size > MAX_FIXED_BUFFER {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("registered buffers: a buffer must have 1 byte to 1 GiB, not {size} bytes"),
+            ));
+        }
+        let pool = FixedBufPool::new(count, size, self.id)?;
+        let pool: &'static FixedBufPool = Box::leak(Box::new(pool));
         let iovecs = pool.iovecs();
         // SAFETY: the buffers are leaked, so they stay valid for as long as
         // the kernel may use the registration.
         unsafe { self.ring.submitter().register_buffers(&iovecs)? };
-        self.fixed_bufs = Some(pool);
+        self.fixed_bufs.set(Some(pool));
         Ok(pool)
     }
 
     /// The registered buffers, if any.
     pub fn fixed_buffers(&self) -> Option<&'static FixedBufPool> {
-        self.fixed_bufs
+        self.fixed_bufs.get()
     }
 
     /// Registers `count` receive buffers of `size` bytes as this ring's
     /// provided-buffer group, for multishot receives
     /// ([`RecvMulti`](crate::ops::RecvMulti)). Once per ring. `count` must be
     /// a power of two up to 32768. Needs Linux 5.19 (the receives 6.0).
-    pub fn register_buf_ring(&mut self, count: u16, size: usize) -> io::Result<&'static BufRing> {
-        if self.buf_ring.is_some() {
+    pub fn register_buf_ring(&self, count: u16, size: usize) -> io::Result<&'static BufRing> {
+        if self.buf_ring.get().is_some() {
             return Err(already_registered());
         }
-        let ring = BufRing::new(count, size)?;
+        let ring = BufRing::new(count, size, self.id)?;
         let (addr, entries) = ring.registration();
         // SAFETY: the ring memory is page-aligned and holds `entries`
         // entries; it is leaked below, so it stays valid for as long as the
@@ -172,42 +208,50 @@ impl UringDriver {
             }
         })?;
         let ring: &'static BufRing = Box::leak(Box::new(ring));
-        self.buf_ring = Some(ring);
+        self.buf_ring.set(Some(ring));
         Ok(ring)
     }
 
     /// The registered receive buffers, if any.
     pub fn buf_ring(&self) -> Option<&'static BufRing> {
-        self.buf_ring
+        self.buf_ring.get()
     }
 
     /// Registers `fd` in the ring's file table (created on first use, 1024
     /// entries). The caller keeps `fd` open while the registration is used
     /// and releases it with [`unregister_file`](Self::unregister_file).
-    pub fn register_file(&mut self, fd: RawFd) -> io::Result<FixedFd> {
+    pub fn register_file(&self, fd: RawFd) -> io::Result<FixedFd> {
         const TABLE: u32 = 1024;
-        if self.fixed_files.is_empty() {
+        let mut table = self.fixed_files.borrow_mut();
+        if table.is_empty() {
             self.ring.submitter().register_files_sparse(TABLE)?;
-            self.fixed_files = vec![false; TABLE as usize];
+            *table = vec![false; TABLE as usize];
         }
-        let index = self
-            .fixed_files
+        let index = table
             .iter()
             .position(|used| !used)
-            .ok_or_else(|| io::Error::other("the registered-file table is full"))?;
+            .ok_or_else(|| io::Error::other("the registered-file table is full (1024 files)"))?;
         self.ring
             .submitter()
             .register_files_update(index as u32, &[fd])?;
-        self.fixed_files[index] = true;
-        Ok(FixedFd(index as u32))
+        table[index] = true;
+        Ok(FixedFd::new(index as u32, self.id))
     }
 
     /// Removes a registration made by [`register_file`](Self::register_file).
-    pub fn unregister_file(&mut self, fixed: FixedFd) -> io::Result<()> {
+    /// A registration of another ring is refused (`InvalidInput`).
+    pub fn unregister_file(&self, fixed: FixedFd) -> io::Result<()> {
+        if fixed.ring() != self.id {
+            return Err(crate::submission::foreign_resource());
+        }
         self.ring
             .submitter()
-            .register_files_update(fixed.0, &[-1])?;
-        if let Some(used) = self.fixed_files.get_mut(fixed.0 as usize) {
+            .register_files_update(fixed.index(), &[-1])?;
+        if let Some(used) = self
+            .fixed_files
+            .borrow_mut()
+            .get_mut(fixed.index() as usize)
+        {
             *used = false;
         }
         Ok(())
@@ -267,25 +311,44 @@ impl UringDriver {
     }
 }
 
-impl Driver for UringDriver {
-    type Op = squeue::Entry;
+// SAFETY: every accepted operation is either in the ring (the kernel
+// posts exactly one final completion per entry: `NODROP` is required, so
+// none is lost; `IORING_CQE_F_MORE` is `has_more`) or on `refused`, whose
+// entries never reach the kernel and are reported once each; the kernel is
+// done with an entry's memory when it posts its final completion. `build`
+// runs before anything is queued; `reap` consumes each completion before
+// handing it on and keeps no state in locals across the sink.
+unsafe impl Driver for UringDriver {
+    type Op = UringOp;
 
     // Inline, so that building an operation's entry and queueing it end up
     // in one function: room is checked first, and the entry is built
     // straight into the ring.
     #[inline]
-    fn push(&mut self, id: OpId, build: impl FnOnce() -> squeue::Entry) -> bool {
+    fn push(&mut self, id: OpId, build: impl FnOnce() -> UringOp) -> bool {
         let mut sq = self.ring.submission();
         if sq.is_full() {
             return false;
         }
-        let entry = build().user_data(id.to_u64());
+        let op = build();
+        if op.ring.is_some_and(|ring| ring != self.id) {
+            // Registered resources of another ring: the index would name
+            // whatever this ring registered there. Never submitted.
+            self.refused.push_back(id);
+            return true;
+        }
+        let entry = op.entry.user_data(id.to_u64());
         // SAFETY: as in `push_raw`: the entry refers to memory in the
-        // reactor's op table, which outlives its completion.
+        // reactor's op table, which outlives its completion (the
+        // `Operation` contract).
         let pushed = unsafe { sq.push(&entry) };
         debug_assert!(pushed.is_ok(), "the ring had room");
         self.stats.submitted += 1;
         true
+    }
+
+    fn has_more(completion: &Completion) -> bool {
+        io_uring::cqueue::more(completion.flags)
     }
 
     fn push_cancel(&mut self, id: OpId) -> bool {
@@ -306,20 +369,26 @@ impl Driver for UringDriver {
         self.enter(0, None);
     }
 
+    // The sink may unwind: every piece of the driver's state is updated
+    // before the completion is handed over (the completion queue's head
+    // moves past an entry when it is taken, and is stored when the queue
+    // handle drops, also while unwinding).
     fn reap(&mut self, mut sink: impl FnMut(OpId, Completion)) {
-        let mut delivered = 0;
-        let mut woken = 0;
-        let mut eventfd_done = false;
+        while let Some(id) = self.refused.pop_front() {
+            self.stats.completions += 1;
+            sink(id, Completion::new(-libc::EXDEV));
+        }
+        let buf_ring = self.buf_ring.get();
         for cqe in self.ring.completion() {
             match cqe.user_data() {
                 EVENTFD_TAG => {
-                    eventfd_done = true;
-                    woken += 1;
+                    self.eventfd_armed = false;
+                    self.stats.wakeups += 1;
                 }
                 CANCEL_TAG | TIMEOUT_TAG => {}
                 user_data => {
-                    delivered += 1;
-                    if let Some(ring) = self.buf_ring
+                    self.stats.completions += 1;
+                    if let Some(ring) = buf_ring
                         && io_uring::cqueue::buffer_select(cqe.flags()).is_some()
                     {
                         ring.taken();
@@ -334,16 +403,11 @@ impl Driver for UringDriver {
                 }
             }
         }
-        if eventfd_done {
-            self.eventfd_armed = false;
-        }
-        self.stats.completions += delivered;
-        self.stats.wakeups += woken;
     }
 
     fn park(&mut self, timeout: Option<Duration>, idle: &Idle<'_>) {
         self.arm_eventfd();
-        if !idle.is_idle() {
+        if !idle.is_idle() || !self.refused.is_empty() {
             self.flush();
             return;
         }

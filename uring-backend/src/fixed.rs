@@ -10,6 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use kasync::io::{IoBuf, IoBufMut};
 
+use io_uring::{squeue, types};
+
+use crate::submission::{RingId, UringOp};
+
 /// Buffers registered with one ring. Created by
 /// [`UringDriver::register_buffers`](crate::UringDriver::register_buffers);
 /// lives for the rest of the program (the kernel keeps the registration),
@@ -18,6 +22,8 @@ pub struct FixedBufPool {
     memory: Box<[UnsafeCell<u8>]>,
     size: usize,
     taken: Box<[AtomicBool]>,
+    /// The ring the buffers are registered with.
+    ring: RingId,
 }
 
 // SAFETY: a buffer's bytes are reachable only through the one `FixedBuf`
@@ -37,14 +43,26 @@ impl fmt::Debug for FixedBufPool {
 }
 
 impl FixedBufPool {
-    pub(crate) fn new(count: u16, size: usize) -> Self {
-        Self {
-            memory: (0..count as usize * size)
-                .map(|_| UnsafeCell::new(0))
-                .collect(),
+    /// `count` zeroed buffers of `size` bytes (both at least 1) for `ring`.
+    pub(crate) fn new(count: u16, size: usize, ring: RingId) -> io::Result<Self> {
+        debug_assert!(count > 0 && size > 0, "checked by the caller");
+        let bytes = usize::from(count).checked_mul(size).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "registered buffers: count × size does not fit in memory",
+            )
+        })?;
+        Ok(Self {
+            memory: (0..bytes).map(|_| UnsafeCell::new(0)).collect(),
             size,
             taken: (0..count).map(|_| AtomicBool::new(false)).collect(),
-        }
+            ring,
+        })
+    }
+
+    /// The ring the buffers are registered with.
+    pub fn ring(&self) -> RingId {
+        self.ring
     }
 
     /// The `iovec`s to register.
@@ -107,6 +125,11 @@ impl FixedBuf {
         self.index
     }
 
+    /// The ring the buffer is registered with.
+    pub fn ring(&self) -> RingId {
+        self.pool.ring
+    }
+
     fn base(&self) -> *mut u8 {
         self.pool.memory[self.index as usize * self.pool.size].get()
     }
@@ -163,15 +186,28 @@ unsafe impl IoBufMut for FixedBuf {
     }
 }
 
-/// A descriptor registered in the ring's file table (see
+/// A descriptor registered in one ring's file table (see
 /// [`UringDriver::register_file`](crate::UringDriver::register_file)).
+/// Operations naming it on another ring are refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FixedFd(pub(crate) u32);
+pub struct FixedFd {
+    index: u32,
+    ring: RingId,
+}
 
 impl FixedFd {
+    pub(crate) fn new(index: u32, ring: RingId) -> Self {
+        Self { index, ring }
+    }
+
     /// The table index.
     pub fn index(self) -> u32 {
-        self.0
+        self.index
+    }
+
+    /// The ring whose table it is in.
+    pub fn ring(self) -> RingId {
+        self.ring
     }
 }
 
@@ -182,6 +218,21 @@ pub enum Target {
     Fd(RawFd),
     /// A registered descriptor.
     Fixed(FixedFd),
+}
+
+impl Target {
+    /// The entry for this descriptor — `plain` or `fixed` makes it — bound
+    /// to the registering ring for a registered descriptor.
+    pub(crate) fn build(
+        self,
+        plain: impl FnOnce(types::Fd) -> squeue::Entry,
+        fixed: impl FnOnce(types::Fixed) -> squeue::Entry,
+    ) -> UringOp {
+        match self {
+            Target::Fd(fd) => plain(types::Fd(fd)).into(),
+            Target::Fixed(fd) => UringOp::bound(fixed(types::Fixed(fd.index)), fd.ring),
+        }
+    }
 }
 
 impl From<RawFd> for Target {

@@ -16,11 +16,13 @@ mod enter;
 mod fixed;
 pub mod ops;
 mod setup;
+mod submission;
 
 pub use bufring::{BufRing, RecvBuf};
 pub use driver::{DriverStats, UringDriver, UringPlatform};
 pub use fixed::{FixedBuf, FixedBufPool, FixedFd, Target};
 pub use setup::{Config, Flags, SetupError, io_uring_disabled};
+pub use submission::{RingId, UringOp};
 
 /// A ring set up the way [`UringDriver::new`] sets up its own: `config`'s
 /// flags, each dropped if the kernel refuses it, and the flags that were

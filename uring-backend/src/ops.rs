@@ -9,17 +9,18 @@ use std::mem;
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, types};
 use kasync::io::{Completion, IoBuf, IoBufMut, Operation};
 
 use crate::UringDriver;
 use crate::bufring::{self, BufRing, RecvBuf};
 use crate::fixed::{FixedBuf, Target};
+use crate::submission::{UringOp, bound_result};
 
+/// A completion's result; none of these operations gets `EXDEV` from the
+/// kernel, so it stands for a refused registered resource of another ring.
 fn result(completion: Completion) -> io::Result<u32> {
-    completion
-        .into_result()
-        .map_err(io::Error::from_raw_os_error)
+    bound_result(completion)
 }
 
 /// The result of a read into `buf`: on success the buffer's first `n`
@@ -32,6 +33,15 @@ fn filled<B: IoBufMut>(completion: Completion, mut buf: B) -> (io::Result<usize>
             (Ok(n as usize), buf)
         }
         Err(e) => (Err(e), buf),
+    }
+}
+
+/// `op` bound (also) to the ring of a registered buffer; an operation that
+/// names registered resources of two different rings is refused everywhere.
+fn bind_buffer(op: UringOp, buffer_ring: crate::RingId) -> UringOp {
+    match op.ring {
+        Some(ring) if ring != buffer_ring => UringOp::bound(op.entry, crate::RingId::NOWHERE),
+        _ => UringOp::bound(op.entry, buffer_ring),
     }
 }
 
@@ -48,10 +58,11 @@ fn close_orphan(completion: Completion) {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Nop;
 
-impl Operation<UringDriver> for Nop {
+// SAFETY: describes no memory.
+unsafe impl Operation<UringDriver> for Nop {
     type Output = io::Result<()>;
-    fn build(&mut self) -> squeue::Entry {
-        opcode::Nop::new().build()
+    fn build(&mut self) -> UringOp {
+        opcode::Nop::new().build().into()
     }
     fn complete(self, c: Completion) -> io::Result<()> {
         result(c).map(drop)
@@ -70,19 +81,17 @@ pub struct ReadAt<B> {
     pub offset: u64,
 }
 
-impl<B: IoBufMut> Operation<UringDriver> for ReadAt<B> {
+// SAFETY: pointer and length come from the owned `buf` (`IoBufMut`: stable
+// while `self` moves, `bytes_total` writable bytes).
+unsafe impl<B: IoBufMut> Operation<UringDriver> for ReadAt<B> {
     type Output = (io::Result<usize>, B);
-    fn build(&mut self) -> squeue::Entry {
+    fn build(&mut self) -> UringOp {
         let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
-        let ptr = self.buf.stable_mut_ptr();
-        match self.fd {
-            Target::Fd(fd) => opcode::Read::new(types::Fd(fd), ptr, len)
-                .offset(self.offset)
-                .build(),
-            Target::Fixed(fd) => opcode::Read::new(types::Fixed(fd.0), ptr, len)
-                .offset(self.offset)
-                .build(),
-        }
+        let (ptr, offset) = (self.buf.stable_mut_ptr(), self.offset);
+        self.fd.build(
+            |fd| opcode::Read::new(fd, ptr, len).offset(offset).build(),
+            |fd| opcode::Read::new(fd, ptr, len).offset(offset).build(),
+        )
     }
     fn complete(self, c: Completion) -> Self::Output {
         filled(c, self.buf)
@@ -101,19 +110,17 @@ pub struct WriteAt<B> {
     pub offset: u64,
 }
 
-impl<B: IoBuf> Operation<UringDriver> for WriteAt<B> {
+// SAFETY: pointer and length come from the owned `buf` (`IoBuf`: stable
+// while `self` moves, `bytes_init` initialised bytes).
+unsafe impl<B: IoBuf> Operation<UringDriver> for WriteAt<B> {
     type Output = (io::Result<usize>, B);
-    fn build(&mut self) -> squeue::Entry {
+    fn build(&mut self) -> UringOp {
         let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
-        let ptr = self.buf.stable_ptr();
-        match self.fd {
-            Target::Fd(fd) => opcode::Write::new(types::Fd(fd), ptr, len)
-                .offset(self.offset)
-                .build(),
-            Target::Fixed(fd) => opcode::Write::new(types::Fixed(fd.0), ptr, len)
-                .offset(self.offset)
-                .build(),
-        }
+        let (ptr, offset) = (self.buf.stable_ptr(), self.offset);
+        self.fd.build(
+            |fd| opcode::Write::new(fd, ptr, len).offset(offset).build(),
+            |fd| opcode::Write::new(fd, ptr, len).offset(offset).build(),
+        )
     }
     fn complete(self, c: Completion) -> Self::Output {
         (result(c).map(|n| n as usize), self.buf)
@@ -129,11 +136,14 @@ pub struct Recv<B> {
     pub buf: B,
 }
 
-impl<B: IoBufMut> Operation<UringDriver> for Recv<B> {
+// SAFETY: pointer and length come from the owned `buf` (`IoBufMut`).
+unsafe impl<B: IoBufMut> Operation<UringDriver> for Recv<B> {
     type Output = (io::Result<usize>, B);
-    fn build(&mut self) -> squeue::Entry {
+    fn build(&mut self) -> UringOp {
         let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
-        opcode::Recv::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len).build()
+        opcode::Recv::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len)
+            .build()
+            .into()
     }
     fn complete(self, c: Completion) -> Self::Output {
         filled(c, self.buf)
@@ -149,13 +159,15 @@ pub struct Send<B> {
     pub buf: B,
 }
 
-impl<B: IoBuf> Operation<UringDriver> for Send<B> {
+// SAFETY: pointer and length come from the owned `buf` (`IoBuf`).
+unsafe impl<B: IoBuf> Operation<UringDriver> for Send<B> {
     type Output = (io::Result<usize>, B);
-    fn build(&mut self) -> squeue::Entry {
+    fn build(&mut self) -> UringOp {
         let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
         opcode::Send::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
             .flags(libc::MSG_NOSIGNAL)
             .build()
+            .into()
     }
     fn complete(self, c: Completion) -> Self::Output {
         (result(c).map(|n| n as usize), self.buf)
@@ -287,9 +299,11 @@ impl Accept {
     }
 }
 
-impl Operation<UringDriver> for Accept {
+// SAFETY: the address and its length point into `self.addr`, which stays in
+// the op table with `self`.
+unsafe impl Operation<UringDriver> for Accept {
     type Output = io::Result<(OwnedFd, Option<SocketAddr>)>;
-    fn build(&mut self) -> squeue::Entry {
+    fn build(&mut self) -> UringOp {
         self.addr.len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         opcode::Accept::new(
             types::Fd(self.fd),
@@ -298,6 +312,7 @@ impl Operation<UringDriver> for Accept {
         )
         .flags(libc::SOCK_CLOEXEC)
         .build()
+        .into()
     }
     fn complete(self, c: Completion) -> Self::Output {
         let fd = result(c)?;
@@ -305,7 +320,7 @@ impl Operation<UringDriver> for Accept {
         let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
         Ok((fd, self.addr.to_socket_addr()))
     }
-    fn orphaned(self, c: Completion, _driver: &mut UringDriver) {
+    fn orphaned(self, c: Completion, _driver: &UringDriver) {
         close_orphan(c);
     }
 }
@@ -327,15 +342,17 @@ impl Connect {
     }
 }
 
-impl Operation<UringDriver> for Connect {
+// SAFETY: the address points into `self.addr`, in the op table with `self`.
+unsafe impl Operation<UringDriver> for Connect {
     type Output = io::Result<()>;
-    fn build(&mut self) -> squeue::Entry {
+    fn build(&mut self) -> UringOp {
         opcode::Connect::new(
             types::Fd(self.fd),
             (&self.addr.storage as *const libc::sockaddr_storage).cast(),
             self.addr.len,
         )
         .build()
+        .into()
     }
     fn complete(self, c: Completion) -> io::Result<()> {
         result(c).map(drop)
@@ -365,20 +382,22 @@ impl OpenAt {
     }
 }
 
-impl Operation<UringDriver> for OpenAt {
+// SAFETY: the path points into `self.path`'s heap bytes (a `CString`).
+unsafe impl Operation<UringDriver> for OpenAt {
     type Output = io::Result<OwnedFd>;
-    fn build(&mut self) -> squeue::Entry {
+    fn build(&mut self) -> UringOp {
         opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
             .flags(self.flags)
             .mode(self.mode)
             .build()
+            .into()
     }
     fn complete(self, c: Completion) -> Self::Output {
         let fd = result(c)?;
         // SAFETY: the kernel created `fd` for us.
         Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
     }
-    fn orphaned(self, c: Completion, _driver: &mut UringDriver) {
+    fn orphaned(self, c: Completion, _driver: &UringDriver) {
         close_orphan(c);
     }
 }
@@ -396,18 +415,21 @@ impl Close {
     }
 }
 
-impl Operation<UringDriver> for Close {
+// SAFETY: describes no memory.
+unsafe impl Operation<UringDriver> for Close {
     type Output = io::Result<()>;
-    fn build(&mut self) -> squeue::Entry {
+    fn build(&mut self) -> UringOp {
         use std::os::fd::AsRawFd;
-        opcode::Close::new(types::Fd(self.fd.as_raw_fd())).build()
+        opcode::Close::new(types::Fd(self.fd.as_raw_fd()))
+            .build()
+            .into()
     }
     fn complete(self, c: Completion) -> io::Result<()> {
         // The kernel closed it: forget our copy.
         let _ = std::os::fd::IntoRawFd::into_raw_fd(self.fd);
         result(c).map(drop)
     }
-    fn orphaned(self, _c: Completion, _driver: &mut UringDriver) {
+    fn orphaned(self, _c: Completion, _driver: &UringDriver) {
         // Closed by the kernel (or it failed and nothing is left to close).
         let _ = std::os::fd::IntoRawFd::into_raw_fd(self.fd);
     }
@@ -420,10 +442,11 @@ pub struct Fsync {
     pub fd: RawFd,
 }
 
-impl Operation<UringDriver> for Fsync {
+// SAFETY: describes no memory.
+unsafe impl Operation<UringDriver> for Fsync {
     type Output = io::Result<()>;
-    fn build(&mut self) -> squeue::Entry {
-        opcode::Fsync::new(types::Fd(self.fd)).build()
+    fn build(&mut self) -> UringOp {
+        opcode::Fsync::new(types::Fd(self.fd)).build().into()
     }
     fn complete(self, c: Completion) -> io::Result<()> {
         result(c).map(drop)
@@ -439,10 +462,13 @@ pub struct Shutdown {
     pub how: i32,
 }
 
-impl Operation<UringDriver> for Shutdown {
+// SAFETY: describes no memory.
+unsafe impl Operation<UringDriver> for Shutdown {
     type Output = io::Result<()>;
-    fn build(&mut self) -> squeue::Entry {
-        opcode::Shutdown::new(types::Fd(self.fd), self.how).build()
+    fn build(&mut self) -> UringOp {
+        opcode::Shutdown::new(types::Fd(self.fd), self.how)
+            .build()
+            .into()
     }
     fn complete(self, c: Completion) -> io::Result<()> {
         result(c).map(drop)
@@ -496,14 +522,18 @@ impl ReadvAt {
     }
 }
 
-impl Operation<UringDriver> for ReadvAt {
+// SAFETY: the `iovec` array is `self.0.iovecs` (rebuilt by each `build`, not
+// touched again until completion) and points at the capacity of the owned
+// `Vec`s in `self.0.bufs`, which do not grow while in flight.
+unsafe impl Operation<UringDriver> for ReadvAt {
     /// Bytes read, and the buffers with their lengths set.
     type Output = (io::Result<usize>, Vec<Vec<u8>>);
-    fn build(&mut self) -> squeue::Entry {
+    fn build(&mut self) -> UringOp {
         let (iovecs, len) = self.0.iovecs(true);
         opcode::Readv::new(types::Fd(self.0.fd), iovecs, len)
             .offset(self.0.offset)
             .build()
+            .into()
     }
     fn complete(self, c: Completion) -> Self::Output {
         let mut bufs = self.0.bufs;
@@ -535,14 +565,17 @@ impl WritevAt {
     }
 }
 
-impl Operation<UringDriver> for WritevAt {
+// SAFETY: as for `ReadvAt`: the `iovec`s point at the owned buffers'
+// initialised bytes.
+unsafe impl Operation<UringDriver> for WritevAt {
     /// Bytes written, and the buffers.
     type Output = (io::Result<usize>, Vec<Vec<u8>>);
-    fn build(&mut self) -> squeue::Entry {
+    fn build(&mut self) -> UringOp {
         let (iovecs, len) = self.0.iovecs(false);
         opcode::Writev::new(types::Fd(self.0.fd), iovecs, len)
             .offset(self.0.offset)
             .build()
+            .into()
     }
     fn complete(self, c: Completion) -> Self::Output {
         (result(c).map(|n| n as usize), self.0.bufs)
@@ -575,9 +608,11 @@ impl Statx {
     }
 }
 
-impl Operation<UringDriver> for Statx {
+// SAFETY: the path points into `self.path`, the result into the boxed
+// `self.buf`.
+unsafe impl Operation<UringDriver> for Statx {
     type Output = io::Result<libc::statx>;
-    fn build(&mut self) -> squeue::Entry {
+    fn build(&mut self) -> UringOp {
         opcode::Statx::new(
             types::Fd(libc::AT_FDCWD),
             self.path.as_ptr(),
@@ -585,6 +620,7 @@ impl Operation<UringDriver> for Statx {
         )
         .mask(libc::STATX_BASIC_STATS)
         .build()
+        .into()
     }
     fn complete(self, c: Completion) -> Self::Output {
         result(c).map(|_| *self.buf)
@@ -609,12 +645,13 @@ impl Timeout {
     }
 }
 
-impl Operation<UringDriver> for Timeout {
+// SAFETY: the timespec is `self.ts`, in the op table with `self`.
+unsafe impl Operation<UringDriver> for Timeout {
     /// `Ok(())` when the time passed (`-ETIME`), an error otherwise
     /// (`-ECANCELED` if cancelled).
     type Output = io::Result<()>;
-    fn build(&mut self) -> squeue::Entry {
-        opcode::Timeout::new(&self.ts).build()
+    fn build(&mut self) -> UringOp {
+        opcode::Timeout::new(&self.ts).build().into()
     }
     fn complete(self, c: Completion) -> io::Result<()> {
         match c.result {
@@ -656,9 +693,11 @@ impl<B: IoBuf> SendTo<B> {
     }
 }
 
-impl<B: IoBuf> Operation<UringDriver> for SendTo<B> {
+// SAFETY: `msg`, `iov` and `addr` are fields of `self` (in the op table
+// with it); `iov` points at the owned `buf`'s initialised bytes.
+unsafe impl<B: IoBuf> Operation<UringDriver> for SendTo<B> {
     type Output = (io::Result<usize>, B);
-    fn build(&mut self) -> squeue::Entry {
+    fn build(&mut self) -> UringOp {
         self.iov = libc::iovec {
             iov_base: self.buf.stable_ptr() as *mut libc::c_void,
             iov_len: self.buf.bytes_init(),
@@ -667,7 +706,9 @@ impl<B: IoBuf> Operation<UringDriver> for SendTo<B> {
         self.msg.msg_namelen = self.addr.len;
         self.msg.msg_iov = &mut self.iov;
         self.msg.msg_iovlen = 1;
-        opcode::SendMsg::new(types::Fd(self.fd), &self.msg).build()
+        opcode::SendMsg::new(types::Fd(self.fd), &self.msg)
+            .build()
+            .into()
     }
     fn complete(self, c: Completion) -> Self::Output {
         (result(c).map(|n| n as usize), self.buf)
@@ -706,10 +747,12 @@ impl<B: IoBufMut> RecvFrom<B> {
     }
 }
 
-impl<B: IoBufMut> Operation<UringDriver> for RecvFrom<B> {
+// SAFETY: `msg`, `iov` and `addr` are fields of `self`; `iov` points at
+// the owned `buf`'s capacity.
+unsafe impl<B: IoBufMut> Operation<UringDriver> for RecvFrom<B> {
     /// Bytes received and the sender, with the buffer.
     type Output = (io::Result<(usize, Option<SocketAddr>)>, B);
-    fn build(&mut self) -> squeue::Entry {
+    fn build(&mut self) -> UringOp {
         self.iov = libc::iovec {
             iov_base: self.buf.stable_mut_ptr().cast(),
             iov_len: self.buf.bytes_total(),
@@ -718,7 +761,9 @@ impl<B: IoBufMut> Operation<UringDriver> for RecvFrom<B> {
         self.msg.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         self.msg.msg_iov = &mut self.iov;
         self.msg.msg_iovlen = 1;
-        opcode::RecvMsg::new(types::Fd(self.fd), &mut self.msg).build()
+        opcode::RecvMsg::new(types::Fd(self.fd), &mut self.msg)
+            .build()
+            .into()
     }
     fn complete(mut self, c: Completion) -> Self::Output {
         self.addr.len = self.msg.msg_namelen;
@@ -749,21 +794,20 @@ impl AcceptMulti {
     }
 }
 
-impl Operation<UringDriver> for AcceptMulti {
+// SAFETY: describes no memory (no peer address is asked for); multishot.
+unsafe impl Operation<UringDriver> for AcceptMulti {
     type Output = io::Result<OwnedFd>;
     const MULTISHOT: bool = true;
-    fn build(&mut self) -> squeue::Entry {
+    fn build(&mut self) -> UringOp {
         opcode::AcceptMulti::new(types::Fd(self.fd))
             .flags(libc::SOCK_CLOEXEC)
             .build()
+            .into()
     }
     fn complete(self, c: Completion) -> Self::Output {
         let fd = result(c)?;
         // SAFETY: the kernel created `fd` for us.
         Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-    }
-    fn has_more(&self, c: &Completion) -> bool {
-        io_uring::cqueue::more(c.flags)
     }
     fn release(&mut self, c: Completion) {
         close_orphan(c);
@@ -775,12 +819,14 @@ impl Operation<UringDriver> for AcceptMulti {
                 .push_back(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
         }
     }
-    fn orphaned(self, c: Completion, _driver: &mut UringDriver) {
+    fn orphaned(self, c: Completion, _driver: &UringDriver) {
         close_orphan(c); // the backlog closes with `self`
     }
 }
 
-impl kasync::io::Multishot<UringDriver> for AcceptMulti {
+// SAFETY: `item` and `take_overflow` touch only the completion and the
+// backlog, no memory the kernel writes.
+unsafe impl kasync::io::Multishot<UringDriver> for AcceptMulti {
     type Item = io::Result<OwnedFd>;
     fn item(&mut self, c: Completion) -> Self::Item {
         let fd = result(c)?;
@@ -835,17 +881,20 @@ impl Drop for RecvMulti {
     }
 }
 
-impl Operation<UringDriver> for RecvMulti {
+// SAFETY: describes no memory: the kernel writes into the provided buffers
+// of `self.ring` (bound to its ring), which `RecvBuf`s hand out only after
+// their completion; `release`/`overflow`/`item` touch only those; multishot.
+unsafe impl Operation<UringDriver> for RecvMulti {
     type Output = io::Result<Option<RecvBuf>>;
     const MULTISHOT: bool = true;
-    fn build(&mut self) -> squeue::Entry {
-        opcode::RecvMulti::new(types::Fd(self.fd), bufring::GROUP).build()
+    fn build(&mut self) -> UringOp {
+        UringOp::bound(
+            opcode::RecvMulti::new(types::Fd(self.fd), bufring::GROUP).build(),
+            self.ring.ring(),
+        )
     }
     fn complete(self, c: Completion) -> Self::Output {
         received(self.buffer(c), c)
-    }
-    fn has_more(&self, c: &Completion) -> bool {
-        io_uring::cqueue::more(c.flags)
     }
     fn release(&mut self, c: Completion) {
         drop(self.buffer(c));
@@ -853,12 +902,14 @@ impl Operation<UringDriver> for RecvMulti {
     fn overflow(&mut self, c: Completion) {
         self.backlog.push_back(c);
     }
-    fn orphaned(self, c: Completion, _driver: &mut UringDriver) {
+    fn orphaned(self, c: Completion, _driver: &UringDriver) {
         drop(self.buffer(c)); // the backlog goes back with `self`
     }
 }
 
-impl kasync::io::Multishot<UringDriver> for RecvMulti {
+// SAFETY: `item` and `take_overflow` hand out provided buffers whose
+// completion arrived (the kernel is done with them).
+unsafe impl kasync::io::Multishot<UringDriver> for RecvMulti {
     type Item = io::Result<Option<RecvBuf>>;
     fn item(&mut self, c: Completion) -> Self::Item {
         received(self.buffer(c), c)
@@ -893,19 +944,26 @@ pub struct ReadFixedAt {
     pub offset: u64,
 }
 
-impl Operation<UringDriver> for ReadFixedAt {
+// SAFETY: pointer and length come from the owned registered `buf`
+// (leaked pool memory), and the operation is bound to the buffer's ring.
+unsafe impl Operation<UringDriver> for ReadFixedAt {
     type Output = (io::Result<usize>, FixedBuf);
-    fn build(&mut self) -> squeue::Entry {
+    fn build(&mut self) -> UringOp {
         let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
-        let (ptr, index) = (self.buf.stable_mut_ptr(), self.buf.index());
-        match self.fd {
-            Target::Fd(fd) => opcode::ReadFixed::new(types::Fd(fd), ptr, len, index)
-                .offset(self.offset)
-                .build(),
-            Target::Fixed(fd) => opcode::ReadFixed::new(types::Fixed(fd.0), ptr, len, index)
-                .offset(self.offset)
-                .build(),
-        }
+        let (ptr, index, offset) = (self.buf.stable_mut_ptr(), self.buf.index(), self.offset);
+        let op = self.fd.build(
+            |fd| {
+                opcode::ReadFixed::new(fd, ptr, len, index)
+                    .offset(offset)
+                    .build()
+            },
+            |fd| {
+                opcode::ReadFixed::new(fd, ptr, len, index)
+                    .offset(offset)
+                    .build()
+            },
+        );
+        bind_buffer(op, self.buf.ring())
     }
     fn complete(self, c: Completion) -> Self::Output {
         filled(c, self.buf)
@@ -923,19 +981,25 @@ pub struct WriteFixedAt {
     pub offset: u64,
 }
 
-impl Operation<UringDriver> for WriteFixedAt {
+// SAFETY: as for `ReadFixedAt`.
+unsafe impl Operation<UringDriver> for WriteFixedAt {
     type Output = (io::Result<usize>, FixedBuf);
-    fn build(&mut self) -> squeue::Entry {
+    fn build(&mut self) -> UringOp {
         let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
-        let (ptr, index) = (self.buf.stable_ptr(), self.buf.index());
-        match self.fd {
-            Target::Fd(fd) => opcode::WriteFixed::new(types::Fd(fd), ptr, len, index)
-                .offset(self.offset)
-                .build(),
-            Target::Fixed(fd) => opcode::WriteFixed::new(types::Fixed(fd.0), ptr, len, index)
-                .offset(self.offset)
-                .build(),
-        }
+        let (ptr, index, offset) = (self.buf.stable_ptr(), self.buf.index(), self.offset);
+        let op = self.fd.build(
+            |fd| {
+                opcode::WriteFixed::new(fd, ptr, len, index)
+                    .offset(offset)
+                    .build()
+            },
+            |fd| {
+                opcode::WriteFixed::new(fd, ptr, len, index)
+                    .offset(offset)
+                    .build()
+            },
+        );
+        bind_buffer(op, self.buf.ring())
     }
     fn complete(self, c: Completion) -> Self::Output {
         (result(c).map(|n| n as usize), self.buf)

@@ -134,14 +134,37 @@ impl Completion {
 
 /// A completion-based backend.
 ///
-/// Every operation accepted by [`push`](Driver::push) must eventually be
-/// reported exactly once through [`reap`](Driver::reap) — also when it was
-/// cancelled (typically with `-ECANCELED`) and also when the backend fails
-/// (with an error result). The reactor relies on that to know when the
-/// backend no longer touches an operation's memory.
-///
 /// Nothing in this contract allocates.
-pub trait Driver {
+///
+/// # Safety
+///
+/// The reactor hands a driver operations whose memory it keeps alive and
+/// in place *exactly* until the driver says it is done with them. An
+/// implementation promises:
+///
+/// * **Exactly once.** Every id that [`push`](Driver::push) accepted
+///   (returned `true` for) is reported through [`reap`](Driver::reap) with
+///   a final completion ([`has_more`](Driver::has_more) `false`) exactly
+///   once — also when it was cancelled (typically `-ECANCELED`) and when
+///   the backend fails (an error result). Before that, only an operation
+///   the backend treats as multishot may be reported with `has_more`
+///   `true`, any number of times. An id `push` refused is never reported.
+/// * **Hands off after the final report.** Once an id has been reported
+///   final, the backend never reads or writes that operation's memory (the
+///   addresses in the description [`Operation::build`] made) again. Until
+///   then it may, from any context it documents (a kernel, a DMA engine).
+/// * **Unwinding.** `build` (called inside `push`) and the `reap` sink run
+///   code the driver did not write and may unwind. The driver stays
+///   consistent when they do: a `push` whose `build` unwound queued
+///   nothing; a completion handed to the sink counts as delivered, the
+///   ones not yet handed over are still delivered by a later `reap`.
+/// * **`has_more` is the truth** for the completions it is asked about,
+///   and `park` follows the idle contract of [`Idle`].
+///
+/// Code outside the reactor never gets `&mut` access to a driver in use
+/// (see [`Reactor::with_driver`]), so nothing can swap a driver out from
+/// under its operations without `unsafe`.
+pub unsafe trait Driver {
     /// The backend's description of one operation (an io_uring SQE, a DMA
     /// descriptor, …), built by [`Operation::build`].
     type Op;
@@ -168,11 +191,62 @@ pub trait Driver {
     /// the executor's platform `pend`s, or `timeout` passes (`None`: no
     /// limit). Returns at once if `idle.is_idle()` is `false`.
     fn park(&mut self, timeout: Option<Duration>, idle: &Idle<'_>);
+
+    /// `true` if the backend will report more completions for the same
+    /// operation after `completion` (io_uring's `IORING_CQE_F_MORE`): the
+    /// operation is multishot and still running. Asked only about
+    /// completions of operations whose [`Operation::MULTISHOT`] is `true`.
+    /// The default, for backends without multishot operations, is `false`.
+    fn has_more(completion: &Completion) -> bool {
+        let _ = completion;
+        false
+    }
 }
 
 /// A typed request for driver `D` that owns everything the backend may
 /// touch (buffers, paths, addresses) until it completes.
-pub trait Operation<D: Driver>: 'static {
+///
+/// kasync's own operations (the simulator's here, `kasync_uring::ops`) are
+/// ready to use from safe code; implementing a new one is `unsafe`,
+/// because the description [`build`](Operation::build) returns is trusted
+/// with memory. A safe implementation is refused:
+///
+/// ```compile_fail,E0200
+/// use kasync::io::{Completion, Operation, sim::{SimDriver, SimOp}};
+///
+/// struct Stray(*mut u8);
+/// impl Operation<SimDriver<'_, 8>> for Stray {
+///     type Output = ();
+///     fn build(&mut self) -> SimOp {
+///         SimOp::Read { ptr: self.0, len: 16 } // memory it does not own
+///     }
+///     fn complete(self, _: Completion) {}
+/// }
+/// ```
+///
+/// # Safety
+///
+/// * **Only owned, pinned-in-place memory.** Every address in the
+///   description `build` returns points into `self` — including memory
+///   `self` owns through a pointer that stays valid when `self` moves (a
+///   `Box`, a `Vec`'s buffer, an [`IoBuf`]) — or into memory valid for
+///   `'static`, and stays within the bounds of that memory (a buffer's
+///   `bytes_total`, a write's `bytes_init`). The reactor keeps `self` at
+///   its address in the op table from `build` until the final completion,
+///   so pointers into `self` stay valid; `self` must keep what they point
+///   at alive and unmoved that long (no `Vec` that grows in between).
+/// * **Hands off while in flight.** [`Multishot::item`],
+///   [`take_overflow`](Multishot::take_overflow), [`release`](Self::release)
+///   and [`overflow`](Self::overflow) run while the backend may still
+///   write the operation's memory: they never touch (read, write, free,
+///   move) memory the description points at.
+/// * **`MULTISHOT` is honest**: `false` for an operation the backend
+///   completes once.
+///
+/// What a panic in each method does is safe for the reactor (it settles
+/// the slot before calling in; see the crate's Soundness section): the
+/// implementation only has to keep its own invariants.
+pub unsafe trait Operation<D: Driver>: 'static {
     /// What awaiting the operation returns — typically the result together
     /// with the buffers, so nothing is lost whatever happened.
     type Output;
@@ -187,29 +261,26 @@ pub trait Operation<D: Driver>: 'static {
     /// Describes the operation to the backend. Called with `self` at its
     /// final address in the op table (it does not move until completion),
     /// possibly more than once if the submission queue was full.
+    ///
+    /// A panic here fails the operation: on its first submission the
+    /// panic reaches the task that polled it (the operation is dropped);
+    /// on a retry the operation completes with `-ECANCELED`.
     fn build(&mut self) -> D::Op;
 
     /// Turns the completion into the output, giving the buffers back.
+    /// Called with the operation already out of the op table.
     fn complete(self, completion: Completion) -> Self::Output;
 
     /// Called instead of [`complete`](Self::complete) when nobody awaits
     /// the operation any more (its future was dropped). Release what the
     /// completion produced — close an accepted or opened descriptor — using
-    /// the driver if needed. The operation (and its buffers) is dropped
-    /// afterwards. The default does nothing more.
-    fn orphaned(self, completion: Completion, driver: &mut D)
+    /// the driver if needed. Called with the operation already out of the
+    /// op table; it is dropped afterwards. The default does nothing more.
+    fn orphaned(self, completion: Completion, driver: &D)
     where
         Self: Sized,
     {
         let _ = (completion, driver);
-    }
-
-    /// `true` if the backend will report more completions for this
-    /// operation after `completion` (io_uring's `IORING_CQE_F_MORE`). Only
-    /// asked of [`MULTISHOT`](Self::MULTISHOT) operations.
-    fn has_more(&self, completion: &Completion) -> bool {
-        let _ = completion;
-        false
     }
 
     /// A completion of a multishot operation that nobody will take (its
@@ -237,7 +308,14 @@ pub const MULTISHOT_QUEUE: usize = 16;
 /// An operation that completes many times (io_uring multishot): submitted
 /// with [`Handle::submit_multishot`], consumed as a stream of items. Its
 /// [`Operation::MULTISHOT`] must be `true` (checked at compile time).
-pub trait Multishot<D: Driver>: Operation<D> {
+///
+/// # Safety
+///
+/// [`item`](Self::item) and [`take_overflow`](Self::take_overflow) run while
+/// the backend may still write the operation's memory: they never touch
+/// memory the description [`Operation::build`] made points at (the
+/// [`Operation`] contract, restated for these methods).
+pub unsafe trait Multishot<D: Driver>: Operation<D> {
     /// One completion's worth of output.
     type Item;
 

@@ -26,7 +26,9 @@ impl<'p, P: Platform> NoIo<'p, P> {
     }
 }
 
-impl<P: Platform> Driver for NoIo<'_, P> {
+// SAFETY: `push` never accepts an operation (there is no `Infallible`
+// value to queue), so there is nothing to report.
+unsafe impl<P: Platform> Driver for NoIo<'_, P> {
     type Op = Infallible;
 
     // `build` cannot return (no `Infallible` value exists), so nothing

@@ -12,7 +12,7 @@ use core::task::Waker;
 use core::time::Duration;
 
 use super::op::{Multi, Op};
-use super::slot::{self, Cancel, OpSlot, OpVTable, State};
+use super::slot::{self, CancelState, OpSlot, OpVTable, State};
 use super::{Completion, Driver, Multishot, OpId, Operation};
 use crate::executor::{Drive, Idle};
 use crate::list::{List, Node};
@@ -159,12 +159,36 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         self.occupied.get()
     }
 
-    /// Runs `f` with the backend.
+    /// Runs `f` with shared access to the backend — for what users need
+    /// of it (statistics, registrations through its own `&self` methods).
+    ///
+    /// There is no safe `&mut` access: replacing or swapping a driver that
+    /// has operations in flight would hand their completions to the wrong
+    /// op table (see [`with_driver_mut`](Self::with_driver_mut)).
     ///
     /// # Panics
     /// If the backend is already in use further up the stack (for example
     /// a foreign waker that re-enters the reactor while it reaps).
-    pub fn with_driver<R>(&self, f: impl FnOnce(&mut D) -> R) -> R {
+    pub fn with_driver<R>(&self, f: impl FnOnce(&D) -> R) -> R {
+        self.driver_mut(|d| f(d))
+    }
+
+    /// Runs `f` with exclusive access to the backend.
+    ///
+    /// # Safety
+    /// `f` keeps the [`Driver`] contract towards the operations in flight:
+    /// it does not replace, swap or reset the driver (its queues, its
+    /// record of what is in flight), so each of them is still reported
+    /// exactly once by *this* driver, and only then released.
+    ///
+    /// # Panics
+    /// As [`with_driver`](Self::with_driver).
+    pub unsafe fn with_driver_mut<R>(&self, f: impl FnOnce(&mut D) -> R) -> R {
+        self.driver_mut(f)
+    }
+
+    /// The one place that borrows the driver mutably.
+    fn driver_mut<R>(&self, f: impl FnOnce(&mut D) -> R) -> R {
         struct Release<'a>(&'a Cell<bool>);
         impl Drop for Release<'_> {
             fn drop(&mut self) {
@@ -193,7 +217,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             if self.backend_owned.get() == 0 {
                 break;
             }
-            self.with_driver(|d| {
+            self.driver_mut(|d| {
                 self.push_retries(d);
                 d.park(None, &Idle::detached());
             });
@@ -270,7 +294,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         // SAFETY: the slot is free (no value in its storage) and `T` fits.
         unsafe { slot.ptr().cast::<T>().write(op) };
         slot.vtable.set(Some(NonNull::from(OpVTable::of::<T>())));
-        slot.cancel.set(Cancel::No);
+        slot.cancel.set(CancelState::No);
         self.occupied.set(self.occupied.get() + 1);
         let id = self.id(index as usize);
         let guard = PushGuard {
@@ -283,7 +307,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         // SAFETY: the slot holds the `T` just written; `push` only borrows
         // it where it lies.
         let pushed = self.retry_head.get() == 0
-            && self.with_driver(|d| unsafe { slot::push::<D, T>(slot.ptr(), d, id) });
+            && self.driver_mut(|d| unsafe { slot::push::<D, T>(slot.ptr(), d, id) });
         core::mem::forget(guard);
         // Straight from `Free` to the final state.
         if pushed {
@@ -346,11 +370,11 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
                     return;
                 }
             }
-            if slot.cancel.get() == Cancel::Wanted && slot.state.get().backend_owned() {
+            if slot.cancel.get() == CancelState::Wanted && slot.state.get().backend_owned() {
                 if !d.push_cancel(self.id(index as usize)) {
                     return;
                 }
-                slot.cancel.set(Cancel::Requested);
+                slot.cancel.set(CancelState::Requested);
             }
             self.retry_head.set(slot.next_retry.get());
             if self.retry_head.get() == 0 {
@@ -364,8 +388,8 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     /// the next turn).
     pub(crate) fn request_cancel(&self, index: u32) {
         let slot = self.slot(index);
-        if slot.state.get().backend_owned() && slot.cancel.get() == Cancel::No {
-            slot.cancel.set(Cancel::Wanted);
+        if slot.state.get().backend_owned() && slot.cancel.get() == CancelState::No {
+            slot.cancel.set(CancelState::Wanted);
             self.want_retry(index);
         }
     }
@@ -400,26 +424,35 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     }
 
     /// The awaiting future of slot `index` is gone.
+    ///
+    /// Every path settles the slot's state before any code of the
+    /// operation or of a waker runs, so a panic there cannot make a later
+    /// turn (or `Drop`) see the operation again.
     pub(crate) fn abandon(&self, index: u32) {
         let slot = self.slot(index);
-        slot.waker.clear();
         match slot.state.get() {
             State::Unsubmitted => {
-                // SAFETY: the backend never saw the operation; drop it here.
-                unsafe { (slot.vtable().drop)(slot.ptr()) };
+                // The backend never saw it: out of the slot, slot freed,
+                // then dropped (its `Drop` may panic: it runs once).
+                // SAFETY: `Unsubmitted` slots hold their operation, unused
+                // by anybody else; the slot is freed right after.
+                let evicted = unsafe { slot.evict() };
                 self.free(index);
+                drop(evicted);
             }
             State::InFlight => {
                 // The backend may still use the buffers: they stay in the
                 // slot until the completion; ask for a cancel.
-                slot.release_queued();
                 self.set_state(slot, State::Orphaned);
                 self.request_cancel(index);
+                slot.waker.clear();
+                slot.release_queued();
             }
             State::Completed => {
                 // Completed but never taken: release what it produced.
                 self.set_state(slot, State::OrphanDone);
                 self.push_done(index);
+                slot.waker.clear();
             }
             State::Free | State::Orphaned | State::OrphanDone => {
                 debug_assert!(false, "abandoning a slot nobody awaits");
@@ -427,6 +460,9 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         }
     }
 
+    /// Frees slot `index`, which holds no value any more (taken out, or
+    /// never handed to the backend and evicted). Its bookkeeping is done
+    /// before the waker code at the end runs.
     #[inline(always)]
     fn free(&self, index: u32) {
         let slot = self.slot(index);
@@ -439,13 +475,14 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         // freed, so the count of backend-owned slots does not change.
         debug_assert!(!slot.state.get().backend_owned());
         slot.state.set(State::Free);
-        slot.cancel.set(Cancel::No);
+        slot.cancel.set(CancelState::No);
         slot.generation.set(slot.generation.get().wrapping_add(1));
         slot.vtable.set(None);
-        slot.waker.clear();
         slot.next_free.set(self.free_head.get());
         self.free_head.set(index + 1);
         self.occupied.set(self.occupied.get() - 1);
+        // Waker code last: a foreign waker's drop or wake may panic.
+        slot.waker.clear();
         self.notify_free_waiter();
     }
 
@@ -495,6 +532,12 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     }
 
     /// Records one completion reported by the backend.
+    ///
+    /// Runs inside the driver's reap. Only a multishot operation's
+    /// `release`/`overflow` may run here, each after its completion was
+    /// taken and the slot's state settled: if one panics, that completion
+    /// is lost (whatever it produced is leaked), and the reap stops with
+    /// the rest left to the driver for the next turn.
     fn record(&self, id: OpId, completion: Completion) {
         let Some(slot) = self.slots.get(id.index() as usize) else {
             return;
@@ -507,21 +550,18 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             return;
         }
         let vtable = slot.vtable();
-        // SAFETY: an in-flight slot holds its operation.
-        let more = vtable
-            .has_more
-            .is_some_and(|f| unsafe { f(slot.ptr(), &completion) });
-        if more {
+        if vtable.multishot && D::has_more(&completion) {
             // One completion of a multishot operation; more will come.
             if state == State::Orphaned {
-                // SAFETY: as above; nobody else uses the operation now.
+                // SAFETY: an in-flight slot holds its operation; nobody
+                // else uses it now.
                 unsafe { (vtable.release)(slot.ptr(), completion) };
             } else {
+                self.push_done(id.index());
                 if !slot.enqueue(completion) {
                     // SAFETY: as above.
                     unsafe { (vtable.overflow)(slot.ptr(), completion) };
                 }
-                self.push_done(id.index());
             }
             return;
         }
@@ -531,7 +571,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             State::OrphanDone
         };
         slot.completion.set(completion);
-        slot.cancel.set(Cancel::No);
+        slot.cancel.set(CancelState::No);
         self.set_state(slot, next);
         // A task's waker only marks the task ready: woken here, in
         // completion order. Anything else could re-enter the reactor while
@@ -542,6 +582,9 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     }
 
     /// Wakes the futures of completed operations and releases orphans.
+    ///
+    /// Each entry leaves the done list before its code runs; a panic in a
+    /// waker or in `orphaned`/`release` leaves the rest for the next turn.
     fn process_done(&self) {
         loop {
             let head = self.done_head.get();
@@ -557,24 +600,28 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
                 State::Completed | State::InFlight => {
                     slot.waker.wake();
                 }
-                State::OrphanDone => {
-                    slot.release_queued();
-                    let completion = slot.completion.get();
-                    let orphaned = slot.vtable().orphaned;
-                    // SAFETY: `OrphanDone` slots hold their operation, which
-                    // the backend no longer uses; `orphaned` moves it out and
-                    // the slot is freed right after.
-                    self.with_driver(|d| unsafe { orphaned(slot.ptr(), completion, d) });
-                    self.free(index);
-                }
+                State::OrphanDone => self.release_orphan(index),
                 _ => {}
             }
         }
     }
 
+    /// Finishes an `OrphanDone` slot: the operation (and the completions
+    /// its stream never took) leaves the slot, the slot is freed, and only
+    /// then do `release` and `orphaned` run, on the evicted value.
+    fn release_orphan(&self, index: u32) {
+        let slot = self.slot(index);
+        let completion = slot.completion.get();
+        // SAFETY: `OrphanDone` slots hold their operation, which the
+        // backend no longer uses and nobody else can reach.
+        let evicted = unsafe { slot.evict() };
+        self.free(index);
+        self.with_driver(|d| evicted.orphan(completion, d));
+    }
+
     /// Submits, reaps and handles completions, without blocking.
     fn turn_io(&self) {
-        self.with_driver(|d| {
+        self.driver_mut(|d| {
             self.push_retries(d);
             d.flush();
             d.reap(|id, c| self.record(id, c));
@@ -612,8 +659,9 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Drop for PushGuard<'_,
                 // SAFETY: the slot holds the operation `start` wrote, which
                 // nobody else uses: its future gave it up, and the backend
                 // never got it.
-                unsafe { (slot.vtable().drop)(slot.ptr()) };
+                let evicted = unsafe { slot.evict() };
                 reactor.free(index);
+                drop(evicted);
             }
             OnUnwind::Fail => {
                 slot.completion
@@ -633,7 +681,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Drive for Reactor<D, C
 
     fn park(&self, idle: &Idle<'_>) {
         let timeout: Option<Duration> = self.timers.time_to_next();
-        self.with_driver(|d| {
+        self.driver_mut(|d| {
             self.push_retries(d);
             d.park(timeout, idle);
         });
@@ -642,26 +690,43 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Drive for Reactor<D, C
 
 impl<D: Driver, C: Clock, const M: usize, const K: usize> Drop for Reactor<D, C, M, K> {
     fn drop(&mut self) {
+        // The backend may write into the op table until every operation
+        // has completed: if user code panics out of the shutdown, the
+        // unwind must not free the table first. The guard shuts down again
+        // while unwinding (a second panic there aborts the process, which
+        // is safe).
+        struct FinishShutdown<'a, D: Driver, C: Clock, const M: usize, const K: usize>(
+            &'a Reactor<D, C, M, K>,
+        );
+        impl<D: Driver, C: Clock, const M: usize, const K: usize> Drop for FinishShutdown<'_, D, C, M, K> {
+            fn drop(&mut self) {
+                self.0.shutdown();
+            }
+        }
+        let guard = FinishShutdown(self);
         self.shutdown();
+        core::mem::forget(guard);
         // What is left never reached the backend, or completed with nobody
-        // to take it (its future was leaked): release it here.
+        // to take it (its future was leaked): release it here. Each slot is
+        // settled before the operation's code runs; if that code panics,
+        // the operations of later slots are leaked, never seen twice.
         for index in 0..M as u32 {
             let slot = self.slot(index);
-            match slot.state.get() {
-                State::Unsubmitted => {
-                    // SAFETY: the backend never saw it.
-                    unsafe { (slot.vtable().drop)(slot.ptr()) };
-                }
-                State::Completed | State::OrphanDone => {
-                    slot.release_queued();
-                    let orphaned = slot.vtable().orphaned;
-                    let completion = slot.completion.get();
-                    // SAFETY: the backend is done with it; moved out once.
-                    self.with_driver(|d| unsafe { orphaned(slot.ptr(), completion, d) });
-                }
-                State::Free | State::InFlight | State::Orphaned => {}
+            let state = slot.state.get();
+            if matches!(state, State::Free | State::InFlight | State::Orphaned) {
+                continue;
             }
+            let completion = slot.completion.get();
+            // SAFETY: the backend is done with these (shutdown waited for
+            // every completion) and no future can reach them any more.
+            let evicted = unsafe { slot.evict() };
             slot.state.set(State::Free);
+            slot.vtable.set(None);
+            slot.waker.clear();
+            match state {
+                State::Unsubmitted => drop(evicted),
+                _ => self.with_driver(|d| evicted.orphan(completion, d)),
+            }
         }
     }
 }
@@ -708,7 +773,8 @@ impl<'r, D: Driver, C: Clock, const M: usize, const K: usize> Handle<'r, D, C, M
     /// use kasync::time::ManualClock;
     ///
     /// struct Many;
-    /// impl Operation<SimDriver<'_, 8>> for Many {
+    /// // SAFETY: describes no memory.
+    /// unsafe impl Operation<SimDriver<'_, 8>> for Many {
     ///     type Output = ();
     ///     const MULTISHOT: bool = true;
     ///     fn build(&mut self) -> SimOp {

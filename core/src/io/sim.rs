@@ -8,6 +8,7 @@
 //! read fills byte `i` with `flags as u8 + i` — so a test can check that a
 //! buffer holds the data of its own operation, not another's.
 
+use core::cell::Cell;
 use core::time::Duration;
 
 use super::{Completion, Driver, IoBuf, IoBufMut, OpId, Operation, errno};
@@ -153,17 +154,21 @@ const MAX_FDS: usize = 1024;
 /// The simulated backend; `Q` is the depth of its submission queue and of
 /// its "device" (operations in flight).
 #[derive(Debug)]
+///
+/// Tests steer it through [`Reactor::with_driver`](super::Reactor::with_driver),
+/// which lends it shared: its knobs ([`decide`](Self::decide),
+/// [`set_mode`](Self::set_mode), [`close`](Self::close)) take `&self`.
 pub struct SimDriver<'c, const Q: usize = 32> {
     clock: &'c ManualClock,
-    mode: SimMode,
+    mode: Cell<SimMode>,
     rng: SimRng,
     queue: [Option<(OpId, SimOp)>; Q],
     cancels: [Option<OpId>; Q],
-    device: [Option<InDevice>; Q],
+    device: Cell<[Option<InDevice>; Q]>,
     seq: u32,
-    open: [u64; MAX_FDS / 64],
+    open: Cell<[u64; MAX_FDS / 64]>,
     next_fd: u32,
-    stats: SimStats,
+    stats: Cell<SimStats>,
 }
 
 impl<'c, const Q: usize> SimDriver<'c, Q> {
@@ -173,15 +178,15 @@ impl<'c, const Q: usize> SimDriver<'c, Q> {
     pub const fn new(clock: &'c ManualClock) -> Self {
         Self {
             clock,
-            mode: SimMode::Immediate,
+            mode: Cell::new(SimMode::Immediate),
             rng: SimRng::new(0),
             queue: [const { None }; Q],
             cancels: [const { None }; Q],
-            device: [const { None }; Q],
+            device: Cell::new([const { None }; Q]),
             seq: 0,
-            open: [0; MAX_FDS / 64],
+            open: Cell::new([0; MAX_FDS / 64]),
             next_fd: 3,
-            stats: SimStats {
+            stats: Cell::new(SimStats {
                 submitted: 0,
                 completed: 0,
                 cancelled: 0,
@@ -194,81 +199,97 @@ impl<'c, const Q: usize> SimDriver<'c, Q> {
                 bad_closes: 0,
                 bytes_written: 0,
                 write_sum: 0,
-            },
+            }),
         }
     }
 
     /// Switches to [`SimMode::Held`].
-    pub const fn held(mut self) -> Self {
-        self.mode = SimMode::Held;
-        self
+    pub const fn held(self) -> Self {
+        Self {
+            mode: Cell::new(SimMode::Held),
+            ..self
+        }
     }
 
     /// Switches to [`SimMode::Random`] with `seed`.
-    pub const fn random(mut self, seed: u64) -> Self {
-        self.mode = SimMode::Random;
-        self.rng = SimRng::new(seed);
-        self
+    pub const fn random(self, seed: u64) -> Self {
+        Self {
+            mode: Cell::new(SimMode::Random),
+            rng: SimRng::new(seed),
+            ..self
+        }
     }
 
     /// Changes the mode.
-    pub fn set_mode(&mut self, mode: SimMode) {
-        self.mode = mode;
+    pub fn set_mode(&self, mode: SimMode) {
+        self.mode.set(mode);
     }
 
     /// What the simulator did so far.
     pub fn stats(&self) -> SimStats {
-        self.stats
+        self.stats.get()
     }
 
     /// Descriptors open right now.
     pub fn open_fds(&self) -> u32 {
-        self.open.iter().map(|w| w.count_ones()).sum()
+        self.open.get().iter().map(|w| w.count_ones()).sum()
     }
 
     /// Ids of the operations in flight (flushed, not completed), in no
     /// particular order.
-    pub fn in_flight(&self) -> impl Iterator<Item = OpId> + '_ {
-        self.device.iter().flatten().map(|d| d.id)
+    pub fn in_flight(&self) -> impl Iterator<Item = OpId> + use<Q> {
+        self.device.get().into_iter().flatten().map(|d| d.id)
     }
 
     /// `true` if a cancel was requested for the in-flight operation `id`.
     pub fn cancel_requested(&self, id: OpId) -> bool {
-        self.device.iter().flatten().any(|d| d.id == id && d.cancel)
+        self.device
+            .get()
+            .iter()
+            .flatten()
+            .any(|d| d.id == id && d.cancel)
     }
 
     /// Decides how the in-flight operation `id` completes; it does at the
     /// next reap. `false` if `id` is not in flight.
-    pub fn decide(&mut self, id: OpId, outcome: SimOutcome) -> bool {
-        match self.device.iter_mut().flatten().find(|d| d.id == id) {
+    pub fn decide(&self, id: OpId, outcome: SimOutcome) -> bool {
+        let mut device = self.device.get();
+        let found = match device.iter_mut().flatten().find(|d| d.id == id) {
             Some(d) => {
                 d.decided = Some(outcome);
                 true
             }
             None => false,
-        }
+        };
+        self.device.set(device);
+        found
     }
 
     /// Closes a simulated descriptor.
-    pub fn close(&mut self, fd: SimFd) {
+    pub fn close(&self, fd: SimFd) {
         let (word, bit) = (fd.0 as usize / 64, fd.0 % 64);
-        match self.open.get_mut(word) {
+        let mut open = self.open.get();
+        let mut stats = self.stats.get();
+        match open.get_mut(word) {
             Some(w) if *w & (1 << bit) != 0 => {
                 *w &= !(1 << bit);
-                self.stats.closed += 1;
+                stats.closed += 1;
             }
-            _ => self.stats.bad_closes += 1,
+            _ => stats.bad_closes += 1,
         }
+        self.open.set(open);
+        self.stats.set(stats);
     }
 
     fn open_fd(&mut self) -> Option<u32> {
+        let open = self.open.get_mut();
         for _ in 0..MAX_FDS {
             let fd = self.next_fd;
             self.next_fd = (self.next_fd + 1) % MAX_FDS as u32;
             let (word, bit) = (fd as usize / 64, fd % 64);
-            if self.open[word] & (1 << bit) == 0 {
-                self.open[word] |= 1 << bit;
-                self.stats.opened += 1;
+            if open[word] & (1 << bit) == 0 {
+                open[word] |= 1 << bit;
+                self.stats.get_mut().opened += 1;
                 return Some(fd);
             }
         }
@@ -302,18 +323,18 @@ impl<'c, const Q: usize> SimDriver<'c, Q> {
     fn perform(&mut self, d: &InDevice, outcome: SimOutcome) -> Completion {
         let result = match (outcome, d.op) {
             (SimOutcome::Cancelled, _) => {
-                self.stats.cancelled += 1;
+                self.stats.get_mut().cancelled += 1;
                 -errno::ECANCELED
             }
             (SimOutcome::Error(e), _) => {
-                self.stats.errors += 1;
+                self.stats.get_mut().errors += 1;
                 -e
             }
             (_, SimOp::Nop) => 0,
             (_, SimOp::Open | SimOp::OpenMany { .. }) => match self.open_fd() {
                 Some(fd) => fd as i32,
                 None => {
-                    self.stats.errors += 1;
+                    self.stats.get_mut().errors += 1;
                     -24 // EMFILE
                 }
             },
@@ -327,7 +348,7 @@ impl<'c, const Q: usize> SimDriver<'c, Q> {
                     unsafe { ptr.add(i).write((d.seq as u8).wrapping_add(i as u8)) };
                 }
                 if n < len {
-                    self.stats.short += 1;
+                    self.stats.get_mut().short += 1;
                 }
                 n as i32
             }
@@ -337,19 +358,20 @@ impl<'c, const Q: usize> SimDriver<'c, Q> {
                     // SAFETY: as for reads: `len` initialised bytes at `ptr`
                     // belong to the operation until it completes.
                     let byte = unsafe { ptr.add(i).read() };
-                    self.stats.write_sum = self.stats.write_sum.wrapping_add(u64::from(byte));
+                    self.stats.get_mut().write_sum =
+                        self.stats.get_mut().write_sum.wrapping_add(u64::from(byte));
                 }
-                self.stats.bytes_written += n as u64;
+                self.stats.get_mut().bytes_written += n as u64;
                 if n < len {
-                    self.stats.short += 1;
+                    self.stats.get_mut().short += 1;
                 }
                 n as i32
             }
         };
         if d.cancel && outcome != SimOutcome::Cancelled {
-            self.stats.completed_despite_cancel += 1;
+            self.stats.get_mut().completed_despite_cancel += 1;
         }
-        self.stats.completed += 1;
+        self.stats.get_mut().completed += 1;
         let flags = match d.op {
             // Multishot: `SIM_MORE` on every completion but the last.
             SimOp::OpenMany { .. } if d.remaining > 1 && result >= 0 => SIM_MORE,
@@ -361,10 +383,14 @@ impl<'c, const Q: usize> SimDriver<'c, Q> {
 
     /// `true` if a reap would complete something now.
     fn has_completable(&self) -> bool {
-        self.device.iter().flatten().any(|d| match self.mode {
-            SimMode::Held => d.decided.is_some(),
-            SimMode::Immediate | SimMode::Random => true,
-        })
+        self.device
+            .get()
+            .iter()
+            .flatten()
+            .any(|d| match self.mode.get() {
+                SimMode::Held => d.decided.is_some(),
+                SimMode::Immediate | SimMode::Random => true,
+            })
     }
 }
 
@@ -375,14 +401,24 @@ fn transferred(outcome: SimOutcome, len: usize) -> usize {
     }
 }
 
-impl<const Q: usize> Driver for SimDriver<'_, Q> {
+// SAFETY: every accepted operation lives in `queue` or `device` until
+// `reap` reports it — once, final unless `SIM_MORE` says more follow
+// (`has_more`) — and is removed from `device` before its report; buffers
+// are touched only in `perform`, inside `reap`, before the report. A
+// `build` that unwinds leaves its queue entry empty; `reap` removes an
+// entry before handing it to the sink.
+unsafe impl<const Q: usize> Driver for SimDriver<'_, Q> {
     type Op = SimOp;
+
+    fn has_more(completion: &Completion) -> bool {
+        completion.flags & SIM_MORE != 0 && completion.result >= 0
+    }
 
     fn push(&mut self, id: OpId, build: impl FnOnce() -> SimOp) -> bool {
         match self.queue.iter_mut().find(|e| e.is_none()) {
             Some(entry) => {
                 *entry = Some((id, build()));
-                self.stats.submitted += 1;
+                self.stats.get_mut().submitted += 1;
                 true
             }
             None => false,
@@ -400,12 +436,12 @@ impl<const Q: usize> Driver for SimDriver<'_, Q> {
     }
 
     fn flush(&mut self) {
-        self.stats.flushes += 1;
+        self.stats.get_mut().flushes += 1;
         for q in 0..Q {
             let Some((id, op)) = self.queue[q] else {
                 continue;
             };
-            let Some(free) = self.device.iter_mut().find(|d| d.is_none()) else {
+            let Some(free) = self.device.get_mut().iter_mut().find(|d| d.is_none()) else {
                 break; // the device is full; the rest waits in the queue
             };
             self.seq = self.seq.wrapping_add(1);
@@ -424,7 +460,13 @@ impl<const Q: usize> Driver for SimDriver<'_, Q> {
         }
         for c in 0..Q {
             let Some(id) = self.cancels[c] else { continue };
-            if let Some(d) = self.device.iter_mut().flatten().find(|d| d.id == id) {
+            if let Some(d) = self
+                .device
+                .get_mut()
+                .iter_mut()
+                .flatten()
+                .find(|d| d.id == id)
+            {
                 d.cancel = true;
                 self.cancels[c] = None;
             } else if !self.queue.iter().flatten().any(|(q, _)| *q == id) {
@@ -434,15 +476,18 @@ impl<const Q: usize> Driver for SimDriver<'_, Q> {
     }
 
     fn reap(&mut self, mut sink: impl FnMut(OpId, Completion)) {
-        let start = if self.mode == SimMode::Random {
+        let mode = self.mode.get();
+        let start = if mode == SimMode::Random {
             self.rng.below(Q as u64) as usize
         } else {
             0
         };
         for k in 0..Q {
             let i = (start + k) % Q;
-            let Some(d) = self.device[i] else { continue };
-            let outcome = match self.mode {
+            let Some(d) = self.device.get_mut()[i] else {
+                continue;
+            };
+            let outcome = match mode {
                 SimMode::Immediate => Some(d.decided.unwrap_or(if d.cancel {
                     SimOutcome::Cancelled
                 } else {
@@ -457,12 +502,12 @@ impl<const Q: usize> Driver for SimDriver<'_, Q> {
                     matches!(d.op, SimOp::OpenMany { .. }) && completion.flags & SIM_MORE != 0;
                 if more {
                     // Multishot: stays in flight for the next completion.
-                    if let Some(d) = self.device[i].as_mut() {
+                    if let Some(d) = self.device.get_mut()[i].as_mut() {
                         d.remaining -= 1;
                         d.decided = None;
                     }
                 } else {
-                    self.device[i] = None;
+                    self.device.get_mut()[i] = None;
                 }
                 sink(d.id, completion);
             }
@@ -479,14 +524,13 @@ impl<const Q: usize> Driver for SimDriver<'_, Q> {
         }
         match timeout {
             Some(timeout) => {
-                let hz = u128::from(self.clock.ticks_per_second());
-                let ticks = (timeout.as_nanos() * hz).div_ceil(1_000_000_000).max(1);
-                self.clock.advance(u64::try_from(ticks).unwrap_or(u64::MAX));
+                let ticks = crate::time::ticks_for(timeout, self.clock.ticks_per_second());
+                self.clock.advance(ticks.max(1));
             }
             None => panic!(
                 "simulated driver parked with nothing it may complete and no timer pending: \
                  the program would sleep forever ({} operations held)",
-                self.device.iter().flatten().count()
+                self.device.get_mut().iter().flatten().count()
             ),
         }
     }
@@ -496,7 +540,8 @@ impl<const Q: usize> Driver for SimDriver<'_, Q> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SimNop;
 
-impl<const Q: usize> Operation<SimDriver<'_, Q>> for SimNop {
+// SAFETY: describes no memory.
+unsafe impl<const Q: usize> Operation<SimDriver<'_, Q>> for SimNop {
     type Output = Completion;
     fn build(&mut self) -> SimOp {
         SimOp::Nop
@@ -519,7 +564,9 @@ impl<B: IoBufMut> SimRead<B> {
     }
 }
 
-impl<B: IoBufMut, const Q: usize> Operation<SimDriver<'_, Q>> for SimRead<B> {
+// SAFETY: `ptr`/`len` come from the owned `buf` (`IoBufMut`: stable
+// while `self` moves, `bytes_total` writable bytes).
+unsafe impl<B: IoBufMut, const Q: usize> Operation<SimDriver<'_, Q>> for SimRead<B> {
     type Output = (Result<usize, i32>, B);
     fn build(&mut self) -> SimOp {
         SimOp::Read {
@@ -553,7 +600,9 @@ impl<B: IoBuf> SimWrite<B> {
     }
 }
 
-impl<B: IoBuf, const Q: usize> Operation<SimDriver<'_, Q>> for SimWrite<B> {
+// SAFETY: `ptr`/`len` come from the owned `buf` (`IoBuf`: stable while
+// `self` moves, `bytes_init` initialised bytes).
+unsafe impl<B: IoBuf, const Q: usize> Operation<SimDriver<'_, Q>> for SimWrite<B> {
     type Output = (Result<usize, i32>, B);
     fn build(&mut self) -> SimOp {
         SimOp::Write {
@@ -571,7 +620,8 @@ impl<B: IoBuf, const Q: usize> Operation<SimDriver<'_, Q>> for SimWrite<B> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SimOpen;
 
-impl<const Q: usize> Operation<SimDriver<'_, Q>> for SimOpen {
+// SAFETY: describes no memory.
+unsafe impl<const Q: usize> Operation<SimDriver<'_, Q>> for SimOpen {
     type Output = Result<SimFd, i32>;
     fn build(&mut self) -> SimOp {
         SimOp::Open
@@ -579,7 +629,7 @@ impl<const Q: usize> Operation<SimDriver<'_, Q>> for SimOpen {
     fn complete(self, completion: Completion) -> Self::Output {
         completion.into_result().map(SimFd)
     }
-    fn orphaned(self, completion: Completion, driver: &mut SimDriver<'_, Q>) {
+    fn orphaned(self, completion: Completion, driver: &SimDriver<'_, Q>) {
         if let Ok(fd) = completion.into_result() {
             driver.close(SimFd(fd));
         }

@@ -45,7 +45,7 @@ impl State {
 
 /// Cancellation progress of an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Cancel {
+pub(crate) enum CancelState {
     /// Not asked for.
     No,
     /// Asked for, not yet queued to the backend (its queue was full).
@@ -62,10 +62,10 @@ pub(crate) struct OpVTable<D: Driver> {
     /// can be written straight to where the driver keeps it). `false` when
     /// the driver's queue is full.
     pub(crate) push: unsafe fn(*mut u8, &mut D, OpId) -> bool,
-    pub(crate) orphaned: unsafe fn(*mut u8, Completion, &mut D),
+    pub(crate) orphaned: unsafe fn(*mut u8, Completion, &D),
     pub(crate) drop: unsafe fn(*mut u8),
-    /// `None` for single-shot operations (they never have more).
-    pub(crate) has_more: Option<unsafe fn(*const u8, &Completion) -> bool>,
+    /// [`Operation::MULTISHOT`]: only then may a completion have more.
+    pub(crate) multishot: bool,
     pub(crate) release: unsafe fn(*mut u8, Completion),
     pub(crate) overflow: unsafe fn(*mut u8, Completion),
 }
@@ -80,11 +80,7 @@ impl<D: Driver> OpVTable<D> {
                 push: push::<D, T>,
                 orphaned: orphaned::<D, T>,
                 drop: drop_op::<T>,
-                has_more: if T::MULTISHOT {
-                    Some(has_more::<D, T>)
-                } else {
-                    None
-                },
+                multishot: T::MULTISHOT,
                 release: release::<D, T>,
                 overflow: overflow::<D, T>,
             }
@@ -104,22 +100,12 @@ pub(crate) unsafe fn push<D: Driver, T: Operation<D>>(
 }
 
 /// # Safety
-/// `ptr` holds a live `T`, which this moves out (the slot is empty after).
-unsafe fn orphaned<D: Driver, T: Operation<D>>(
-    ptr: *mut u8,
-    completion: Completion,
-    driver: &mut D,
-) {
+/// `ptr` holds a live `T`, which this moves out (the memory holds no value
+/// after).
+unsafe fn orphaned<D: Driver, T: Operation<D>>(ptr: *mut u8, completion: Completion, driver: &D) {
     // SAFETY: guaranteed by the caller.
     let op = unsafe { ptr.cast::<T>().read() };
     op.orphaned(completion, driver);
-}
-
-/// # Safety
-/// `ptr` holds a live `T`.
-unsafe fn has_more<D: Driver, T: Operation<D>>(ptr: *const u8, completion: &Completion) -> bool {
-    // SAFETY: guaranteed by the caller.
-    unsafe { (*ptr.cast::<T>()).has_more(completion) }
 }
 
 /// # Safety
@@ -143,10 +129,67 @@ unsafe fn drop_op<T>(ptr: *mut u8) {
     unsafe { ptr.cast::<T>().drop_in_place() }
 }
 
+/// An operation moved out of its slot — with the completions its stream
+/// never took — so that the slot can be settled (freed) *before* any of
+/// the operation's own code runs: a panic in that code then drops this
+/// value once, here, and cannot make a later turn see the operation again.
+///
+/// Only operations the backend is done with (or never got) are evicted.
+/// Dropped without [`orphan`](Evicted::orphan), the operation is dropped
+/// and its queued completions are not released.
+pub(crate) struct Evicted<D: Driver, const K: usize> {
+    /// The operation's bytes (moving a value is a copy of its bytes).
+    storage: Storage<K>,
+    vtable: NonNull<OpVTable<D>>,
+    queue: [Completion; MULTISHOT_QUEUE],
+    queue_head: usize,
+    queue_len: usize,
+    /// `storage` holds the operation.
+    live: bool,
+}
+
+impl<D: Driver, const K: usize> Evicted<D, K> {
+    fn vtable(&self) -> &OpVTable<D> {
+        // SAFETY: copied from an occupied slot, whose table is a promoted
+        // constant (valid for the whole program).
+        unsafe { self.vtable.as_ref() }
+    }
+
+    /// Releases the queued completions nobody will take, then hands the
+    /// operation's final `completion` to [`Operation::orphaned`] (which
+    /// consumes it).
+    pub(crate) fn orphan(mut self, completion: Completion, driver: &D) {
+        let ptr = self.storage.as_mut_ptr();
+        while self.queue_len > 0 {
+            let c = self.queue[self.queue_head];
+            self.queue_head = (self.queue_head + 1) % MULTISHOT_QUEUE;
+            self.queue_len -= 1;
+            // SAFETY: `storage` holds the live operation, which only this
+            // value can reach; the backend is done with it.
+            unsafe { (self.vtable().release)(ptr, c) };
+        }
+        // `orphaned` moves the operation out: from here on `storage` is
+        // empty, also if it unwinds.
+        self.live = false;
+        // SAFETY: as above; `live` was cleared, so it is moved out once.
+        unsafe { (self.vtable().orphaned)(ptr, completion, driver) };
+    }
+}
+
+impl<D: Driver, const K: usize> Drop for Evicted<D, K> {
+    fn drop(&mut self) {
+        if core::mem::replace(&mut self.live, false) {
+            // SAFETY: `storage` holds the live operation, dropped once
+            // (`live` is cleared first).
+            unsafe { (self.vtable().drop)(self.storage.as_mut_ptr()) };
+        }
+    }
+}
+
 /// One op-table entry.
 pub(crate) struct OpSlot<D: Driver, const K: usize> {
     pub(crate) state: Cell<State>,
-    pub(crate) cancel: Cell<Cancel>,
+    pub(crate) cancel: Cell<CancelState>,
     /// Bumped every time the slot is freed; part of the `OpId`.
     pub(crate) generation: Cell<u32>,
     pub(crate) completion: Cell<Completion>,
@@ -177,7 +220,7 @@ impl<D: Driver, const K: usize> OpSlot<D, K> {
     pub(crate) const fn new() -> Self {
         Self {
             state: Cell::new(State::Free),
-            cancel: Cell::new(Cancel::No),
+            cancel: Cell::new(CancelState::No),
             generation: Cell::new(0),
             completion: Cell::new(Completion::new(0)),
             waker: WakerCell::new(),
@@ -234,7 +277,38 @@ impl<D: Driver, const K: usize> OpSlot<D, K> {
         Some(self.queue[head as usize].get())
     }
 
-    /// Releases every queued completion (nobody will take them).
+    /// Moves the operation and its queued completions out of the slot
+    /// (which then holds no value; the caller settles its state).
+    ///
+    /// # Safety
+    /// The slot holds an operation the backend is done with (or never
+    /// got), which nobody else uses; it is not used through the slot again.
+    pub(crate) unsafe fn evict(&self) -> Evicted<D, K> {
+        let mut evicted = Evicted {
+            storage: Storage::uninit(),
+            vtable: self
+                .vtable
+                .get()
+                .expect("an occupied op slot always has a vtable"),
+            queue: [Completion::new(0); MULTISHOT_QUEUE],
+            queue_head: 0,
+            queue_len: 0,
+            live: true,
+        };
+        // SAFETY: both blocks are `K` bytes and distinct; per the caller
+        // the value may move (the backend no longer points into it).
+        unsafe {
+            core::ptr::copy_nonoverlapping(self.ptr().cast_const(), evicted.storage.as_mut_ptr(), K)
+        };
+        while let Some(c) = self.dequeue() {
+            evicted.queue[evicted.queue_len] = c;
+            evicted.queue_len += 1;
+        }
+        evicted
+    }
+
+    /// Releases every queued completion (nobody will take them), each
+    /// taken out of the queue before its `release` runs.
     pub(crate) fn release_queued(&self) {
         while let Some(completion) = self.dequeue() {
             // SAFETY: an occupied slot holds its operation; nothing else

@@ -78,7 +78,7 @@ impl ManualClock {
 
     /// Moves the clock forward by `ticks`.
     pub fn advance(&self, ticks: u64) {
-        self.now.set(self.now.get() + ticks);
+        self.now.set(self.now.get().saturating_add(ticks));
     }
 
     /// Sets the clock to `tick` (never backwards).
@@ -94,6 +94,17 @@ impl Clock for ManualClock {
     fn ticks_per_second(&self) -> u64 {
         self.hz
     }
+}
+
+/// `duration` in ticks of a `hz` clock, rounded up, saturating at
+/// `u64::MAX` (a duration of ~584 years at 1 GHz, or any clock faster
+/// than `u128` arithmetic can take).
+pub(crate) fn ticks_for(duration: Duration, hz: u64) -> u64 {
+    let ticks = duration
+        .as_nanos()
+        .checked_mul(u128::from(hz))
+        .map_or(u128::MAX, |n| n.div_ceil(1_000_000_000));
+    u64::try_from(ticks).unwrap_or(u64::MAX)
 }
 
 /// The timer wheel plus its clock.
@@ -122,10 +133,9 @@ impl<C: Clock> Timers<C> {
     }
 
     /// `duration` in ticks, rounded up (a sleep never ends early).
+    /// Saturates at `u64::MAX` (for any clock rate and duration).
     pub fn ticks(&self, duration: Duration) -> u64 {
-        let hz = u128::from(self.clock.ticks_per_second());
-        let ticks = (duration.as_nanos() * hz).div_ceil(1_000_000_000);
-        u64::try_from(ticks).unwrap_or(u64::MAX)
+        ticks_for(duration, self.clock.ticks_per_second())
     }
 
     /// `ticks` as a duration.

@@ -99,7 +99,9 @@ fn level_for(elapsed: u64, when: u64) -> usize {
 impl Wheel {
     /// `true` when no timer is filed.
     pub(crate) fn is_empty(&self) -> bool {
-        self.overflow.is_empty() && self.levels.iter().all(|l| l.occupied.get() == 0)
+        self.overflow.is_empty()
+            && self.processing.is_empty()
+            && self.levels.iter().all(|l| l.occupied.get() == 0)
     }
 
     pub(crate) const fn new() -> Self {
@@ -176,6 +178,11 @@ impl Wheel {
     /// level `LEVELS` stands for the overflow list.
     fn next_slot(&self) -> Option<(u64, usize, usize)> {
         let elapsed = self.elapsed.get();
+        if !self.processing.is_empty() {
+            // Left aside by an `advance` that a panicking waker cut short:
+            // due now.
+            return Some((elapsed, PROCESSING, 0));
+        }
         let mut best: Option<(u64, usize, usize)> = None;
         if !self.overflow.is_empty() {
             best = Some(((elapsed & !(SPAN - 1)) + SPAN, LEVELS, 0));
@@ -210,6 +217,9 @@ impl Wheel {
 
     /// Moves the wheel to tick `now`, firing every entry due by then.
     /// Returns how many fired.
+    ///
+    /// A waker that panics stops the advance with the entries still to
+    /// fire on the `processing` list; the next advance fires them first.
     pub(crate) fn advance(&self, now: u64) -> usize {
         let mut fired = 0;
         while let Some((t, level, slot)) = self.next_slot() {
@@ -218,12 +228,17 @@ impl Wheel {
             }
             self.elapsed.set(t);
             // Move the slot's entries aside first: re-filed entries may land
-            // in the overflow list again.
+            // in the overflow list again (never in this slot: they lie
+            // below its level).
             let from = match self.levels.get(level) {
-                Some(lvl) => &lvl.slots[slot],
-                None => &self.overflow,
+                Some(lvl) => {
+                    lvl.occupied.set(lvl.occupied.get() & !(1 << slot));
+                    Some(&lvl.slots[slot])
+                }
+                None if level == LEVELS => Some(&self.overflow),
+                None => None, // the processing list itself
             };
-            while let Some(node) = from.pop_front() {
+            while let Some(node) = from.and_then(List::pop_front) {
                 node.value.level.set(PROCESSING as u8);
                 // SAFETY: the node was linked (pinned, valid until removed)
                 // and was just unlinked.
@@ -246,9 +261,6 @@ impl Wheel {
                     let filed = unsafe { self.insert(node, entry.when.get()) };
                     debug_assert!(filed, "re-filed entries lie in the future");
                 }
-            }
-            if let Some(lvl) = self.levels.get(level) {
-                lvl.occupied.set(lvl.occupied.get() & !(1 << slot));
             }
         }
         if now > self.elapsed.get() {
