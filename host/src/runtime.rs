@@ -8,7 +8,7 @@ use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::time::Instant;
 
-use kasync::executor::{Executor, JoinHandle, Runner, SpawnError};
+use kasync::executor::{Drive, Executor, Idle, JoinHandle, Runner, SpawnError};
 use kasync::io::{Handle, Reactor};
 use kasync::time::Clock;
 use kasync_uring::{Config, Flags, SetupError, UringDriver, UringPlatform};
@@ -80,9 +80,18 @@ thread_local! {
 /// tasks and operations in fixed storage; larger futures are boxed by
 /// [`spawn`], and a full table is an error value or back-pressure, never a
 /// panic.
+///
+/// A panic in a spawned task is the task's business, as in tokio: the
+/// default panic hook prints its message once, the task's [`JoinHandle`]
+/// yields [`JoinError::Panicked`](kasync::JoinError::Panicked), and the
+/// runtime and every other task go on.
+/// [`abort_on_task_panic`](Builder::abort_on_task_panic) makes such a
+/// panic end the process instead. A panic in the future given to
+/// [`Runtime::block_on`] propagates to its caller either way.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Builder {
     config: Config,
+    abort_on_task_panic: bool,
 }
 
 impl Builder {
@@ -109,6 +118,15 @@ impl Builder {
         self.config.single_issuer = single_issuer;
         self.config.defer_taskrun = defer_taskrun;
         self.config.coop_taskrun = coop_taskrun;
+        self
+    }
+
+    /// `true`: a panic in a spawned task aborts the process (after the
+    /// panic hook printed it), for programs that prefer to crash and be
+    /// restarted. `false` (the default): the task ends as panicked and
+    /// everything else goes on.
+    pub fn abort_on_task_panic(mut self, abort: bool) -> Self {
+        self.abort_on_task_panic = abort;
         self
     }
 
@@ -143,6 +161,7 @@ impl Builder {
         Ok(Runtime {
             core,
             runner: ManuallyDrop::new(runner),
+            abort_on_task_panic: self.abort_on_task_panic,
             _not_send: PhantomData,
         })
     }
@@ -168,6 +187,7 @@ impl Builder {
 pub struct Runtime {
     core: &'static Core,
     runner: ManuallyDrop<HostRunner>,
+    abort_on_task_panic: bool,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -252,7 +272,42 @@ impl Runtime {
             "block_on cannot be nested on one thread"
         );
         let _restore = Restore(previous);
-        self.runner.block_on_with(&self.core.reactor, future)
+        let drive = HostDrive {
+            reactor: &self.core.reactor,
+            abort_on_task_panic: self.abort_on_task_panic,
+        };
+        self.runner.block_on_with(&drive, future)
+    }
+}
+
+/// The reactor as the run loop drives it on the host: task panics are
+/// caught around each round of polls.
+struct HostDrive<'a> {
+    reactor: &'a HostReactor,
+    abort_on_task_panic: bool,
+}
+
+impl Drive for HostDrive<'_> {
+    fn turn(&self) {
+        self.reactor.turn();
+    }
+
+    fn park(&self, idle: &Idle<'_>) {
+        self.reactor.park(idle);
+    }
+
+    fn poll_tasks(&self, poll: impl FnOnce()) {
+        // The executor finishes a panicking task (its future dropped, its
+        // handle told `Panicked`) before the unwind leaves the poll, and
+        // the panic hook has printed the message: nothing is left to do
+        // but go on — or abort, if asked to.
+        // `AssertUnwindSafe`: no state of the caller is observed after the
+        // unwind but the executor's, which is consistent by then.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(poll)).is_err()
+            && self.abort_on_task_panic
+        {
+            std::process::abort();
+        }
     }
 }
 

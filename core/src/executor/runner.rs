@@ -362,7 +362,9 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
                     return output;
                 }
             }
-            self.tick(BUDGET);
+            drive.poll_tasks(|| {
+                self.tick(BUDGET);
+            });
             self.turn_or_park(drive);
         }
     }
@@ -376,7 +378,9 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
     /// [`run`](Self::run) with `drive` turned every loop and parked on.
     pub fn run_with(&self, drive: &impl Drive) -> ! {
         loop {
-            self.tick(BUDGET);
+            drive.poll_tasks(|| {
+                self.tick(BUDGET);
+            });
             // No root future here: a stray root wake means nothing.
             self.exec.shared.ready.take_root();
             self.turn_or_park(drive);
