@@ -265,3 +265,56 @@ fn tick_interrupt_drives_timers_through_a_no_io_reactor() {
         }
     });
 }
+
+/// Tick conversion saturates for any clock rate and duration: a clock of
+/// `u64::MAX` ticks per second and `Duration::MAX` give `u64::MAX` ticks,
+/// not an overflow panic (debug) or a wrapped, too-short sleep (release).
+#[test]
+fn tick_conversion_saturates_for_any_clock() {
+    struct Fast;
+    impl Clock for Fast {
+        fn now(&self) -> u64 {
+            0
+        }
+        fn ticks_per_second(&self) -> u64 {
+            u64::MAX
+        }
+    }
+    let timers = Timers::new(Fast);
+    assert_eq!(timers.ticks(Duration::MAX), u64::MAX);
+    assert_eq!(timers.ticks(Duration::from_secs(2)), u64::MAX);
+    assert_eq!(timers.ticks(Duration::from_nanos(1)), 18_446_744_074);
+    let slow = Timers::new(ManualClock::new(1_000));
+    assert_eq!(slow.ticks(Duration::MAX), u64::MAX);
+    let sleep = slow.sleep(Duration::MAX);
+    assert_eq!(sleep.deadline(), u64::MAX, "saturated, not wrapped");
+    slow.clock().advance(u64::MAX);
+    assert_eq!(slow.now(), u64::MAX, "the manual clock saturates too");
+}
+
+/// A waker that panics while the wheel fires timers stops that advance,
+/// but the timers due with it are not stranded: the next advance fires
+/// them.
+#[test]
+fn a_panicking_waker_does_not_strand_the_timers_due_with_it() {
+    use kasync_tests::wake::panicking_waker;
+    let timers = Timers::new(ManualClock::new(1_000));
+    let (bomb, bomb_waker) = panicking_waker();
+    let mut sleeps: Vec<Pin<Box<Sleep<'_, ManualClock>>>> =
+        (0..4).map(|_| Box::pin(timers.sleep_until(10))).collect();
+    let (count, waker) = counting_waker();
+    for (i, s) in sleeps.iter_mut().enumerate() {
+        let w = if i == 1 { &bomb_waker } else { &waker };
+        assert!(poll(s.as_mut(), w).is_pending());
+    }
+    timers.clock().advance(10);
+    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| timers.advance()));
+    assert!(first.is_err(), "the waker's panic comes out of the advance");
+    bomb.armed.store(false, Ordering::SeqCst);
+    timers.advance();
+    assert_eq!(count.get(), 3, "every other timer due fired");
+    for s in &mut sleeps {
+        assert!(poll(s.as_mut(), &waker).is_ready());
+    }
+    assert_eq!(timers.next_deadline(), None);
+}

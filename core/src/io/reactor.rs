@@ -164,7 +164,19 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     ///
     /// There is no safe `&mut` access: replacing or swapping a driver that
     /// has operations in flight would hand their completions to the wrong
-    /// op table (see [`with_driver_mut`](Self::with_driver_mut)).
+    /// op table (see [`with_driver_mut`](Self::with_driver_mut)). This does
+    /// not compile:
+    ///
+    /// ```compile_fail,E0308
+    /// use core::pin::pin;
+    /// use kasync::io::{Reactor, sim::SimDriver};
+    /// use kasync::time::ManualClock;
+    ///
+    /// let clock = ManualClock::new(1_000);
+    /// let a = pin!(Reactor::<_, _, 8>::new(SimDriver::<8>::new(&clock), &clock));
+    /// let mut other = SimDriver::<8>::new(&clock);
+    /// a.with_driver(|d| core::mem::swap(d, &mut other));
+    /// ```
     ///
     /// # Panics
     /// If the backend is already in use further up the stack (for example
