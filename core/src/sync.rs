@@ -58,11 +58,12 @@ impl WakerSlot {
         self.inner.wake();
     }
 
-    /// Removes the registered waker without waking it.
-    pub(crate) fn clear(&self) {
+    /// Takes the registered waker out (to drop or wake it once the caller
+    /// has settled whatever state the waker's code might observe).
+    pub(crate) fn take(&self) -> Option<Waker> {
         #[cfg(not(loom))]
-        drop(self.inner.take());
+        return self.inner.take();
         #[cfg(loom)]
-        drop(self.inner.take_waker());
+        return self.inner.take_waker();
     }
 }

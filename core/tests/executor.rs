@@ -491,3 +491,73 @@ fn join_handle_is_a_future_that_other_tasks_await() {
         .unwrap();
     assert_eq!(runner.block_on(sum), Ok(1 + 4 + 9));
 }
+
+/// A value whose `Drop` panics (once) and counts its drops.
+struct Grenade(Rc<Cell<u32>>);
+
+impl Drop for Grenade {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+        if self.0.get() == 1 {
+            panic!("output drop panics on purpose");
+        }
+    }
+}
+
+/// An output nobody can take (its handle is gone) is dropped by the run
+/// loop; if that drop panics, the task is still finished and its slot
+/// freed — never left "alive" with its future gone.
+#[test]
+fn an_unwanted_output_whose_drop_panics_still_frees_the_slot() {
+    static EXEC: Executor<Spin, 2, 128> = Executor::new(Spin);
+    let runner = EXEC.runner().unwrap();
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    drop(runner.spawn_local(async move { Grenade(d) }).unwrap());
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.tick(4)));
+    assert!(result.is_err(), "the output's panic comes out of the tick");
+    assert_eq!(drops.get(), 1);
+    assert_eq!(EXEC.occupied(), 0, "the slot is free");
+    assert_eq!(runner.block_on(EXEC.spawn(async { 2 }).unwrap()), Ok(2));
+    assert_eq!(drops.get(), 1, "dropped once");
+}
+
+/// A handle dropped while its output waits drops the output; a panic in
+/// that drop leaves the slot given back.
+#[test]
+fn a_handle_whose_output_drop_panics_gives_the_slot_back() {
+    static EXEC: Executor<Spin, 2, 128> = Executor::new(Spin);
+    let runner = EXEC.runner().unwrap();
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let handle = runner.spawn_local(async move { Grenade(d) }).unwrap();
+    runner.tick(4);
+    assert!(handle.is_finished());
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(handle)));
+    assert!(dropped.is_err());
+    assert_eq!(drops.get(), 1);
+    assert_eq!(EXEC.occupied(), 0, "the slot is free");
+}
+
+/// The handle's waker panics when the run loop wakes it: the task is
+/// finished all the same, the handle gets the output, the slot comes back.
+#[test]
+fn a_panicking_join_waker_does_not_keep_the_slot() {
+    use kasync_tests::wake::panicking_waker;
+    static EXEC: Executor<Spin, 2, 128> = Executor::new(Spin);
+    let runner = EXEC.runner().unwrap();
+    let mut handle = std::pin::pin!(EXEC.spawn(async { 7 }).unwrap());
+    let (bomb, waker) = panicking_waker();
+    let polled = handle
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(&waker));
+    assert!(polled.is_pending());
+    let ticked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.tick(4)));
+    assert!(ticked.is_err(), "the waker's panic comes out of the tick");
+    bomb.armed.store(false, Ordering::SeqCst);
+    let polled = handle
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(Waker::noop()));
+    assert_eq!(polled, Poll::Ready(Ok(7)));
+    assert_eq!(EXEC.occupied(), 0, "the slot is free");
+}

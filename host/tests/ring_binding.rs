@@ -31,14 +31,23 @@ fn a_buffer_ring_of_another_ring_is_refused_and_nothing_is_read_from_it() {
             let (sent, _) = b.write_all(b"hello".to_vec()).await;
             sent.unwrap();
             let fd = a.as_fd().as_raw_fd();
-            let mut stream = std::pin::pin!(io().submit_multishot(RecvMulti::new(fd, foreign_ring)));
+            let mut stream =
+                std::pin::pin!(io().submit_multishot(RecvMulti::new(fd, foreign_ring)));
             let first = stream.next().await.expect("one item: the refusal");
             let err = first.expect_err("a foreign buffer ring is refused");
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
             assert!(err.to_string().contains("not registered with"), "{err}");
             assert!(stream.next().await.is_none(), "the stream ends");
-            assert_eq!(foreign_ring.available(), 4, "the foreign ring was not touched");
-            assert_eq!(own_ring.available(), 8, "the runtime's ring was not consumed");
+            assert_eq!(
+                foreign_ring.available(),
+                4,
+                "the foreign ring was not touched"
+            );
+            assert_eq!(
+                own_ring.available(),
+                8,
+                "the runtime's ring was not consumed"
+            );
             // The data is still there for a proper receive.
             let (n, buf) = a.read(Vec::with_capacity(16)).await;
             assert_eq!(n.unwrap(), 5);
@@ -92,7 +101,9 @@ fn registered_buffers_of_another_ring_are_refused() {
         let pool = foreign.register_buffers(2, 4096).unwrap();
         let rt = Runtime::new().unwrap();
         rt.block_on(async {
-            let file = kasync_host::fs::File::open("/proc/self/status").await.unwrap();
+            let file = kasync_host::fs::File::open("/proc/self/status")
+                .await
+                .unwrap();
             let buf = pool.take().unwrap();
             let (result, buf) = file.read_fixed_at(buf, 0).await;
             let err = result.expect_err("another ring's buffer is refused");
@@ -109,13 +120,21 @@ fn registrations_refuse_bad_sizes_with_errors() {
         let err = rt
             .register_buffers(count, size)
             .expect_err("refused, not a panic");
-        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{count} × {size}: {err}");
+        assert_eq!(
+            err.kind(),
+            ErrorKind::InvalidInput,
+            "{count} × {size}: {err}"
+        );
     }
     for (count, size) in [(0, 64), (3, 64), (4, 0)] {
         let err = rt
             .register_recv_buffers(count, size)
             .expect_err("refused, not a panic");
-        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{count} × {size}: {err}");
+        assert_eq!(
+            err.kind(),
+            ErrorKind::InvalidInput,
+            "{count} × {size}: {err}"
+        );
     }
     // Good sizes still register.
     assert_eq!(rt.register_buffers(2, 512).unwrap().buffer_size(), 512);

@@ -4,7 +4,6 @@ use core::fmt;
 use core::future::Future;
 use core::marker::PhantomData;
 use core::pin::Pin;
-use core::ptr;
 use core::task::{Context, Poll};
 
 use super::slot::Header;
@@ -122,24 +121,33 @@ impl<T> Future for JoinHandle<T> {
         } else {
             Err(JoinError::Cancelled)
         };
-        header.join_waker.clear();
+        // Settle the slot before a foreign waker's drop can run (and
+        // unwind): the output is out, the references are given back.
+        let waker = header.join_waker.take();
         header.release(HANDLE | (s & OUTPUT));
         self.header = None;
+        drop(waker);
         Poll::Ready(result)
     }
 }
 
 impl<T> Drop for JoinHandle<T> {
+    /// User code — the output's `Drop`, a foreign waker's drop — runs only
+    /// after the slot's references are given back, so a panic there
+    /// neither leaks the slot nor drops anything twice.
     fn drop(&mut self) {
         let Some(header) = self.header() else { return };
-        header.join_waker.clear();
+        let waker = header.join_waker.take();
         let mut s = header.state.load(Ordering::Acquire);
         loop {
             if s & OUTPUT != 0 {
                 // SAFETY: the output belongs to this handle (see `poll`) and
-                // nobody else touches the storage while `OUTPUT` is set.
-                unsafe { ptr::drop_in_place(self.storage.cast::<T>()) };
+                // nobody else touches the storage while `OUTPUT` is set; it
+                // is moved out before the slot is given back.
+                let output = unsafe { self.storage.cast::<T>().read() };
                 header.release(HANDLE | OUTPUT);
+                drop(waker);
+                drop(output);
                 return;
             }
             // Not finished (or finished without output): just let go. If
@@ -153,7 +161,10 @@ impl<T> Drop for JoinHandle<T> {
                 .state
                 .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return,
+                Ok(_) => {
+                    drop(waker);
+                    return;
+                }
                 Err(actual) => s = actual,
             }
         }

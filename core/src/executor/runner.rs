@@ -105,40 +105,51 @@ enum Outcome {
 
 /// Marks a task finished and hands its output (if any) to its handle.
 ///
+/// The state is settled first; user code — the output's `Drop` when no
+/// handle wants it, the handle's waker — runs after, with `RUNNING` still
+/// keeping the slot, which a guard gives back also if that code unwinds.
+///
 /// # Safety
 /// The caller is the run loop, the task is still `ALIVE`, its future has
 /// been dropped, and for `Outcome::Output` the output has been written to
 /// `storage`.
 unsafe fn finish(header: &Header, vtable: &TaskVTable, storage: *mut u8, outcome: Outcome) {
-    let mut has_output = outcome == Outcome::Output;
+    /// Gives the run loop's `RUNNING` reference back when dropped.
+    struct ReleaseRunning<'a>(&'a Header);
+    impl Drop for ReleaseRunning<'_> {
+        fn drop(&mut self) {
+            self.0.release(RUNNING);
+        }
+    }
     let extra = if outcome == Outcome::Panicked {
         PANICKED
     } else {
         0
     };
     let mut s = header.state.load(Ordering::Acquire);
-    loop {
-        if has_output && s & HANDLE == 0 {
-            // Nobody can take the output: drop it here, while `ALIVE` still
-            // keeps the slot ours. A handle never reappears once gone.
-            has_output = false;
-            // SAFETY: per the caller the output is in `storage`.
-            unsafe { (vtable.drop_output)(storage) };
-        }
+    let keep_output = loop {
+        // A handle never reappears once gone: without one, nobody can
+        // take the output, and it is dropped below.
+        let keep = outcome == Outcome::Output && s & HANDLE != 0;
         // `RUNNING` keeps the slot ours until the handle has been woken.
-        let new = (s & !ALIVE) | RUNNING | extra | if has_output { OUTPUT } else { 0 };
+        let new = (s & !ALIVE) | RUNNING | extra | if keep { OUTPUT } else { 0 };
         match header
             .state
             .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Acquire)
         {
-            Ok(_) => break,
+            Ok(_) => break keep,
             Err(actual) => s = actual,
         }
+    };
+    let _release = ReleaseRunning(header);
+    if outcome == Outcome::Output && !keep_output {
+        // SAFETY: per the caller the output is in `storage`; no handle can
+        // reach it, and `RUNNING` keeps the slot from being reused.
+        unsafe { (vtable.drop_output)(storage) };
     }
     if s & HANDLE != 0 {
         header.join_waker.wake();
     }
-    header.release(RUNNING);
 }
 
 /// Drops the live future in `slot` and finishes the task as cancelled.
