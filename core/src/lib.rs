@@ -14,7 +14,8 @@
 //!   deterministic simulated backend.
 //!
 //! Nothing here allocates, and nothing an interrupt handler or another
-//! thread can reach takes a lock.
+//! thread can reach takes a lock. What the runtime trusts for memory
+//! safety — and what a panic in user code does — is in [`soundness`].
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -29,6 +30,9 @@ pub mod executor;
 pub mod io;
 pub mod irq_queue;
 pub mod time;
+
+#[doc = include_str!("../SOUNDNESS.md")]
+pub mod soundness {}
 
 pub use executor::{Executor, JoinError, JoinHandle, Platform, Runner, SpawnError};
 pub use irq_queue::IrqQueue;

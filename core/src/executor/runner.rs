@@ -319,8 +319,17 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         debug_assert!(self.batch.get().is_empty(), "parked with tasks in hand");
         let shared = &self.exec.shared;
         if shared.ready.start_sleeping() {
+            /// Clears the sleeping flag when the park returns — or unwinds
+            /// (a platform or driver that panics): wakes would otherwise
+            /// pend a loop that is not parked.
+            struct Awake<'a>(&'a Shared);
+            impl Drop for Awake<'_> {
+                fn drop(&mut self) {
+                    self.0.ready.stop_sleeping();
+                }
+            }
+            let _awake = Awake(shared);
             drive.park(&Idle::new(shared));
-            shared.ready.stop_sleeping();
         }
         drive.turn();
     }
