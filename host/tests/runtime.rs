@@ -186,3 +186,22 @@ fn statx_timeout_and_vectored_io() {
     drop(file);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Ring sizes no kernel accepts are a clear configuration error, not the
+/// "io_uring is unavailable" diagnosis (or a panic).
+#[test]
+fn impossible_ring_sizes_are_a_configuration_error() {
+    for entries in [0, 65_536, u32::MAX] {
+        let err = Builder::new()
+            .ring_entries(entries)
+            .build()
+            .err()
+            .expect("refused");
+        let message = err.to_string();
+        assert!(
+            message.contains("bad io_uring settings") && message.contains("submission entries"),
+            "{entries}: {message}"
+        );
+    }
+    assert!(Builder::new().ring_entries(1).build().is_ok());
+}

@@ -101,6 +101,8 @@ pub enum SetupError {
     MissingFeature(&'static str),
     /// Creating the wake-up eventfd failed.
     EventFd(io::Error),
+    /// The [`Config`] asks for something no kernel accepts.
+    BadConfig(String),
 }
 
 impl fmt::Display for SetupError {
@@ -118,6 +120,7 @@ impl fmt::Display for SetupError {
                 "this kernel's io_uring lacks the {name} feature; kasync needs Linux 5.19 or newer"
             ),
             SetupError::EventFd(error) => write!(f, "cannot create an eventfd: {error}"),
+            SetupError::BadConfig(what) => write!(f, "bad io_uring settings: {what}"),
         }
     }
 }
@@ -126,7 +129,9 @@ impl std::error::Error for SetupError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             SetupError::Unavailable { error, .. } | SetupError::EventFd(error) => Some(error),
-            SetupError::MissingOpcode(_) | SetupError::MissingFeature(_) => None,
+            SetupError::MissingOpcode(_)
+            | SetupError::MissingFeature(_)
+            | SetupError::BadConfig(_) => None,
         }
     }
 }
@@ -183,6 +188,12 @@ pub(crate) const NEEDED: [(u8, &str); 19] = [
 
 /// Creates a ring with the most helpful flags the kernel accepts.
 pub(crate) fn build(config: &Config) -> Result<(IoUring, Flags), SetupError> {
+    if !(1..=MAX_ENTRIES).contains(&config.entries) {
+        return Err(SetupError::BadConfig(format!(
+            "the ring needs 1 to {MAX_ENTRIES} submission entries, not {}",
+            config.entries
+        )));
+    }
     // Newest flag first: an older kernel drops `NO_SQARRAY` (6.6) before
     // `DEFER_TASKRUN` (6.1), `SINGLE_ISSUER` (6.0) and `COOP_TASKRUN` (5.19).
     let no_sqarray = config.no_sqarray;
@@ -247,6 +258,10 @@ pub(crate) fn build(config: &Config) -> Result<(IoUring, Flags), SetupError> {
     let advice = advice(&error);
     Err(SetupError::Unavailable { error, advice })
 }
+
+/// Most submission entries a ring may have (the kernel's
+/// `IORING_MAX_ENTRIES`).
+const MAX_ENTRIES: u32 = 32_768;
 
 /// Which of the needed operations the ring's kernel supports.
 pub(crate) fn probe(ring: &IoUring) -> Result<Vec<(&'static str, bool)>, SetupError> {
