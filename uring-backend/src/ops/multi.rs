@@ -1,0 +1,172 @@
+//! Multishot operations: one submission, a completion per connection
+//! ([`AcceptMulti`]) or per received message ([`RecvMulti`]).
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+use io_uring::{opcode, types};
+use kasync::io::{Completion, Operation};
+
+use super::{close_orphan, result};
+use crate::UringDriver;
+use crate::bufring::{self, BufRing, RecvBuf};
+use crate::submission::UringOp;
+
+/// Accepts connections on a listening socket continuously (multishot): one
+/// completion per connection, until cancelled or an error. Submit it with
+/// `submit_multishot`. Connections arriving faster than the stream takes
+/// them wait in a backlog (never dropped); descriptors nobody will take
+/// are closed.
+#[derive(Debug)]
+pub struct AcceptMulti {
+    fd: RawFd,
+    backlog: std::collections::VecDeque<OwnedFd>,
+}
+
+impl AcceptMulti {
+    /// Accepts on listening socket `fd`.
+    pub fn new(fd: RawFd) -> Self {
+        Self {
+            fd,
+            backlog: std::collections::VecDeque::new(),
+        }
+    }
+}
+
+// SAFETY: describes no memory (no peer address is asked for); multishot.
+unsafe impl Operation<UringDriver> for AcceptMulti {
+    type Output = io::Result<OwnedFd>;
+    const MULTISHOT: bool = true;
+    fn build(&mut self) -> UringOp {
+        opcode::AcceptMulti::new(types::Fd(self.fd))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .into()
+    }
+    fn complete(self, c: Completion) -> Self::Output {
+        let fd = result(c)?;
+        // SAFETY: the kernel created `fd` for us.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    }
+    fn release(&mut self, c: Completion) {
+        close_orphan(c);
+    }
+    fn overflow(&mut self, c: Completion) {
+        if let Ok(fd) = c.into_result() {
+            // SAFETY: the kernel created `fd` for us.
+            self.backlog
+                .push_back(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        }
+    }
+    fn orphaned(self, c: Completion, _driver: &UringDriver) {
+        close_orphan(c); // the backlog closes with `self`
+    }
+}
+
+// SAFETY: `item` and `take_overflow` touch only the completion and the
+// backlog, no memory the kernel writes.
+unsafe impl kasync::io::Multishot<UringDriver> for AcceptMulti {
+    type Item = io::Result<OwnedFd>;
+    fn item(&mut self, c: Completion) -> Self::Item {
+        let fd = result(c)?;
+        // SAFETY: the kernel created `fd` for us.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    }
+    fn take_overflow(&mut self) -> Option<Self::Item> {
+        self.backlog.pop_front().map(Ok)
+    }
+}
+
+/// Multishot receive: one submission, then a completion each time data
+/// arrives, each in a buffer the kernel takes from the ring's provided
+/// buffers ([`UringDriver::register_buf_ring`]). Submit it with
+/// [`Handle::submit_multishot`](kasync::io::Handle::submit_multishot); the
+/// stream yields [`RecvBuf`]s, `Ok(None)` when the peer closed, and ends
+/// when the kernel ends the receive (after an error such as `ENOBUFS` —
+/// every buffer held — or on its own: submit a new one then).
+#[derive(Debug)]
+pub struct RecvMulti {
+    fd: RawFd,
+    ring: &'static BufRing,
+    /// Completions the stream fell behind on; their buffers stay out of
+    /// the ring until taken or dropped.
+    backlog: std::collections::VecDeque<Completion>,
+}
+
+impl RecvMulti {
+    /// Receives on connected socket `fd` into buffers from `ring`, which
+    /// must be the ring of the driver it is submitted to.
+    pub fn new(fd: RawFd, ring: &'static BufRing) -> Self {
+        Self {
+            fd,
+            ring,
+            backlog: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// The buffer a completion names, if any, as a `RecvBuf`.
+    fn buffer(&self, c: Completion) -> Option<RecvBuf> {
+        let bid = io_uring::cqueue::buffer_select(c.flags)?;
+        Some(RecvBuf::new(self.ring, bid, c.result.max(0) as usize))
+    }
+}
+
+impl Drop for RecvMulti {
+    fn drop(&mut self) {
+        // Completions nobody will take: their buffers go back to the ring.
+        while let Some(c) = self.backlog.pop_front() {
+            drop(self.buffer(c));
+        }
+    }
+}
+
+// SAFETY: describes no memory: the kernel writes into the provided buffers
+// of `self.ring` (bound to its ring), which `RecvBuf`s hand out only after
+// their completion; `release`/`overflow`/`item` touch only those; multishot.
+unsafe impl Operation<UringDriver> for RecvMulti {
+    type Output = io::Result<Option<RecvBuf>>;
+    const MULTISHOT: bool = true;
+    fn build(&mut self) -> UringOp {
+        UringOp::bound(
+            opcode::RecvMulti::new(types::Fd(self.fd), bufring::GROUP).build(),
+            self.ring.ring(),
+        )
+    }
+    fn complete(self, c: Completion) -> Self::Output {
+        received(self.buffer(c), c)
+    }
+    fn release(&mut self, c: Completion) {
+        drop(self.buffer(c));
+    }
+    fn overflow(&mut self, c: Completion) {
+        self.backlog.push_back(c);
+    }
+    fn orphaned(self, c: Completion, _driver: &UringDriver) {
+        drop(self.buffer(c)); // the backlog goes back with `self`
+    }
+}
+
+// SAFETY: `item` and `take_overflow` hand out provided buffers whose
+// completion arrived (the kernel is done with them).
+unsafe impl kasync::io::Multishot<UringDriver> for RecvMulti {
+    type Item = io::Result<Option<RecvBuf>>;
+    fn item(&mut self, c: Completion) -> Self::Item {
+        received(self.buffer(c), c)
+    }
+    fn take_overflow(&mut self) -> Option<Self::Item> {
+        let c = self.backlog.pop_front()?;
+        Some(received(self.buffer(c), c))
+    }
+}
+
+/// A multishot receive's completion as an item: the filled buffer,
+/// `None` at end of stream, or the error.
+fn received(buffer: Option<RecvBuf>, c: Completion) -> io::Result<Option<RecvBuf>> {
+    match (result(c)?, buffer) {
+        (0, _) => Ok(None),
+        (_, Some(buffer)) => Ok(Some(buffer)),
+        (_, None) => Err(io::Error::other(
+            "a receive completed without naming its buffer",
+        )),
+    }
+}
