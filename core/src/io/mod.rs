@@ -43,6 +43,7 @@
 //! ```
 
 mod buf;
+mod handle;
 mod no_io;
 mod op;
 mod reactor;
@@ -52,9 +53,10 @@ mod slot;
 use core::time::Duration;
 
 pub use buf::{BufPool, IoBuf, IoBufMut, PoolBuf};
+pub use handle::Handle;
 pub use no_io::NoIo;
 pub use op::{Cancel, Multi, Op};
-pub use reactor::{Handle, Reactor};
+pub use reactor::Reactor;
 
 use crate::executor::Idle;
 
