@@ -561,3 +561,45 @@ fn a_panicking_join_waker_does_not_keep_the_slot() {
     assert_eq!(polled, Poll::Ready(Ok(7)));
     assert_eq!(EXEC.occupied(), 0, "the slot is free");
 }
+
+/// Dropping the runner drops every task's future; one that panics when
+/// dropped does not keep the others alive or the executor claimed.
+#[test]
+fn a_task_whose_drop_panics_does_not_wedge_the_shutdown() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("task future's drop panics on purpose");
+        }
+    }
+    struct Flag(Rc<Cell<bool>>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+    static EXEC: Executor<Spin, 4, 256> = Executor::new(Spin);
+    let runner = EXEC.runner().unwrap();
+    let dropped = Rc::new(Cell::new(false));
+    let first = runner
+        .spawn_local(async {
+            let _p = PanicOnDrop;
+            core::future::pending::<()>().await;
+        })
+        .unwrap();
+    let flag = dropped.clone();
+    let second = runner
+        .spawn_local(async move {
+            let _f = Flag(flag);
+            core::future::pending::<()>().await;
+        })
+        .unwrap();
+    runner.tick(64);
+    let shut = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(runner)));
+    assert!(shut.is_err(), "the drop's panic leaves the runner's drop");
+    assert!(dropped.get(), "the other task's future was dropped too");
+    let runner = EXEC.runner().expect("the executor can be claimed again");
+    assert_eq!(runner.block_on(first), Err(JoinError::Panicked));
+    assert_eq!(runner.block_on(second), Err(JoinError::Cancelled));
+    assert_eq!(EXEC.occupied(), 0);
+}

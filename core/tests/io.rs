@@ -933,7 +933,7 @@ struct OpenMany {
     released: Rc<std::cell::RefCell<Vec<u32>>>,
     /// Keep overflowing completions (and hand them out later) instead of
     /// releasing them.
-    kept: Option<std::collections::VecDeque<u32>>,
+    kept: Option<RefCell<std::collections::VecDeque<u32>>>,
 }
 
 // SAFETY: describes no memory; multishot, as `SimOp::OpenMany` is.
@@ -944,14 +944,14 @@ unsafe impl<const Q: usize> Operation<SimDriver<'_, Q>> for OpenMany {
         SimOp::OpenMany { count: self.count }
     }
     fn complete(self, _: Completion) {}
-    fn release(&mut self, c: Completion) {
+    fn release(&self, c: Completion) {
         if let Ok(fd) = c.into_result() {
             self.released.borrow_mut().push(fd);
         }
     }
-    fn overflow(&mut self, c: Completion) {
-        match (&mut self.kept, c.into_result()) {
-            (Some(kept), Ok(fd)) => kept.push_back(fd),
+    fn overflow(&self, c: Completion) {
+        match (&self.kept, c.into_result()) {
+            (Some(kept), Ok(fd)) => kept.borrow_mut().push_back(fd),
             _ => <Self as Operation<SimDriver<'_, Q>>>::release(self, c),
         }
     }
@@ -965,11 +965,11 @@ unsafe impl<const Q: usize> Operation<SimDriver<'_, Q>> for OpenMany {
 // SAFETY: `item` and `take_overflow` touch no backend memory.
 unsafe impl<const Q: usize> Multishot<SimDriver<'_, Q>> for OpenMany {
     type Item = Result<u32, i32>;
-    fn item(&mut self, c: Completion) -> Self::Item {
+    fn item(&self, c: Completion) -> Self::Item {
         c.into_result()
     }
-    fn take_overflow(&mut self) -> Option<Self::Item> {
-        self.kept.as_mut()?.pop_front().map(Ok)
+    fn take_overflow(&self) -> Option<Self::Item> {
+        self.kept.as_ref()?.borrow_mut().pop_front().map(Ok)
     }
 }
 
@@ -1556,4 +1556,107 @@ fn panics_injected_into_every_callback_leave_nothing_released_twice() {
     let _ = std::panic::take_hook();
     eprintln!("chaos soak: {schedules} schedules, {buffers} buffers, {injected} injected panics");
     assert!(injected > schedules / 2, "panics were injected");
+}
+
+/// A multishot operation whose memory the backend writes sits inside the
+/// operation (in an `UnsafeCell`, as the `Operation` contract asks). The
+/// stream hands out items while the backend still writes there: the
+/// reactor only ever makes a shared reference to an operation in flight,
+/// so under miri the backend's later writes stay valid.
+#[test]
+fn a_multishot_operation_may_keep_the_memory_the_backend_writes_inline() {
+    struct InlineMany {
+        buf: std::cell::UnsafeCell<[u8; 8]>,
+        seen: Cell<u32>,
+    }
+    // SAFETY: the description points into `self.buf`, an `UnsafeCell` in
+    // the operation itself; `item`, `release` and `overflow` never touch
+    // it; multishot, as `SimOp::ReadMany` is.
+    unsafe impl<const Q: usize> Operation<SimDriver<'_, Q>> for InlineMany {
+        type Output = ();
+        const MULTISHOT: bool = true;
+        fn build(&mut self) -> SimOp {
+            SimOp::ReadMany {
+                ptr: self.buf.get().cast(),
+                len: 8,
+                count: 4,
+            }
+        }
+        fn complete(self, _: Completion) {}
+    }
+    // SAFETY: `item` touches only `seen`.
+    unsafe impl<const Q: usize> Multishot<SimDriver<'_, Q>> for InlineMany {
+        type Item = i32;
+        fn item(&self, c: Completion) -> i32 {
+            self.seen.set(self.seen.get() + 1);
+            c.result
+        }
+    }
+    static EXEC: Executor<Spin, 2, 256> = Executor::new(Spin);
+    let runner = EXEC.runner().unwrap();
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, Sim::new(&clock), 2);
+    let io = reactor.as_ref().handle();
+    let items = runner.block_on_with(&*reactor, async {
+        let mut stream = pin!(io.submit_multishot(InlineMany {
+            buf: std::cell::UnsafeCell::new([0; 8]),
+            seen: Cell::new(0),
+        }));
+        let mut items = Vec::new();
+        while let Some(item) = poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+            items.push(item);
+        }
+        items
+    });
+    assert_eq!(items, [8, 8, 8, 8]);
+}
+
+/// Operations still waiting for room in the backend's queue at shutdown
+/// are not submitted (where nothing would cancel them, and an idle
+/// receive would keep the shutdown waiting forever): they complete
+/// cancelled at once, like the ones the backend held.
+#[test]
+fn shutdown_fails_held_back_operations_instead_of_submitting_them() {
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, SimDriver::<1>::new(&clock).stalled(), 4);
+    let io = reactor.as_ref().handle();
+    let mut a = pin!(io.submit(SimNop));
+    let mut b = pin!(io.submit(SimNop));
+    assert!(poll_once(a.as_mut()).is_pending(), "queued");
+    assert!(poll_once(b.as_mut()).is_pending(), "held back: queue full");
+    reactor.shutdown();
+    for op in [a, b] {
+        let Poll::Ready(completion) = poll_once(op) else {
+            panic!("resolved by the shutdown");
+        };
+        assert_eq!(completion.result, -ECANCELED);
+    }
+    assert_eq!(reactor.occupied(), 0);
+    assert_eq!(reactor.with_driver(|sim| sim.stats().submitted), 1);
+}
+
+/// Operations held back because the queue filled during a round of task
+/// polls are handed over before the loop sleeps (after submitting the
+/// full queue), not left in the table while it waits — their completion
+/// may be what would wake it.
+#[test]
+fn parking_hands_over_operations_held_back_by_a_full_queue() {
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, SimDriver::<2>::new(&clock).stalled(), 8);
+    let io = reactor.as_ref().handle();
+    // A pending timer, so the simulated park has something to wait for.
+    let mut timer = pin!(io.sleep(Duration::from_millis(1)));
+    assert!(poll_once(timer.as_mut()).is_pending());
+    let mut ops: Vec<_> = (0..3).map(|_| Box::pin(io.submit(SimNop))).collect();
+    for op in &mut ops {
+        assert!(poll_once(op.as_mut()).is_pending());
+    }
+    assert_eq!(reactor.with_driver(|sim| sim.stats().submitted), 2);
+    reactor.park(&kasync::executor::Idle::detached());
+    assert_eq!(
+        reactor.with_driver(|sim| sim.stats().submitted),
+        3,
+        "the third was handed over before the park"
+    );
+    reactor.shutdown();
 }

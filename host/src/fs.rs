@@ -62,15 +62,30 @@ impl File {
         .await
     }
 
-    /// Writes all of `buf`'s bytes at `offset`; gives the buffer back in
-    /// any case.
+    /// Writes all of `buf`'s bytes at `offset` (`u64::MAX`: at the current
+    /// position, for pipes and files opened for appending); gives the
+    /// buffer back in any case. An offset beyond `i64::MAX` (no file has
+    /// one) is `InvalidInput`.
     pub async fn write_all_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<()>, B) {
+        if offset != u64::MAX && offset > i64::MAX as u64 {
+            let error = io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("file offset {offset} is beyond the largest a file can have"),
+            );
+            return (Err(error), buf);
+        }
         let fd = self.fd.as_raw_fd();
         write_all(buf, |tail, done| {
+            // `done` ≤ the buffer's length: no overflow past `i64::MAX`.
+            let at = if offset == u64::MAX {
+                u64::MAX
+            } else {
+                offset + done
+            };
             io().submit(WriteAt {
                 fd: fd.into(),
                 buf: tail,
-                offset: offset + done,
+                offset: at,
             })
         })
         .await

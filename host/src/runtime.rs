@@ -64,6 +64,9 @@ pub type Io = Handle<'static, UringDriver, MonotonicClock, OPS, OP_BYTES>;
 struct Core {
     executor: HostExecutor,
     reactor: HostReactor,
+    /// How its ring was set up: a spare core serves only a runtime that
+    /// asks for the same.
+    config: Config,
 }
 
 thread_local! {
@@ -133,7 +136,12 @@ impl Builder {
     /// Creates the runtime. Fails with an explanation when io_uring cannot
     /// be used on this machine.
     pub fn build(self) -> Result<Runtime, SetupError> {
-        let core = match SPARE.with(|spare| spare.borrow_mut().pop()) {
+        let spare = SPARE.with(|spare| {
+            let mut spare = spare.borrow_mut();
+            let same = spare.iter().rposition(|core| core.config == self.config)?;
+            Some(spare.remove(same))
+        });
+        let core = match spare {
             Some(core) => core,
             None => {
                 let driver = UringDriver::new(&self.config)?;
@@ -142,9 +150,10 @@ impl Builder {
                 // Built in place: the core is too large for a stack.
                 let mut place = Box::<Core>::new_uninit();
                 let core = place.as_mut_ptr();
-                // SAFETY: both fields are initialised in place through
-                // `MaybeUninit` views of their own memory; nothing reads
-                // the core before `assume_init`.
+                // SAFETY: every field is initialised in place: the
+                // executor and the reactor through `MaybeUninit` views of
+                // their own memory, the config by a raw write; nothing
+                // reads the core before `assume_init`.
                 let core = unsafe {
                     HostExecutor::init(&mut *(&raw mut (*core).executor).cast(), platform);
                     HostReactor::init(
@@ -152,6 +161,7 @@ impl Builder {
                         driver,
                         MonotonicClock::new(),
                     );
+                    (&raw mut (*core).config).write(self.config);
                     place.assume_init()
                 };
                 Box::leak(core)
@@ -275,39 +285,64 @@ impl Runtime {
         let drive = HostDrive {
             reactor: &self.core.reactor,
             abort_on_task_panic: self.abort_on_task_panic,
+            failed_parks: Cell::new(0),
         };
         self.runner.block_on_with(&drive, future)
     }
 }
 
-/// The reactor as the run loop drives it on the host: task panics are
-/// caught around each round of polls.
+/// The reactor as the run loop drives it on the host. Panics of user code
+/// are contained here: a task's poll, and what the reactor's turn and park
+/// run on the tasks' behalf (wakers, `orphaned`/`release`, the `Drop` of
+/// an abandoned operation, a retried `build`). The core settles every
+/// table before such code runs, so the loop goes on after it.
 struct HostDrive<'a> {
     reactor: &'a HostReactor,
     abort_on_task_panic: bool,
+    /// Parks that panicked in a row: a backend failing every park is
+    /// broken, not a task's business.
+    failed_parks: Cell<u32>,
 }
 
-impl Drive for HostDrive<'_> {
-    fn turn(&self) {
-        self.reactor.turn();
-    }
-
-    fn park(&self, idle: &Idle<'_>) {
-        self.reactor.park(idle);
-    }
-
-    fn poll_tasks(&self, poll: impl FnOnce()) {
-        // The executor finishes a panicking task (its future dropped, its
-        // handle told `Panicked`) before the unwind leaves the poll, and
-        // the panic hook has printed the message: nothing is left to do
-        // but go on — or abort, if asked to.
-        // `AssertUnwindSafe`: no state of the caller is observed after the
-        // unwind but the executor's, which is consistent by then.
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(poll)).is_err()
+impl HostDrive<'_> {
+    /// Runs `f`; a panic out of it was printed by the panic hook and is
+    /// dropped here — or aborts the process, if asked to.
+    fn contain(&self, f: impl FnOnce()) {
+        // `AssertUnwindSafe`: nothing of the caller's is observed after an
+        // unwind but the executor's and the reactor's state, which they
+        // settle before running user code.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err()
             && self.abort_on_task_panic
         {
             std::process::abort();
         }
+    }
+}
+
+impl Drive for HostDrive<'_> {
+    fn turn(&self) {
+        self.contain(|| self.reactor.turn());
+    }
+
+    fn park(&self, idle: &Idle<'_>) {
+        // `AssertUnwindSafe`: as in `contain`.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.reactor.park(idle))) {
+            Ok(()) => self.failed_parks.set(0),
+            Err(_) if self.abort_on_task_panic => std::process::abort(),
+            Err(payload) => {
+                let failed = self.failed_parks.get() + 1;
+                self.failed_parks.set(failed);
+                if failed >= 3 {
+                    std::panic::resume_unwind(payload);
+                }
+            }
+        }
+    }
+
+    fn poll_tasks(&self, poll: impl FnOnce()) {
+        // The executor finishes a panicking task (its future dropped, its
+        // handle told `Panicked`) before the unwind leaves the poll.
+        self.contain(poll);
     }
 }
 
@@ -316,11 +351,35 @@ impl Drop for Runtime {
         // Cancel and drop every task first (dropping their operations
         // orphans them: buffers stay until the kernel is done), then wait
         // for the kernel to finish with every operation, then keep the core
-        // for the next runtime on this thread.
-        // SAFETY: the runner is not used after this line.
-        unsafe { ManuallyDrop::drop(&mut self.runner) };
-        self.core.reactor.shutdown();
-        SPARE.with(|spare| spare.borrow_mut().push(self.core));
+        // for the next runtime on this thread. A task whose drop panics is
+        // the task's business here too: the others are dropped all the
+        // same, and the shutdown still waits for the kernel.
+        // `AssertUnwindSafe`: the executor and the reactor settle their
+        // state before running user code.
+        let runner = &mut self.runner;
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: the runner is not used after this line (also if the
+            // drop unwinds: the runtime is being dropped).
+            unsafe { ManuallyDrop::drop(runner) }
+        }));
+        if dropped.is_err() && self.abort_on_task_panic {
+            std::process::abort();
+        }
+        // User code run by the shutdown (wakers, `orphaned`) may panic; the
+        // reactor stays consistent, so try again. A shutdown that keeps
+        // failing leaves the core out of the spare list (it is never freed
+        // either way: the kernel may still hold its operations).
+        for attempt in 1..=3 {
+            let reactor = &self.core.reactor;
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reactor.shutdown())) {
+                Ok(()) => {
+                    SPARE.with(|spare| spare.borrow_mut().push(self.core));
+                    return;
+                }
+                Err(payload) if attempt == 3 => std::panic::resume_unwind(payload),
+                Err(_) => {}
+            }
+        }
     }
 }
 

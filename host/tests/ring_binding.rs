@@ -136,6 +136,13 @@ fn registrations_refuse_bad_sizes_with_errors() {
             "{count} × {size}: {err}"
         );
     }
+    // Sizes the kernel would take but the machine cannot give: errors, not
+    // an abort.
+    let err = rt
+        .register_recv_buffers(1 << 15, u32::MAX as usize)
+        .expect_err("refused, not an abort");
+    assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
+    assert!(rt.register_buffers(16_384, 1 << 30).is_err());
     // Good sizes still register.
     assert_eq!(rt.register_buffers(2, 512).unwrap().buffer_size(), 512);
 }

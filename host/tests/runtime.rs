@@ -205,3 +205,103 @@ fn impossible_ring_sizes_are_a_configuration_error() {
     }
     assert!(Builder::new().ring_entries(1).build().is_ok());
 }
+
+/// Operations still waiting for room in a full submission queue when the
+/// runtime is dropped — their futures leaked, so nothing will cancel them
+/// — are failed instead of submitted: the drop does not wait forever on
+/// a receive from an idle socket.
+#[test]
+fn a_leaked_held_back_operation_does_not_hang_the_runtime_drop() {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+    watchdog("a_leaked_held_back_operation_does_not_hang", || {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let fd = a.as_raw_fd();
+        let rt = Builder::new().ring_entries(1).build().unwrap();
+        rt.block_on(async move {
+            let mut cx = Context::from_waker(Waker::noop());
+            for _ in 0..2 {
+                let mut read = Box::pin(io().submit(ReadAt {
+                    fd: fd.into(),
+                    buf: Vec::with_capacity(16),
+                    offset: u64::MAX,
+                }));
+                assert!(read.as_mut().poll(&mut cx).is_pending());
+                std::mem::forget(read);
+            }
+        });
+        drop(rt);
+    });
+}
+
+/// A spare ring is only reused by a runtime that asks for the same setup.
+#[test]
+fn a_runtime_gets_the_setup_it_asks_for_after_another_was_dropped() {
+    let plain = Builder::new()
+        .setup_flags(false, false, false)
+        .build()
+        .unwrap();
+    assert!(!plain.flags().single_issuer);
+    drop(plain);
+    let default = Builder::new().build().unwrap();
+    assert!(default.flags().single_issuer, "not the spare plain ring");
+}
+
+/// `write_all_at` at `u64::MAX` (the current position) keeps writing at
+/// the current position after a short write instead of overflowing the
+/// offset; an offset no file can have is refused.
+#[test]
+fn write_all_at_the_current_position_survives_short_writes() {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    watchdog("write_all_at_the_current_position", || {
+        let dir = std::env::temp_dir().join(format!("kasync-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("fifo");
+        let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let mut reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        // SAFETY: clears the flags of a descriptor we own (blocking reads).
+        let cleared = unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_SETFL, 0) };
+        assert_eq!(cleared, 0);
+        // A writer that stays open until the end, so the reader sees no
+        // end of stream before the runtime's writer opens.
+        let keep = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        let drain = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            reader.read_to_end(&mut all).unwrap();
+            all.len()
+        });
+        let rt = Runtime::new().unwrap();
+        let outcome = rt.block_on(async {
+            let file =
+                kasync_host::fs::File::open_with(&path, libc::O_WRONLY | libc::O_NONBLOCK, 0)
+                    .await
+                    .unwrap();
+            let (far, _) = file.write_all_at(vec![1u8; 8], 1 << 63).await;
+            assert_eq!(far.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+            // More than the pipe holds: short writes, each continued at the
+            // current position.
+            spawn(async move { file.write_all_at(vec![1u8; 200_000], u64::MAX).await.0 })
+                .unwrap()
+                .await
+        });
+        drop(keep);
+        let read = drain.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        match outcome.expect("the writing task did not panic") {
+            Ok(()) => assert_eq!(read, 200_000, "every byte, once"),
+            // A kernel that does not wait for a non-blocking pipe.
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock),
+        }
+    });
+}

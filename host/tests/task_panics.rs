@@ -183,3 +183,85 @@ fn abort_on_task_panic_ends_the_process() {
         "the message was printed once: {stderr}"
     );
 }
+
+/// A waker that panics when woken.
+struct Boom;
+
+impl std::task::Wake for Boom {
+    fn wake(self: Arc<Self>) {
+        panic!("contained panic: a foreign waker");
+    }
+}
+
+/// User code that the reactor runs on a task's behalf — here a foreign
+/// waker the task registered on an operation and on a sleep — panics
+/// during a turn: contained like a task's panic, `block_on` goes on.
+#[test]
+fn a_panicking_foreign_waker_is_contained_like_a_task_panic() {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+    watchdog("a_panicking_foreign_waker_is_contained", || {
+        let rt = Runtime::new().unwrap();
+        let answer = rt.block_on(async {
+            let _task = spawn(async {
+                let waker = Waker::from(Arc::new(Boom));
+                let mut op = Box::pin(kasync_host::io().submit(kasync_uring::ops::Nop));
+                let _ = op.as_mut().poll(&mut Context::from_waker(&waker));
+                let mut nap = Box::pin(sleep(Duration::from_millis(1)));
+                let _ = nap.as_mut().poll(&mut Context::from_waker(&waker));
+                let _keep = (op, nap);
+                std::future::pending::<()>().await;
+            })
+            .unwrap();
+            sleep(Duration::from_millis(30)).await;
+            42
+        });
+        assert_eq!(answer, 42);
+    });
+}
+
+/// Dropping the runtime drops every task; one whose future panics when
+/// dropped does not stop the others from being dropped, nor the shutdown,
+/// and the thread's next runtime works.
+#[test]
+fn a_task_whose_drop_panics_does_not_stop_the_runtime_drop() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("contained panic: a task future panics when dropped");
+        }
+    }
+    struct Flag(Rc<Cell<bool>>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+    watchdog("a_task_whose_drop_panics", || {
+        let dropped = Rc::new(Cell::new(false));
+        let rt = Runtime::new().unwrap();
+        let flag = dropped.clone();
+        rt.block_on(async move {
+            let _a = spawn(async {
+                let _p = PanicOnDrop;
+                std::future::pending::<()>().await;
+            })
+            .unwrap();
+            let _b = spawn(async move {
+                let _f = Flag(flag);
+                std::future::pending::<()>().await;
+            })
+            .unwrap();
+            sleep(Duration::from_millis(1)).await;
+        });
+        drop(rt);
+        assert!(dropped.get(), "the other task was dropped too");
+        let rt = Runtime::new().unwrap();
+        assert_eq!(
+            rt.block_on(async { spawn(async { 3 }).unwrap().await }),
+            Ok(3)
+        );
+    });
+}

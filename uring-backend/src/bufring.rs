@@ -115,7 +115,7 @@ impl BufRing {
         }
         let ring = Self {
             entries,
-            memory: (0..bytes).map(|_| UnsafeCell::new(0)).collect(),
+            memory: crate::memory::zeroed(bytes, "receive buffers")?,
             size,
             count,
             tail: Cell::new(0),

@@ -164,12 +164,14 @@ impl UringDriver {
                 format!("registered buffers: a buffer must have 1 byte to 1 GiB, not {size} bytes"),
             ));
         }
-        let pool = FixedBufPool::new(count, size, self.id)?;
-        let pool: &'static FixedBufPool = Box::leak(Box::new(pool));
+        let pool = Box::new(FixedBufPool::new(count, size, self.id)?);
         let iovecs = pool.iovecs();
-        // SAFETY: the buffers are leaked, so they stay valid for as long as
-        // the kernel may use the registration.
+        // SAFETY: the buffers are heap memory that does not move with the
+        // box; on success they are leaked below, so they stay valid for as
+        // long as the kernel may use the registration (on failure the
+        // kernel keeps nothing).
         unsafe { self.ring.submitter().register_buffers(&iovecs)? };
+        let pool: &'static FixedBufPool = Box::leak(pool);
         self.fixed_bufs.set(Some(pool));
         Ok(pool)
     }

@@ -53,7 +53,7 @@ impl FixedBufPool {
             )
         })?;
         Ok(Self {
-            memory: (0..bytes).map(|_| UnsafeCell::new(0)).collect(),
+            memory: crate::memory::zeroed(bytes, "registered buffers")?,
             size,
             taken: (0..count).map(|_| AtomicBool::new(false)).collect(),
             ring,

@@ -14,6 +14,7 @@ mod bufring;
 mod driver;
 mod enter;
 mod fixed;
+mod memory;
 pub mod ops;
 mod setup;
 mod submission;

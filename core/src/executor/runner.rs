@@ -407,17 +407,32 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         }
     }
 
-    /// Drops the future of every unfinished task (shutdown).
-    fn cancel_all(&self) {
-        for slot in &self.exec.slots {
+    /// Drops the future of every unfinished task from slot `from` on
+    /// (shutdown). A future whose drop panics is finished as panicked, and
+    /// the rest are still dropped while the panic unwinds (a second panic
+    /// then aborts, as any panic during an unwind does).
+    fn cancel_all(&self, from: usize) {
+        /// Goes on with the slots after `.1` if dropped by an unwind.
+        struct Rest<'a, P: Platform + 'static, const N: usize, const S: usize>(
+            &'a Runner<P, N, S>,
+            usize,
+        );
+        impl<P: Platform + 'static, const N: usize, const S: usize> Drop for Rest<'_, P, N, S> {
+            fn drop(&mut self) {
+                self.0.cancel_all(self.1 + 1);
+            }
+        }
+        for (index, slot) in self.exec.slots.iter().enumerate().skip(from) {
             let header = &slot.header;
             let s = header.state.load(Ordering::Acquire);
             if s & ALIVE == 0 {
                 continue;
             }
+            let rest = Rest(self, index);
             // SAFETY: this is the run loop (no poll is under way: `self`
             // is being dropped) and the task is `ALIVE`.
             unsafe { cancel(slot) };
+            core::mem::forget(rest);
         }
     }
 
@@ -438,12 +453,25 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
 }
 
 impl<P: Platform + 'static, const N: usize, const S: usize> Drop for Runner<P, N, S> {
+    /// If a task's future panics when dropped, every other task is still
+    /// dropped and the executor can still be claimed again; the panic then
+    /// leaves the drop.
     fn drop(&mut self) {
-        self.cancel_all();
-        self.return_batch();
-        self.exec
-            .shared
-            .runner_claimed
-            .store(false, Ordering::Release);
+        /// Hands the executor back, also when a task's drop unwinds.
+        struct HandBack<'a, P: Platform + 'static, const N: usize, const S: usize>(
+            &'a Runner<P, N, S>,
+        );
+        impl<P: Platform + 'static, const N: usize, const S: usize> Drop for HandBack<'_, P, N, S> {
+            fn drop(&mut self) {
+                self.0.return_batch();
+                self.0
+                    .exec
+                    .shared
+                    .runner_claimed
+                    .store(false, Ordering::Release);
+            }
+        }
+        let _hand_back = HandBack(self);
+        self.cancel_all(0);
     }
 }

@@ -241,7 +241,11 @@ pub unsafe trait Driver {
 ///   [`take_overflow`](Multishot::take_overflow), [`release`](Self::release)
 ///   and [`overflow`](Self::overflow) run while the backend may still
 ///   write the operation's memory: they never touch (read, write, free,
-///   move) memory the description points at.
+///   move) memory the description points at. They get `&self`, never
+///   `&mut self`, so that memory inside `self` the backend writes is not
+///   claimed as exclusive while it does — such memory must sit in an
+///   [`UnsafeCell`](core::cell::UnsafeCell) (state these methods change
+///   goes in `Cell`s or `RefCell`s).
 /// * **`MULTISHOT` is honest**: `false` for an operation the backend
 ///   completes once.
 ///
@@ -289,7 +293,7 @@ pub unsafe trait Operation<D: Driver>: 'static {
     /// stream was dropped): release what it produced (close the
     /// descriptor). Called while the backend reaps, so without it; must not
     /// touch memory the backend may still write.
-    fn release(&mut self, completion: Completion) {
+    fn release(&self, completion: Completion) {
         let _ = completion;
     }
 
@@ -298,7 +302,7 @@ pub unsafe trait Operation<D: Driver>: 'static {
     /// allocate keeps it and hands it out through
     /// [`Multishot::take_overflow`]; the default releases it. Same rules as
     /// [`release`](Self::release).
-    fn overflow(&mut self, completion: Completion) {
+    fn overflow(&self, completion: Completion) {
         self.release(completion);
     }
 }
@@ -323,11 +327,11 @@ pub unsafe trait Multishot<D: Driver>: Operation<D> {
 
     /// Turns one completion into an item. Called with the operation still
     /// in flight: must not touch memory the backend may write.
-    fn item(&mut self, completion: Completion) -> Self::Item;
+    fn item(&self, completion: Completion) -> Self::Item;
 
     /// An item kept by [`Operation::overflow`], if any; the stream takes
     /// these once the queue is empty.
-    fn take_overflow(&mut self) -> Option<Self::Item> {
+    fn take_overflow(&self) -> Option<Self::Item> {
         None
     }
 }

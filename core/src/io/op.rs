@@ -380,10 +380,12 @@ where
                 Stage::Submitted(id) => {
                     let index = id.index();
                     let slot = reactor.slot(index);
-                    // SAFETY: the slot holds this stream's `T`, used by nobody
-                    // else right now; `item` and `take_overflow` do not touch
-                    // the memory the backend writes (`Multishot` contract).
-                    let op = unsafe { &mut *slot.ptr().cast::<T>() };
+                    // SAFETY: the slot holds this stream's `T`. Only a shared
+                    // reference is made (the backend may be writing memory
+                    // inside it, which the `Operation` contract puts in an
+                    // `UnsafeCell`), and `item` and `take_overflow` do not
+                    // touch that memory (`Multishot` contract).
+                    let op = unsafe { &*slot.ptr().cast_const().cast::<T>() };
                     if let Some(completion) = slot.dequeue() {
                         return Poll::Ready(Some(op.item(completion)));
                     }
@@ -397,7 +399,7 @@ where
                     *stage = Stage::Done;
                     // SAFETY: this stream put a `T` into the slot; its
                     // queue is empty (drained above).
-                    let (mut op, completion) = unsafe { reactor.take_completed::<T>(index) };
+                    let (op, completion) = unsafe { reactor.take_completed::<T>(index) };
                     return Poll::Ready(Some(op.item(completion)));
                 }
                 Stage::Done => return Poll::Ready(None),

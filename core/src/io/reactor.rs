@@ -218,12 +218,14 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
 
     /// Cancels every operation the backend holds and waits, turning the
     /// backend, until each has completed. Their awaiting futures (if any)
-    /// then resolve with the cancelled (or completed) result.
+    /// then resolve with the cancelled (or completed) result. Operations
+    /// still waiting for room in the backend's queue never reach it: they
+    /// complete with `-ECANCELED` at once.
     pub fn shutdown(&self) {
-        for index in 0..M as u32 {
-            self.request_cancel(index);
-        }
         loop {
+            // Every turn: code run by a turn (a foreign waker) may have
+            // submitted more.
+            self.cancel_everything();
             self.turn_io();
             if self.backend_owned.get() == 0 {
                 break;
@@ -234,6 +236,22 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             });
         }
         self.process_done();
+    }
+
+    /// Requests a cancel of every operation the backend holds, and fails
+    /// every operation it does not hold yet.
+    fn cancel_everything(&self) {
+        for index in 0..M as u32 {
+            let slot = self.slot(index);
+            if slot.state.get() == State::Unsubmitted {
+                slot.completion
+                    .set(Completion::new(-super::errno::ECANCELED));
+                self.set_state(slot, State::Completed);
+                self.push_done(index);
+            } else {
+                self.request_cancel(index);
+            }
+        }
     }
 
     pub(crate) fn slot(&self, index: u32) -> &OpSlot<D, K> {
@@ -358,11 +376,14 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     }
 
     /// Retries what a full backend queue held back: submissions, cancels.
-    fn push_retries(&self, d: &mut D) {
+    /// Returns `true` if it handed anything to the backend (or dropped a
+    /// stale entry).
+    fn push_retries(&self, d: &mut D) -> bool {
+        let mut progress = false;
         loop {
             let head = self.retry_head.get();
             if head == 0 {
-                return;
+                return progress;
             }
             let index = head - 1;
             let slot = self.slot(index);
@@ -378,15 +399,17 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
                 core::mem::forget(guard);
                 // A full queue leaves the entry first in line for next turn.
                 if !pushed {
-                    return;
+                    return progress;
                 }
+                progress = true;
             }
             if slot.cancel.get() == CancelState::Wanted && slot.state.get().backend_owned() {
                 if !d.push_cancel(self.id(index as usize)) {
-                    return;
+                    return progress;
                 }
                 slot.cancel.set(CancelState::Requested);
             }
+            progress = true;
             self.retry_head.set(slot.next_retry.get());
             if self.retry_head.get() == 0 {
                 self.retry_tail.set(0);
@@ -694,6 +717,15 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Drive for Reactor<D, C
         let timeout: Option<Duration> = self.timers.time_to_next();
         self.driver_mut(|d| {
             self.push_retries(d);
+            // Held back by a full queue: submit the queue and hand over the
+            // rest, so that no operation waits in the table while the loop
+            // sleeps (its completion might be what ends the sleep).
+            while self.retry_head.get() != 0 {
+                d.flush();
+                if !self.push_retries(d) {
+                    break; // the backend takes no more now; its completions will make room
+                }
+            }
             d.park(timeout, idle);
         });
     }

@@ -73,6 +73,17 @@ pub enum SimOp {
         /// Completions to produce.
         count: u32,
     },
+    /// Fill `len` bytes at `ptr` `count` times, one completion each
+    /// (multishot, like a receive into memory the operation owns): all but
+    /// the last carry [`SIM_MORE`]. A cancel ends it early.
+    ReadMany {
+        /// Where to write, each time.
+        ptr: *mut u8,
+        /// Bytes per completion.
+        len: usize,
+        /// Completions to produce.
+        count: u32,
+    },
 }
 
 /// Completion flag of a multishot completion that more will follow (the
@@ -90,6 +101,9 @@ pub enum SimMode {
     /// Each reap completes a random subset, in random order, with random
     /// outcomes; a requested cancel wins half of the time.
     Random,
+    /// Operations complete only as given with [`SimDriver::decide`] — or
+    /// cancelled, once a cancel is requested (a read on an idle socket).
+    Stalled,
 }
 
 /// The outcome of one simulated operation.
@@ -203,6 +217,14 @@ impl<'c, const Q: usize> SimDriver<'c, Q> {
         }
     }
 
+    /// Switches to [`SimMode::Stalled`].
+    pub const fn stalled(self) -> Self {
+        Self {
+            mode: Cell::new(SimMode::Stalled),
+            ..self
+        }
+    }
+
     /// Switches to [`SimMode::Held`].
     pub const fn held(self) -> Self {
         Self {
@@ -305,7 +327,7 @@ impl<'c, const Q: usize> SimDriver<'c, Q> {
             return Some(SimOutcome::Cancelled);
         }
         let len = match d.op {
-            SimOp::Read { len, .. } | SimOp::Write { len, .. } => len,
+            SimOp::Read { len, .. } | SimOp::Write { len, .. } | SimOp::ReadMany { len, .. } => len,
             SimOp::Nop | SimOp::Open | SimOp::OpenMany { .. } => 0,
         };
         Some(match self.rng.below(100) {
@@ -338,7 +360,7 @@ impl<'c, const Q: usize> SimDriver<'c, Q> {
                     -24 // EMFILE
                 }
             },
-            (full_or_short, SimOp::Read { ptr, len }) => {
+            (full_or_short, SimOp::Read { ptr, len } | SimOp::ReadMany { ptr, len, .. }) => {
                 let n = transferred(full_or_short, len);
                 for i in 0..n {
                     // SAFETY: the operation owns `len` writable bytes at
@@ -374,8 +396,10 @@ impl<'c, const Q: usize> SimDriver<'c, Q> {
         self.stats.get_mut().completed += 1;
         let flags = match d.op {
             // Multishot: `SIM_MORE` on every completion but the last.
-            SimOp::OpenMany { .. } if d.remaining > 1 && result >= 0 => SIM_MORE,
-            SimOp::OpenMany { .. } => 0,
+            SimOp::OpenMany { .. } | SimOp::ReadMany { .. } if d.remaining > 1 && result >= 0 => {
+                SIM_MORE
+            }
+            SimOp::OpenMany { .. } | SimOp::ReadMany { .. } => 0,
             _ => d.seq,
         };
         Completion { result, flags }
@@ -389,6 +413,7 @@ impl<'c, const Q: usize> SimDriver<'c, Q> {
             .flatten()
             .any(|d| match self.mode.get() {
                 SimMode::Held => d.decided.is_some(),
+                SimMode::Stalled => d.decided.is_some() || d.cancel,
                 SimMode::Immediate | SimMode::Random => true,
             })
     }
@@ -452,7 +477,7 @@ unsafe impl<const Q: usize> Driver for SimDriver<'_, Q> {
                 cancel: false,
                 decided: None,
                 remaining: match op {
-                    SimOp::OpenMany { count } => count.max(1),
+                    SimOp::OpenMany { count } | SimOp::ReadMany { count, .. } => count.max(1),
                     _ => 1,
                 },
             });
@@ -494,12 +519,13 @@ unsafe impl<const Q: usize> Driver for SimDriver<'_, Q> {
                     SimOutcome::Full
                 })),
                 SimMode::Held => d.decided,
+                SimMode::Stalled => d.decided.or(d.cancel.then_some(SimOutcome::Cancelled)),
                 SimMode::Random => d.decided.or_else(|| self.random_outcome(&d)),
             };
             if let Some(outcome) = outcome {
                 let completion = self.perform(&d, outcome);
-                let more =
-                    matches!(d.op, SimOp::OpenMany { .. }) && completion.flags & SIM_MORE != 0;
+                let more = matches!(d.op, SimOp::OpenMany { .. } | SimOp::ReadMany { .. })
+                    && completion.flags & SIM_MORE != 0;
                 if more {
                     // Multishot: stays in flight for the next completion.
                     if let Some(d) = self.device.get_mut()[i].as_mut() {

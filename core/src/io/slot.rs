@@ -66,8 +66,8 @@ pub(crate) struct OpVTable<D: Driver> {
     pub(crate) drop: unsafe fn(*mut u8),
     /// [`Operation::MULTISHOT`]: only then may a completion have more.
     pub(crate) multishot: bool,
-    pub(crate) release: unsafe fn(*mut u8, Completion),
-    pub(crate) overflow: unsafe fn(*mut u8, Completion),
+    pub(crate) release: unsafe fn(*const u8, Completion),
+    pub(crate) overflow: unsafe fn(*const u8, Completion),
 }
 
 impl<D: Driver> OpVTable<D> {
@@ -109,15 +109,15 @@ unsafe fn orphaned<D: Driver, T: Operation<D>>(ptr: *mut u8, completion: Complet
 }
 
 /// # Safety
-/// `ptr` holds a live `T` that nobody else uses meanwhile.
-unsafe fn release<D: Driver, T: Operation<D>>(ptr: *mut u8, completion: Completion) {
+/// `ptr` holds a live `T` (possibly in flight: only `&T` is made).
+unsafe fn release<D: Driver, T: Operation<D>>(ptr: *const u8, completion: Completion) {
     // SAFETY: guaranteed by the caller.
     unsafe { (*ptr.cast::<T>()).release(completion) }
 }
 
 /// # Safety
-/// `ptr` holds a live `T` that nobody else uses meanwhile.
-unsafe fn overflow<D: Driver, T: Operation<D>>(ptr: *mut u8, completion: Completion) {
+/// `ptr` holds a live `T` (possibly in flight: only `&T` is made).
+unsafe fn overflow<D: Driver, T: Operation<D>>(ptr: *const u8, completion: Completion) {
     // SAFETY: guaranteed by the caller.
     unsafe { (*ptr.cast::<T>()).overflow(completion) }
 }

@@ -1,6 +1,8 @@
 //! Multishot operations: one submission, a completion per connection
 //! ([`AcceptMulti`]) or per received message ([`RecvMulti`]).
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
@@ -20,7 +22,7 @@ use crate::submission::UringOp;
 #[derive(Debug)]
 pub struct AcceptMulti {
     fd: RawFd,
-    backlog: std::collections::VecDeque<OwnedFd>,
+    backlog: RefCell<VecDeque<OwnedFd>>,
 }
 
 impl AcceptMulti {
@@ -28,7 +30,7 @@ impl AcceptMulti {
     pub fn new(fd: RawFd) -> Self {
         Self {
             fd,
-            backlog: std::collections::VecDeque::new(),
+            backlog: RefCell::new(VecDeque::new()),
         }
     }
 }
@@ -48,13 +50,14 @@ unsafe impl Operation<UringDriver> for AcceptMulti {
         // SAFETY: the kernel created `fd` for us.
         Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
     }
-    fn release(&mut self, c: Completion) {
+    fn release(&self, c: Completion) {
         close_orphan(c);
     }
-    fn overflow(&mut self, c: Completion) {
+    fn overflow(&self, c: Completion) {
         if let Ok(fd) = c.into_result() {
             // SAFETY: the kernel created `fd` for us.
             self.backlog
+                .borrow_mut()
                 .push_back(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
         }
     }
@@ -67,13 +70,13 @@ unsafe impl Operation<UringDriver> for AcceptMulti {
 // backlog, no memory the kernel writes.
 unsafe impl kasync::io::Multishot<UringDriver> for AcceptMulti {
     type Item = io::Result<OwnedFd>;
-    fn item(&mut self, c: Completion) -> Self::Item {
+    fn item(&self, c: Completion) -> Self::Item {
         let fd = result(c)?;
         // SAFETY: the kernel created `fd` for us.
         Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
     }
-    fn take_overflow(&mut self) -> Option<Self::Item> {
-        self.backlog.pop_front().map(Ok)
+    fn take_overflow(&self) -> Option<Self::Item> {
+        self.backlog.borrow_mut().pop_front().map(Ok)
     }
 }
 
@@ -90,7 +93,7 @@ pub struct RecvMulti {
     ring: &'static BufRing,
     /// Completions the stream fell behind on; their buffers stay out of
     /// the ring until taken or dropped.
-    backlog: std::collections::VecDeque<Completion>,
+    backlog: RefCell<VecDeque<Completion>>,
 }
 
 impl RecvMulti {
@@ -100,7 +103,7 @@ impl RecvMulti {
         Self {
             fd,
             ring,
-            backlog: std::collections::VecDeque::new(),
+            backlog: RefCell::new(VecDeque::new()),
         }
     }
 
@@ -114,7 +117,7 @@ impl RecvMulti {
 impl Drop for RecvMulti {
     fn drop(&mut self) {
         // Completions nobody will take: their buffers go back to the ring.
-        while let Some(c) = self.backlog.pop_front() {
+        while let Some(c) = self.backlog.get_mut().pop_front() {
             drop(self.buffer(c));
         }
     }
@@ -135,11 +138,11 @@ unsafe impl Operation<UringDriver> for RecvMulti {
     fn complete(self, c: Completion) -> Self::Output {
         received(self.buffer(c), c)
     }
-    fn release(&mut self, c: Completion) {
+    fn release(&self, c: Completion) {
         drop(self.buffer(c));
     }
-    fn overflow(&mut self, c: Completion) {
-        self.backlog.push_back(c);
+    fn overflow(&self, c: Completion) {
+        self.backlog.borrow_mut().push_back(c);
     }
     fn orphaned(self, c: Completion, _driver: &UringDriver) {
         drop(self.buffer(c)); // the backlog goes back with `self`
@@ -150,11 +153,11 @@ unsafe impl Operation<UringDriver> for RecvMulti {
 // completion arrived (the kernel is done with them).
 unsafe impl kasync::io::Multishot<UringDriver> for RecvMulti {
     type Item = io::Result<Option<RecvBuf>>;
-    fn item(&mut self, c: Completion) -> Self::Item {
+    fn item(&self, c: Completion) -> Self::Item {
         received(self.buffer(c), c)
     }
-    fn take_overflow(&mut self) -> Option<Self::Item> {
-        let c = self.backlog.pop_front()?;
+    fn take_overflow(&self) -> Option<Self::Item> {
+        let c = self.backlog.borrow_mut().pop_front()?;
         Some(received(self.buffer(c), c))
     }
 }
