@@ -8,10 +8,10 @@ use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::time::Instant;
 
-use kasync::executor::{Drive, Executor, Idle, JoinHandle, Runner, SpawnError};
+use kasync::executor::{Executor, JoinHandle, Runner, SpawnError};
 use kasync::io::{Handle, Reactor};
 use kasync::time::Clock;
-use kasync_uring::{Config, Flags, SetupError, UringDriver, UringPlatform};
+use kasync_uring::{Config, DriverFailure, Flags, SetupError, UringDriver, UringPlatform};
 
 /// Task slots per runtime.
 pub const TASKS: usize = 1024;
@@ -282,67 +282,64 @@ impl Runtime {
             "block_on cannot be nested on one thread"
         );
         let _restore = Restore(previous);
-        let drive = HostDrive {
-            reactor: &self.core.reactor,
-            abort_on_task_panic: self.abort_on_task_panic,
-            failed_parks: Cell::new(0),
-        };
-        self.runner.block_on_with(&drive, future)
-    }
-}
-
-/// The reactor as the run loop drives it on the host. Panics of user code
-/// are contained here: a task's poll, and what the reactor's turn and park
-/// run on the tasks' behalf (wakers, `orphaned`/`release`, the `Drop` of
-/// an abandoned operation, a retried `build`). The core settles every
-/// table before such code runs, so the loop goes on after it.
-struct HostDrive<'a> {
-    reactor: &'a HostReactor,
-    abort_on_task_panic: bool,
-    /// Parks that panicked in a row: a backend failing every park is
-    /// broken, not a task's business.
-    failed_parks: Cell<u32>,
-}
-
-impl HostDrive<'_> {
-    /// Runs `f`; a panic out of it was printed by the panic hook and is
-    /// dropped here — or aborts the process, if asked to.
-    fn contain(&self, f: impl FnOnce()) {
-        // `AssertUnwindSafe`: nothing of the caller's is observed after an
-        // unwind but the executor's and the reactor's state, which they
-        // settle before running user code.
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err()
-            && self.abort_on_task_panic
-        {
-            std::process::abort();
-        }
-    }
-}
-
-impl Drive for HostDrive<'_> {
-    fn turn(&self) {
-        self.contain(|| self.reactor.turn());
-    }
-
-    fn park(&self, idle: &Idle<'_>) {
-        // `AssertUnwindSafe`: as in `contain`.
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.reactor.park(idle))) {
-            Ok(()) => self.failed_parks.set(0),
-            Err(_) if self.abort_on_task_panic => std::process::abort(),
-            Err(payload) => {
-                let failed = self.failed_parks.get() + 1;
-                self.failed_parks.set(failed);
-                if failed >= 3 {
-                    std::panic::resume_unwind(payload);
+        let mut future = std::pin::pin!(future);
+        let root_panicked = Cell::new(false);
+        loop {
+            let root = Root {
+                future: future.as_mut(),
+                panicked: &root_panicked,
+            };
+            // One `catch_unwind` per `block_on`, none per loop turn: a panic
+            // of user code — a task's poll, or what the reactor's turn and
+            // park run on the tasks' behalf (wakers, `orphaned`, `release`,
+            // the drop of an abandoned operation, a retried `build`) —
+            // unwinds out of the run loop after the executor and the
+            // reactor settled their state; the loop is simply entered
+            // again. `AssertUnwindSafe`: nothing else is observed after the
+            // unwind, and the root future is only polled again if its own
+            // poll did not panic.
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.runner.block_on_with(&self.core.reactor, root)
+            }));
+            match run {
+                Ok(output) => return output,
+                // The panic hook printed it; the root's and the backend's
+                // own failures are the caller's.
+                Err(payload) if root_panicked.get() || payload.is::<DriverFailure>() => {
+                    std::panic::resume_unwind(payload)
                 }
+                Err(_) if self.abort_on_task_panic => std::process::abort(),
+                Err(_) => {}
             }
         }
     }
+}
 
-    fn poll_tasks(&self, poll: impl FnOnce()) {
-        // The executor finishes a panicking task (its future dropped, its
-        // handle told `Panicked`) before the unwind leaves the poll.
-        self.contain(poll);
+/// The future given to [`Runtime::block_on`], which notes whether a panic
+/// came out of its own poll.
+struct Root<'a, F> {
+    future: Pin<&'a mut F>,
+    panicked: &'a Cell<bool>,
+}
+
+impl<F: Future> Future for Root<'_, F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        /// Marks the root as panicked if dropped by an unwind.
+        struct Mark<'a>(&'a Cell<bool>);
+        impl Drop for Mark<'_> {
+            fn drop(&mut self) {
+                self.0.set(true);
+            }
+        }
+        let mark = Mark(self.panicked);
+        let poll = self.future.as_mut().poll(cx);
+        std::mem::forget(mark);
+        poll
     }
 }
 

@@ -265,3 +265,25 @@ fn a_task_whose_drop_panics_does_not_stop_the_runtime_drop() {
         );
     });
 }
+
+/// A panic in the future given to `block_on` is the caller's: it leaves
+/// `block_on`, and the runtime can be used again afterwards.
+#[test]
+fn a_panic_in_the_block_on_future_reaches_the_caller() {
+    let rt = Runtime::new().unwrap();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async {
+            sleep(Duration::from_millis(1)).await;
+            panic!("root panic: the block_on future's own");
+        })
+    }));
+    let payload = outcome.expect_err("the root's panic propagates");
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"root panic: the block_on future's own")
+    );
+    assert_eq!(
+        rt.block_on(async { spawn(async { 1 }).unwrap().await }),
+        Ok(1)
+    );
+}

@@ -24,6 +24,27 @@ const EVENTFD_TAG: u64 = u64::MAX;
 const CANCEL_TAG: u64 = u64::MAX - 1;
 const TIMEOUT_TAG: u64 = u64::MAX - 2;
 
+/// The panic payload of a driver that cannot go on (its ring failed in a
+/// way no retry mends). A host that contains the panics of user code lets
+/// this one through: it is the runtime's, not a task's.
+#[derive(Debug)]
+pub struct DriverFailure(pub String);
+
+impl DriverFailure {
+    /// Reports `message` on stderr (the panic hook cannot print a payload
+    /// that is not a string) and panics with it.
+    fn raise(message: String) -> ! {
+        eprintln!("kasync: {message}");
+        std::panic::panic_any(DriverFailure(message))
+    }
+}
+
+impl std::fmt::Display for DriverFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Counters of what the driver did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DriverStats {
@@ -288,7 +309,13 @@ impl UringDriver {
             // completion queue overflowed / no resources): the caller reaps
             // and the next turn submits again.
             Err(Some(libc::EINTR | libc::ETIME | libc::EBUSY | libc::EAGAIN)) => {}
-            Err(other) => panic!("io_uring_enter failed unexpectedly: {other:?}"),
+            Err(other) => {
+                let error = other.map_or_else(
+                    || "an unknown error".to_owned(),
+                    |e| io::Error::from_raw_os_error(e).to_string(),
+                );
+                DriverFailure::raise(format!("io_uring_enter failed unexpectedly: {error}"))
+            }
         }
     }
 

@@ -20,7 +20,7 @@ mod setup;
 mod submission;
 
 pub use bufring::{BufRing, RecvBuf};
-pub use driver::{DriverStats, UringDriver, UringPlatform};
+pub use driver::{DriverFailure, DriverStats, UringDriver, UringPlatform};
 pub use fixed::{FixedBuf, FixedBufPool, FixedFd, Target};
 pub use setup::{Config, Flags, SetupError, io_uring_disabled};
 pub use submission::{RingId, UringOp};

@@ -22,18 +22,6 @@ pub trait Drive {
     /// follows the platform's idle contract (see [`Platform`]). Spurious
     /// returns are allowed.
     fn park(&self, idle: &Idle<'_>);
-
-    /// Runs one round of task polls (`poll`, which calls
-    /// [`Runner::tick`](super::Runner::tick)). The default just calls it,
-    /// and a task's panic unwinds out of the run loop (`no_std` cannot
-    /// catch it; the task is finished as panicked first, so the executor
-    /// stays usable). A std host catches the unwind here instead, so that
-    /// a panic stays the task's business (its `JoinHandle` reports
-    /// [`JoinError::Panicked`](super::JoinError::Panicked)) and the loop
-    /// goes on.
-    fn poll_tasks(&self, poll: impl FnOnce()) {
-        poll();
-    }
 }
 
 /// Drives nothing but the platform's own idle.

@@ -363,6 +363,11 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
     /// parked on when nothing is ready — e.g. an I/O
     /// [`Reactor`](crate::io::Reactor) with its timers.
     ///
+    /// A panic of a task (or of code the drive runs) unwinds out of this
+    /// call with the executor's and the reactor's state settled: a std
+    /// host may catch it and call `block_on_with` again with the same
+    /// pinned future (it is polled once more on entry).
+    ///
     /// # Panics
     /// If called from inside another `block_on` or a task of this runner.
     pub fn block_on_with<D: Drive, F: Future>(&self, drive: &D, future: F) -> F::Output {
@@ -382,9 +387,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
                     return output;
                 }
             }
-            drive.poll_tasks(|| {
-                self.tick(BUDGET);
-            });
+            self.tick(BUDGET);
             self.turn_or_park(drive);
         }
     }
@@ -398,9 +401,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
     /// [`run`](Self::run) with `drive` turned every loop and parked on.
     pub fn run_with(&self, drive: &impl Drive) -> ! {
         loop {
-            drive.poll_tasks(|| {
-                self.tick(BUDGET);
-            });
+            self.tick(BUDGET);
             // No root future here: a stray root wake means nothing.
             self.exec.shared.ready.take_root();
             self.turn_or_park(drive);
