@@ -1054,8 +1054,14 @@ fn multishot_dropped_midway_releases_the_rest() {
     close_all(&reactor, &taken, &released);
 }
 
+/// A stream that is not polled while its operation keeps completing falls
+/// behind: once its queue is full the operation is paused (cancelled),
+/// the completions that still arrive go to `overflow` (released here),
+/// and the stream yields the queued ones and ends — quietly, no
+/// cancellation item. Every descriptor produced was either taken or
+/// released, and the backend stopped producing.
 #[test]
-fn multishot_queue_overflow_releases_instead_of_losing() {
+fn a_multishot_stream_that_falls_behind_is_paused_and_nothing_is_lost() {
     let clock = ManualClock::new(1_000);
     let reactor = reactor!(clock, Sim::new(&clock), 4);
     let io = reactor.as_ref().handle();
@@ -1068,25 +1074,35 @@ fn multishot_queue_overflow_releases_instead_of_losing() {
     }));
     let mut cx = Context::from_waker(Waker::noop());
     assert!(stream.as_mut().poll_next(&mut cx).is_pending());
-    // The stream is not polled while every completion arrives.
+    // The stream is not polled while the completions arrive.
     for _ in 0..count {
         reactor.turn();
     }
     let mut taken = Vec::new();
-    while let Poll::Ready(Some(fd)) = stream.as_mut().poll_next(&mut cx) {
-        taken.push(fd.unwrap());
-    }
+    let end = loop {
+        match stream.as_mut().poll_next(&mut cx) {
+            Poll::Ready(Some(fd)) => taken.push(fd.expect("no error item")),
+            other => break other,
+        }
+    };
+    assert_eq!(end, Poll::Ready(None), "the paused stream just ends");
+    assert_eq!(taken.len(), kasync::io::MULTISHOT_QUEUE, "the queued ones");
+    let stats = reactor.with_driver(|sim| sim.stats());
+    assert!(stats.opened < count, "paused before the end: {stats:?}");
+    assert_eq!(stats.cancelled, 1, "{stats:?}");
     assert_eq!(
-        taken.len() + released.borrow().len(),
-        count as usize,
+        (taken.len() + released.borrow().len()) as u32,
+        stats.opened,
         "none lost"
     );
     assert!(!released.borrow().is_empty(), "the overflow was released");
     close_all(&reactor, &taken, &released);
 }
 
+/// An operation that keeps its overflow hands it out after the queued
+/// completions, in the order the backend produced them.
 #[test]
-fn multishot_overflow_kept_by_the_operation_is_handed_out() {
+fn multishot_overflow_kept_by_the_operation_is_handed_out_in_order() {
     let clock = ManualClock::new(1_000);
     let reactor = reactor!(clock, Sim::new(&clock), 4);
     let io = reactor.as_ref().handle();
@@ -1107,9 +1123,113 @@ fn multishot_overflow_kept_by_the_operation_is_handed_out() {
     while let Poll::Ready(Some(fd)) = stream.as_mut().poll_next(&mut cx) {
         taken.push(fd.unwrap());
     }
-    assert_eq!(taken.len(), count as usize, "every completion handed out");
+    let opened = reactor.with_driver(|sim| sim.stats().opened);
+    assert_eq!(taken.len() as u32, opened, "every completion handed out");
+    assert!(taken.windows(2).all(|w| w[0] < w[1]), "in order: {taken:?}");
     assert!(released.borrow().is_empty());
     close_all(&reactor, &taken, &released);
+}
+
+/// Descriptors of a multishot "accept" that lets only two completions wait
+/// and keeps its overflow: the simulator hands out increasing numbers, so
+/// the order the stream yields them in is checkable.
+struct Sequence {
+    count: u32,
+    backlog: RefCell<std::collections::VecDeque<Result<u32, i32>>>,
+}
+
+// SAFETY: describes no memory; multishot, as `SimOp::OpenMany` is.
+unsafe impl<const Q: usize> Operation<SimDriver<'_, Q>> for Sequence {
+    type Output = ();
+    const MULTISHOT: bool = true;
+    const MAX_PENDING: usize = 2;
+    fn build(&mut self) -> SimOp {
+        SimOp::OpenMany { count: self.count }
+    }
+    fn complete(self, _: Completion) {}
+    fn overflow(&self, c: Completion) {
+        self.backlog.borrow_mut().push_back(c.into_result());
+    }
+    fn release(&self, c: Completion) {
+        panic!("nothing is released here: {c:?}");
+    }
+}
+
+// SAFETY: `item` and `take_overflow` touch no backend memory.
+unsafe impl<const Q: usize> Multishot<SimDriver<'_, Q>> for Sequence {
+    type Item = Result<u32, i32>;
+    fn item(&self, c: Completion) -> Result<u32, i32> {
+        c.into_result()
+    }
+    fn take_overflow(&self) -> Option<Result<u32, i32>> {
+        self.backlog.borrow_mut().pop_front()
+    }
+}
+
+/// A consumer that is slow on purpose — it takes one item per turn or
+/// less while completions keep arriving, so queue, overflow and pauses
+/// interleave in every way — and re-submits when a stream ends (paused,
+/// or after an error): it gets every descriptor, each once, in the order
+/// they were produced.
+#[test]
+fn a_slow_multishot_consumer_gets_everything_in_order() {
+    let (seeds, total) = if cfg!(miri) { (2, 40) } else { (50, 400) };
+    for seed in 0..seeds {
+        let clock = ManualClock::new(1_000);
+        // Random: late completions, cancels that lose (completions keep
+        // coming after a pause), errors that end a stream.
+        let reactor = reactor!(clock, Sim::new(&clock).random(seed), 4);
+        let io = reactor.as_ref().handle();
+        let mut rng = SimRng::new(seed);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut taken: Vec<u32> = Vec::new();
+        let mut streams = 0;
+        while taken.len() < total {
+            let left = (total - taken.len()) as u32;
+            let mut stream = pin!(io.submit_multishot(Sequence {
+                count: left,
+                backlog: RefCell::default(),
+            }));
+            streams += 1;
+            loop {
+                for _ in 0..rng.below(3) {
+                    reactor.turn();
+                }
+                let polls = rng.below(2);
+                let mut ended = false;
+                for _ in 0..=polls {
+                    match stream.as_mut().poll_next(&mut cx) {
+                        Poll::Ready(Some(Ok(fd))) => taken.push(fd),
+                        // An error ends the stream: its `None` follows.
+                        Poll::Ready(Some(Err(_))) => {}
+                        Poll::Ready(None) => ended = true,
+                        Poll::Pending => {}
+                    }
+                    if ended {
+                        break;
+                    }
+                }
+                if ended {
+                    break;
+                }
+            }
+        }
+        assert!(
+            taken.windows(2).all(|w| w[0] < w[1]),
+            "seed {seed}: in order, each once: {taken:?}"
+        );
+        assert!(
+            streams > 1,
+            "seed {seed}: the consumer was paused at least once"
+        );
+        reactor.with_driver(|sim| {
+            assert_eq!(sim.stats().opened as usize, taken.len(), "seed {seed}");
+            for &fd in &taken {
+                sim.close(SimFd(fd));
+            }
+        });
+        reactor.shutdown();
+    }
 }
 
 /// A `TestBuf` owner whose `Drop` panics once while armed.

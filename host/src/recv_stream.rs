@@ -1,6 +1,7 @@
 //! A socket's incoming bytes as a stream of provided buffers: one
 //! multishot receive that stays armed, re-armed when the kernel ends it.
 
+use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::RawFd;
@@ -8,29 +9,49 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use futures_util::Stream;
-use kasync::io::Multi;
-use kasync_uring::ops::RecvMulti;
+use kasync::io::{Multi, Op};
+use kasync_uring::ops::{Recv, RecvMulti};
 use kasync_uring::{BufRing, RecvBuf, UringDriver};
 
 use crate::runtime::{MonotonicClock, OP_BYTES, OPS, io, recv_buffers};
 
 type Receive = Multi<'static, RecvMulti, UringDriver, MonotonicClock, OPS, OP_BYTES>;
+type OwnedRead = Op<'static, Recv<Vec<u8>>, UringDriver, MonotonicClock, OPS, OP_BYTES>;
 
 /// The stream of [`Socket::recv_multi`](crate::net::Socket::recv_multi):
-/// each item is a [`RecvBuf`] of received bytes (in order); the stream ends
-/// when the peer closes its sending half, after an error item, or when it
-/// is dropped (which cancels the receive; buffers received meanwhile go
-/// back to the pool).
+/// each item is a [`RecvBuf`] of received bytes, in the order they
+/// arrived; the stream ends when the peer closes its sending half, after
+/// an error item, or when it is dropped (which cancels the receive;
+/// buffers received meanwhile go back to the pool).
 ///
-/// When every receive buffer of the runtime is held, the stream waits
-/// (the data stays in the socket) until one comes back. Drop
-/// [`RecvBuf`]s promptly: a task that holds every buffer and waits for
-/// more data waits forever.
+/// # The shared buffers, and what a slow or hostile peer can pin
+///
+/// Items normally hold one of the runtime's shared receive buffers
+/// ([`Runtime::register_recv_buffers`](crate::Runtime::register_recv_buffers)):
+/// no copy, no buffer per connection. The pool is shared by every
+/// connection of the runtime, so the stream keeps any one connection from
+/// draining it:
+///
+/// * **Reader behind.** At most one received buffer waits for a stream
+///   that is not being polled; when more data arrives, the receive is
+///   paused and what arrived meanwhile is copied out of the pool. The rest
+///   waits in the kernel's socket buffer (TCP holds the sender back) until
+///   the stream is polled again.
+/// * **Pool running low** (fewer than an eighth of the buffers left, or
+///   none): the stream reads into a buffer of its own instead — one read at
+///   a time, [`RecvBuf::is_shared`] is `false` — until the pool recovers.
+///   Nobody waits for the pool.
+///
+/// What is left to the user: **drop items promptly**, or
+/// [`detach`](RecvBuf::detach) an item that must wait (a write to a peer
+/// that does not read): each held item pins one shared buffer.
 pub struct RecvStream<'s> {
     fd: RawFd,
     ring: Option<&'static BufRing>,
     receive: Option<Pin<Box<Receive>>>,
-    /// The last receive ended for want of buffers.
+    /// A read into a buffer of the stream's own, while the pool is short.
+    own_read: Option<Pin<Box<OwnedRead>>>,
+    /// The last receive ended for want of shared buffers.
     starved: bool,
     done: bool,
     _socket: PhantomData<&'s ()>,
@@ -41,6 +62,7 @@ impl std::fmt::Debug for RecvStream<'_> {
         f.debug_struct("RecvStream")
             .field("fd", &self.fd)
             .field("armed", &self.receive.is_some())
+            .field("own_read", &self.own_read.is_some())
             .field("done", &self.done)
             .finish()
     }
@@ -53,11 +75,17 @@ impl RecvStream<'_> {
             fd,
             ring: None,
             receive: None,
+            own_read: None,
             starved: false,
             done: false,
             _socket: PhantomData,
         }
     }
+}
+
+/// `true` when the shared buffers are too few to take more from them.
+fn pool_low(ring: &BufRing) -> bool {
+    ring.available() < (ring.buffers() / 8).max(1)
 }
 
 impl Stream for RecvStream<'_> {
@@ -79,13 +107,33 @@ impl Stream for RecvStream<'_> {
                     }
                 },
             };
-            if this.starved {
-                ready!(ring.poll_available(cx));
-                this.starved = false;
+            if let Some(read) = this.own_read.as_mut() {
+                let (result, buf) = ready!(read.as_mut().poll(cx));
+                this.own_read = None;
+                return Poll::Ready(match result {
+                    Ok(0) => {
+                        this.done = true;
+                        None
+                    }
+                    Ok(_) => Some(Ok(RecvBuf::owned(buf))),
+                    Err(e) => {
+                        this.done = true;
+                        Some(Err(e))
+                    }
+                });
             }
-            let receive = this.receive.get_or_insert_with(|| {
-                Box::pin(io().submit_multishot(RecvMulti::new(this.fd, ring)))
-            });
+            if this.receive.is_none() {
+                if std::mem::take(&mut this.starved) || pool_low(ring) {
+                    // Short of shared buffers: one read into our own.
+                    let buf = Vec::with_capacity(ring.buffer_size());
+                    this.own_read = Some(Box::pin(io().submit(Recv { fd: this.fd, buf })));
+                    continue;
+                }
+                this.receive = Some(Box::pin(
+                    io().submit_multishot(RecvMulti::new(this.fd, ring)),
+                ));
+            }
+            let receive = this.receive.as_mut().expect("armed just above");
             match ready!(receive.as_mut().poll_next(cx)) {
                 Some(Ok(Some(buf))) => return Poll::Ready(Some(Ok(buf))),
                 // The peer closed its sending half.
@@ -93,8 +141,8 @@ impl Stream for RecvStream<'_> {
                     this.receive = None;
                     this.done = true;
                 }
-                // Out of buffers: the data waits in the socket; receive
-                // again once a buffer is back.
+                // Out of shared buffers: the data waits in the socket; the
+                // next read goes into a buffer of our own.
                 Some(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                     this.receive = None;
                     this.starved = true;
@@ -104,7 +152,8 @@ impl Stream for RecvStream<'_> {
                     this.done = true;
                     return Poll::Ready(Some(Err(e)));
                 }
-                // The kernel ended the receive on its own: arm a new one.
+                // Paused (we were behind) or ended by the kernel: arm a new
+                // one — everything the old one received came first.
                 None => this.receive = None,
             }
         }

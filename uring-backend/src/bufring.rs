@@ -220,15 +220,26 @@ impl BufRing {
     }
 }
 
-/// A received buffer from a [`BufRing`]: `len` bytes the kernel wrote. It
-/// goes back to the ring when dropped, so hold it only as long as needed:
-/// while every buffer is held, receives fail with `ENOBUFS`.
+/// Received bytes: one of a [`BufRing`]'s shared buffers, which goes
+/// back to the ring when dropped — or, for data taken off the shared
+/// buffers ([`detach`](Self::detach)) or read without them, bytes in an
+/// allocation of their own. Hold a shared one only as long as needed:
+/// while every shared buffer is held, multishot receives find none.
 ///
 /// It can be sent as it is (it is an [`IoBuf`]), e.g. by an echo server.
 pub struct RecvBuf {
-    ring: &'static BufRing,
-    bid: u16,
-    len: usize,
+    data: Data,
+}
+
+enum Data {
+    /// Buffer `bid` of `ring`, holding `len` received bytes.
+    Shared {
+        ring: &'static BufRing,
+        bid: u16,
+        len: usize,
+    },
+    /// Bytes of its own.
+    Owned(Vec<u8>),
 }
 
 impl RecvBuf {
@@ -236,49 +247,92 @@ impl RecvBuf {
     /// hands.
     pub(crate) fn new(ring: &'static BufRing, bid: u16, len: usize) -> Self {
         Self {
-            ring,
-            bid,
-            len: len.min(ring.size),
+            data: Data::Shared {
+                ring,
+                bid,
+                len: len.min(ring.size),
+            },
         }
+    }
+
+    /// Received bytes in an allocation of their own.
+    pub fn owned(bytes: Vec<u8>) -> Self {
+        Self {
+            data: Data::Owned(bytes),
+        }
+    }
+
+    /// The same bytes, copied out of the shared buffer, which goes back to
+    /// the ring at once (an owned one is returned as it is). For data that
+    /// may have to wait — a reader that is behind, a peer that does not
+    /// read what is echoed — so that it pins no shared buffer meanwhile.
+    pub fn detach(self) -> Self {
+        match self.data {
+            Data::Shared { .. } => Self::owned(self.to_vec()),
+            Data::Owned(_) => self,
+        }
+    }
+
+    /// `true` while it holds one of the ring's shared buffers.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.data, Data::Shared { .. })
     }
 }
 
 impl Deref for RecvBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: the kernel wrote `len` bytes into buffer `bid` and
-        // handed it over (its completion named it); it gets the buffer back
-        // only when this `RecvBuf` is dropped.
-        unsafe { std::slice::from_raw_parts(self.ring.buffer_ptr(self.bid), self.len) }
+        match &self.data {
+            // SAFETY: the kernel wrote `len` bytes into buffer `bid` and
+            // handed it over (its completion named it); it gets the buffer
+            // back only when this `RecvBuf` is dropped.
+            Data::Shared { ring, bid, len } => unsafe {
+                std::slice::from_raw_parts(ring.buffer_ptr(*bid), *len)
+            },
+            Data::Owned(bytes) => bytes,
+        }
     }
 }
 
 impl Drop for RecvBuf {
     fn drop(&mut self) {
-        self.ring.provide(self.bid);
+        if let Data::Shared { ring, bid, .. } = self.data {
+            ring.provide(bid);
+        }
     }
 }
 
 impl fmt::Debug for RecvBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecvBuf")
-            .field("bid", &self.bid)
-            .field("len", &self.len)
-            .finish()
+        match &self.data {
+            Data::Shared { bid, len, .. } => f
+                .debug_struct("RecvBuf")
+                .field("bid", bid)
+                .field("len", len)
+                .finish(),
+            Data::Owned(bytes) => f
+                .debug_struct("RecvBuf")
+                .field("owned", &bytes.len())
+                .finish(),
+        }
     }
 }
 
-// SAFETY: the pointer is into the leaked buffer memory (stable forever) and
-// the `len` bytes behind it are initialised; the buffer is not reused while
-// this value (and so any operation holding it) lives.
+// SAFETY: a shared buffer's pointer is into the leaked buffer memory
+// (stable forever), an owned one's into the vector's heap buffer (stable when the value
+// moves; it never grows); `len` bytes behind it are initialised, and the buffer is not
+// reused while this value (and so any operation holding it) lives.
 unsafe impl IoBuf for RecvBuf {
     fn stable_ptr(&self) -> *const u8 {
-        self.ring.buffer_ptr(self.bid)
+        match &self.data {
+            Data::Shared { ring, bid, .. } => ring.buffer_ptr(*bid),
+            Data::Owned(bytes) => bytes.as_ptr(),
+        }
     }
     fn bytes_init(&self) -> usize {
-        self.len
+        self.len()
     }
     fn bytes_total(&self) -> usize {
-        self.len
+        self.len()
     }
 }

@@ -88,6 +88,10 @@ impl<'r, D: Driver, C: Clock, const M: usize, const K: usize> Handle<'r, D, C, M
             assert!(
                 T::MULTISHOT,
                 "a `Multishot` operation sets `Operation::MULTISHOT` to `true`"
+            );
+            assert!(
+                T::MAX_PENDING >= 1,
+                "`Operation::MAX_PENDING` must let at least one completion wait"
             )
         };
         Multi::new(self.op(op))

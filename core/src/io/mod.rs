@@ -264,6 +264,18 @@ pub unsafe trait Operation<D: Driver>: 'static {
     /// first completion while the backend still holds it).
     const MULTISHOT: bool = false;
 
+    /// For a multishot operation: how many completions may wait for its
+    /// stream (1 to [`MULTISHOT_QUEUE`]; more count as the queue's size).
+    /// When one more arrives, the stream is behind: the reactor *pauses*
+    /// the operation — it requests a cancel, and this completion and the
+    /// ones that still come go to [`overflow`](Self::overflow), in order,
+    /// after the queued ones. The stream yields them all and then ends
+    /// (quietly: the cancel is not an item); its owner submits a new
+    /// operation when it wants more. So a consumer that stops taking items
+    /// pins at most this many completions (and what arrives before the
+    /// cancel lands) instead of everything the backend can deliver.
+    const MAX_PENDING: usize = MULTISHOT_QUEUE;
+
     /// Describes the operation to the backend. Called with `self` at its
     /// final address in the op table (it does not move until completion),
     /// possibly more than once if the submission queue was full.
@@ -297,18 +309,19 @@ pub unsafe trait Operation<D: Driver>: 'static {
         let _ = completion;
     }
 
-    /// A completion of a multishot operation whose stream fell behind by
-    /// more than [`MULTISHOT_QUEUE`] completions. An operation that may
-    /// allocate keeps it and hands it out through
-    /// [`Multishot::take_overflow`]; the default releases it. Same rules as
-    /// [`release`](Self::release).
+    /// A completion of a multishot operation whose stream fell behind
+    /// ([`MAX_PENDING`](Self::MAX_PENDING) completions were waiting) — and
+    /// every later one until the stream has taken them all. An operation
+    /// that may allocate keeps it and hands it out, in order, through
+    /// [`Multishot::take_overflow`]; the default releases it (the stream
+    /// never sees it). Same rules as [`release`](Self::release).
     fn overflow(&self, completion: Completion) {
         self.release(completion);
     }
 }
 
-/// How many completions of a multishot operation wait for its stream
-/// before further ones are released (see [`Operation::release`]).
+/// How many completions of a multishot operation can wait for its stream
+/// in the op table (see [`Operation::MAX_PENDING`]).
 pub const MULTISHOT_QUEUE: usize = 16;
 
 /// An operation that completes many times (io_uring multishot): submitted

@@ -392,14 +392,22 @@ where
                     if let Some(item) = op.take_overflow() {
                         return Poll::Ready(Some(item));
                     }
+                    // Everything that arrived was taken: new completions
+                    // may queue again.
+                    slot.overflowing.set(false);
                     if slot.state.get() != State::Completed {
                         slot.set_waker(cx.waker());
                         return Poll::Pending;
                     }
                     *stage = Stage::Done;
+                    let paused = slot.paused.get();
                     // SAFETY: this stream put a `T` into the slot; its
                     // queue is empty (drained above).
                     let (op, completion) = unsafe { reactor.take_completed::<T>(index) };
+                    if paused && completion.result == -errno::ECANCELED {
+                        // Paused by the reactor: the stream just ends.
+                        return Poll::Ready(None);
+                    }
                     return Poll::Ready(Some(op.item(completion)));
                 }
                 Stage::Done => return Poll::Ready(None),

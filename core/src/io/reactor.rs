@@ -324,6 +324,8 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         unsafe { slot.ptr().cast::<T>().write(op) };
         slot.vtable.set(Some(NonNull::from(OpVTable::of::<T>())));
         slot.cancel.set(CancelState::No);
+        slot.overflowing.set(false);
+        slot.paused.set(false);
         self.occupied.set(self.occupied.get() + 1);
         let id = self.id(index as usize);
         let guard = PushGuard {
@@ -590,12 +592,22 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
                 // SAFETY: an in-flight slot holds its operation; nobody
                 // else uses it now.
                 unsafe { (vtable.release)(slot.ptr(), completion) };
-            } else {
-                self.push_done(id.index());
-                if !slot.enqueue(completion) {
-                    // SAFETY: as above.
-                    unsafe { (vtable.overflow)(slot.ptr(), completion) };
+                return;
+            }
+            self.push_done(id.index());
+            let queued = !slot.overflowing.get()
+                && slot.queue_len.get() < vtable.max_pending
+                && slot.enqueue(completion);
+            if !queued {
+                // The stream is behind: later completions follow this one
+                // into the overflow, and the operation is paused (cancelled)
+                // so that a stream that stopped reading pins no more.
+                slot.overflowing.set(true);
+                if !slot.paused.replace(true) {
+                    self.request_cancel(id.index());
                 }
+                // SAFETY: as above.
+                unsafe { (vtable.overflow)(slot.ptr(), completion) };
             }
             return;
         }

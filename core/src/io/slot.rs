@@ -66,6 +66,8 @@ pub(crate) struct OpVTable<D: Driver> {
     pub(crate) drop: unsafe fn(*mut u8),
     /// [`Operation::MULTISHOT`]: only then may a completion have more.
     pub(crate) multishot: bool,
+    /// [`Operation::MAX_PENDING`], capped at the queue's size.
+    pub(crate) max_pending: u8,
     pub(crate) release: unsafe fn(*const u8, Completion),
     pub(crate) overflow: unsafe fn(*const u8, Completion),
 }
@@ -81,6 +83,11 @@ impl<D: Driver> OpVTable<D> {
                 orphaned: orphaned::<D, T>,
                 drop: drop_op::<T>,
                 multishot: T::MULTISHOT,
+                max_pending: if T::MAX_PENDING < MULTISHOT_QUEUE {
+                    T::MAX_PENDING as u8
+                } else {
+                    MULTISHOT_QUEUE as u8
+                },
                 release: release::<D, T>,
                 overflow: overflow::<D, T>,
             }
@@ -199,6 +206,13 @@ pub(crate) struct OpSlot<D: Driver, const K: usize> {
     pub(crate) queue: [Cell<Completion>; MULTISHOT_QUEUE],
     pub(crate) queue_head: Cell<u8>,
     pub(crate) queue_len: Cell<u8>,
+    /// A multishot operation's completions go to its `overflow` (not the
+    /// queue) until its stream has taken everything: newer completions
+    /// never overtake older ones.
+    pub(crate) overflowing: Cell<bool>,
+    /// The reactor cancelled this multishot operation because its stream
+    /// fell behind (see [`Operation::MAX_PENDING`]).
+    pub(crate) paused: Cell<bool>,
     /// On the reactor's done list (completed during a reap, not yet handled).
     pub(crate) on_done_list: Cell<bool>,
     /// Next slot on the done list: index + 1, or 0.
@@ -227,6 +241,8 @@ impl<D: Driver, const K: usize> OpSlot<D, K> {
             queue: [const { Cell::new(Completion::new(0)) }; MULTISHOT_QUEUE],
             queue_head: Cell::new(0),
             queue_len: Cell::new(0),
+            overflowing: Cell::new(false),
+            paused: Cell::new(false),
             on_done_list: Cell::new(false),
             next_done: Cell::new(0),
             next_free: Cell::new(0),

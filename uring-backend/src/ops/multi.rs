@@ -84,21 +84,30 @@ unsafe impl kasync::io::Multishot<UringDriver> for AcceptMulti {
 /// arrives, each in a buffer the kernel takes from the ring's provided
 /// buffers ([`UringDriver::register_buf_ring`]). Submit it with
 /// [`Handle::submit_multishot`](kasync::io::Handle::submit_multishot); the
-/// stream yields [`RecvBuf`]s, `Ok(None)` when the peer closed, and ends
-/// when the kernel ends the receive (after an error such as `ENOBUFS` —
-/// every buffer held — or on its own: submit a new one then).
+/// stream yields [`RecvBuf`]s, in order, `Ok(None)` when the peer closed,
+/// and ends when the kernel ends the receive (after an error such as
+/// `ENOBUFS` — every buffer held — or on its own: submit a new one then).
+///
+/// **A reader that falls behind** does not drain the shared buffers: one
+/// completion may wait for it in the op table ([`MAX_PENDING`] is 1);
+/// when the next arrives, the receive is paused (cancelled) and what the
+/// kernel delivered meanwhile is copied out of the shared buffers (which
+/// go back to the ring at once) and handed out, in order, before the
+/// stream ends. The unread data waits in the socket (TCP flow control
+/// holds the peer back) until a new receive is submitted.
+///
+/// [`MAX_PENDING`]: kasync::io::Operation::MAX_PENDING
 #[derive(Debug)]
 pub struct RecvMulti {
     fd: RawFd,
     ring: &'static BufRing,
-    /// Completions the stream fell behind on; their buffers stay out of
-    /// the ring until taken or dropped.
-    backlog: RefCell<VecDeque<Completion>>,
+    /// What arrived while the stream was behind, copied out of the ring.
+    backlog: RefCell<VecDeque<io::Result<Option<RecvBuf>>>>,
 }
 
 impl RecvMulti {
-    /// Receives on connected socket `fd` into buffers from `ring`, which
-    /// must be the ring of the driver it is submitted to.
+    /// Receives on connected socket `fd` into buffers from `ring`; on a
+    /// driver that did not register `ring`, the receive is refused.
     pub fn new(fd: RawFd, ring: &'static BufRing) -> Self {
         Self {
             fd,
@@ -114,21 +123,13 @@ impl RecvMulti {
     }
 }
 
-impl Drop for RecvMulti {
-    fn drop(&mut self) {
-        // Completions nobody will take: their buffers go back to the ring.
-        while let Some(c) = self.backlog.get_mut().pop_front() {
-            drop(self.buffer(c));
-        }
-    }
-}
-
 // SAFETY: describes no memory: the kernel writes into the provided buffers
 // of `self.ring` (bound to its ring), which `RecvBuf`s hand out only after
 // their completion; `release`/`overflow`/`item` touch only those; multishot.
 unsafe impl Operation<UringDriver> for RecvMulti {
     type Output = io::Result<Option<RecvBuf>>;
     const MULTISHOT: bool = true;
+    const MAX_PENDING: usize = 1;
     fn build(&mut self) -> UringOp {
         UringOp::bound(
             opcode::RecvMulti::new(types::Fd(self.fd), bufring::GROUP).build(),
@@ -142,23 +143,23 @@ unsafe impl Operation<UringDriver> for RecvMulti {
         drop(self.buffer(c));
     }
     fn overflow(&self, c: Completion) {
-        self.backlog.borrow_mut().push_back(c);
+        let item = received(self.buffer(c).map(RecvBuf::detach), c);
+        self.backlog.borrow_mut().push_back(item);
     }
     fn orphaned(self, c: Completion, _driver: &UringDriver) {
-        drop(self.buffer(c)); // the backlog goes back with `self`
+        drop(self.buffer(c)); // the backlog goes with `self`
     }
 }
 
 // SAFETY: `item` and `take_overflow` hand out provided buffers whose
-// completion arrived (the kernel is done with them).
+// completion arrived (the kernel is done with them), or owned copies.
 unsafe impl kasync::io::Multishot<UringDriver> for RecvMulti {
     type Item = io::Result<Option<RecvBuf>>;
     fn item(&self, c: Completion) -> Self::Item {
         received(self.buffer(c), c)
     }
     fn take_overflow(&self) -> Option<Self::Item> {
-        let c = self.backlog.borrow_mut().pop_front()?;
-        Some(received(self.buffer(c), c))
+        self.backlog.borrow_mut().pop_front()
     }
 }
 

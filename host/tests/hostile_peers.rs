@@ -1,0 +1,238 @@
+//! The echo server under peers that stream more than it buffers, readers
+//! that fall behind, and peers that send but never read: every byte comes
+//! back in order, and nobody starves the others of receive buffers.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use kasync::io::sim::SimRng;
+use kasync_host::net::TcpListener;
+use kasync_host::{Runtime, apps, sleep, spawn};
+use kasync_tests::watchdog::watchdog;
+
+/// The byte at stream position `i` of stream `seed`: position-dependent,
+/// so a reordering, a loss or a duplicate shows.
+fn byte_at(seed: u64, i: u64) -> u8 {
+    (i.wrapping_mul(0x9E37_79B9).wrapping_add(seed * 131) >> 7) as u8
+}
+
+/// Lets the run loop turn once (reaping completions) before going on.
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// Runs `host echo`'s server on its own thread and runtime, with
+/// `buffers` shared receive buffers of 4 KiB; returns its address. The
+/// server thread ends with the test process.
+fn echo_server(buffers: u16) -> SocketAddr {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let rt = Runtime::new().expect("io_uring is available on this machine");
+        rt.register_recv_buffers(buffers, 4096).unwrap();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            apps::serve_echo(listener).await
+        })
+        .unwrap();
+    });
+    rx.recv().unwrap()
+}
+
+/// Writes `total` bytes of stream `seed` in pieces of random sizes while
+/// another thread reads the echo and checks every byte in order.
+fn full_duplex(addr: SocketAddr, seed: u64, total: u64) {
+    let stream = TcpStream::connect(addr).unwrap();
+    let mut reader = stream.try_clone().unwrap();
+    let check = thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut at = 0u64;
+        while at < total {
+            let n = reader.read(&mut buf).unwrap();
+            assert!(n > 0, "stream {seed}: the echo ended at {at} of {total}");
+            for (k, &b) in buf[..n].iter().enumerate() {
+                let i = at + k as u64;
+                assert_eq!(b, byte_at(seed, i), "stream {seed}: byte {i} differs");
+            }
+            at += n as u64;
+        }
+    });
+    let mut writer = stream;
+    let mut rng = SimRng::new(seed);
+    let mut at = 0u64;
+    let mut piece = Vec::new();
+    while at < total {
+        let len = (1 + rng.below(64 * 1024)).min(total - at);
+        piece.clear();
+        piece.extend((at..at + len).map(|i| byte_at(seed, i)));
+        writer.write_all(&piece).unwrap();
+        at += len;
+    }
+    check.join().unwrap();
+}
+
+/// 64 MiB in all, over four connections at once, each written in pieces
+/// of 1 byte to 64 KiB while its echo is read: every byte back, in order.
+#[test]
+fn large_full_duplex_streams_come_back_in_order() {
+    watchdog("large_full_duplex_streams_come_back_in_order", || {
+        let addr = echo_server(512);
+        let streams: Vec<_> = (0..4)
+            .map(|seed| thread::spawn(move || full_duplex(addr, seed, 16 << 20)))
+            .collect();
+        for stream in streams {
+            stream.join().unwrap();
+        }
+    });
+}
+
+/// A reader that is slow on purpose — it sleeps between items — on a
+/// multishot receive while the peer writes 8 MiB as fast as it can: the
+/// receive keeps falling behind, is paused and re-armed again and again,
+/// and the bytes still arrive in order.
+#[test]
+fn a_slow_reader_on_recv_multi_gets_every_byte_in_order() {
+    watchdog("a_slow_reader_on_recv_multi", || {
+        let rt = Runtime::new().unwrap();
+        let ring = rt.register_recv_buffers(1024, 4096).unwrap();
+        let total: u64 = 8 << 20;
+        let got = rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let writer = thread::spawn(move || {
+                let mut stream = TcpStream::connect(addr).unwrap();
+                let data: Vec<u8> = (0..total).map(|i| byte_at(9, i)).collect();
+                stream.write_all(&data).unwrap();
+            });
+            let (server, _) = listener.accept().await.unwrap();
+            let mut stream = server.recv_multi();
+            let mut at = 0u64;
+            let mut items = 0u64;
+            while let Some(buf) = stream.next().await {
+                let buf = buf.unwrap();
+                for (k, &b) in buf.iter().enumerate() {
+                    assert_eq!(b, byte_at(9, at + k as u64), "byte {}", at + k as u64);
+                }
+                at += buf.len() as u64;
+                items += 1;
+                // Slow: a turn of the loop (and new completions) between
+                // any two items, a pause now and then.
+                if items % 8 == 0 {
+                    sleep(Duration::from_millis(1)).await;
+                } else {
+                    yield_once().await;
+                }
+            }
+            writer.join().unwrap();
+            at
+        });
+        assert_eq!(got, total);
+        assert_eq!(ring.available(), 1024, "every shared buffer back");
+    });
+}
+
+/// 100 peers that send and never read, while 100 others echo and check
+/// random payloads: the others are served (well within the watchdog),
+/// although the shared receive buffers are fewer than the hostile peers
+/// could pin. Then the hostile peers leave and everything is released.
+#[test]
+fn peers_that_never_read_do_not_starve_the_others() {
+    watchdog("peers_that_never_read_do_not_starve_the_others", || {
+        let addr = echo_server(128);
+        let hostile: Vec<TcpStream> = (0..100)
+            .map(|_| {
+                let s = TcpStream::connect(addr).unwrap();
+                s.set_nonblocking(true).unwrap();
+                s
+            })
+            .collect();
+        // Each sends until its socket is full: the server's echo of it
+        // cannot be sent back (nobody reads), its receive falls behind.
+        let chunk = vec![0x55u8; 64 * 1024];
+        for _ in 0..3 {
+            for mut s in &hostile {
+                loop {
+                    match s.write(&chunk) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(e) => panic!("hostile peer: {e}"),
+                    }
+                }
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        let good: Vec<_> = (0..100u64)
+            .map(|seed| {
+                thread::spawn(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    let mut rng = SimRng::new(seed);
+                    for round in 0..10 {
+                        let len = 1 + rng.below(8000) as usize;
+                        let payload: Vec<u8> = (0..len)
+                            .map(|i| byte_at(seed + 1000, (round * 8000 + i) as u64))
+                            .collect();
+                        s.write_all(&payload).unwrap();
+                        let mut back = vec![0u8; len];
+                        s.read_exact(&mut back).unwrap();
+                        assert_eq!(back, payload, "good peer {seed}, round {round}");
+                    }
+                })
+            })
+            .collect();
+        for g in good {
+            g.join().unwrap();
+        }
+        drop(hostile);
+    });
+}
+
+/// The echo server keeps serving after the hostile peers have gone: a
+/// task on the server's runtime sees its receive buffers come back.
+#[test]
+fn shared_buffers_come_back_after_hostile_peers_leave() {
+    watchdog("shared_buffers_come_back", || {
+        let rt = Runtime::new().unwrap();
+        let ring = rt.register_recv_buffers(32, 4096).unwrap();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let _server = spawn(apps::serve_echo(listener)).unwrap();
+            let peers = thread::spawn(move || {
+                let peers: Vec<TcpStream> = (0..20)
+                    .map(|_| {
+                        let mut s = TcpStream::connect(addr).unwrap();
+                        s.set_nonblocking(true).unwrap();
+                        let _ = s.write(&[0xAA; 200_000]);
+                        s
+                    })
+                    .collect();
+                thread::sleep(Duration::from_millis(100));
+                drop(peers);
+            });
+            while !peers.is_finished() {
+                sleep(Duration::from_millis(5)).await;
+            }
+            peers.join().unwrap();
+            for _ in 0..200 {
+                if ring.available() == 32 {
+                    break;
+                }
+                sleep(Duration::from_millis(5)).await;
+            }
+        });
+        assert_eq!(ring.available(), 32, "every shared buffer is back");
+    });
+}
