@@ -18,8 +18,8 @@ usage:
   host echo [--addr A]      TCP echo server (default 127.0.0.1:7000)
   host chat [--addr A]      line-based chat room (default 127.0.0.1:7001);
                             clients send their name first (try nc A)
-  host cat FILE...          print files, read through io_uring
-  host cp SRC DST           copy a file through io_uring
+  host cat FILE...          print files (- is standard input) through io_uring
+  host cp SRC DST           copy a file through io_uring (keeps holes)
   host bench [SUITE] [--quick] [--report FILE]
                             kasync side by side with its peers (runs the
                             kasync-bench binary: cargo build --release -p bench)
@@ -59,12 +59,11 @@ fn run(args: &[String]) -> Result<ExitCode, Usage> {
         })?),
         "cat" => {
             if rest.is_empty() {
-                return Err(Usage("cat needs at least one FILE".into()));
+                return Err(Usage(
+                    "cat needs at least one FILE (or - for standard input)".into(),
+                ));
             }
-            Ok(with_runtime(|rt| {
-                let mut out = std::io::stdout().lock();
-                rt.block_on(apps::cat(rest, &mut out)).map(drop)
-            }))
+            Ok(cat(rest))
         }
         "cp" => match rest {
             [src, dst] => Ok(with_runtime(|rt| {
@@ -78,6 +77,27 @@ fn run(args: &[String]) -> Result<ExitCode, Usage> {
         "bench" => Ok(bench(rest)),
         other => Err(Usage(format!("unknown command {other:?}"))),
     }
+}
+
+/// `host cat`: every file in turn; one that cannot be read is reported and
+/// skipped, and the exit status is then 1. A reader that goes away (a
+/// closed pipe: `host cat big | head`) ends it quietly, as it does other
+/// tools: by `SIGPIPE`.
+fn cat(paths: &[String]) -> ExitCode {
+    // SAFETY: restores the default action for SIGPIPE (Rust's runtime sets
+    // it to ignored) before any thread starts; nothing else is touched.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let mut failed = false;
+    let code = with_runtime(|rt| {
+        let mut out = std::io::stdout().lock();
+        let report = rt.block_on(apps::cat(paths, &mut out))?;
+        for error in &report.failed {
+            eprintln!("host: cat: {error}");
+        }
+        failed = !report.failed.is_empty();
+        Ok(())
+    });
+    if failed { ExitCode::FAILURE } else { code }
 }
 
 /// Runs the benchmark suite, a separate binary so the peers it measures
@@ -110,9 +130,11 @@ fn help(command: &str) -> &'static str {
         "chat" => {
             "usage: host chat [--addr IP:PORT]\n\nA broadcast chat room over TCP. Each client sends its name as the first line; joins, leaves and messages go to everyone else. Default address 127.0.0.1:7001. Ctrl-C stops."
         }
-        "cat" => "usage: host cat FILE...\n\nPrints the files, read through io_uring.",
+        "cat" => {
+            "usage: host cat FILE...\n\nPrints the files, read through io_uring; - is standard input. A file that cannot be read is reported and skipped (exit status 1); a closed output pipe ends it quietly."
+        }
         "cp" => {
-            "usage: host cp SRC DST\n\nCopies SRC to DST (created or truncated) through io_uring."
+            "usage: host cp SRC DST\n\nCopies SRC to DST through io_uring (into DST/SRC's name if DST is a directory). Refuses to copy a file onto itself (also through links) and never truncates DST before SRC is open; holes in SRC stay holes."
         }
         "bench" => {
             "usage: host bench [executor|nop|all] [--quick] [--report FILE]\n\nRuns kasync side by side with its peers and prints a Markdown report. Needs the kasync-bench binary next to this one: cargo build --release -p bench."
@@ -152,6 +174,11 @@ fn serve(
         [flag, addr] if flag == "--addr" => addr.clone(),
         _ => return Err(Usage(format!("{name} takes only --addr IP:PORT"))),
     };
+    if let Err(e) = addr.parse::<std::net::SocketAddr>() {
+        return Err(Usage(format!(
+            "bad address {addr:?}: {e} (expected IP:PORT, e.g. {default})"
+        )));
+    }
     // Block Ctrl-C before any thread starts, and receive it as a future.
     let signals = match Signals::new(&[libc::SIGINT, libc::SIGTERM]) {
         Ok(s) => s,

@@ -48,7 +48,7 @@ fn help_and_bad_arguments() {
         .args(["echo", "--addr", "not-an-address"])
         .output()
         .unwrap();
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2), "a bad argument, as --help says");
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(
         stderr.contains("bad address \"not-an-address\""),
@@ -85,6 +85,175 @@ fn cat_and_cp() {
         stderr.contains("missing") && stderr.contains("No such file"),
         "{stderr}"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A scratch directory for one test.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("kasync-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `cp` onto itself — the same path, a symbolic link, a hard link — is
+/// refused with a clear error before anything is opened for writing: the
+/// file keeps its contents.
+#[test]
+fn cp_onto_itself_is_refused_and_destroys_nothing() {
+    let dir = scratch("self");
+    let file = dir.join("same.txt");
+    std::fs::write(&file, "precious\n").unwrap();
+    let symlink = dir.join("symlink.txt");
+    std::os::unix::fs::symlink(&file, &symlink).unwrap();
+    let hardlink = dir.join("hardlink.txt");
+    std::fs::hard_link(&file, &hardlink).unwrap();
+    for dst in [&file, &symlink, &hardlink] {
+        let out = host().arg("cp").arg(&file).arg(dst).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{dst:?}: {stderr}");
+        assert!(stderr.contains("are the same file"), "{stderr}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious\n");
+    }
+    // Into the file's own directory: the same file again.
+    let out = host().arg("cp").arg(&file).arg(&dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A directory as the source is refused before the destination is
+/// touched: an existing file keeps its contents, no empty file appears.
+#[test]
+fn cp_of_a_directory_leaves_the_destination_alone() {
+    let dir = scratch("dir");
+    let keep = dir.join("keep.txt");
+    std::fs::write(&keep, "keep me\n").unwrap();
+    let source = dir.join("some_dir");
+    std::fs::create_dir(&source).unwrap();
+    let out = host().arg("cp").arg(&source).arg(&keep).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is a directory"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&keep).unwrap(), "keep me\n");
+    let fresh = dir.join("fresh.txt");
+    let out = host().arg("cp").arg(&source).arg(&fresh).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!fresh.exists(), "no empty file left behind");
+    // A missing source leaves the destination alone too.
+    let out = host()
+        .arg("cp")
+        .arg(dir.join("nope"))
+        .arg(&keep)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&keep).unwrap(), "keep me\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A sparse file's copy is sparse: the data comes across at its offsets,
+/// the holes take no blocks, and the length is the same.
+#[test]
+fn cp_keeps_holes() {
+    use std::io::{Seek, SeekFrom, Write};
+    use std::os::unix::fs::MetadataExt;
+    let dir = scratch("sparse");
+    let src = dir.join("sparse.bin");
+    let len: u64 = 256 << 20;
+    {
+        let mut f = std::fs::File::create(&src).unwrap();
+        f.set_len(len).unwrap();
+        f.write_all(b"head").unwrap();
+        f.seek(SeekFrom::Start(100 << 20)).unwrap();
+        f.write_all(&[7u8; 10_000]).unwrap();
+        f.seek(SeekFrom::Start(len - 3)).unwrap();
+        f.write_all(b"end").unwrap();
+    }
+    let dst = dir.join("copy.bin");
+    std::fs::write(&dst, vec![1u8; 1 << 20]).unwrap(); // old contents to replace
+    let out = host().arg("cp").arg(&src).arg(&dst).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (s, d) = (
+        std::fs::metadata(&src).unwrap(),
+        std::fs::metadata(&dst).unwrap(),
+    );
+    assert_eq!(d.len(), len);
+    let data_blocks = s.blocks();
+    assert!(
+        d.blocks() <= data_blocks + 64,
+        "the copy is sparse: {} blocks for the source's {data_blocks}",
+        d.blocks()
+    );
+    assert!(
+        std::fs::read(&src).unwrap() == std::fs::read(&dst).unwrap(),
+        "same bytes"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `cat` goes on after a file it cannot read, reports it, and exits 1;
+/// `-` is standard input.
+#[test]
+fn cat_goes_on_after_a_missing_file_and_reads_standard_input() {
+    use std::io::Write;
+    let dir = scratch("cat");
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    std::fs::write(&a, "first\n").unwrap();
+    std::fs::write(&b, "third\n").unwrap();
+    let mut child = host()
+        .arg("cat")
+        .arg(&a)
+        .arg(dir.join("missing"))
+        .arg("-")
+        .arg(&b)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"second\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "first\nsecond\nthird\n"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("missing") && stderr.contains("No such file"),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `cat` into a pipe whose reader went away ends quietly (as other tools
+/// do, by SIGPIPE) instead of printing an error.
+#[test]
+fn cat_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = scratch("pipe");
+    let big = dir.join("big");
+    std::fs::write(&big, vec![b'x'; 8 << 20]).unwrap();
+    let mut child = host()
+        .arg("cat")
+        .arg(&big)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away at once
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -12,6 +12,10 @@ use kasync_uring::{FixedBuf, FixedFd};
 use crate::buf::write_all;
 use crate::runtime::{Io, io, try_io};
 
+mod copy;
+
+pub use copy::copy;
+
 /// An open file. Reads and writes name their offset; buffers are taken and
 /// given back with the result.
 #[derive(Debug)]
@@ -167,6 +171,14 @@ impl File {
         file.metadata()
     }
 
+    /// Truncates or extends the file to `len` bytes (`ftruncate`; the
+    /// extension is a hole).
+    pub fn set_len(&self, len: u64) -> io::Result<()> {
+        // SAFETY: as in `metadata`: borrowed for the call, never dropped.
+        let file = ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(self.fd.as_raw_fd()) });
+        file.set_len(len)
+    }
+
     /// Closes the file through the ring, reporting errors (dropping a
     /// `File` closes it too, silently).
     pub async fn close(self) -> io::Result<()> {
@@ -264,28 +276,4 @@ impl AsFd for File {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
-}
-
-/// Copies `src` to `dst` (created or truncated) in 256 KiB chunks, several
-/// in flight at once; returns the bytes copied.
-pub async fn copy(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> io::Result<u64> {
-    const CHUNK: usize = 256 * 1024;
-    let from = File::open(src).await?;
-    let to = File::create(dst).await?;
-    let mut offset = 0u64;
-    let mut buf = Vec::with_capacity(CHUNK);
-    loop {
-        buf.clear();
-        let (n, back) = from.read_at(buf, offset).await;
-        let n = n?;
-        if n == 0 {
-            break;
-        }
-        let (written, back) = to.write_all_at(back, offset).await;
-        written?;
-        buf = back;
-        offset += n as u64;
-    }
-    to.close().await?;
-    Ok(offset)
 }
