@@ -1,0 +1,255 @@
+//! The chat room's limits against members that never read, send endless
+//! lines, or arrive when the server is out of descriptors. The clients are
+//! plain blocking sockets on threads; the server runs on a runtime of its
+//! own (in this process, or as the `host chat` command).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use kasync_host::net::TcpListener;
+use kasync_host::{Runtime, apps};
+use kasync_tests::watchdog::watchdog;
+
+/// Runs the chat server on its own thread and runtime; returns its address.
+fn chat_server() -> SocketAddr {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let rt = Runtime::new().expect("io_uring is available on this machine");
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            apps::serve_chat(listener).await
+        })
+        .unwrap();
+    });
+    rx.recv().unwrap()
+}
+
+/// Joins as `name` and reads the welcome.
+fn join(addr: SocketAddr, name: &str) -> (TcpStream, BufReader<TcpStream>) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(format!("{name}\n").as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut welcome = String::new();
+    reader.read_line(&mut welcome).unwrap();
+    assert!(
+        welcome.starts_with(&format!("* welcome, {name}")),
+        "{welcome}"
+    );
+    (stream, reader)
+}
+
+/// Reads lines until one satisfies `want`; panics at end of stream.
+fn read_until(reader: &mut BufReader<TcpStream>, want: impl Fn(&str) -> bool) -> String {
+    loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "connection closed"
+        );
+        if want(&line) {
+            return line;
+        }
+    }
+}
+
+/// This process's resident memory, in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A member that never reads while 100 000 lines of 1 000 bytes (100 MB)
+/// flow through the room: the server's memory stays bounded (the member
+/// is cut off once its outbox is full), and a member that reads gets
+/// every line.
+#[test]
+fn a_member_that_never_reads_does_not_grow_the_server() {
+    const LINES: usize = 100_000;
+    watchdog("a_member_that_never_reads", || {
+        let addr = chat_server();
+        let (_sleeper, _sleeper_reader) = join(addr, "sleeper");
+        let (_reader_stream, mut reader) = join(addr, "reader");
+        let (mut talker, _talker_reader) = join(addr, "talker");
+        read_until(&mut reader, |l| l.starts_with("* talker joined"));
+        let before = rss_kib();
+        // The talker keeps at most `WINDOW` lines ahead of the reader (a
+        // conversation, not a flood): the reader is never behind, the
+        // sleeper always is.
+        const WINDOW: usize = 100;
+        let (progress, heard) = mpsc::channel::<usize>();
+        let counter = thread::spawn(move || {
+            let mut got = 0;
+            let mut line = String::new();
+            while got < LINES {
+                line.clear();
+                assert!(
+                    reader.read_line(&mut line).unwrap() > 0,
+                    "after {got} lines"
+                );
+                if line.starts_with("talker: ") {
+                    assert_eq!(line.len(), "talker: ".len() + 1000 + 1, "{got}");
+                    got += 1;
+                    if got % WINDOW == 0 {
+                        let _ = progress.send(got);
+                    }
+                }
+            }
+            got
+        });
+        let text = "x".repeat(1000);
+        let mut batch = String::new();
+        for _ in 0..WINDOW {
+            batch.push_str(&text);
+            batch.push('\n');
+        }
+        for sent in (WINDOW..=LINES).step_by(WINDOW) {
+            talker.write_all(batch.as_bytes()).unwrap();
+            if sent > WINDOW {
+                let confirmed = heard.recv().unwrap();
+                assert!(confirmed + 2 * WINDOW >= sent);
+            }
+        }
+        assert_eq!(
+            counter.join().unwrap(),
+            LINES,
+            "the reading member got every line"
+        );
+        let grown = rss_kib().saturating_sub(before);
+        assert!(
+            grown < 40 * 1024,
+            "the server's memory grew by {grown} KiB for a member that never reads"
+        );
+    });
+}
+
+/// A line of 10 MB without a newline gets its sender an error line and
+/// the connection closed; the room goes on.
+#[test]
+fn an_endless_line_is_refused() {
+    watchdog("an_endless_line_is_refused", || {
+        let addr = chat_server();
+        let (mut flooder, mut flooder_reader) = join(addr, "flooder");
+        let writer = thread::spawn(move || {
+            let chunk = vec![b'y'; 64 * 1024];
+            for _ in 0..160 {
+                if flooder.write_all(&chunk).is_err() {
+                    return; // closed by the server: as it should be
+                }
+            }
+        });
+        let refusal = read_until(&mut flooder_reader, |l| {
+            l.starts_with("* lines are limited")
+        });
+        assert!(refusal.contains("4096 bytes"), "{refusal}");
+        let mut rest = Vec::new();
+        let _ = flooder_reader.read_to_end(&mut rest); // then the end
+        writer.join().unwrap();
+        let (_a, mut a_reader) = join(addr, "after");
+        let (mut b, _b_reader) = join(addr, "other");
+        read_until(&mut a_reader, |l| l.starts_with("* other joined"));
+        b.write_all(b"still here\n").unwrap();
+        read_until(&mut a_reader, |l| l == "other: still here\n");
+    });
+}
+
+/// `host chat` with only 32 descriptors and 40 clients arriving: accepts
+/// fail for want of descriptors, the server says so and goes on, and once
+/// clients leave, new members chat as usual.
+#[test]
+fn running_out_of_descriptors_does_not_end_the_server() {
+    use std::os::unix::process::CommandExt;
+    watchdog("running_out_of_descriptors", || {
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_host"));
+        command
+            .args(["chat", "--addr", &addr.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        // SAFETY: only `setrlimit`, async-signal-safe, between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                let limit = libc::rlimit {
+                    rlim_cur: 32,
+                    rlim_max: 32,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut server = command.spawn().unwrap();
+        // Wait until it listens.
+        let mut first = None;
+        for _ in 0..200 {
+            if let Ok(s) = TcpStream::connect(addr) {
+                first = Some(s);
+                break;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let first = first.expect("the server listens");
+        let crowd: Vec<TcpStream> = (0..40)
+            .map(|i| {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.write_all(format!("crowd{i}\n").as_bytes()).unwrap();
+                s
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(500));
+        assert!(
+            server.try_wait().unwrap().is_none(),
+            "the server is still running with its descriptors exhausted"
+        );
+        drop(crowd);
+        drop(first);
+        // Room again: new members chat.
+        let mut ok = false;
+        for _ in 0..100 {
+            thread::sleep(Duration::from_millis(50));
+            let Ok(mut a) = TcpStream::connect(addr) else {
+                continue;
+            };
+            a.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            if a.write_all(b"alice\n").is_err() {
+                continue;
+            }
+            let mut a_reader = BufReader::new(a.try_clone().unwrap());
+            let mut welcome = String::new();
+            match a_reader.read_line(&mut welcome) {
+                Ok(n) if n > 0 && welcome.starts_with("* welcome, alice") => {}
+                _ => continue,
+            }
+            let (mut b, _b_reader) = join(addr, "bob");
+            read_until(&mut a_reader, |l| l.starts_with("* bob joined"));
+            b.write_all(b"hello alice\n").unwrap();
+            read_until(&mut a_reader, |l| l == "bob: hello alice\n");
+            ok = true;
+            break;
+        }
+        assert!(
+            server.try_wait().unwrap().is_none(),
+            "the server is still running"
+        );
+        server.kill().unwrap();
+        let out = server.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            ok,
+            "new members could chat after the crowd left; stderr: {stderr}"
+        );
+        assert!(
+            stderr.contains("accept failed") && stderr.contains("going on"),
+            "the server reported the failed accepts: {stderr}"
+        );
+    });
+}
