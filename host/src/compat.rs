@@ -2,6 +2,7 @@
 //! kasync sockets. They keep one owned buffer per direction in flight.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::pin::Pin;
@@ -12,10 +13,13 @@ use kasync::io::Op;
 use kasync_uring::UringDriver;
 use kasync_uring::ops::{Recv, Send, Shutdown};
 
+use crate::buf::write_all;
+
 use crate::runtime::{MonotonicClock, OP_BYTES, OPS, io};
 
 type RecvOp = Op<'static, Recv<Vec<u8>>, UringDriver, MonotonicClock, OPS, OP_BYTES>;
-type SendOp = Op<'static, Send<Vec<u8>>, UringDriver, MonotonicClock, OPS, OP_BYTES>;
+/// Sending one accepted chunk, all of it (a short send continues).
+type Sending = Pin<Box<dyn Future<Output = (io::Result<()>, Vec<u8>)>>>;
 type ShutdownOp = Op<'static, Shutdown, UringDriver, MonotonicClock, OPS, OP_BYTES>;
 
 const CHUNK: usize = 16 * 1024;
@@ -24,8 +28,15 @@ const CHUNK: usize = 16 * 1024;
 /// [`TcpStream`](crate::net::TcpStream) or
 /// [`UnixStream`](crate::net::UnixStream) with [`Compat::new`].
 ///
-/// A write is reported done when the kernel sent it; reads are served from
-/// a 16 KiB buffer. Must be used inside the runtime that made the stream.
+/// Writes are buffered, one chunk of up to 16 KiB at a time: `poll_write`
+/// copies (a part of) its data, starts sending it and reports it written;
+/// the next `poll_write` (or `poll_flush`) waits until that chunk is sent,
+/// and reports its error if it failed. So the bytes a write reports are
+/// always the bytes of *that* call, also when a caller changes its data
+/// after a `Pending`. Flush or close before dropping it: a chunk still
+/// being sent is then cancelled (as with any buffered writer). Reads are
+/// served from a 16 KiB buffer, in order. Must be used inside the runtime
+/// that made the stream.
 pub struct Compat<S> {
     stream: S,
     fd: RawFd,
@@ -33,7 +44,9 @@ pub struct Compat<S> {
     /// Received bytes not yet handed out, and where the rest begins.
     leftover: Vec<u8>,
     consumed: usize,
-    writing: Option<Pin<Box<SendOp>>>,
+    writing: Option<Sending>,
+    /// The buffer of the last chunk sent, for the next.
+    spare: Vec<u8>,
     closing: Option<Pin<Box<ShutdownOp>>>,
 }
 
@@ -48,6 +61,7 @@ impl<S: AsFd> Compat<S> {
             leftover: Vec::new(),
             consumed: 0,
             writing: None,
+            spare: Vec::new(),
             closing: None,
         }
     }
@@ -96,6 +110,20 @@ impl<S: AsFd + Unpin> AsyncRead for Compat<S> {
     }
 }
 
+impl<S> Compat<S> {
+    /// Waits until the chunk being sent (if any) is sent; its error, if
+    /// it failed.
+    fn poll_sent(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(sending) = self.writing.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let (result, buf) = std::task::ready!(sending.as_mut().poll(cx));
+        self.writing = None;
+        self.spare = buf;
+        Poll::Ready(result)
+    }
+}
+
 impl<S: AsFd + Unpin> AsyncWrite for Compat<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
@@ -103,28 +131,24 @@ impl<S: AsFd + Unpin> AsyncWrite for Compat<S> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
+        // The previous chunk first: nothing of `data` is taken before.
+        std::task::ready!(this.poll_sent(cx))?;
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let take = data.len().min(CHUNK);
+        let mut buf = std::mem::take(&mut this.spare);
+        buf.clear();
+        buf.extend_from_slice(&data[..take]);
         let fd = this.fd;
-        let op = this.writing.get_or_insert_with(|| {
-            let take = data.len().min(CHUNK);
-            Box::pin(io().submit(Send {
-                fd,
-                buf: data[..take].to_vec(),
-            }))
-        });
-        let (result, _) = std::task::ready!(op.as_mut().poll(cx));
-        this.writing = None;
-        Poll::Ready(result)
+        this.writing = Some(Box::pin(write_all(buf, move |tail, _| {
+            io().submit(Send { fd, buf: tail })
+        })));
+        Poll::Ready(Ok(take))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // Writes complete before `poll_write` returns, except one that was
-        // abandoned half-way: finish it.
-        if let Some(op) = self.writing.as_mut() {
-            let (result, _) = std::task::ready!(op.as_mut().poll(cx));
-            self.writing = None;
-            result?;
-        }
-        Poll::Ready(Ok(()))
+        self.poll_sent(cx)
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

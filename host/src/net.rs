@@ -160,7 +160,12 @@ impl Socket {
     /// runtime's shared receive buffers (registered on first use, see
     /// [`Runtime::register_recv_buffers`](crate::Runtime::register_recv_buffers)):
     /// no buffer per connection and no submission per message. Each item is
-    /// a [`RecvBuf`] to read (and, say, send back) and then drop.
+    /// a [`RecvBuf`] to read (and, say, send back) and then drop — promptly:
+    /// each item held pins one shared buffer ([`RecvBuf::detach`] one that
+    /// must wait). A stream that falls behind is paused rather than
+    /// draining the pool, and when the pool runs low the stream reads into
+    /// buffers of its own; see [`RecvStream`] for
+    /// the policy.
     pub fn recv_multi(&self) -> RecvStream<'_> {
         RecvStream::new(self.fd.as_raw_fd())
     }

@@ -139,3 +139,62 @@ fn waker_on_another_thread_wakes_the_parked_ring() {
         assert!(rt.driver_stats().wakeups > 0, "woken through the eventfd");
     });
 }
+
+/// `poll_write` reports the bytes of its own call: a caller that gets
+/// `Pending` (the peer is not reading) and then writes *other* data finds
+/// exactly the data it was told was written in the stream, in order —
+/// never the first call's bytes counted as the second's.
+#[test]
+fn compat_writes_count_the_bytes_of_their_own_call() {
+    use futures_util::io::AsyncWrite;
+    use std::io::Read;
+    use std::task::Context;
+    watchdog("compat_writes_count_their_own_bytes", || {
+        let rt = Runtime::new().unwrap();
+        let (accepted, peer) = rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let peer = std::net::TcpStream::connect(addr).unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut io = Compat::new(stream);
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut accepted: Vec<u8> = Vec::new();
+            // Write until a write is pending (the peer's buffers are full).
+            let mut round = 0u8;
+            loop {
+                let chunk = vec![round; 16 * 1024];
+                match std::pin::Pin::new(&mut io).poll_write(&mut cx, &chunk) {
+                    Poll::Ready(Ok(n)) => accepted.extend_from_slice(&chunk[..n]),
+                    Poll::Ready(Err(e)) => panic!("{e}"),
+                    Poll::Pending => break,
+                }
+                round = round.wrapping_add(1);
+                // Let the sends make progress.
+                kasync_host::sleep(Duration::from_millis(1)).await;
+            }
+            // Different data after the `Pending`: only what is reported
+            // written may appear in the stream.
+            let other = vec![0xEE; 1000];
+            let n = std::future::poll_fn(|cx| std::pin::Pin::new(&mut io).poll_write(cx, &other));
+            let reader = std::thread::spawn(move || {
+                let mut peer = peer;
+                let mut all = Vec::new();
+                peer.read_to_end(&mut all).unwrap();
+                all
+            });
+            let n = n.await.unwrap();
+            accepted.extend_from_slice(&other[..n]);
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut io).poll_close(cx))
+                .await
+                .unwrap();
+            drop(io);
+            (accepted, reader)
+        });
+        let received = peer.join().unwrap();
+        assert_eq!(received.len(), accepted.len());
+        assert!(
+            received == accepted,
+            "the stream holds exactly what was reported written"
+        );
+    });
+}
