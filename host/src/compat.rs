@@ -47,6 +47,8 @@ pub struct Compat<S> {
     writing: Option<Sending>,
     /// The buffer of the last chunk sent, for the next.
     spare: Vec<u8>,
+    /// The error of a chunk that failed at once, for the next call.
+    failed: Option<io::Error>,
     closing: Option<Pin<Box<ShutdownOp>>>,
 }
 
@@ -62,6 +64,7 @@ impl<S: AsFd> Compat<S> {
             consumed: 0,
             writing: None,
             spare: Vec::new(),
+            failed: None,
             closing: None,
         }
     }
@@ -85,6 +88,9 @@ impl<S: AsFd + Unpin> AsyncRead for Compat<S> {
         out: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
+        if out.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
         if this.consumed < this.leftover.len() {
             let n = out.len().min(this.leftover.len() - this.consumed);
             out[..n].copy_from_slice(&this.leftover[this.consumed..this.consumed + n]);
@@ -114,6 +120,9 @@ impl<S> Compat<S> {
     /// Waits until the chunk being sent (if any) is sent; its error, if
     /// it failed.
     fn poll_sent(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(e) = self.failed.take() {
+            return Poll::Ready(Err(e));
+        }
         let Some(sending) = self.writing.as_mut() else {
             return Poll::Ready(Ok(()));
         };
@@ -141,9 +150,21 @@ impl<S: AsFd + Unpin> AsyncWrite for Compat<S> {
         buf.clear();
         buf.extend_from_slice(&data[..take]);
         let fd = this.fd;
-        this.writing = Some(Box::pin(write_all(buf, move |tail, _| {
+        let mut sending: Sending = Box::pin(write_all(buf, move |tail, _| {
             io().submit(Send { fd, buf: tail })
-        })));
+        }));
+        // Polled once now, so the send is submitted at once (a caller such
+        // as `io::copy` may not flush before it waits for more input).
+        match sending.as_mut().poll(cx) {
+            Poll::Pending => this.writing = Some(sending),
+            // Sent already; an error is reported by the next call.
+            Poll::Ready((result, buf)) => {
+                this.spare = buf;
+                if let Err(e) = result {
+                    this.failed = Some(e);
+                }
+            }
+        }
         Poll::Ready(Ok(take))
     }
 

@@ -33,6 +33,16 @@ struct Usage(String);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if !matches!(args.first().map(String::as_str), Some("echo" | "chat")) {
+        // A command whose output pipe closes (`host cat f | head`, `host
+        // --help | head`) ends quietly, as other tools do, by SIGPIPE
+        // (Rust's runtime ignores it, which turns the closed pipe into an
+        // error, or a panic in `println!`). The servers keep ignoring it:
+        // their sockets report a closed peer as an error instead.
+        // SAFETY: restores the default action for one signal before any
+        // thread starts; nothing else is touched.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match run(&args) {
         Ok(code) => code,
         Err(Usage(message)) => {
@@ -58,6 +68,11 @@ fn run(args: &[String]) -> Result<ExitCode, Usage> {
             Box::pin(apps::serve_chat(l))
         })?),
         "cat" => {
+            // `--` ends the options (there are none): the rest are files.
+            let rest = match rest.split_first() {
+                Some((first, files)) if first == "--" => files,
+                _ => rest,
+            };
             if rest.is_empty() {
                 return Err(Usage(
                     "cat needs at least one FILE (or - for standard input)".into(),
@@ -84,9 +99,6 @@ fn run(args: &[String]) -> Result<ExitCode, Usage> {
 /// closed pipe: `host cat big | head`) ends it quietly, as it does other
 /// tools: by `SIGPIPE`.
 fn cat(paths: &[String]) -> ExitCode {
-    // SAFETY: restores the default action for SIGPIPE (Rust's runtime sets
-    // it to ignored) before any thread starts; nothing else is touched.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let mut failed = false;
     let code = with_runtime(|rt| {
         let mut out = std::io::stdout().lock();

@@ -15,13 +15,18 @@ use kasync_tests::watchdog::watchdog;
 
 /// Runs the chat server on its own thread and runtime; returns its address.
 fn chat_server() -> SocketAddr {
+    chat_server_with(apps::ChatLimits::default())
+}
+
+/// [`chat_server`] with other limits.
+fn chat_server_with(limits: apps::ChatLimits) -> SocketAddr {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let rt = Runtime::new().expect("io_uring is available on this machine");
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
-            apps::serve_chat(listener).await
+            apps::serve_chat_with(listener, limits).await
         })
         .unwrap();
     });
@@ -251,5 +256,49 @@ fn running_out_of_descriptors_does_not_end_the_server() {
             stderr.contains("accept failed") && stderr.contains("going on"),
             "the server reported the failed accepts: {stderr}"
         );
+    });
+}
+
+/// A flood of one-byte lines: each queued line counts with its
+/// bookkeeping, so 50 members that never read are cut off long before
+/// their queues cost the server much memory.
+#[test]
+fn a_flood_of_tiny_lines_is_counted_with_its_bookkeeping() {
+    watchdog("a_flood_of_tiny_lines", || {
+        let addr = chat_server();
+        let sleepers: Vec<_> = (0..50)
+            .map(|i| join(addr, &format!("sleeper{i}")))
+            .collect();
+        let (mut flooder, _flooder_reader) = join(addr, "a");
+        let before = rss_kib();
+        let flood = b"a\n".repeat(64_000);
+        flooder.write_all(&flood).unwrap();
+        // Let the server work through it: a member that reads sees the end.
+        let (_w, mut watcher) = join(addr, "watcher");
+        flooder.write_all(b"done\n").unwrap();
+        read_until(&mut watcher, |l| l == "a: done\n");
+        let grown = rss_kib().saturating_sub(before);
+        assert!(
+            grown < 40 * 1024,
+            "the server's memory grew by {grown} KiB for 128 KB of tiny lines"
+        );
+        drop(sleepers);
+    });
+}
+
+/// A connection that never sends its name is closed after the name
+/// timeout, with a word why.
+#[test]
+fn a_connection_that_never_says_its_name_is_closed() {
+    watchdog("a_connection_that_never_says_its_name", || {
+        let addr = chat_server_with(apps::ChatLimits {
+            name_timeout: Duration::from_millis(200),
+            ..apps::ChatLimits::default()
+        });
+        let silent = TcpStream::connect(addr).unwrap();
+        let mut reader = BufReader::new(silent);
+        let mut said = String::new();
+        reader.read_to_string(&mut said).unwrap();
+        assert_eq!(said, "* no name given in time; goodbye\n");
     });
 }

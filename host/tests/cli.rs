@@ -196,6 +196,47 @@ fn cp_keeps_holes() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Sources and destinations that are not plain regular files: a device
+/// as the destination is written in order (no truncation, no offsets), a
+/// `/proc` file (size 0) is copied until its end, and a dangling symbolic
+/// link is refused rather than written through.
+#[test]
+fn cp_with_devices_proc_files_and_dangling_links() {
+    let dir = scratch("special");
+    let a = dir.join("a");
+    std::fs::write(&a, "hello\n").unwrap();
+    let out = host().arg("cp").arg(&a).arg("/dev/null").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = dir.join("status");
+    let out = host()
+        .arg("cp")
+        .arg("/proc/self/status")
+        .arg(&status)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copied = std::fs::read_to_string(&status).unwrap();
+    assert!(copied.starts_with("Name:"), "{copied}");
+    let dangling = dir.join("dangling");
+    std::os::unix::fs::symlink(dir.join("nowhere"), &dangling).unwrap();
+    let out = host().arg("cp").arg(&a).arg(&dangling).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dangling"));
+    assert!(
+        !dir.join("nowhere").exists(),
+        "nothing written through the link"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `cat` goes on after a file it cannot read, reports it, and exits 1;
 /// `-` is standard input.
 #[test]
@@ -228,6 +269,32 @@ fn cat_goes_on_after_a_missing_file_and_reads_standard_input() {
         "{stderr}"
     );
     assert_eq!(out.status.code(), Some(1));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--` ends the options of `cat`; help into a closed pipe does not panic.
+#[test]
+fn cat_takes_double_dash_and_help_survives_a_closed_pipe() {
+    let dir = scratch("dashes");
+    let a = dir.join("a");
+    std::fs::write(&a, "alpha\n").unwrap();
+    let out = host().args(["cat", "--"]).arg(&a).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "alpha\n");
+    let mut child = host()
+        .arg("--help")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

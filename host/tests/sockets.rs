@@ -198,3 +198,39 @@ fn compat_writes_count_the_bytes_of_their_own_call() {
         );
     });
 }
+
+/// An interactive echo through `futures::io::copy` over the adapter: each
+/// write is sent at once, not held until a flush that `copy` never makes
+/// while it waits for input. A read into an empty buffer is `Ok(0)` at
+/// once.
+#[test]
+fn compat_sends_each_write_at_once() {
+    watchdog("compat_sends_each_write_at_once", || {
+        let rt = Runtime::new().unwrap();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = spawn(async move {
+                let (stream, _) = listener.accept().await.unwrap();
+                let (reader, mut writer) = Compat::new(stream).split();
+                let _ = futures_util::io::copy(reader, &mut writer).await;
+            })
+            .unwrap();
+            let mut client = Compat::new(TcpStream::connect(addr).await.unwrap());
+            assert_eq!(client.read(&mut []).await.unwrap(), 0, "empty read");
+            for round in 0..3u8 {
+                let ping = [b'p', b'i', b'n', round];
+                client.write_all(&ping).await.unwrap();
+                client.flush().await.unwrap();
+                let mut back = [0u8; 4];
+                time::timeout(Duration::from_secs(5), client.read_exact(&mut back))
+                    .await
+                    .expect("the echo came back while copy waited for input")
+                    .unwrap();
+                assert_eq!(back, ping);
+            }
+            drop(client);
+            let _ = server.await;
+        });
+    });
+}

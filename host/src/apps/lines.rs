@@ -15,7 +15,8 @@ pub(crate) struct LineBuffer {
 pub(crate) struct LineTooLong;
 
 impl LineBuffer {
-    /// A buffer for lines of at most `max_line` bytes (without the `\n`).
+    /// A buffer for lines of at most `max_line` bytes (without the `\n`
+    /// or `\r\n` that ends them).
     pub(crate) fn new(max_line: usize) -> Self {
         Self {
             pending: Vec::new(),
@@ -37,21 +38,25 @@ impl LineBuffer {
             .position(|&b| b == b'\n')
         else {
             self.scanned = self.pending.len();
-            if self.pending.len() > self.max_line {
+            // One byte of slack: a full-length line's `\r` may be here
+            // before its `\n`.
+            if self.pending.len() > self.max_line + 1 {
                 return Err(LineTooLong);
             }
             return Ok(None);
         };
         let end = self.scanned + found;
         self.scanned = 0;
-        if end > self.max_line {
+        let len = if end > 0 && self.pending[end - 1] == b'\r' {
+            end - 1
+        } else {
+            end
+        };
+        if len > self.max_line {
             return Err(LineTooLong);
         }
         let mut line: Vec<u8> = self.pending.drain(..=end).collect();
-        line.pop();
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
+        line.truncate(len);
         Ok(Some(String::from_utf8_lossy(&line).into_owned()))
     }
 }
@@ -69,8 +74,21 @@ mod tests {
         assert_eq!(lines.next_line(), Ok(Some("abc".into())));
         assert_eq!(lines.next_line(), Ok(Some("de".into())));
         assert_eq!(lines.next_line(), Ok(None));
-        lines.push(b"12345678");
-        assert_eq!(lines.next_line(), Err(LineTooLong), "9 bytes, no newline");
+        lines.push(b"\n12345678\r\n");
+        assert_eq!(lines.next_line(), Ok(Some("f".into())));
+        assert_eq!(
+            lines.next_line(),
+            Ok(Some("12345678".into())),
+            "CRLF is not counted"
+        );
+        lines.push(b"123456789");
+        assert_eq!(
+            lines.next_line(),
+            Ok(None),
+            "could still be 8 bytes and a CR"
+        );
+        lines.push(b"0");
+        assert_eq!(lines.next_line(), Err(LineTooLong), "10 bytes, no newline");
         let mut lines = LineBuffer::new(3);
         lines.push(b"abcd\n");
         assert_eq!(lines.next_line(), Err(LineTooLong));

@@ -6,7 +6,7 @@ mod echo;
 mod files;
 mod lines;
 
-pub use chat::serve_chat;
+pub use chat::{ChatLimits, serve_chat, serve_chat_with};
 pub use echo::{echo_connection, serve_echo};
 pub use files::{cat, cp};
 

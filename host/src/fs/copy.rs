@@ -21,8 +21,12 @@ const CHUNK: usize = 256 * 1024;
 ///   truncated only once `src` is open and known to be a file or a stream.
 /// * Holes in a regular file stay holes (found with `SEEK_DATA` and
 ///   `SEEK_HOLE`; on file systems without them every byte is copied). A
-///   stream (a pipe, a device) is copied until its end.
-/// * `dst` is created with `src`'s permission bits if it does not exist.
+///   stream (a pipe, a device) — or a file whose size says nothing, like
+///   those in `/proc` — is copied until its end. A destination that is not
+///   a regular file (`/dev/null`, a pipe) is written in order, without
+///   truncating or seeking it.
+/// * `dst` is created with `src`'s permission bits if it does not exist; a
+///   dangling symbolic link as `dst` is refused, not written through.
 pub async fn copy(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> io::Result<u64> {
     let src = src.as_ref();
     let from = File::open(src).await?;
@@ -37,17 +41,33 @@ pub async fn copy(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> io::Result<u6
     if std::fs::metadata(&dst).is_ok_and(|d| same_file(&d, &meta)) {
         return Err(same_file_error(src, &dst));
     }
+    if std::fs::symlink_metadata(&dst).is_ok_and(|l| l.is_symlink()) && !dst.exists() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is a dangling symbolic link: not writing through it",
+                dst.display()
+            ),
+        ));
+    }
     let to = File::open_with(&dst, libc::O_WRONLY | libc::O_CREAT, meta.mode() & 0o7777).await?;
     // A link made between the check above and the open: still refused,
     // still before anything was written.
-    if same_file(&to.metadata()?, &meta) {
+    let to_meta = to.metadata()?;
+    if same_file(&to_meta, &meta) {
         return Err(same_file_error(src, &dst));
     }
-    to.set_len(0)?;
-    let len = if meta.is_file() {
-        copy_sparse(&from, &to, meta.len()).await?
+    let len = if !to_meta.is_file() {
+        // A device or a pipe: in order, no truncation, no offsets.
+        copy_stream(&from, &to, None).await?
     } else {
-        copy_stream(&from, &to).await?
+        to.set_len(0)?;
+        if meta.is_file() && meta.len() > 0 {
+            copy_sparse(&from, &to, meta.len()).await?
+        } else {
+            // A stream, or a file that does not know its size (`/proc`).
+            copy_stream(&from, &to, Some(0)).await?
+        }
     };
     to.close().await?;
     Ok(len)
@@ -113,10 +133,13 @@ fn next_data(file: &File, from: u64, len: u64) -> io::Result<Option<(u64, u64)>>
 }
 
 /// Copies the data regions of a regular file of `len` bytes and leaves its
-/// holes as holes; returns `len`.
+/// holes as holes; returns the copy's length: `len`, or where the file
+/// ended if it was shorter than it said (a file in `/sys`, a file that
+/// shrank meanwhile).
 async fn copy_sparse(from: &File, to: &File, len: u64) -> io::Result<u64> {
     let mut buf = Vec::with_capacity(CHUNK);
     let mut pos = 0;
+    let mut len = len;
     while let Some((start, end)) = next_data(from, pos, len)? {
         let mut offset = start;
         while offset < end {
@@ -127,7 +150,9 @@ async fn copy_sparse(from: &File, to: &File, len: u64) -> io::Result<u64> {
             buf = back;
             let n = n?;
             if n == 0 {
-                break; // the file shrank meanwhile
+                // It ends here, sooner than it said.
+                len = offset;
+                break;
             }
             buf.truncate(n.min(want));
             let (written, back) = to.write_all_at(buf, offset).await;
@@ -139,26 +164,32 @@ async fn copy_sparse(from: &File, to: &File, len: u64) -> io::Result<u64> {
         if pos >= len {
             break;
         }
+        if offset < end {
+            break; // ended early (above)
+        }
     }
     // The length, and with it a hole at the end.
     to.set_len(len)?;
     Ok(len)
 }
 
-/// Copies a stream until its end; returns the bytes copied.
-async fn copy_stream(from: &File, to: &File) -> io::Result<u64> {
+/// Copies `from` from its current position until its end; returns the
+/// bytes copied. They are written at offsets from `to_start` on, or in
+/// order at `to`'s current position (`None`: a pipe, a device).
+async fn copy_stream(from: &File, to: &File, to_start: Option<u64>) -> io::Result<u64> {
     let mut buf = Vec::with_capacity(CHUNK);
-    let mut offset = 0;
+    let mut copied = 0;
     loop {
         buf.clear();
         let (n, back) = from.read_at(buf, u64::MAX).await;
         buf = back;
         if n? == 0 {
-            return Ok(offset);
+            return Ok(copied);
         }
-        let (written, back) = to.write_all_at(buf, offset).await;
+        let at = to_start.map_or(u64::MAX, |start| start + copied);
+        let (written, back) = to.write_all_at(buf, at).await;
         written?;
         buf = back;
-        offset += buf.len() as u64;
+        copied += buf.len() as u64;
     }
 }
