@@ -64,7 +64,7 @@ pub fn run(rt: &Runtime) -> io::Result<IoTourReport> {
         }
 
         // Echo round trips over loopback.
-        let listener = TcpListener::bind("127.0.0.1:0".parse().expect("literal address"))?;
+        let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let server = spawn(async move {
             let (stream, _) = listener.accept().await?;

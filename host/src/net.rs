@@ -7,7 +7,7 @@
 
 use std::io;
 use std::mem::ManuallyDrop;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
@@ -30,15 +30,36 @@ pub struct TcpListener {
 
 impl TcpListener {
     /// Binds to `addr` and listens (port 0 picks a free port), with a
-    /// backlog of 1024 pending connections.
-    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
-        Self::listen_on(addr, false)
+    /// backlog of 1024 pending connections and `SO_REUSEADDR` (as std and
+    /// tokio listeners on Unix have).
+    ///
+    /// A port still held by a listener of a process that was just killed
+    /// is waited for, up to half a second: the kernel releases a socket an
+    /// io_uring operation of the dead process still holds only once it
+    /// has torn that ring down, which it does in the background. (Dropping
+    /// a `TcpListener` stops it listening at once, whatever still holds
+    /// it, so a server that exits normally leaves nothing behind.)
+    ///
+    /// `addr` is anything std's `bind` takes (`"127.0.0.1:7000"`,
+    /// `"localhost:7000"`, a `SocketAddr`, …); each address it resolves to
+    /// is tried in turn. Resolving a name may block briefly, as std's does.
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new()?.block_on(async {
+    /// let listener = kasync_host::net::TcpListener::bind("localhost:0")?;
+    /// assert!(listener.local_addr()?.ip().is_loopback());
+    /// # Ok::<(), std::io::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
+        each_addr(addr, |addr| Self::listen_on(addr, false))
     }
 
     /// Binds with `SO_REUSEPORT`, so several threads' listeners share one
     /// port and the kernel spreads connections among them.
-    pub fn bind_reuseport(addr: SocketAddr) -> io::Result<Self> {
-        Self::listen_on(addr, true)
+    pub fn bind_reuseport(addr: impl ToSocketAddrs) -> io::Result<Self> {
+        each_addr(addr, |addr| Self::listen_on(addr, true))
     }
 
     fn listen_on(addr: SocketAddr, reuse_port: bool) -> io::Result<Self> {
@@ -48,10 +69,21 @@ impl TcpListener {
             set_option(fd.as_raw_fd(), libc::SO_REUSEPORT)?;
         }
         let raw = RawAddr::from_socket_addr(addr);
-        // SAFETY: `raw` is a valid socket address of `raw.len()` bytes and
-        // `fd` a socket we own.
-        if unsafe { libc::bind(fd.as_raw_fd(), raw.as_ptr(), raw.len()) } != 0 {
-            return Err(io::Error::last_os_error());
+        let mut waited = std::time::Duration::ZERO;
+        loop {
+            // SAFETY: `raw` is a valid socket address of `raw.len()` bytes
+            // and `fd` a socket we own.
+            if unsafe { libc::bind(fd.as_raw_fd(), raw.as_ptr(), raw.len()) } == 0 {
+                break;
+            }
+            let error = io::Error::last_os_error();
+            if error.kind() != io::ErrorKind::AddrInUse || waited >= BIND_PATIENCE {
+                return Err(error);
+            }
+            // Perhaps a killed process's listener, about to be released.
+            let pause = std::time::Duration::from_millis(10);
+            std::thread::sleep(pause);
+            waited += pause;
         }
         // SAFETY: listening on a bound socket we own.
         if unsafe { libc::listen(fd.as_raw_fd(), 1024) } != 0 {
@@ -94,6 +126,48 @@ impl TcpListener {
 
 type AcceptStream =
     kasync::io::Multi<'static, AcceptMulti, UringDriver, MonotonicClock, OPS, OP_BYTES>;
+
+/// The addresses `addr` stands for; an error if it stands for none.
+fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the address resolved to no socket address",
+        ));
+    }
+    Ok(addrs)
+}
+
+/// `f` for each address `addr` stands for, until one succeeds; the last
+/// error otherwise.
+fn each_addr<T>(
+    addr: impl ToSocketAddrs,
+    f: impl Fn(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for addr in resolve(addr)? {
+        match f(addr) {
+            Ok(value) => return Ok(value),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("`resolve` gives at least one address"))
+}
+
+/// How long [`TcpListener::bind`] waits for a port that is in use.
+const BIND_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
+
+impl Drop for TcpListener {
+    /// Stops listening at once: the socket may live on a little while an
+    /// accept the ring still holds is cancelled, and a new server must be
+    /// able to bind the port meanwhile.
+    fn drop(&mut self) {
+        // SAFETY: `shutdown` on the listening socket we own (closed right
+        // after by the `OwnedFd`); it fails harmlessly if nothing listens.
+        unsafe { libc::shutdown(self.fd.as_raw_fd(), libc::SHUT_RDWR) };
+    }
+}
 
 /// The stream of [`TcpListener::incoming`].
 pub struct Incoming<'l> {
@@ -216,8 +290,22 @@ impl std::ops::Deref for TcpStream {
 }
 
 impl TcpStream {
-    /// Connects to `addr`.
-    pub async fn connect(addr: SocketAddr) -> io::Result<Self> {
+    /// Connects to `addr` — anything std's `connect` takes; the addresses
+    /// a name resolves to are tried in turn until one connects (resolving
+    /// may block briefly, as std's does).
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<Self> {
+        let addrs = resolve(addr)?;
+        let mut last = None;
+        for addr in addrs {
+            match Self::connect_to(addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("`resolve` gives at least one address"))
+    }
+
+    async fn connect_to(addr: SocketAddr) -> io::Result<Self> {
         let fd = socket(addr, libc::SOCK_STREAM)?;
         io().submit(Connect::new(fd.as_raw_fd(), addr)).await?;
         Ok(Self {
@@ -306,8 +394,9 @@ pub struct UdpSocket {
 }
 
 impl UdpSocket {
-    /// Binds to `addr` (port 0 picks a free port).
-    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+    /// Binds to `addr` (port 0 picks a free port) — anything std's `bind`
+    /// takes.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
         let std = std::net::UdpSocket::bind(addr)?;
         Ok(Self { fd: std.into() })
     }

@@ -17,7 +17,7 @@ use crate::Runtime;
 ///
 /// // Two threads, each with its own listener on the same port.
 /// per_core(2, |_| async {
-///     let listener = TcpListener::bind_reuseport("127.0.0.1:7000".parse().unwrap())?;
+///     let listener = TcpListener::bind_reuseport("127.0.0.1:7000")?;
 ///     apps::serve_echo(listener).await
 /// })?;
 /// # Ok::<(), std::io::Error>(())

@@ -62,7 +62,7 @@ fn chat_room_joins_messages_and_leaves_in_order() {
     watchdog("chat", || {
         let rt = Runtime::new().unwrap();
         rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let _server = spawn(apps::serve_chat(listener)).unwrap();
 
@@ -102,7 +102,7 @@ fn echo_server_serves_connections_concurrently() {
     watchdog("echo server", || {
         let rt = Runtime::new().unwrap();
         rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let _server = spawn(apps::serve_echo(listener)).unwrap();
             let clients: Vec<_> = (0..20)

@@ -24,7 +24,7 @@ fn chat_server_with(limits: apps::ChatLimits) -> SocketAddr {
     thread::spawn(move || {
         let rt = Runtime::new().expect("io_uring is available on this machine");
         rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
             apps::serve_chat_with(listener, limits).await
         })

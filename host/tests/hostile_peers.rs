@@ -43,7 +43,7 @@ fn echo_server(buffers: u16) -> SocketAddr {
         let rt = Runtime::new().expect("io_uring is available on this machine");
         rt.register_recv_buffers(buffers, 4096).unwrap();
         rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
             apps::serve_echo(listener).await
         })
@@ -110,7 +110,7 @@ fn a_slow_reader_on_recv_multi_gets_every_byte_in_order() {
         let ring = rt.register_recv_buffers(1024, 4096).unwrap();
         let total: u64 = 8 << 20;
         let got = rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let writer = thread::spawn(move || {
                 let mut stream = TcpStream::connect(addr).unwrap();
@@ -207,7 +207,7 @@ fn shared_buffers_come_back_after_hostile_peers_leave() {
         let rt = Runtime::new().unwrap();
         let ring = rt.register_recv_buffers(32, 4096).unwrap();
         rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let _server = spawn(apps::serve_echo(listener)).unwrap();
             let peers = thread::spawn(move || {

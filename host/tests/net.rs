@@ -13,7 +13,7 @@ use kasync_tests::watchdog::watchdog;
 fn serve(connections: usize, ready: mpsc::Sender<SocketAddr>) {
     let rt = Runtime::new().expect("io_uring");
     rt.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         ready.send(listener.local_addr().unwrap()).unwrap();
         let mut handlers = Vec::new();
         for _ in 0..connections {
@@ -96,4 +96,29 @@ fn connect_to_a_closed_port_is_an_error() {
         .unwrap();
     let err = rt.block_on(TcpStream::connect(addr)).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+}
+
+/// `bind` and `connect` take what std's do: names such as `localhost`,
+/// strings, `SocketAddr`s; a malformed address is an error, not a panic.
+#[test]
+fn bind_and_connect_take_names_and_strings() {
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let listener = TcpListener::bind("localhost:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accept = spawn(async move { listener.accept().await.map(|(s, _)| s) }).unwrap();
+        let client = TcpStream::connect(format!("localhost:{port}"))
+            .await
+            .unwrap();
+        let server = accept.await.unwrap().unwrap();
+        let (sent, _) = client.write_all(b"hi".to_vec()).await;
+        sent.unwrap();
+        let (n, buf) = server.read(Vec::with_capacity(8)).await;
+        assert_eq!(n.unwrap(), 2);
+        assert_eq!(buf, b"hi");
+        for bad in ["not an address", "127.0.0.1", "127.0.0.1:99999"] {
+            assert!(TcpListener::bind(bad).is_err(), "{bad}");
+            assert!(TcpStream::connect(bad).await.is_err(), "{bad}");
+        }
+    });
 }

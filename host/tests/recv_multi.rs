@@ -12,7 +12,7 @@ use kasync_tests::watchdog::watchdog;
 
 /// A connected pair: (accepted side, connecting side).
 async fn pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let connect = spawn(async move { TcpStream::connect(addr).await.unwrap() }).unwrap();
     let (server, _) = listener.accept().await.unwrap();

@@ -17,8 +17,8 @@ use kasync_tests::watchdog::watchdog;
 fn udp_round_trip() {
     let rt = Runtime::new().unwrap();
     rt.block_on(async {
-        let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let b = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
         let (r, _) = a.send_to(b"ping".to_vec(), b.local_addr().unwrap()).await;
         assert_eq!(r.unwrap(), 4);
         let (r, buf) = b.recv_from(Vec::with_capacity(64)).await;
@@ -59,7 +59,7 @@ fn futures_io_adapters_copy_and_read_to_end() {
     watchdog("futures-io", || {
         let rt = Runtime::new().unwrap();
         rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let server = spawn(async move {
                 let (stream, _) = listener.accept().await.unwrap();
@@ -152,7 +152,7 @@ fn compat_writes_count_the_bytes_of_their_own_call() {
     watchdog("compat_writes_count_their_own_bytes", || {
         let rt = Runtime::new().unwrap();
         let (accepted, peer) = rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let peer = std::net::TcpStream::connect(addr).unwrap();
             let (stream, _) = listener.accept().await.unwrap();
@@ -208,7 +208,7 @@ fn compat_sends_each_write_at_once() {
     watchdog("compat_sends_each_write_at_once", || {
         let rt = Runtime::new().unwrap();
         rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let server = spawn(async move {
                 let (stream, _) = listener.accept().await.unwrap();

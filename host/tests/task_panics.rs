@@ -83,7 +83,7 @@ fn panicking_tasks_leave_the_runtime_and_other_tasks_running() {
         }));
         let rt = Runtime::new().expect("io_uring is available on this machine");
         let (bytes, outcomes) = rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let server = spawn(async move {
                 loop {

@@ -25,7 +25,7 @@ fn dropped_accepts_leak_no_descriptor() {
         let rt = Runtime::new().unwrap();
         let before = open_fds();
         rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let mut accepted = 0;
             for round in 0..1000 {
@@ -65,7 +65,7 @@ fn timeout_while_data_arrives_loses_no_bytes() {
     watchdog("timeout vs data", || {
         let rt = Runtime::new().unwrap();
         rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let total: usize = 200_000;
             let sender = spawn(async move {
@@ -187,7 +187,7 @@ fn multishot_accept_serves_and_drops_cleanly() {
         let rt = Runtime::new().unwrap();
         let before = open_fds();
         rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let clients = spawn(async move {
                 let mut streams = Vec::new();
