@@ -52,6 +52,18 @@ fn unix_listener_and_pair() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// An echo server of one connection through `futures::io::copy` over the
+/// adapter, closing its writing half at the end of the input.
+fn spawn_copy_echo(listener: TcpListener) -> kasync::JoinHandle<()> {
+    spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (reader, mut writer) = Compat::new(stream).split();
+        futures_util::io::copy(reader, &mut writer).await.unwrap();
+        writer.close().await.unwrap();
+    })
+    .unwrap()
+}
+
 /// The ecosystem's `AsyncRead`/`AsyncWrite` tools work on kasync sockets:
 /// `copy` echoes a stream, `read_to_end` collects it.
 #[test]
@@ -61,13 +73,7 @@ fn futures_io_adapters_copy_and_read_to_end() {
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
-            let server = spawn(async move {
-                let (stream, _) = listener.accept().await.unwrap();
-                let (reader, mut writer) = Compat::new(stream).split();
-                futures_util::io::copy(reader, &mut writer).await.unwrap();
-                writer.close().await.unwrap();
-            })
-            .unwrap();
+            let server = spawn_copy_echo(listener);
             let stream = TcpStream::connect(addr).await.unwrap();
             let mut io = Compat::new(stream);
             let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
@@ -210,12 +216,7 @@ fn compat_sends_each_write_at_once() {
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
-            let server = spawn(async move {
-                let (stream, _) = listener.accept().await.unwrap();
-                let (reader, mut writer) = Compat::new(stream).split();
-                let _ = futures_util::io::copy(reader, &mut writer).await;
-            })
-            .unwrap();
+            let server = spawn_copy_echo(listener);
             let mut client = Compat::new(TcpStream::connect(addr).await.unwrap());
             assert_eq!(client.read(&mut []).await.unwrap(), 0, "empty read");
             for round in 0..3u8 {
@@ -229,8 +230,8 @@ fn compat_sends_each_write_at_once() {
                     .unwrap();
                 assert_eq!(back, ping);
             }
-            drop(client);
-            let _ = server.await;
+            client.close().await.unwrap();
+            server.await.unwrap();
         });
     });
 }
