@@ -236,3 +236,62 @@ fn shared_buffers_come_back_after_hostile_peers_leave() {
         assert_eq!(ring.available(), 32, "every shared buffer is back");
     });
 }
+
+/// A peer that sends but never reads keeps the echo of its data waiting:
+/// after the write timeout it is let go, and the op-table slots its
+/// connection held (a receive, a send) are free again — while the peer is
+/// still connected.
+#[test]
+fn a_peer_that_never_reads_is_let_go_and_its_slots_come_back() {
+    watchdog("a_peer_that_never_reads_is_let_go", || {
+        let rt = Runtime::new().unwrap();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let _server =
+                spawn(apps::serve_echo_with(listener, Duration::from_millis(200))).unwrap();
+            sleep(Duration::from_millis(10)).await;
+            let io = kasync_host::io();
+            let baseline = io.reactor().occupied();
+            let (done, stop) = mpsc::channel::<()>();
+            let peer = thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_nonblocking(true).unwrap();
+                let chunk = vec![0x77u8; 64 * 1024];
+                // Keep sending, never reading, until the test is done (or
+                // the server has let go of the connection).
+                loop {
+                    match s.write(&chunk) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                            if stop.recv_timeout(Duration::from_millis(10)).is_ok() {
+                                break;
+                            }
+                        }
+                        Err(_) => {
+                            let _ = stop.recv();
+                            break;
+                        }
+                    }
+                }
+                drop(s);
+            });
+            // The connection's receive and its stuck send occupy slots...
+            let mut busy = false;
+            for _ in 0..200 {
+                if io.reactor().occupied() > baseline {
+                    busy = true;
+                    break;
+                }
+                sleep(Duration::from_millis(5)).await;
+            }
+            assert!(busy, "the connection took op slots");
+            // ...until the write timeout lets the peer go.
+            while io.reactor().occupied() > baseline {
+                sleep(Duration::from_millis(10)).await;
+            }
+            done.send(()).unwrap();
+            peer.join().unwrap();
+        });
+    });
+}

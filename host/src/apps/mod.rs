@@ -7,7 +7,7 @@ mod files;
 mod lines;
 
 pub use chat::{ChatLimits, serve_chat, serve_chat_with};
-pub use echo::{echo_connection, serve_echo};
+pub use echo::{ECHO_WRITE_TIMEOUT, echo_connection, serve_echo, serve_echo_with};
 pub use files::{cat, cp};
 
 use std::io;
