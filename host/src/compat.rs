@@ -47,8 +47,9 @@ pub struct Compat<S> {
     writing: Option<Sending>,
     /// The buffer of the last chunk sent, for the next.
     spare: Vec<u8>,
-    /// The error of a chunk that failed at once, for the next call.
-    failed: Option<io::Error>,
+    /// Why the writing side failed: every later write and flush reports
+    /// it (bytes after a failed chunk are never claimed written).
+    failed: Option<(io::ErrorKind, String)>,
     closing: Option<Pin<Box<ShutdownOp>>>,
 }
 
@@ -120,16 +121,25 @@ impl<S> Compat<S> {
     /// Waits until the chunk being sent (if any) is sent; its error, if
     /// it failed.
     fn poll_sent(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let Some(e) = self.failed.take() {
-            return Poll::Ready(Err(e));
+        if let Some(sending) = self.writing.as_mut() {
+            let (result, buf) = std::task::ready!(sending.as_mut().poll(cx));
+            self.writing = None;
+            self.spare = buf;
+            self.note(result);
         }
-        let Some(sending) = self.writing.as_mut() else {
-            return Poll::Ready(Ok(()));
-        };
-        let (result, buf) = std::task::ready!(sending.as_mut().poll(cx));
-        self.writing = None;
-        self.spare = buf;
-        Poll::Ready(result)
+        Poll::Ready(match &self.failed {
+            Some((kind, message)) => Err(io::Error::new(*kind, message.clone())),
+            None => Ok(()),
+        })
+    }
+
+    /// Remembers the first failure of the writing side.
+    fn note(&mut self, result: io::Result<()>) {
+        if let Err(e) = result
+            && self.failed.is_none()
+        {
+            self.failed = Some((e.kind(), e.to_string()));
+        }
     }
 }
 
@@ -160,9 +170,7 @@ impl<S: AsFd + Unpin> AsyncWrite for Compat<S> {
             // Sent already; an error is reported by the next call.
             Poll::Ready((result, buf)) => {
                 this.spare = buf;
-                if let Err(e) = result {
-                    this.failed = Some(e);
-                }
+                this.note(result);
             }
         }
         Poll::Ready(Ok(take))
@@ -183,6 +191,11 @@ impl<S: AsFd + Unpin> AsyncWrite for Compat<S> {
         });
         let result = std::task::ready!(op.as_mut().poll(cx));
         self.closing = None;
-        Poll::Ready(result)
+        // Not connected (any more): the peer reset it, or it was closed
+        // already — either way this side is closed.
+        Poll::Ready(match result {
+            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(()),
+            other => other,
+        })
     }
 }

@@ -34,11 +34,13 @@ impl TcpListener {
     /// tokio listeners on Unix have).
     ///
     /// A port still held by a listener of a process that was just killed
-    /// is waited for, up to half a second: the kernel releases a socket an
-    /// io_uring operation of the dead process still holds only once it
-    /// has torn that ring down, which it does in the background. (Dropping
-    /// a `TcpListener` stops it listening at once, whatever still holds
-    /// it, so a server that exits normally leaves nothing behind.)
+    /// is waited for, up to a quarter of a second — blocking the calling
+    /// thread, so a server that binds while it serves should not retry a
+    /// taken port in a loop: the kernel releases a socket an io_uring
+    /// operation of the dead process still holds only once it has torn
+    /// that ring down, which it does in the background. (Dropping a
+    /// `TcpListener` stops it listening at once, whatever still holds it,
+    /// so a server that exits normally leaves nothing behind.)
     ///
     /// `addr` is anything std's `bind` takes (`"127.0.0.1:7000"`,
     /// `"localhost:7000"`, a `SocketAddr`, …); each address it resolves to
@@ -156,7 +158,7 @@ fn each_addr<T>(
 }
 
 /// How long [`TcpListener::bind`] waits for a port that is in use.
-const BIND_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
+const BIND_PATIENCE: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl Drop for TcpListener {
     /// Stops listening at once: the socket may live on a little while an

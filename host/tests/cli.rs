@@ -237,6 +237,38 @@ fn cp_with_devices_proc_files_and_dangling_links() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A new copy gets the source's permission bits, never its set-user-ID
+/// or set-group-ID bit (as `cp` does).
+#[test]
+fn cp_does_not_copy_set_id_bits() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("setid");
+    let src = dir.join("tool");
+    std::fs::write(&src, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o6755)).unwrap();
+    let dst = dir.join("copy");
+    let out = host().arg("cp").arg(&src).arg(&dst).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = std::fs::metadata(&dst).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode & 0o6000, 0, "no set-ID bits: {mode:o}");
+    assert_eq!(mode & 0o777, 0o755 & !umask(), "{mode:o}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// This process's umask.
+fn umask() -> u32 {
+    // SAFETY: `umask` only sets and returns the mask; it is set back at once.
+    unsafe {
+        let old = libc::umask(0o022);
+        libc::umask(old);
+        old
+    }
+}
+
 /// `cat` goes on after a file it cannot read, reports it, and exits 1;
 /// `-` is standard input.
 #[test]

@@ -295,3 +295,46 @@ fn a_peer_that_never_reads_is_let_go_and_its_slots_come_back() {
         });
     });
 }
+
+/// A peer that reads its echo slowly but steadily is served to the end:
+/// what counts is that it takes something within each stall time, not
+/// that a whole piece goes out in it (a send that waits for room resumes
+/// only once much of the send queue has drained).
+#[test]
+fn a_slow_but_steady_reader_is_not_let_go() {
+    watchdog("a_slow_but_steady_reader_is_not_let_go", || {
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let rt = Runtime::new().unwrap();
+            rt.block_on(async {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                apps::serve_echo_with(listener, Duration::from_millis(50)).await
+            })
+            .unwrap();
+        });
+        let addr = rx.recv().unwrap();
+        let total: u64 = 8 << 20;
+        let stream = TcpStream::connect(addr).unwrap();
+        let mut reader = stream.try_clone().unwrap();
+        let writer = thread::spawn(move || {
+            let mut stream = stream;
+            let data: Vec<u8> = (0..total).map(|i| byte_at(5, i)).collect();
+            let _ = stream.write_all(&data);
+        });
+        let mut at = 0u64;
+        let mut buf = vec![0u8; 64 * 1024];
+        while at < total {
+            // At most about 3 MiB/s: slower than the sender (the server's
+            // sends wait for room), never stalled for 50 ms.
+            thread::sleep(Duration::from_millis(20));
+            let n = reader.read(&mut buf).unwrap_or(0);
+            assert!(n > 0, "let go after {at} of {total} bytes");
+            for (k, &b) in buf[..n].iter().enumerate() {
+                assert_eq!(b, byte_at(5, at + k as u64));
+            }
+            at += n as u64;
+        }
+        writer.join().unwrap();
+    });
+}

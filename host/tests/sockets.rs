@@ -235,3 +235,74 @@ fn compat_sends_each_write_at_once() {
         });
     });
 }
+
+/// After the peer resets the connection, every later write through the
+/// adapter fails: no bytes are claimed written after a failed chunk.
+#[test]
+fn compat_write_errors_stick() {
+    use futures_util::io::AsyncWrite;
+    use std::os::fd::AsRawFd;
+    watchdog("compat_write_errors_stick", || {
+        let rt = Runtime::new().unwrap();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let peer = std::net::TcpStream::connect(addr).unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
+            // The peer resets: linger 0, then close.
+            let linger = libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
+            // SAFETY: sets `SO_LINGER` from a live `linger` on our socket.
+            let r = unsafe {
+                libc::setsockopt(
+                    peer.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    (&linger as *const libc::linger).cast(),
+                    size_of::<libc::linger>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(r, 0);
+            drop(peer);
+            time::sleep(Duration::from_millis(20)).await;
+            let mut io = Compat::new(stream);
+            let chunk = vec![1u8; 16 * 1024];
+            let mut failed_at = None;
+            for i in 0..8 {
+                let r = poll_fn(|cx| std::pin::Pin::new(&mut io).poll_write(cx, &chunk)).await;
+                match (r, failed_at) {
+                    (Err(_), None) => failed_at = Some(i),
+                    (Ok(_), Some(at)) => panic!("write {i} succeeded after write {at} failed"),
+                    _ => {}
+                }
+            }
+            assert!(failed_at.is_some(), "the reset showed");
+            // Closing reports that the data did not all go out.
+            let err = io.close().await.unwrap_err();
+            assert_ne!(err.kind(), std::io::ErrorKind::NotConnected, "{err}");
+        });
+    });
+}
+
+/// Closing the writing side twice is fine.
+#[test]
+fn compat_close_twice_is_fine() {
+    watchdog("compat_close_twice_is_fine", || {
+        let rt = Runtime::new().unwrap();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = spawn_copy_echo(listener);
+            let mut io = Compat::new(TcpStream::connect(addr).await.unwrap());
+            io.write_all(b"bye").await.unwrap();
+            io.close().await.unwrap();
+            let mut back = Vec::new();
+            io.read_to_end(&mut back).await.unwrap();
+            assert_eq!(back, b"bye");
+            server.await.unwrap();
+            io.close().await.unwrap();
+        });
+    });
+}

@@ -1,11 +1,12 @@
 //! A TCP echo server.
 //!
 //! What it does with peers that do not play along: a peer that sends but
-//! does not read the echo gets [`ECHO_WRITE_TIMEOUT`] for each piece to go
-//! out, then is disconnected — its connection would otherwise keep a send
-//! and a receive of the runtime's op table, and a buffer, for as long as
-//! it likes. The shared receive buffers follow the runtime's policy (see
-//! [`RecvStream`](crate::net::RecvStream)).
+//! takes nothing of its echo for [`ECHO_WRITE_TIMEOUT`] is disconnected —
+//! its connection would otherwise keep a send and a receive of the
+//! runtime's op table, and a buffer, for as long as it likes. A peer that
+//! reads, however slowly, is not (progress is measured by what leaves the
+//! socket's send queue, not by whole pieces). The shared receive buffers
+//! follow the runtime's policy (see [`RecvStream`](crate::net::RecvStream)).
 
 use std::io;
 use std::time::Duration;
@@ -15,8 +16,8 @@ use futures_util::StreamExt;
 use crate::net::{TcpListener, TcpStream};
 use crate::{io as ring, spawn};
 
-/// How long one echoed piece may take to go out before the connection is
-/// dropped (its peer does not read).
+/// How long a peer may take nothing of its echo before the connection is
+/// dropped (it does not read).
 pub const ECHO_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Echoes everything each connection sends until it closes, one task per
@@ -28,7 +29,7 @@ pub async fn serve_echo(listener: TcpListener) -> io::Result<()> {
     serve_echo_with(listener, ECHO_WRITE_TIMEOUT).await
 }
 
-/// [`serve_echo`] with another write timeout.
+/// [`serve_echo`] with another time a peer may take nothing of its echo.
 pub async fn serve_echo_with(listener: TcpListener, write_timeout: Duration) -> io::Result<()> {
     let mut incoming = listener.incoming();
     while let Some(stream) = incoming.next().await {
@@ -49,7 +50,7 @@ pub async fn serve_echo_with(listener: TcpListener, write_timeout: Duration) -> 
 
 /// Echoes one connection: one multishot receive into the runtime's shared
 /// receive buffers, each buffer sent back as it is. Ends when the peer
-/// closes, or does not take a piece within [`ECHO_WRITE_TIMEOUT`]; a failed
+/// closes, or takes nothing of its echo for [`ECHO_WRITE_TIMEOUT`]; a failed
 /// receive or send (other than the peer resetting the connection) is
 /// reported on stderr.
 pub async fn echo_connection(stream: TcpStream) {
@@ -61,10 +62,10 @@ async fn echo_with(stream: TcpStream, write_timeout: Duration) {
     let mut received = stream.recv_multi();
     while let Some(buf) = received.next().await {
         let result = match buf {
-            Ok(buf) => match ring().timeout(write_timeout, stream.write_all(buf)).await {
-                Ok((result, _)) => result,
+            Ok(buf) => match send_while_taken(&stream, buf, write_timeout).await {
+                Some(result) => result,
                 // The peer does not read: let go of it.
-                Err(_) => return,
+                None => return,
             },
             Err(e) => Err(e),
         };
@@ -78,4 +79,40 @@ async fn echo_with(stream: TcpStream, write_timeout: Duration) {
             return;
         }
     }
+}
+
+/// Sends all of `buf`, as long as the peer takes some of what was sent
+/// within every `stall`: the send queue of the socket shrinking counts,
+/// even while the send itself still waits for room. `None` once the peer
+/// took nothing for `stall`.
+async fn send_while_taken(
+    stream: &TcpStream,
+    buf: crate::net::RecvBuf,
+    stall: Duration,
+) -> Option<io::Result<()>> {
+    let mut send = std::pin::pin!(stream.write_all(buf));
+    let mut queued = unsent(stream);
+    loop {
+        match ring().timeout(stall, send.as_mut()).await {
+            Ok((result, _)) => return Some(result),
+            Err(_) => {
+                let now = unsent(stream);
+                if now >= queued {
+                    return None;
+                }
+                queued = now;
+            }
+        }
+    }
+}
+
+/// Bytes in the socket's send queue (sent but not yet acknowledged, or not
+/// yet sent); `usize::MAX` if the kernel will not say.
+fn unsent(stream: &TcpStream) -> usize {
+    use std::os::fd::{AsFd, AsRawFd};
+    let mut queued: libc::c_int = 0;
+    // SAFETY: `TIOCOUTQ` (`SIOCOUTQ`) writes one `c_int` into `queued`, on
+    // the stream's socket, which is open.
+    let r = unsafe { libc::ioctl(stream.as_fd().as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+    if r < 0 { usize::MAX } else { queued as usize }
 }

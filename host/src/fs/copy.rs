@@ -25,7 +25,8 @@ const CHUNK: usize = 256 * 1024;
 ///   those in `/proc` — is copied until its end. A destination that is not
 ///   a regular file (`/dev/null`, a pipe) is written in order, without
 ///   truncating or seeking it.
-/// * `dst` is created with `src`'s permission bits if it does not exist; a
+/// * `dst` is created with `src`'s permission bits (not its set-ID bits)
+///   if it does not exist; a
 ///   dangling symbolic link as `dst` is refused, not written through.
 pub async fn copy(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> io::Result<u64> {
     let src = src.as_ref();
@@ -50,7 +51,9 @@ pub async fn copy(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> io::Result<u6
             ),
         ));
     }
-    let to = File::open_with(&dst, libc::O_WRONLY | libc::O_CREAT, meta.mode() & 0o7777).await?;
+    // The permission bits only: like `cp`, no set-user-ID, set-group-ID
+    // or sticky bit on a new copy.
+    let to = File::open_with(&dst, libc::O_WRONLY | libc::O_CREAT, meta.mode() & 0o777).await?;
     // A link made between the check above and the open: still refused,
     // still before anything was written.
     let to_meta = to.metadata()?;
@@ -168,7 +171,9 @@ async fn copy_sparse(from: &File, to: &File, len: u64) -> io::Result<u64> {
             break; // ended early (above)
         }
     }
-    // The length, and with it a hole at the end.
+    // The length, and with it a hole at the end — no longer than the file
+    // is now, if it shrank meanwhile.
+    let len = len.min(from.metadata()?.len());
     to.set_len(len)?;
     Ok(len)
 }
