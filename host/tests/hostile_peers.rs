@@ -309,7 +309,7 @@ fn a_slow_but_steady_reader_is_not_let_go() {
             rt.block_on(async {
                 let listener = TcpListener::bind("127.0.0.1:0").unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
-                apps::serve_echo_with(listener, Duration::from_millis(50)).await
+                apps::serve_echo_with(listener, Duration::from_millis(1000)).await
             })
             .unwrap();
         });
@@ -325,9 +325,10 @@ fn a_slow_but_steady_reader_is_not_let_go() {
         let mut at = 0u64;
         let mut buf = vec![0u8; 64 * 1024];
         while at < total {
-            // At most about 3 MiB/s: slower than the sender (the server's
-            // sends wait for room), never stalled for 50 ms.
-            thread::sleep(Duration::from_millis(20));
+            // At most about 1.3 MiB/s: slower than the sender (the
+            // server's sends wait for room, each for longer than the stall
+            // time), never stalled for the second the server allows.
+            thread::sleep(Duration::from_millis(50));
             let n = reader.read(&mut buf).unwrap_or(0);
             assert!(n > 0, "let go after {at} of {total} bytes");
             for (k, &b) in buf[..n].iter().enumerate() {
