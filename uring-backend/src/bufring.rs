@@ -9,13 +9,12 @@
 //! holds a taken buffer and gives it back to the ring when dropped.
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
-use std::cell::{Cell, RefCell, UnsafeCell};
+use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::io;
 use std::ops::Deref;
 use std::ptr;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::task::{Context, Poll, Waker};
 
 use kasync::io::IoBuf;
 
@@ -57,8 +56,6 @@ pub struct BufRing {
     /// Buffers in the ring, as of the last reap (the driver counts the
     /// completions that name a buffer).
     in_ring: Cell<u16>,
-    /// Streams waiting for a buffer to come back (after `ENOBUFS`).
-    waiters: RefCell<Vec<Waker>>,
     /// The ring the buffers are registered with.
     ring: RingId,
 }
@@ -120,7 +117,6 @@ impl BufRing {
             count,
             tail: Cell::new(0),
             in_ring: Cell::new(0),
-            waiters: RefCell::new(Vec::new()),
             ring,
         };
         for bid in 0..count {
@@ -162,19 +158,6 @@ impl BufRing {
         self.in_ring.get().into()
     }
 
-    /// `Ready` once the ring has a buffer; otherwise wakes the task when a
-    /// buffer comes back. For a receive that failed with `ENOBUFS`.
-    pub fn poll_available(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.in_ring.get() > 0 {
-            return Poll::Ready(());
-        }
-        let mut waiters = self.waiters.borrow_mut();
-        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            waiters.push(cx.waker().clone());
-        }
-        Poll::Pending
-    }
-
     /// Notes that the kernel took a buffer (the driver reaped a completion
     /// that names one).
     pub(crate) fn taken(&self) {
@@ -207,12 +190,6 @@ impl BufRing {
         // the new tail.
         shared_tail.store(tail, Ordering::Release);
         self.in_ring.set(self.in_ring.get() + 1);
-        // Wake streams that ran out of buffers (rare: the list is empty in
-        // the steady state, and then this costs one borrow).
-        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
-        for waker in waiters {
-            waker.wake();
-        }
     }
 
     fn buffer_ptr(&self, bid: u16) -> *mut u8 {
@@ -319,9 +296,10 @@ impl fmt::Debug for RecvBuf {
 }
 
 // SAFETY: a shared buffer's pointer is into the leaked buffer memory
-// (stable forever), an owned one's into the vector's heap buffer (stable when the value
-// moves; it never grows); `len` bytes behind it are initialised, and the buffer is not
-// reused while this value (and so any operation holding it) lives.
+// (stable forever), an owned one's into the vector's heap block (stable
+// when the value moves; it never grows); the `len()` bytes behind it are
+// initialised, and the buffer is not reused while this value (and so any
+// operation holding it) lives.
 unsafe impl IoBuf for RecvBuf {
     fn stable_ptr(&self) -> *const u8 {
         match &self.data {
