@@ -3,12 +3,15 @@
 //! The allocation-free, `no_std` half of kasync: what an OS kernel or a
 //! microcontroller firmware embeds to run async Rust with no heap.
 //!
-//! * [`executor`] — tasks in static, fixed-capacity storage; one-word
+//! * [`executor`] — tasks in static, fixed-capacity storage (or storage
+//!   that grows in chunks); one-word
 //!   wakers that interrupt handlers may use; a lock-free ready queue.
 //! * [`irq_queue`] — [`IrqQueue`], a bounded lock-free queue an interrupt
 //!   handler pushes into and a task consumes as a `Stream`.
 //! * [`time`] — `sleep`, `timeout` and `interval` on a hierarchical timer
 //!   wheel driven by a [`Clock`](time::Clock).
+//! * [`chunk`] — growth for the task and op tables: chunks of slots that
+//!   never move, from memory the embedder supplies.
 //! * [`io`] — the completion-driver contract, the op table that owns every
 //!   operation in flight (buffers included) until its completion, and a
 //!   deterministic simulated backend.
@@ -26,6 +29,7 @@ mod list;
 mod storage;
 mod sync;
 
+pub mod chunk;
 pub mod executor;
 pub mod io;
 pub mod irq_queue;

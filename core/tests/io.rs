@@ -18,6 +18,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_util::Stream;
+use kasync::chunk::Growth;
 use kasync::executor::{Drive, Executor, Spin};
 use kasync::io::errno::ECANCELED;
 use kasync::io::sim::{
@@ -26,6 +27,9 @@ use kasync::io::sim::{
 use kasync::io::{Completion, IoBuf, IoBufMut, Multishot, Operation, Reactor};
 use kasync::time::ManualClock;
 use kasync_tests::wake::counting_waker;
+
+mod support;
+use support::heap::leak_heap;
 
 /// A heap buffer that counts how often buffers of its family are dropped.
 struct TestBuf {
@@ -407,6 +411,147 @@ fn full_op_table_makes_submissions_wait() {
     assert!(poll_once(b.as_mut()).is_ready());
     assert!(poll_once(c.as_mut()).is_ready());
     assert_eq!(reactor.occupied(), 0);
+}
+
+/// A growing op table adds chunks instead of making submissions wait:
+/// operations in chunk slots complete into their own buffers, operations
+/// dropped while in flight there are released once, a freed chunk slot is
+/// reused, and the reactor's drop gives every chunk back. At the growth
+/// limit submissions wait again.
+#[test]
+fn a_growing_op_table_holds_more_than_its_inline_slots() {
+    let heap = leak_heap();
+    let clock = ManualClock::new(1_000);
+    let drops = Rc::new(Cell::new(0));
+    let n = if cfg!(miri) { 7 } else { 24 };
+    {
+        let mut place = Box::<Reactor<SimDriver<'_, 32>, &ManualClock, 2>>::new_uninit();
+        let reactor = Reactor::init_growing(
+            &mut place,
+            SimDriver::new(&clock).held(),
+            &clock,
+            Growth::new(heap).chunk_slots(2),
+        );
+        // SAFETY: the reactor stays in its box until dropped in place below.
+        let reactor = unsafe { Pin::new_unchecked(&*reactor) };
+        let io = reactor.handle();
+        let mut reads: Vec<_> = (0..n)
+            .map(|_| Box::pin(io.submit(CheckedRead(TestBuf::new(16, &drops)))))
+            .collect();
+        for read in &mut reads {
+            assert!(poll_once(read.as_mut()).is_pending());
+            assert!(read.id().is_some(), "a slot for every submission");
+        }
+        assert_eq!(reactor.occupied(), n);
+        assert!(reactor.capacity() >= n);
+        reactor.turn();
+        // The last one's future goes away while the backend holds its buffer.
+        let dropped = reads.pop().unwrap();
+        let dropped_id = dropped.id().unwrap();
+        drop(dropped);
+        let ids: Vec<_> = reads.iter().map(|r| r.id().unwrap()).collect();
+        for &id in ids.iter().chain([&dropped_id]) {
+            reactor.with_driver(|sim| assert!(sim.decide(id, SimOutcome::Full)));
+        }
+        reactor.turn();
+        assert_eq!(drops.get(), 1, "the orphan's buffer, once");
+        for read in &mut reads {
+            match poll_once(read.as_mut()) {
+                Poll::Ready((completion, buf)) => assert_data_matches(completion, &buf),
+                Poll::Pending => panic!("completed"),
+            }
+        }
+        drop(reads);
+        assert_eq!(drops.get(), n);
+        assert_eq!(reactor.occupied(), 0);
+        let grown = reactor.capacity();
+        let mut again = Box::pin(io.submit(SimNop));
+        assert!(poll_once(again.as_mut()).is_pending());
+        assert_eq!(reactor.capacity(), grown, "a freed slot is reused");
+        reactor.with_driver(|sim| sim.set_mode(kasync::io::sim::SimMode::Immediate));
+        drop(again);
+        // SAFETY: `init_growing` initialised it; dropping it in place is
+        // what the pin promises.
+        unsafe { place.assume_init_drop() };
+    }
+    assert_eq!(
+        heap.live.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "chunks given back"
+    );
+
+    // A limit: the third submission waits for a slot.
+    let mut place = Box::<Reactor<Sim<'_>, &ManualClock, 1>>::new_uninit();
+    let reactor = Reactor::init_growing(
+        &mut place,
+        Sim::new(&clock),
+        &clock,
+        Growth::new(heap).chunk_slots(1).max_slots(2),
+    );
+    {
+        // SAFETY: the reactor stays in its box until dropped in place below.
+        let reactor = unsafe { Pin::new_unchecked(&*reactor) };
+        let io = reactor.handle();
+        let mut a = pin!(io.submit(SimNop));
+        let mut b = pin!(io.submit(SimNop));
+        let mut c = pin!(io.submit(SimNop));
+        assert!(poll_once(a.as_mut()).is_pending());
+        assert!(poll_once(b.as_mut()).is_pending());
+        assert!(poll_once(c.as_mut()).is_pending());
+        assert_eq!(c.id(), None, "no slot beyond the limit");
+        reactor.turn();
+        assert!(poll_once(a.as_mut()).is_ready());
+        assert!(poll_once(c.as_mut()).is_pending());
+        assert!(c.id().is_some(), "a freed slot goes to the waiter");
+        reactor.turn();
+        assert!(poll_once(b.as_mut()).is_ready());
+        assert!(poll_once(c.as_mut()).is_ready());
+    }
+    // SAFETY: as above.
+    unsafe { place.assume_init_drop() };
+}
+
+/// Operations in chunk slots that find the backend's queue full are held
+/// back and handed over on later turns, in order, like inline ones.
+#[test]
+fn held_back_operations_in_chunk_slots_are_retried() {
+    let heap = leak_heap();
+    let clock = ManualClock::new(1_000);
+    let mut place = Box::<Reactor<Sim<'_>, &ManualClock, 2>>::new_uninit();
+    let reactor = Reactor::init_growing(
+        &mut place,
+        Sim::new(&clock),
+        &clock,
+        Growth::new(heap).chunk_slots(4),
+    );
+    // SAFETY: the reactor stays in its box until dropped in place below.
+    let reactor = unsafe { Pin::new_unchecked(&*reactor) };
+    {
+        let io = reactor.handle();
+        let n = 20; // the simulator's queue holds 8
+        let mut nops: Vec<_> = (0..n).map(|_| Box::pin(io.submit(SimNop))).collect();
+        for nop in &mut nops {
+            assert!(poll_once(nop.as_mut()).is_pending());
+        }
+        assert_eq!(reactor.occupied(), n);
+        assert!(reactor.in_flight() < n, "some were held back");
+        let mut done = 0;
+        for _ in 0..n {
+            reactor.turn();
+            for nop in &mut nops {
+                if nop.id().is_some() && poll_once(nop.as_mut()).is_ready() {
+                    done += 1;
+                }
+            }
+            if done == n {
+                break;
+            }
+        }
+        assert_eq!(done, n);
+        assert_eq!(reactor.occupied(), 0);
+    }
+    // SAFETY: the reactor stays in its box until here.
+    unsafe { place.assume_init_drop() };
 }
 
 /// A submission takes the slot freed last (still in the cache), not the

@@ -10,7 +10,11 @@
 use core::future::poll_fn;
 use core::task::Poll;
 
+use core::alloc::Layout;
+use core::ptr::NonNull;
+
 use kasync::IrqQueue;
+use kasync::chunk::{ChunkAlloc, Growth};
 use kasync::executor::{Executor, Idle, JoinError, Platform};
 use loom::future::AtomicWaker;
 use loom::sync::Arc;
@@ -43,6 +47,32 @@ fn executor() -> &'static Exec {
     Box::leak(Box::new(Executor::new(LoomPlatform {
         runner: thread::current(),
     })))
+}
+
+/// The global allocator, as chunk memory.
+struct Heap;
+
+// SAFETY: the global allocator's blocks are fresh and valid until freed.
+unsafe impl ChunkAlloc for Heap {
+    fn allocate(&self, layout: Layout) -> Option<NonNull<u8>> {
+        // SAFETY: tables never ask for zero bytes.
+        NonNull::new(unsafe { std::alloc::alloc(layout) })
+    }
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: per the caller, `ptr` came from `allocate(layout)`.
+        unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) }
+    }
+}
+
+/// A growing executor with one inline slot and one slot per chunk: the
+/// second task lives in a chunk, and the ready queue has three levels
+/// (under loom two leaf words share a middle word).
+fn growing_executor() -> &'static Executor<LoomPlatform, 1, 128> {
+    let place = Box::leak(Box::new_uninit());
+    let platform = LoomPlatform {
+        runner: thread::current(),
+    };
+    Executor::init_growing(place, platform, Growth::new(&Heap).chunk_slots(1)).unwrap()
 }
 
 /// Spawns a loom thread that may wake the runner, and returns a join that
@@ -106,8 +136,19 @@ impl Signal {
 /// if a wake is lost).
 #[test]
 fn wake_while_polling_and_while_parking() {
-    model(|| {
-        let exec = executor();
+    model(|| wake_while_polling_and_while_parking_on(executor()));
+}
+
+/// The same on a growing executor (three-level ready queue).
+#[test]
+fn wake_while_polling_and_while_parking_growing() {
+    model(|| wake_while_polling_and_while_parking_on(growing_executor()));
+}
+
+fn wake_while_polling_and_while_parking_on<const N: usize>(
+    exec: &'static Executor<LoomPlatform, N, 128>,
+) {
+    {
         let runner = exec.runner().unwrap();
         let signal = Arc::new(Signal::default());
         let s = signal.clone();
@@ -125,15 +166,47 @@ fn wake_while_polling_and_while_parking() {
         // the next tick discards.
         runner.tick(4);
         assert_eq!(exec.occupied(), 0);
-    });
+    }
 }
 
 /// Two tasks, each woken by the other thread: the ready queue is pushed
 /// from a foreign thread while the runner takes batches from it.
 #[test]
 fn concurrent_pushes_into_the_ready_queue() {
+    model(|| concurrent_pushes_into_the_ready_queue_on(executor()));
+}
+
+/// The same on a growing executor: the second task sits in a chunk, and
+/// both tasks' leaf words share one middle word.
+#[test]
+fn concurrent_pushes_into_the_ready_queue_growing() {
+    model(|| concurrent_pushes_into_the_ready_queue_on(growing_executor()));
+}
+
+/// Two threads spawn at once into a growing executor whose only inline
+/// slot is taken: both add a chunk (one's is given back or both are
+/// kept), and every task runs.
+#[test]
+fn concurrent_growth() {
     model(|| {
-        let exec = executor();
+        let exec = growing_executor();
+        let runner = exec.runner().unwrap();
+        let first = exec.spawn(async { 0 }).unwrap();
+        let join = spawn_waker(move || exec.spawn(async { 1 }).unwrap());
+        let second = exec.spawn(async { 2 }).unwrap();
+        let third = join();
+        let sum = runner.block_on(async move {
+            first.await.unwrap() + second.await.unwrap() + third.await.unwrap()
+        });
+        assert_eq!(sum, 3);
+        assert_eq!(exec.occupied(), 0);
+    });
+}
+
+fn concurrent_pushes_into_the_ready_queue_on<const N: usize>(
+    exec: &'static Executor<LoomPlatform, N, 128>,
+) {
+    {
         let runner = exec.runner().unwrap();
         let a = Arc::new(Signal::default());
         let b = Arc::new(Signal::default());
@@ -154,7 +227,7 @@ fn concurrent_pushes_into_the_ready_queue() {
         // the next tick discards.
         runner.tick(4);
         assert_eq!(exec.occupied(), 0);
-    });
+    }
 }
 
 /// `abort` from another thread races the task finishing on its own: the

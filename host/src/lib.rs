@@ -7,6 +7,7 @@
 
 pub mod apps;
 mod buf;
+mod chunk_memory;
 pub mod compat;
 pub mod fs;
 pub mod io_tour;
@@ -21,8 +22,8 @@ pub mod tour;
 
 pub use per_core::per_core;
 pub use runtime::{
-    Builder, Io, MonotonicClock, OP_BYTES, OPS, RECV_BUFFER_BYTES, RECV_BUFFERS, Runtime,
-    TASK_BYTES, TASKS, io, spawn,
+    Builder, CHUNK_SLOTS, Io, MAX_OPERATIONS, MAX_TASKS, MonotonicClock, OP_BYTES, OPS,
+    RECV_BUFFER_BYTES, RECV_BUFFERS, Runtime, TASK_BYTES, TASKS, io, spawn, spawn_when_free,
 };
 pub use time::sleep;
 

@@ -8,19 +8,31 @@ use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::time::Instant;
 
-use kasync::executor::{Executor, JoinHandle, Runner, SpawnError};
+use kasync::chunk::Growth;
+use kasync::executor::{Drive, Executor, Idle, JoinHandle, Rejected, Runner, SpawnError};
 use kasync::io::{Handle, Reactor};
+
+use crate::chunk_memory::GlobalChunks;
 use kasync::time::Clock;
 use kasync_uring::{Config, DriverFailure, Flags, SetupError, UringDriver, UringPlatform};
 
-/// Task slots per runtime.
-pub const TASKS: usize = 1024;
+/// Task slots a runtime keeps inline; more are added on demand in chunks
+/// of [`CHUNK_SLOTS`], up to [`Builder::max_tasks`].
+pub const TASKS: usize = 256;
 /// Bytes per task slot; larger futures are boxed by [`spawn`].
 pub const TASK_BYTES: usize = 512;
-/// Operations in flight per runtime.
-pub const OPS: usize = 1024;
+/// Operation slots a runtime keeps inline; more are added on demand in
+/// chunks of [`CHUNK_SLOTS`], up to [`Builder::max_operations`].
+pub const OPS: usize = 256;
 /// Bytes per operation slot.
 pub const OP_BYTES: usize = 320;
+/// Slots per chunk when the task or operation table grows.
+pub const CHUNK_SLOTS: usize = 256;
+/// The most tasks one runtime can hold (the ready queue's size).
+pub const MAX_TASKS: usize = 262_144;
+/// The most operations one runtime can have in flight, unless
+/// [`Builder::max_operations`] sets fewer.
+pub const MAX_OPERATIONS: usize = 1 << 20;
 /// Receive buffers a runtime registers for multishot receives
 /// ([`Socket::recv_multi`](crate::net::Socket::recv_multi)) unless
 /// [`Runtime::register_recv_buffers`] chose others first.
@@ -64,9 +76,17 @@ pub type Io = Handle<'static, UringDriver, MonotonicClock, OPS, OP_BYTES>;
 struct Core {
     executor: HostExecutor,
     reactor: HostReactor,
-    /// How its ring was set up: a spare core serves only a runtime that
-    /// asks for the same.
+    /// How its ring was set up and its tables grow: a spare core serves
+    /// only a runtime that asks for the same.
+    settings: Settings,
+}
+
+/// What a [`Core`] is built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Settings {
     config: Config,
+    max_tasks: usize,
+    max_operations: usize,
 }
 
 thread_local! {
@@ -76,12 +96,18 @@ thread_local! {
     static CURRENT: Cell<Option<(&'static Core, *const HostRunner)>> = const { Cell::new(None) };
 }
 
-/// Settings for a [`Runtime`]: the ring's size and setup flags.
+/// Settings for a [`Runtime`]: the ring's size and setup flags, and the
+/// most tasks and operations it may hold.
 ///
-/// Task and operation capacities are compile-time constants ([`TASKS`]
-/// tasks of [`TASK_BYTES`], [`OPS`] operations of [`OP_BYTES`]): kasync keeps
-/// tasks and operations in fixed storage; larger futures are boxed by
-/// [`spawn`], and a full table is an error value or back-pressure, never a
+/// Tasks and operations live in tables that grow on demand: [`TASKS`] task
+/// slots of [`TASK_BYTES`] and [`OPS`] operation slots of [`OP_BYTES`]
+/// inline, then chunks of [`CHUNK_SLOTS`] slots that never move, up to
+/// [`MAX_TASKS`] tasks and [`MAX_OPERATIONS`] operations per runtime —
+/// in practice the descriptor limit comes first. Larger futures are boxed
+/// by [`spawn`]. [`max_tasks`](Builder::max_tasks) and
+/// [`max_operations`](Builder::max_operations) set a lower ceiling; at a
+/// ceiling a spawn is an error value ([`SpawnError::Full`], or wait with
+/// [`spawn_when_free`]) and an operation waits for a free slot — never a
 /// panic.
 ///
 /// A panic in a spawned task is the task's business, as in tokio: the
@@ -91,16 +117,64 @@ thread_local! {
 /// [`abort_on_task_panic`](Builder::abort_on_task_panic) makes such a
 /// panic end the process instead. A panic in the future given to
 /// [`Runtime::block_on`] propagates to its caller either way.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Builder {
     config: Config,
+    max_tasks: usize,
+    max_operations: usize,
     abort_on_task_panic: bool,
 }
 
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            config: Config::default(),
+            max_tasks: MAX_TASKS,
+            max_operations: MAX_OPERATIONS,
+            abort_on_task_panic: false,
+        }
+    }
+}
+
 impl Builder {
-    /// Default settings: 256 ring entries, all setup flags tried.
+    /// Default settings: 256 ring entries, all setup flags tried, tables
+    /// that grow up to [`MAX_TASKS`] and [`MAX_OPERATIONS`].
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The most tasks the runtime holds at once (unfinished tasks and
+    /// finished ones whose handle still waits), from 1 to [`MAX_TASKS`].
+    /// At the limit [`spawn`] fails with [`SpawnError::Full`], and
+    /// [`spawn_when_free`] waits for a slot.
+    ///
+    /// ```
+    /// use kasync::SpawnError;
+    ///
+    /// let rt = kasync_host::Builder::new().max_tasks(2).build()?;
+    /// rt.block_on(async {
+    ///     let a = kasync_host::spawn(async { 1 }).unwrap();
+    ///     let b = kasync_host::spawn(async { 2 }).unwrap();
+    ///     assert_eq!(kasync_host::spawn(async { 3 }).unwrap_err(), SpawnError::Full);
+    ///     assert_eq!(a.await.unwrap() + b.await.unwrap(), 3);
+    ///     // Slots came free: this one is spawned.
+    ///     let c = kasync_host::spawn_when_free(async { 3 }).await.unwrap();
+    ///     assert_eq!(c.await.unwrap(), 3);
+    /// });
+    /// # Ok::<(), kasync_uring::SetupError>(())
+    /// ```
+    pub fn max_tasks(mut self, max: usize) -> Self {
+        self.max_tasks = max;
+        self
+    }
+
+    /// The most operations (I/O in flight, including the receive each
+    /// idle connection keeps pending) the runtime holds at once, from 1 to
+    /// [`MAX_OPERATIONS`]. At the limit a submission waits for a free slot
+    /// (its future stays pending), first come first served.
+    pub fn max_operations(mut self, max: usize) -> Self {
+        self.max_operations = max;
+        self
     }
 
     /// Submission-ring entries.
@@ -136,9 +210,26 @@ impl Builder {
     /// Creates the runtime. Fails with an explanation when io_uring cannot
     /// be used on this machine.
     pub fn build(self) -> Result<Runtime, SetupError> {
+        if !(1..=MAX_TASKS).contains(&self.max_tasks) {
+            return Err(SetupError::BadConfig(format!(
+                "max_tasks is {}, but must be between 1 and {MAX_TASKS}",
+                self.max_tasks
+            )));
+        }
+        if !(1..=MAX_OPERATIONS).contains(&self.max_operations) {
+            return Err(SetupError::BadConfig(format!(
+                "max_operations is {}, but must be between 1 and {MAX_OPERATIONS}",
+                self.max_operations
+            )));
+        }
+        let settings = Settings {
+            config: self.config,
+            max_tasks: self.max_tasks,
+            max_operations: self.max_operations,
+        };
         let spare = SPARE.with(|spare| {
             let mut spare = spare.borrow_mut();
-            let same = spare.iter().rposition(|core| core.config == self.config)?;
+            let same = spare.iter().rposition(|core| core.settings == settings)?;
             Some(spare.remove(same))
         });
         let core = match spare {
@@ -150,18 +241,33 @@ impl Builder {
                 // Built in place: the core is too large for a stack.
                 let mut place = Box::<Core>::new_uninit();
                 let core = place.as_mut_ptr();
+                let tasks = Growth::new(&GlobalChunks)
+                    .chunk_slots(CHUNK_SLOTS)
+                    .max_slots(self.max_tasks);
+                let operations = Growth::new(&GlobalChunks)
+                    .chunk_slots(CHUNK_SLOTS)
+                    .max_slots(self.max_operations);
                 // SAFETY: every field is initialised in place: the
                 // executor and the reactor through `MaybeUninit` views of
-                // their own memory, the config by a raw write; nothing
+                // their own memory, the settings by a raw write; nothing
                 // reads the core before `assume_init`.
                 let core = unsafe {
-                    HostExecutor::init(&mut *(&raw mut (*core).executor).cast(), platform);
-                    HostReactor::init(
+                    let executor = HostExecutor::init_growing(
+                        &mut *(&raw mut (*core).executor).cast(),
+                        platform,
+                        tasks,
+                    );
+                    if executor.is_err() {
+                        // As for any allocation that fails in std.
+                        std::alloc::handle_alloc_error(std::alloc::Layout::new::<[usize; 4096]>());
+                    }
+                    HostReactor::init_growing(
                         &mut *(&raw mut (*core).reactor).cast(),
                         driver,
                         MonotonicClock::new(),
+                        operations,
                     );
-                    (&raw mut (*core).config).write(self.config);
+                    (&raw mut (*core).settings).write(settings);
                     place.assume_init()
                 };
                 Box::leak(core)
@@ -298,8 +404,12 @@ impl Runtime {
             // again. `AssertUnwindSafe`: nothing else is observed after the
             // unwind, and the root future is only polled again if its own
             // poll did not panic.
+            let drive = HostDrive {
+                reactor: &self.core.reactor,
+                runner: &self.runner,
+            };
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.runner.block_on_with(&self.core.reactor, root)
+                self.runner.block_on_with(&drive, root)
             }));
             match run {
                 Ok(output) => return output,
@@ -313,6 +423,51 @@ impl Runtime {
             }
         }
     }
+}
+
+/// The reactor, plus the wake-up of spawners waiting for a free task slot
+/// ([`spawn_when_free`]) whenever a task has finished.
+struct HostDrive<'a> {
+    reactor: &'a HostReactor,
+    runner: &'a HostRunner,
+}
+
+impl HostDrive<'_> {
+    fn wake_slot_waiters(&self) {
+        SLOT_WAITERS.with(|waiters| {
+            let mut waiters = waiters.borrow_mut();
+            let finished = self.runner.finished();
+            if waiters.seen != finished && !waiters.wakers.is_empty() {
+                waiters.seen = finished;
+                let wakers = std::mem::take(&mut waiters.wakers);
+                drop(waiters);
+                wakers.into_iter().for_each(std::task::Waker::wake);
+            }
+        });
+    }
+}
+
+impl Drive for HostDrive<'_> {
+    fn turn(&self) {
+        self.reactor.turn();
+        self.wake_slot_waiters();
+    }
+
+    fn park(&self, idle: &Idle<'_>) {
+        self.reactor.park(idle);
+    }
+}
+
+/// Spawners waiting for a free task slot on this thread.
+#[derive(Default)]
+struct SlotWaiters {
+    /// `Runner::finished` when they were last woken.
+    seen: u64,
+    wakers: Vec<std::task::Waker>,
+}
+
+thread_local! {
+    static SLOT_WAITERS: RefCell<SlotWaiters> = RefCell::new(SlotWaiters::default());
 }
 
 /// The future given to [`Runtime::block_on`], which notes whether a panic
@@ -423,7 +578,9 @@ pub(crate) fn try_io() -> Option<Io> {
 }
 
 /// Spawns a task on the current runtime. Futures larger than a task slot
-/// are boxed. A full runtime is [`SpawnError::Full`].
+/// are boxed. A runtime at its [`max_tasks`](Builder::max_tasks) is
+/// [`SpawnError::Full`] (use [`spawn_when_free`] to wait for a slot
+/// instead); with no memory for more slots, [`SpawnError::OutOfMemory`].
 ///
 /// # Panics
 /// Outside [`Runtime::block_on`].
@@ -432,11 +589,75 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    with_current(|_, runner| {
-        if std::mem::size_of::<F>() <= TASK_BYTES && std::mem::align_of::<F>() <= 16 {
-            runner.try_spawn_local(future)
-        } else {
-            runner.try_spawn_local(Box::pin(future))
+    try_spawn(Spawnable::new(future)).map_err(|rejected| rejected.error)
+}
+
+/// Spawns a task on the current runtime, waiting while every task slot is
+/// taken ([`Builder::max_tasks`] reached, or no memory for more): the
+/// back-pressure a server applies instead of dropping a connection. The
+/// wait ends when a task of the runtime has finished and its slot is free
+/// (a slot stays taken while its task's [`JoinHandle`] holds an output).
+///
+/// Fails only for what waiting cannot fix: an output larger than a task
+/// slot ([`SpawnError::TooLarge`]).
+///
+/// # Panics
+/// Outside [`Runtime::block_on`].
+pub async fn spawn_when_free<F>(future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let mut future = Some(Spawnable::new(future));
+    std::future::poll_fn(move |cx| {
+        let spawnable = future.take().expect("polled after completion");
+        match try_spawn(spawnable) {
+            Ok(handle) => std::task::Poll::Ready(Ok(handle)),
+            Err(Rejected {
+                error: SpawnError::Full | SpawnError::OutOfMemory,
+                future: back,
+            }) => {
+                future = Some(back);
+                SLOT_WAITERS.with(|w| w.borrow_mut().wakers.push(cx.waker().clone()));
+                std::task::Poll::Pending
+            }
+            Err(rejected) => std::task::Poll::Ready(Err(rejected.error)),
         }
+    })
+    .await
+}
+
+/// A future to spawn: in place if it fits a task slot, else boxed.
+enum Spawnable<F: Future> {
+    Inline(F),
+    Boxed(Pin<Box<F>>),
+}
+
+impl<F: Future> Spawnable<F> {
+    fn new(future: F) -> Self {
+        if std::mem::size_of::<F>() <= TASK_BYTES && std::mem::align_of::<F>() <= 16 {
+            Spawnable::Inline(future)
+        } else {
+            Spawnable::Boxed(Box::pin(future))
+        }
+    }
+}
+
+/// Spawns `future` on the current runtime, handing it back if no slot is
+/// free.
+fn try_spawn<F>(future: Spawnable<F>) -> Result<JoinHandle<F::Output>, Rejected<Spawnable<F>>>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    with_current(|_, runner| match future {
+        Spawnable::Inline(f) => runner.spawn_local_or_return(f).map_err(|r| Rejected {
+            error: r.error,
+            future: Spawnable::Inline(r.future),
+        }),
+        Spawnable::Boxed(f) => runner.spawn_local_or_return(f).map_err(|r| Rejected {
+            error: r.error,
+            future: Spawnable::Boxed(r.future),
+        }),
     })
 }

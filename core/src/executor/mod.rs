@@ -1,9 +1,13 @@
-//! A task executor with static, fixed-capacity task storage.
+//! A task executor with static, fixed-capacity task storage — or storage
+//! that grows in chunks that never move.
 //!
 //! An [`Executor<P, N, S>`] holds `N` task slots of `S` bytes each, inline:
 //! put it in a `static` and no task ever touches a heap. Spawning writes the
 //! future into a free slot; the slot is reused once the task has finished
-//! and its [`JoinHandle`] is gone.
+//! and its [`JoinHandle`] is gone. An executor built with
+//! [`Executor::init_growing`] adds slots in chunks from a
+//! [`ChunkAlloc`](crate::chunk::ChunkAlloc) when every slot is occupied, up
+//! to 262 144 tasks (see [`Growth`]).
 //!
 //! * Wakers are one word (the slot's address plus a generation tag); clone
 //!   and drop do nothing, and waking sets the task's bit in a lock-free
@@ -60,19 +64,27 @@ pub use runner::{Runner, TickStats};
 pub use thread_platform::ThreadPlatform;
 pub(crate) use waker::{WakerCell, wake};
 
+use crate::chunk::{Chunks, GrowError, Growth};
 use crate::storage::{self, STORAGE_ALIGN};
 use crate::sync::{AtomicU32, Ordering};
+use core::alloc::Layout;
+use core::ptr::NonNull;
 use shared::Shared;
-use slot::{Header, SLOT_ALIGN, Slot, VTableOf};
+use slot::{ChunkHead, Header, SLOT_ALIGN, Slot, VIA_CHUNK, VTableOf};
 use state::{ALIVE, CLAIMED, HANDLE};
 
 /// Why a task could not be spawned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SpawnError {
-    /// Every task slot is occupied. Wait for a task to finish (or drop a
-    /// finished task's `JoinHandle`), or build the executor with a larger `N`.
+    /// Every task slot is occupied and the executor may not add more (it
+    /// is fixed, or at its growth limit). Wait for a task to finish (or
+    /// drop a finished task's `JoinHandle`), or give the executor more
+    /// room (a larger `N`, a higher [`Growth::max_slots`]).
     Full,
+    /// Every task slot is occupied and the allocator had no memory for
+    /// more.
+    OutOfMemory,
     /// The future (or its output) needs more bytes than a task slot has.
     /// Build the executor with a slot size `S` of at least `size`.
     TooLarge {
@@ -95,7 +107,10 @@ impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             SpawnError::Full => f.write_str(
-                "every task slot is occupied: wait for a task to finish or give the executor more slots",
+                "every task slot is occupied and the executor is at its limit: wait for a task to finish or raise the limit",
+            ),
+            SpawnError::OutOfMemory => f.write_str(
+                "every task slot is occupied and there is no memory for more: wait for a task to finish",
             ),
             SpawnError::TooLarge { size, max } => write!(
                 f,
@@ -110,6 +125,31 @@ impl fmt::Display for SpawnError {
 }
 
 impl core::error::Error for SpawnError {}
+
+/// A future that could not be spawned, handed back with the reason (see
+/// [`Runner::spawn_local_or_return`]).
+pub struct Rejected<F> {
+    /// Why it was not spawned.
+    pub error: SpawnError,
+    /// The future, untouched.
+    pub future: F,
+}
+
+impl<F> fmt::Debug for Rejected<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejected")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> fmt::Display for Rejected<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl<F> core::error::Error for Rejected<F> {}
 
 /// The claim on an executor failed because a [`Runner`] for it exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,9 +187,10 @@ pub(crate) fn check_fits<F: Future, const S: usize>() -> Result<(), SpawnError> 
     Ok(())
 }
 
-/// A fixed-capacity task executor: `N` task slots of `S` bytes each,
-/// idling through platform `P`. `N` is at most 3968 (960 on targets with a
-/// 32-bit `usize`), checked at compile time.
+/// A task executor: `N` task slots of `S` bytes each inline (plus, if
+/// built growing, chunks of more), idling through platform `P`. `N` is at
+/// most 4096 (1024 on targets with a 32-bit `usize`), checked at compile
+/// time.
 ///
 /// Build it in a `static` with [`Executor::new`] (a `const fn`); spawning
 /// and running need `&'static self`, because wakers point into the slots
@@ -159,6 +200,8 @@ pub struct Executor<P: Platform + 'static, const N: usize, const S: usize = 256>
     /// Must stay the first field: headers find it at a fixed offset.
     shared: Shared,
     slots: [Slot<S>; N],
+    /// Slots beyond the inline ones (none unless built growing).
+    chunks: Chunks,
     /// Where the next spawn starts looking for a free slot.
     next_free: AtomicU32,
     platform: P,
@@ -170,8 +213,37 @@ pub struct Executor<P: Platform + 'static, const N: usize, const S: usize = 256>
 // and `!Send` futures only by the `!Send` `Runner`. `P: Platform` is `Sync`.
 unsafe impl<P: Platform, const N: usize, const S: usize> Sync for Executor<P, N, S> {}
 
+impl<P: Platform + 'static, const N: usize, const S: usize> fmt::Debug for Executor<P, N, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executor")
+            .field("slot_size", &S)
+            .field("capacity", &self.capacity())
+            .field("max_capacity", &self.max_capacity())
+            .field("occupied", &self.occupied())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Platform + 'static, const N: usize, const S: usize> Drop for Executor<P, N, S> {
+    /// Only an executor that was never `'static` can be dropped, so no
+    /// task, waker or handle points into it: its chunks are just memory.
+    fn drop(&mut self) {
+        // SAFETY: see above — nothing points into the chunks.
+        unsafe { self.chunks.free() };
+        if let (Some(leaves), Some(growth)) = (self.shared.ready.leaves(), self.chunks.growth()) {
+            // SAFETY: `init_growing` allocated the leaves with this layout
+            // through this allocator; nothing uses them any more.
+            unsafe {
+                growth
+                    .alloc
+                    .deallocate(NonNull::from(leaves).cast(), Layout::new::<ready::Leaves>())
+            };
+        }
+    }
+}
+
 impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
-    /// Number of task slots.
+    /// Number of inline task slots (a growing executor adds more).
     pub const CAPACITY: usize = N;
     /// Bytes of storage per task.
     pub const SLOT_SIZE: usize = S;
@@ -182,7 +254,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
             const {
                 assert!(
                     N > 0 && N <= ready::MAX_TASKS,
-                    "N must be between 1 and 3968 (960 where usize has 32 bits)"
+                    "N must be between 1 and 4096 (1024 where usize has 32 bits)"
                 );
                 assert!(core::mem::align_of::<Slot<S>>() == SLOT_ALIGN);
             };
@@ -201,8 +273,9 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
             #[cfg(loom)]
             let slots = core::array::from_fn(|i| Slot::new(i as u32, slots_at + i * size_of::<Slot<S>>()));
             Self {
-                shared: Shared::new(Self::pend),
+                shared: Shared::new(Self::pend, None),
                 slots,
+                chunks: Self::chunks(None),
                 next_free: AtomicU32::new(0),
                 platform,
             }
@@ -228,16 +301,125 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
         const {
             assert!(
                 N > 0 && N <= ready::MAX_TASKS,
-                "N must be between 1 and 3968 (960 where usize has 32 bits)"
+                "N must be between 1 and 4096 (1024 where usize has 32 bits)"
             )
         };
+        Self::init_with(place, platform, None)
+    }
+
+    /// Builds a *growing* executor in place: `N` slots inline, and when
+    /// every slot is occupied a spawn adds a chunk of
+    /// [`Growth::slots_per_chunk`] slots from the growth's allocator — up
+    /// to [`Growth::max_slots`] tasks and at most 262 144 (32 768 where
+    /// `usize` has 32 bits). Chunks never move; they are freed only if the
+    /// executor is dropped (which a `'static` one never is).
+    ///
+    /// The ready queue gets a third bitmap level for the larger index
+    /// space, from the same allocator (32 KiB). A spawn that must add a
+    /// chunk calls the allocator: spawn from interrupt handlers only where
+    /// that allocator may be called there. Fails with
+    /// [`SpawnError::OutOfMemory`] if the allocator has no memory for the
+    /// ready queue.
+    ///
+    /// ```
+    /// # use core::alloc::Layout;
+    /// # use core::ptr::NonNull;
+    /// use kasync::chunk::{ChunkAlloc, Growth};
+    /// use kasync::executor::{Executor, Spin};
+    ///
+    /// struct Heap;
+    /// // SAFETY: the global allocator's blocks are fresh and valid until
+    /// // freed.
+    /// unsafe impl ChunkAlloc for Heap {
+    ///     fn allocate(&self, layout: Layout) -> Option<NonNull<u8>> {
+    ///         // SAFETY: never asked for zero bytes.
+    ///         NonNull::new(unsafe { std::alloc::alloc(layout) })
+    ///     }
+    ///     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+    ///         // SAFETY: `ptr` came from `allocate(layout)`.
+    ///         unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) }
+    ///     }
+    /// }
+    ///
+    /// type Exec = Executor<Spin, 4, 128>;
+    /// let growth = Growth::new(&Heap).chunk_slots(16);
+    /// let place = Box::leak(Box::<Exec>::new_uninit());
+    /// let executor: &'static Exec = Exec::init_growing(place, Spin, growth).unwrap();
+    /// let runner = executor.runner().unwrap();
+    /// let tasks: Vec<_> = (0..100u32).map(|i| executor.spawn(async move { i }).unwrap()).collect();
+    /// assert!(executor.capacity() >= 100);
+    /// let sum = runner.block_on(async {
+    ///     let mut sum = 0;
+    ///     for task in tasks {
+    ///         sum += task.await.unwrap();
+    ///     }
+    ///     sum
+    /// });
+    /// assert_eq!(sum, 4950);
+    /// ```
+    pub fn init_growing(
+        place: &mut MaybeUninit<Self>,
+        platform: P,
+        growth: Growth,
+    ) -> Result<&mut Self, SpawnError> {
+        const {
+            assert!(
+                N > 0 && N <= ready::MAX_TASKS,
+                "N must be between 1 and 4096 (1024 where usize has 32 bits)"
+            )
+        };
+        let layout = Layout::new::<ready::Leaves>();
+        let leaves = growth
+            .alloc
+            .allocate(layout)
+            .ok_or(SpawnError::OutOfMemory)?
+            .cast::<crate::sync::AtomicUsize>();
+        for i in 0..ready::LEAF_WORDS {
+            // SAFETY: the block has room for `LEAF_WORDS` words and is ours.
+            unsafe { leaves.add(i).write(crate::sync::AtomicUsize::new(0)) };
+        }
+        // SAFETY: initialised above; it lives until the executor's drop
+        // gives it back, and the executor is its only user.
+        let leaves = unsafe { leaves.cast::<ready::Leaves>().as_ref() };
+        Ok(Self::init_with(place, platform, Some((growth, leaves))))
+    }
+
+    crate::sync::const_fn! {
+        /// The chunk table for `growth`.
+        fn chunks(growth: Option<Growth>) -> Chunks {
+            let growth = match growth {
+                Some(mut g) => {
+                    if g.max_slots > ready::MAX_TASKS_GROWING {
+                        g.max_slots = ready::MAX_TASKS_GROWING;
+                    }
+                    Some(g)
+                }
+                None => None,
+            };
+            Chunks::new(
+                growth,
+                N,
+                size_of::<Slot<S>>(),
+                SLOT_ALIGN,
+                size_of::<ChunkHead>(),
+            )
+        }
+    }
+
+    fn init_with<'a>(
+        place: &'a mut MaybeUninit<Self>,
+        platform: P,
+        growth: Option<(Growth, &'static ready::Leaves)>,
+    ) -> &'a mut Self {
         let this = place.as_mut_ptr();
         let slots_at = core::mem::offset_of!(Self, slots);
+        let leaves = growth.map(|(_, leaves)| leaves);
         // SAFETY: every field is written exactly once through raw pointers
         // into `place`, which is valid for writes; no reference to the
         // uninitialised value is made.
         unsafe {
-            (&raw mut (*this).shared).write(Shared::new(Self::pend));
+            (&raw mut (*this).shared).write(Shared::new(Self::pend, leaves));
+            (&raw mut (*this).chunks).write(Self::chunks(growth.map(|(g, _)| g)));
             (&raw mut (*this).next_free).write(AtomicU32::new(0));
             (&raw mut (*this).platform).write(platform);
             let slots = (&raw mut (*this).slots).cast::<Slot<S>>();
@@ -286,6 +468,24 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
     {
         const { assert_fits::<F, S>() };
         // SAFETY: `F` is `Send`, so whichever thread runs it is fine.
+        unsafe { self.spawn_unchecked(future) }.map_err(|r| r.error)
+    }
+
+    /// [`try_spawn`](Self::try_spawn) that hands the future back when it
+    /// cannot be spawned (no slot free, or too large), so the caller can
+    /// wait and try again — back-pressure — instead of losing it.
+    pub fn spawn_or_return<F>(
+        &'static self,
+        future: F,
+    ) -> Result<JoinHandle<F::Output>, Rejected<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        if let Err(error) = check_fits::<F, S>() {
+            return Err(Rejected { error, future });
+        }
+        // SAFETY: `F` is `Send`, so whichever thread runs it is fine.
         unsafe { self.spawn_unchecked(future) }
     }
 
@@ -298,16 +498,68 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
     {
         check_fits::<F, S>()?;
         // SAFETY: `F` is `Send`, so whichever thread runs it is fine.
-        unsafe { self.spawn_unchecked(future) }
+        unsafe { self.spawn_unchecked(future) }.map_err(|r| r.error)
     }
 
     /// Number of occupied slots: unfinished tasks and finished ones whose
     /// output still waits for its handle.
     pub fn occupied(&self) -> usize {
-        self.slots
-            .iter()
+        (0..self.capacity())
+            .filter_map(|index| self.slot(index))
             .filter(|slot| !state::is_free(slot.header.state.load(Ordering::Acquire)))
             .count()
+    }
+
+    /// Task slots now: `N`, plus those of the chunks a growing executor
+    /// has added.
+    pub fn capacity(&self) -> usize {
+        self.chunks.capacity()
+    }
+
+    /// The most task slots this executor can have: `N` for a fixed one;
+    /// the growth limit for a growing one.
+    pub fn max_capacity(&self) -> usize {
+        self.chunks.limit()
+    }
+
+    /// The slot at `index`, if it exists.
+    #[inline]
+    pub(crate) fn slot(&self, index: usize) -> Option<&Slot<S>> {
+        if index < N {
+            return Some(&self.slots[index]);
+        }
+        let (chunk, within) = self.chunks.locate(index)?;
+        // SAFETY: the elements of a chunk are `Slot<S>`s, initialised
+        // before it was published, and live as long as the executor.
+        Some(unsafe {
+            self.chunks
+                .element(chunk, within)
+                .cast::<Slot<S>>()
+                .as_ref()
+        })
+    }
+
+    /// Writes the slots of a new chunk for indices `first..`.
+    fn init_chunk(&'static self, chunk: NonNull<u8>, first: usize) {
+        // SAFETY: the chunk is ours until published; it starts with room
+        // for a `ChunkHead` (the chunk table's `head`) and is aligned for
+        // it.
+        unsafe {
+            chunk.cast::<ChunkHead>().write(ChunkHead {
+                shared: self.shared_ptr(),
+            })
+        };
+        for within in 0..self.chunks.per_chunk() {
+            let offset = self.chunks.offset_of(within);
+            // SAFETY: `within` is below the chunk's slot count, so the
+            // element lies inside the chunk, which is ours until published.
+            unsafe {
+                self.chunks
+                    .element(chunk, within)
+                    .cast::<Slot<S>>()
+                    .write(Slot::new((first + within) as u32, offset | VIA_CHUNK))
+            };
+        }
     }
 
     /// # Safety
@@ -317,12 +569,15 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
     unsafe fn spawn_unchecked<F>(
         &'static self,
         future: F,
-    ) -> Result<JoinHandle<F::Output>, SpawnError>
+    ) -> Result<JoinHandle<F::Output>, Rejected<F>>
     where
         F: Future + 'static,
     {
-        let (index, claimed) = self.claim().ok_or(SpawnError::Full)?;
-        let slot = &self.slots[index];
+        let (index, claimed) = match self.claim() {
+            Ok(claimed) => claimed,
+            Err(error) => return Err(Rejected { error, future }),
+        };
+        let slot = self.slot(index).expect("a claimed slot exists");
         let storage = slot.storage_ptr();
         // SAFETY: `CLAIMED` gives this context the slot exclusively (wakers
         // ignore it until `ALIVE`); the caller checked that `F` fits.
@@ -344,26 +599,45 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
         Ok(unsafe { JoinHandle::new(self.header_ptr(index), storage) })
     }
 
-    /// Finds a free slot and marks it `CLAIMED`; returns its index and the
+    /// Finds a free slot and marks it `CLAIMED` — adding a chunk if every
+    /// slot is occupied and the executor grows; returns its index and the
     /// state it had.
-    fn claim(&self) -> Option<(usize, u32)> {
-        let start = self.next_free.load(Ordering::Relaxed) as usize;
-        for k in 0..N {
-            let index = (start + k) % N;
-            let header = &self.slots[index].header;
-            let s = header.state.load(Ordering::Relaxed);
-            if state::is_free(s)
-                && header
-                    .state
-                    .compare_exchange(s, s | CLAIMED, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
+    fn claim(&'static self) -> Result<(usize, u32), SpawnError> {
+        loop {
+            let capacity = self.capacity();
+            let mut index = self.next_free.load(Ordering::Relaxed) as usize;
+            if index >= capacity {
+                index = 0;
+            }
+            for _ in 0..capacity {
+                if let Some(slot) = self.slot(index) {
+                    let header = &slot.header;
+                    let s = header.state.load(Ordering::Relaxed);
+                    if state::is_free(s)
+                        && header
+                            .state
+                            .compare_exchange(s, s | CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+                            .is_ok()
+                    {
+                        let next = if index + 1 == capacity { 0 } else { index + 1 };
+                        self.next_free.store(next as u32, Ordering::Relaxed);
+                        return Ok((index, s));
+                    }
+                }
+                index += 1;
+                if index == capacity {
+                    index = 0;
+                }
+            }
+            match self
+                .chunks
+                .grow(|chunk, first| self.init_chunk(chunk, first))
             {
-                self.next_free
-                    .store(((index + 1) % N) as u32, Ordering::Relaxed);
-                return Some((index, s));
+                Ok(first) => self.next_free.store(first as u32, Ordering::Relaxed),
+                Err(GrowError::Limit) => return Err(SpawnError::Full),
+                Err(GrowError::OutOfMemory) => return Err(SpawnError::OutOfMemory),
             }
         }
-        None
     }
 
     /// Pointer to `Shared` carrying the whole executor's provenance.
@@ -372,10 +646,17 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
         this.cast()
     }
 
-    /// Pointer to a slot's header carrying the whole executor's provenance.
+    /// Pointer to a slot's header carrying the whole executor's provenance
+    /// (inline slots) or its whole chunk's (chunk slots): what
+    /// [`Header::shared`] needs. `index` names an existing slot.
     fn header_ptr(&'static self, index: usize) -> *const Header {
-        let this: *const Self = self;
-        // SAFETY: `this` is valid; the projection creates no reference.
-        unsafe { &raw const (*this).slots[index].header }
+        if index < N {
+            let this: *const Self = self;
+            // SAFETY: `this` is valid; the projection creates no reference.
+            return unsafe { &raw const (*this).slots[index].header };
+        }
+        let (chunk, within) = self.chunks.locate(index).expect("a slot of an added chunk");
+        // `Header` is the first field of the `repr(C)` slot.
+        self.chunks.element(chunk, within).cast::<Header>().as_ptr()
     }
 }

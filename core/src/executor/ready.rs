@@ -1,68 +1,95 @@
-//! The ready queue: a two-level bitmap of task slots.
+//! The ready queue: a bitmap of task slots with summary levels above it.
 //!
-//! Bit `i % W` of word `i / W` (`W` = bits per word) says "task `i` is
+//! Bit `i % W` of leaf word `i / W` (`W` = bits per word) says "task `i` is
 //! ready". Setting the bit *is* the enqueue and the "already queued" check
 //! in one `fetch_or`, and the run loop takes a whole word of ready tasks in
 //! one `swap` — a wake→poll hand-off costs two read-modify-writes, one to
-//! publish and one to consume. Nothing is linked, so a
-//! wake that an interrupt handler cuts in half leaves nothing half-done for
-//! the run loop to wait on, and a bit cannot be set twice, so the queue
-//! cannot overflow.
+//! publish and one to consume. Nothing is linked, so a wake that an
+//! interrupt handler cuts in half leaves nothing half-done for the run loop
+//! to wait on, and a bit cannot be set twice, so the queue cannot overflow.
 //!
-//! A *summary* word has bit `w` set while word `w` may hold ready tasks, so
-//! the run loop never scans the whole bitmap. Its top two bits are flags, so
-//! that the decisions that must see each other are made on one location:
+//! Above the leaves sit *summary* levels: bit `w` of a summary word is set
+//! while word `w` of the level below may hold ready tasks, so the run loop
+//! never scans the whole bitmap. A fixed executor has one summary level
+//! (the `top` word over up to 64 leaf words: 4 096 tasks); a growing one
+//! has two (`top` over 64 middle words over 4 096 leaf words: 262 144
+//! tasks), its leaves living in the executor's
+//! [`TaskChunks`](super::TaskChunks).
 //!
-//! * `SLEEPING` — the run loop is in `Platform::park`. The wake that makes
-//!   the first work visible to a sleeping run loop finds it set and pends
-//!   the platform; every other wake leaves the platform alone, so busy run
-//!   loops cost wakers no `pend` (which matters where `pend` is a system
-//!   call).
+//! Summary bits are cleared lazily: the run loop leaves a bit set after
+//! taking the words below it (tasks that keep waking each other refill
+//! them), and a wake stops climbing as soon as it reads the next level's
+//! bit already set — so a steady wake→poll hand-off touches the leaf and
+//! reads one summary word, whatever the depth. The run loop clears a
+//! summary bit only when it finds the word below empty — while looking for
+//! work, or before sleeping — and then re-checks that word, restoring the
+//! bit if work arrived. Every level is the same pair: "set a bit below,
+//! read the bit above" (waker) / "clear the bit above, read the word below"
+//! (run loop). It needs a store-load order: every access is `SeqCst`, so
+//! all of them fall into one total order and one of the two reads sees the
+//! other side's write (see [`store_load_order`]). On x86 that costs nothing
+//! over weaker orderings (the read-modify-writes are `lock`ed either way,
+//! the loads plain `mov`s).
+//!
+//! Invariant: a summary bit is clear only if the word below is empty or a
+//! waker that set a bit there is still on its way up. The run loop restores
+//! a bit it cleared when its re-check finds the word non-empty, so it never
+//! strands work under a clear bit.
+//!
+//! Two flags sit in their own word, `flags`:
+//!
+//! * `SLEEPING` — the run loop is in `Platform::park`. It sets the flag
+//!   only after clearing every summary bit, so while it sleeps the first
+//!   wake to set a `top` bit finds `top` was empty, reads the flag and
+//!   pends the platform; every other wake leaves the platform alone, so
+//!   busy run loops cost wakers no `pend` (which matters where `pend` is a
+//!   system call). After setting the flag the run loop reads `top` once
+//!   more: a wake whose flag read came too early has set its bit by then.
 //! * `ROOT` — the future passed to `block_on` was woken.
 //!
-//! Summary bits are cleared lazily: the run loop leaves bit `w` set after
-//! taking word `w` (tasks that keep waking each other refill it), and a
-//! wake skips the summary write when it reads its word's bit already set.
-//! The run loop clears a bit only when it finds the word empty — while
-//! looking for work, or before sleeping — and then re-checks the word. The
-//! pair "set word bit, read summary" (waker) / "clear summary bit, read
-//! word" (run loop) needs a store-load order: every access to the summary
-//! and the words is `SeqCst`, so all of them fall into one total order and
-//! one of the two reads sees the other side's write (see
-//! [`store_load_order`]). On x86 that costs nothing over weaker orderings
-//! (the read-modify-writes are `lock`ed either way, the loads plain `mov`s),
-//! and it keeps the argument free of mixed-ordering subtleties.
-//!
-//! Order: the run loop visits words round-robin and, within a word, takes
-//! every ready task at once and polls them in slot order. A task woken while
-//! the run loop works through a batch lands in the *next* visit of its word,
-//! after every other word — a task that wakes itself cannot starve others.
+//! Order: the run loop visits leaf words round-robin and, within a word,
+//! takes every ready task at once and polls them in slot order. A task woken
+//! while the run loop works through a batch lands in the *next* visit of its
+//! word, after every other word — a task that wakes itself cannot starve
+//! others.
 
 use crate::sync::{AtomicUsize, Ordering};
 
-/// Ready bits per word. Under loom one, so that a two-task model exercises
-/// the summary level on every wake.
+/// Ready bits per leaf word. Under loom one, so that a two-task model
+/// exercises the summary levels on every wake.
 #[cfg(not(loom))]
-const WORD_BITS: usize = usize::BITS as usize;
+const LEAF_BITS: usize = usize::BITS as usize;
 #[cfg(loom)]
-const WORD_BITS: usize = 1;
+const LEAF_BITS: usize = 1;
+
+/// Leaf words per middle word (growing executors). Under loom two, so that
+/// two tasks share a middle word.
+#[cfg(not(loom))]
+const MID_BITS: usize = usize::BITS as usize;
+#[cfg(loom)]
+const MID_BITS: usize = 2;
+
+/// Bits of the `top` word.
+const TOP_BITS: usize = usize::BITS as usize;
 
 /// The `block_on` future was woken.
-const ROOT: usize = 1 << (usize::BITS - 2);
+const ROOT: usize = 1;
 /// The run loop is (about to be) asleep in `Platform::park`.
-const SLEEPING: usize = 1 << (usize::BITS - 1);
-/// The summary bits that stand for words.
-const WORDS: usize = ROOT - 1;
+const SLEEPING: usize = 2;
 
-/// How many words the summary can stand for.
-const MAX_WORDS: usize = usize::BITS as usize - 2;
+/// The largest number of task slots a fixed executor can have: 4 096 where
+/// `usize` has 64 bits, 1 024 where it has 32.
+pub(crate) const MAX_TASKS: usize = LEAF_BITS * TOP_BITS;
 
-/// Length of the word array: `MAX_WORDS` rounded up to a power of two.
-const WORD_SLOTS: usize = usize::BITS as usize;
+/// The largest number of task slots a growing executor can have: 262 144
+/// where `usize` has 64 bits, 32 768 where it has 32.
+pub(crate) const MAX_TASKS_GROWING: usize = LEAF_BITS * MID_BITS * TOP_BITS;
 
-/// The largest number of task slots an executor can have: 3968 where
-/// `usize` has 64 bits, 960 where it has 32.
-pub(crate) const MAX_TASKS: usize = WORD_BITS * MAX_WORDS;
+/// Number of leaf words of a growing executor.
+pub(crate) const LEAF_WORDS: usize = MID_BITS * TOP_BITS;
+
+/// The leaf words of a growing executor's ready queue.
+pub(crate) type Leaves = [AtomicUsize; LEAF_WORDS];
 
 /// Makes a `SeqCst` read-modify-write on one location and a later `SeqCst`
 /// load of another location keep their order against the mirror-image pair
@@ -80,15 +107,37 @@ fn store_load_order() {
     loom::sync::atomic::fence(Ordering::SeqCst);
 }
 
+/// A `SeqCst` load that keeps its place after earlier writes (see
+/// [`store_load_order`]).
+#[inline(always)]
+fn load(word: &AtomicUsize) -> usize {
+    store_load_order();
+    word.load(Ordering::SeqCst)
+}
+
+/// Clears `bit` in `above`, then re-checks `below`: returns `true` (with
+/// the bit restored) if `below` holds work after all.
+#[inline]
+fn clear_and_recheck(above: &AtomicUsize, bit: usize, below: &AtomicUsize) -> bool {
+    above.fetch_and(!bit, Ordering::SeqCst);
+    if load(below) == 0 {
+        return false;
+    }
+    above.fetch_or(bit, Ordering::SeqCst);
+    true
+}
+
 /// The ready bitmap plus the `ROOT` and `SLEEPING` flags.
 pub(crate) struct ReadyQueue {
-    /// Word bits, then `ROOT` and `SLEEPING`.
-    summary: AtomicUsize,
-    /// One bit per task slot. Only the first `MAX_WORDS` are used; the
-    /// array has a power-of-two length so that indexing it with a word
-    /// number masked by [`word_at`](Self::word_at) needs no bounds check
-    /// (and no panic path on the waker's way).
-    words: [AtomicUsize; WORD_SLOTS],
+    /// `ROOT` and `SLEEPING`.
+    flags: AtomicUsize,
+    /// One bit per word of `words`.
+    top: AtomicUsize,
+    /// The leaf words of a fixed executor; the middle words of a growing
+    /// one.
+    words: [AtomicUsize; TOP_BITS],
+    /// The leaf words of a growing executor.
+    leaves: Option<&'static Leaves>,
 }
 
 /// A word of ready tasks the run loop took out of the queue.
@@ -118,104 +167,232 @@ impl Batch {
     }
 }
 
+/// The set bits of `bits` from bit `from` upwards, then the ones below.
+#[inline]
+fn rotated(bits: usize, from: usize) -> impl Iterator<Item = usize> {
+    let from = from % usize::BITS as usize;
+    let high = bits & (usize::MAX << from);
+    let low = bits & !(usize::MAX << from);
+    ones(high).chain(ones(low))
+}
+
+/// The set bits of `bits`, lowest first.
+#[inline]
+fn ones(mut bits: usize) -> impl Iterator<Item = usize> {
+    core::iter::from_fn(move || {
+        if bits == 0 {
+            return None;
+        }
+        let bit = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        Some(bit)
+    })
+}
+
 impl ReadyQueue {
     crate::sync::const_fn! {
-        pub(crate) fn new() -> Self {
+        /// A queue for up to [`MAX_TASKS`] tasks, or — with `leaves` — up
+        /// to [`MAX_TASKS_GROWING`].
+        pub(crate) fn new(leaves: Option<&'static Leaves>) -> Self {
             Self {
-                summary: AtomicUsize::new(0),
+                flags: AtomicUsize::new(0),
+                top: AtomicUsize::new(0),
                 #[cfg(not(loom))]
-                words: [const { AtomicUsize::new(0) }; WORD_SLOTS],
+                words: [const { AtomicUsize::new(0) }; TOP_BITS],
                 #[cfg(loom)]
                 words: core::array::from_fn(|_| AtomicUsize::new(0)),
+                leaves,
             }
         }
     }
 
-    /// Word number `word` (always below `MAX_WORDS` for the executor's
-    /// task indices, which `Executor::new` checks at compile time).
+    /// The leaf words of a growing executor.
+    pub(crate) fn leaves(&self) -> Option<&'static Leaves> {
+        self.leaves
+    }
+
+    /// Word `i` of `words`; the mask keeps the index in bounds without a
+    /// panic path on the waker's way (callers' indices are in range).
     #[inline(always)]
-    fn word_at(&self, word: usize) -> &AtomicUsize {
-        &self.words[word % WORD_SLOTS]
+    fn word(&self, i: usize) -> &AtomicUsize {
+        &self.words[i % TOP_BITS]
+    }
+
+    /// Leaf word `i` of a growing executor.
+    #[inline(always)]
+    fn leaf(leaves: &'static Leaves, i: usize) -> &'static AtomicUsize {
+        &leaves[i % LEAF_WORDS]
+    }
+
+    /// The leaf word with number `i`, at either depth.
+    #[inline(always)]
+    fn leaf_word(&self, i: usize) -> &AtomicUsize {
+        match self.leaves {
+            Some(leaves) => Self::leaf(leaves, i),
+            None => self.word(i),
+        }
+    }
+
+    /// Number of leaf words.
+    fn leaf_words(&self) -> usize {
+        if self.leaves.is_some() {
+            LEAF_WORDS
+        } else {
+            TOP_BITS
+        }
     }
 
     /// Marks task `index` ready. Lock-free (no loop waits on another
     /// context); a task already marked stays marked once. Returns
     /// `true` if the run loop sleeps and must be pended.
+    #[inline]
     pub(crate) fn push(&self, index: usize) -> bool {
-        let word = index / WORD_BITS;
-        let bit = 1 << (index % WORD_BITS);
+        let leaf = index / LEAF_BITS;
+        let bit = 1 << (index % LEAF_BITS);
         // Its release half publishes what the waker did before the wake to
-        // the run loop's `swap`; SeqCst orders it before the summary load.
-        // (Only the task's own bit of the old value is used, so this is one
-        // `lock bts` on x86, not a compare-and-swap loop.)
-        if self.word_at(word).fetch_or(bit, Ordering::SeqCst) & bit != 0 {
+        // the run loop's `swap`. (Only the task's own bit of the old value
+        // is used, so this is one `lock bts` on x86, not a CAS loop.)
+        if self.leaf_word(leaf).fetch_or(bit, Ordering::SeqCst) & bit != 0 {
             // Already queued.
             return false;
         }
-        let flag = 1 << word;
-        store_load_order();
-        if self.summary.load(Ordering::SeqCst) & flag != 0 {
-            // The run loop still looks at this word. Either this load came
-            // before the run loop's clearing of the flag, and then its
-            // re-check of the word (after the clear) sees our bit, or it
-            // came after, and we would have read the flag clear.
+        let top_bit = match self.leaves {
+            None => leaf,
+            Some(_) => {
+                let mid = leaf / MID_BITS;
+                let flag = 1 << (leaf % MID_BITS);
+                // A set flag means the run loop still looks at our leaf:
+                // its clearing of the flag comes after this load, and its
+                // re-check of the leaf after that sees our bit.
+                if load(self.word(mid)) & flag != 0
+                    || self.word(mid).fetch_or(flag, Ordering::SeqCst) & flag != 0
+                {
+                    return false;
+                }
+                mid
+            }
+        };
+        let flag = 1 << top_bit;
+        if load(&self.top) & flag != 0 {
             return false;
         }
-        let prev = self.summary.fetch_or(flag, Ordering::SeqCst);
-        // The first wake that shows a sleeping run loop work pends it; a
-        // sleeping run loop has no other summary bit set (it cleared them
-        // all before it set `SLEEPING`).
-        prev & SLEEPING != 0 && prev & (WORDS | ROOT) == 0
+        if self.top.fetch_or(flag, Ordering::SeqCst) != 0 {
+            // Work was visible before: a sleeping run loop had cleared
+            // `top`, so whoever made it non-empty pends.
+            return false;
+        }
+        load(&self.flags) & SLEEPING != 0
     }
 
     /// Flags the `block_on` future as woken. Returns `true` if the run loop
     /// sleeps and must be pended.
     pub(crate) fn wake_root(&self) -> bool {
-        let prev = self.summary.fetch_or(ROOT, Ordering::SeqCst);
-        prev & SLEEPING != 0 && prev & (WORDS | ROOT) == 0
+        let prev = self.flags.fetch_or(ROOT, Ordering::SeqCst);
+        prev & SLEEPING != 0 && prev & ROOT == 0
     }
 
-    /// Takes the next word with ready tasks, visiting words round-robin
-    /// from `*cursor`, which it advances. Only the run loop calls this.
+    /// Takes the next word with ready tasks, visiting leaf words
+    /// round-robin from `*cursor`, which it advances. Only the run loop
+    /// calls this.
     #[inline]
     pub(crate) fn take(&self, cursor: &mut usize) -> Option<Batch> {
-        let mut candidates = self.summary.load(Ordering::SeqCst) & WORDS;
-        while candidates != 0 {
-            // The summary's top bits are flags, never words, so rotating
-            // the whole word yields word numbers below `MAX_WORDS`.
-            let word = (candidates.rotate_right(*cursor as u32).trailing_zeros() as usize
-                + *cursor)
-                % usize::BITS as usize;
-            let flag = 1 << word;
-            candidates &= !flag;
-            // A load first, so that an empty word costs no swap.
-            if self.word_at(word).load(Ordering::SeqCst) == 0 {
-                // A lazily kept flag: drop it, so that later visits skip
-                // the word, then re-check the word as `start_sleeping` does.
-                self.summary.fetch_and(!flag, Ordering::SeqCst);
-                store_load_order();
-                if self.word_at(word).load(Ordering::SeqCst) == 0 {
-                    continue;
+        match self.leaves {
+            None => {
+                let start = *cursor % TOP_BITS;
+                for word in rotated(load(&self.top), start) {
+                    let leaf = self.word(word);
+                    if let Some(batch) = self.take_leaf(&self.top, word, leaf, word, cursor) {
+                        return Some(batch);
+                    }
                 }
+                None
             }
-            // Its acquire half pairs with the release half of every `push`
-            // it takes.
-            let bits = self.word_at(word).swap(0, Ordering::SeqCst);
-            if bits != 0 {
-                *cursor = (word + 1) % MAX_WORDS;
-                return Some(Batch {
-                    base: word * WORD_BITS,
-                    bits,
-                });
+            Some(leaves) => {
+                let start = *cursor % LEAF_WORDS;
+                let (start_mid, start_bit) = (start / MID_BITS, start % MID_BITS);
+                let top = load(&self.top);
+                for mid in rotated(top, start_mid) {
+                    let from = if mid == start_mid { start_bit } else { 0 };
+                    if let Some(batch) = self.take_mid(leaves, mid, from, cursor) {
+                        return Some(batch);
+                    }
+                }
+                // The bits below the cursor in the word it started in.
+                if top & (1 << start_mid) != 0 && start_bit != 0 {
+                    return self.take_mid(leaves, start_mid, 0, cursor);
+                }
+                None
+            }
+        }
+    }
+
+    /// Looks for ready tasks under middle word `mid`, from leaf bit `from`.
+    fn take_mid(
+        &self,
+        leaves: &'static Leaves,
+        mid: usize,
+        from: usize,
+        cursor: &mut usize,
+    ) -> Option<Batch> {
+        let flag = 1 << mid;
+        let word = self.word(mid);
+        let mut bits = load(word);
+        if bits == 0 {
+            if !clear_and_recheck(&self.top, flag, word) {
+                return None;
+            }
+            bits = load(word);
+        }
+        let bits = if from == 0 {
+            bits
+        } else {
+            bits & (usize::MAX << from)
+        };
+        for b in ones(bits) {
+            let leaf = mid * MID_BITS + b;
+            if let Some(batch) = self.take_leaf(word, b, Self::leaf(leaves, leaf), leaf, cursor) {
+                return Some(batch);
             }
         }
         None
     }
 
+    /// Takes the ready tasks of `leaf`, leaf word number `number`, whose
+    /// summary bit is `bit` of `above`.
+    #[inline]
+    fn take_leaf(
+        &self,
+        above: &AtomicUsize,
+        bit: usize,
+        leaf: &AtomicUsize,
+        number: usize,
+        cursor: &mut usize,
+    ) -> Option<Batch> {
+        // A load first, so that an empty word costs no swap.
+        if load(leaf) == 0 {
+            // A lazily kept flag: drop it, so that later visits skip the
+            // word — unless work arrived meanwhile.
+            if !clear_and_recheck(above, 1 << bit, leaf) {
+                return None;
+            }
+        }
+        // Its acquire half pairs with the release half of every `push` it
+        // takes.
+        let bits = leaf.swap(0, Ordering::SeqCst);
+        if bits == 0 {
+            return None;
+        }
+        *cursor = (number + 1) % self.leaf_words();
+        Some(Batch {
+            base: number * LEAF_BITS,
+            bits,
+        })
+    }
+
     /// Takes just the `ROOT` flag.
     pub(crate) fn take_root(&self) -> bool {
-        self.summary.load(Ordering::SeqCst) & ROOT != 0
-            && self.summary.fetch_and(!ROOT, Ordering::SeqCst) & ROOT != 0
+        self.flags.load(Ordering::SeqCst) & ROOT != 0
+            && self.flags.fetch_and(!ROOT, Ordering::SeqCst) & ROOT != 0
     }
 
     /// Marks the run loop as going to sleep. Returns `true` if nothing is
@@ -223,26 +400,38 @@ impl ReadyQueue {
     /// will ask for a pend); `false` if work is already there (the flag is
     /// not set, or cleared again).
     pub(crate) fn start_sleeping(&self) -> bool {
-        // Drop the lazily kept word flags, then re-check their words: a
-        // wake that saw a flag before this clear set its bit before this
-        // re-check reads it (`SeqCst` on both sides, see the module docs).
-        let kept = self.summary.fetch_and(!WORDS, Ordering::SeqCst) & WORDS;
-        store_load_order();
-        let mut busy = 0;
-        let mut rest = kept;
-        while rest != 0 {
-            let word = rest.trailing_zeros() as usize;
-            rest &= rest - 1;
-            if self.word_at(word).load(Ordering::SeqCst) != 0 {
-                busy |= 1 << word;
-            }
-        }
-        if busy != 0 {
-            self.summary.fetch_or(busy, Ordering::SeqCst);
+        if self.flags.load(Ordering::SeqCst) & ROOT != 0 {
             return false;
         }
-        let prev = self.summary.fetch_or(SLEEPING, Ordering::SeqCst);
-        if prev & (WORDS | ROOT) == 0 {
+        // Drop every lazily kept summary bit, re-checking the word below
+        // each (restoring the bit and giving up on sleep if it has work).
+        let kept = self.top.fetch_and(0, Ordering::SeqCst);
+        let mut busy = false;
+        for t in ones(kept) {
+            let word = self.word(t);
+            let has_work = match self.leaves {
+                None => load(word) != 0,
+                Some(leaves) => {
+                    let mut any = false;
+                    for b in ones(load(word)) {
+                        let leaf = Self::leaf(leaves, t * MID_BITS + b);
+                        if load(leaf) != 0 || clear_and_recheck(word, 1 << b, leaf) {
+                            any = true;
+                        }
+                    }
+                    any || load(word) != 0
+                }
+            };
+            if has_work {
+                self.top.fetch_or(1 << t, Ordering::SeqCst);
+                busy = true;
+            }
+        }
+        if busy {
+            return false;
+        }
+        let prev = self.flags.fetch_or(SLEEPING, Ordering::SeqCst);
+        if prev & ROOT == 0 && load(&self.top) == 0 {
             true
         } else {
             self.stop_sleeping();
@@ -252,21 +441,26 @@ impl ReadyQueue {
 
     /// Clears the sleeping flag after `Platform::park` returned.
     pub(crate) fn stop_sleeping(&self) {
-        self.summary.fetch_and(!SLEEPING, Ordering::SeqCst);
+        self.flags.fetch_and(!SLEEPING, Ordering::SeqCst);
     }
 
     /// `true` when no task and no `block_on` future is queued.
     pub(crate) fn is_empty(&self) -> bool {
-        let summary = self.summary.load(Ordering::SeqCst);
-        if summary & ROOT != 0 {
+        if load(&self.flags) & ROOT != 0 {
             return false;
         }
-        let mut rest = summary & WORDS;
-        while rest != 0 {
-            let word = rest.trailing_zeros() as usize;
-            rest &= rest - 1;
-            if self.word_at(word).load(Ordering::SeqCst) != 0 {
-                return false;
+        for t in ones(load(&self.top)) {
+            let word = load(self.word(t));
+            match self.leaves {
+                None if word != 0 => return false,
+                None => {}
+                Some(leaves) => {
+                    for b in ones(word) {
+                        if load(Self::leaf(leaves, t * MID_BITS + b)) != 0 {
+                            return false;
+                        }
+                    }
+                }
             }
         }
         true

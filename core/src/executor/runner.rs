@@ -55,6 +55,8 @@ pub struct Runner<P: Platform + 'static, const N: usize, const S: usize> {
     ticking: Cell<bool>,
     /// Guards against `block_on` nested inside `block_on`.
     blocking: Cell<bool>,
+    /// Tasks finished by this runner.
+    finished: Cell<u64>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -183,6 +185,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
             cursor: Cell::new(0),
             ticking: Cell::new(false),
             blocking: Cell::new(false),
+            finished: Cell::new(0),
             _not_send: PhantomData,
         }
     }
@@ -207,7 +210,48 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         // SAFETY: `!Send` futures are only polled and dropped by this
         // runner, which cannot leave this thread; shutdown (dropping the
         // runner) drops them here too.
+        unsafe { self.exec.spawn_unchecked(future) }.map_err(|r| r.error)
+    }
+
+    /// [`try_spawn_local`](Self::try_spawn_local) that hands the future
+    /// back when it cannot be spawned — no slot free ([`SpawnError::Full`]
+    /// at the executor's limit, [`SpawnError::OutOfMemory`]) or too large —
+    /// so the caller can wait (for example until
+    /// [`finished`](Self::finished) moves) and try again instead of losing
+    /// it. Sizes are checked at run time.
+    ///
+    /// ```
+    /// use kasync::executor::{Executor, Spin};
+    ///
+    /// static EXECUTOR: Executor<Spin, 1, 64> = Executor::new(Spin);
+    /// let runner = EXECUTOR.runner().unwrap();
+    /// let first = runner.spawn_local(async { 1 }).unwrap();
+    /// let rejected = runner.spawn_local_or_return(async { 2 }).unwrap_err();
+    /// assert_eq!(runner.block_on(first), Ok(1)); // its slot is free again
+    /// let second = runner.spawn_local_or_return(rejected.future).unwrap();
+    /// assert_eq!(runner.block_on(second), Ok(2));
+    /// ```
+    pub fn spawn_local_or_return<F>(
+        &self,
+        future: F,
+    ) -> Result<JoinHandle<F::Output>, super::Rejected<F>>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        if let Err(error) = super::check_fits::<F, S>() {
+            return Err(super::Rejected { error, future });
+        }
+        // SAFETY: as in `spawn_local`.
         unsafe { self.exec.spawn_unchecked(future) }
+    }
+
+    /// How many tasks this runner has finished — completed, cancelled or
+    /// panicked — since it was claimed. A task's slot is free once it has
+    /// finished and its handle is gone, so a spawner waiting for a slot
+    /// may wait for this to move.
+    pub fn finished(&self) -> u64 {
+        self.finished.get()
     }
 
     /// [`spawn_local`](Self::spawn_local) with the size check at run time:
@@ -219,7 +263,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
     {
         super::check_fits::<F, S>()?;
         // SAFETY: as in `spawn_local`.
-        unsafe { self.exec.spawn_unchecked(future) }
+        unsafe { self.exec.spawn_unchecked(future) }.map_err(|r| r.error)
     }
 
     /// Polls up to `budget` ready tasks and returns what it did. Never
@@ -255,13 +299,19 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         }
         self.batch.set(batch);
         stats.ready_left = !batch.is_empty() || !ready.is_empty();
+        self.finished
+            .set(self.finished.get() + u64::from(stats.completed));
         stats
     }
 
     /// Polls (or drops, if aborted) the task at `index`, which the caller
     /// took out of the ready queue.
     fn run_task(&self, index: usize, stats: &mut TickStats) {
-        let slot: &Slot<S> = &self.exec.slots[index];
+        let Some(slot) = self.exec.slot(index) else {
+            // Every index in the queue came from an existing slot.
+            return;
+        };
+        let slot: &Slot<S> = slot;
         let header = &slot.header;
         // Acquire: pairs with the spawner's Release of `ALIVE`, so the
         // future and vtable it wrote are visible.
@@ -423,7 +473,10 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
                 self.0.cancel_all(self.1 + 1);
             }
         }
-        for (index, slot) in self.exec.slots.iter().enumerate().skip(from) {
+        for index in from..self.exec.capacity() {
+            let Some(slot) = self.exec.slot(index) else {
+                continue;
+            };
             let header = &slot.header;
             let s = header.state.load(Ordering::Acquire);
             if s & ALIVE == 0 {
@@ -444,7 +497,10 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
     fn return_batch(&self) {
         let mut batch = self.batch.take();
         while let Some(index) = batch.pop() {
-            let header = &self.exec.slots[index].header;
+            let Some(slot) = self.exec.slot(index) else {
+                continue;
+            };
+            let header = &slot.header;
             if header.state.load(Ordering::Acquire) & ALIVE != 0 {
                 // SAFETY: `shared_ptr` has whole-executor provenance.
                 unsafe { Shared::enqueue(self.exec.shared_ptr(), header) };

@@ -1,7 +1,7 @@
 //! The part of an executor that every waker reaches besides the task's own
 //! slot: the ready queue and the platform's pender.
 
-use super::ready::ReadyQueue;
+use super::ready::{Leaves, ReadyQueue};
 use crate::sync::AtomicBool;
 
 /// Executor state reachable from any context through a task header.
@@ -22,9 +22,10 @@ impl Shared {
     crate::sync::const_fn! {
         /// `pend_fn` must treat its argument as the start of the executor
         /// that contains this value.
-        pub(crate) fn new(pend_fn: unsafe fn(*const Shared)) -> Self {
+        /// `leaves`: the ready queue's leaf words of a growing executor.
+        pub(crate) fn new(pend_fn: unsafe fn(*const Shared), leaves: Option<&'static Leaves>) -> Self {
             Self {
-                ready: ReadyQueue::new(),
+                ready: ReadyQueue::new(leaves),
                 runner_claimed: AtomicBool::new(false),
                 pend_fn,
             }

@@ -75,6 +75,18 @@ unsafe fn drop_in_place_as<T>(ptr: *mut u8) {
 pub(crate) const SLOT_ALIGN: usize = 64;
 const _: () = assert!(1 << state::TAG_BITS == SLOT_ALIGN);
 
+/// Flag of [`Header::shared_offset`]: the offset leads to a chunk's head.
+/// (Offsets are multiples of [`SLOT_ALIGN`], so the low bit is free.)
+pub(crate) const VIA_CHUNK: usize = 1;
+
+/// The start of a chunk of task slots: where its headers find the
+/// executor's [`Shared`]. Padded to a slot's alignment, so the slots that
+/// follow it are aligned.
+#[repr(C, align(64))]
+pub(crate) struct ChunkHead {
+    pub(crate) shared: *const Shared,
+}
+
 /// The part of a slot that wakers, join handles and the run loop share.
 #[repr(C)]
 pub(crate) struct Header {
@@ -82,7 +94,9 @@ pub(crate) struct Header {
     pub(crate) state: AtomicU32,
     /// This slot's index in the executor.
     pub(crate) index: u32,
-    /// Byte distance from this header back to the executor's [`Shared`].
+    /// Byte distance from this header back to the executor's [`Shared`]
+    /// (inline slots) or, with [`VIA_CHUNK`] set, back to the start of its
+    /// chunk, which holds a pointer to the `Shared` (chunk slots).
     pub(crate) shared_offset: usize,
     /// The task's vtable; written only by the spawner while it holds
     /// `CLAIMED`, read by the run loop after `ALIVE` was published.
@@ -125,13 +139,25 @@ impl Header {
     ///
     /// # Safety
     /// `this` points to a header inside a live executor and carries the
-    /// provenance of the whole executor (it was derived from a pointer to
-    /// the executor, never narrowed through a `&Header`).
+    /// provenance of the whole executor — or, for a slot in a chunk, of the
+    /// whole chunk (it was derived from a pointer to the executor or the
+    /// chunk, never narrowed through a `&Header`).
+    #[inline(always)]
     pub(crate) unsafe fn shared(this: *const Header) -> *const Shared {
-        // SAFETY: the header sits `shared_offset` bytes after its
-        // executor's `Shared` (set once in the constructor, never changed);
-        // the caller's pointer may reach the whole executor.
-        unsafe { this.byte_sub((*this).shared_offset).cast::<Shared>() }
+        // SAFETY: set once when the slot was made, never changed.
+        let offset = unsafe { (*this).shared_offset };
+        // SAFETY: the header sits `offset & !VIA_CHUNK` bytes after its
+        // executor's `Shared` or its chunk's head; the caller's pointer may
+        // reach either.
+        let base = unsafe { this.byte_sub(offset & !VIA_CHUNK) };
+        if offset & VIA_CHUNK == 0 {
+            base.cast::<Shared>()
+        } else {
+            // SAFETY: a chunk's head was written before the chunk was
+            // published and never changes; it points to the `Shared` with
+            // the whole executor's provenance.
+            unsafe { (*base.cast::<ChunkHead>()).shared }
+        }
     }
 
     /// Schedules the task at `this` if `tag` still names its current

@@ -13,6 +13,7 @@ use core::time::Duration;
 use super::handle::Handle;
 use super::slot::{self, CancelState, OpSlot, OpVTable, State};
 use super::{Completion, Driver, OpId, Operation};
+use crate::chunk::{Chunks, Growth};
 use crate::executor::{Drive, Idle};
 use crate::list::{List, Node};
 use crate::storage;
@@ -58,6 +59,8 @@ pub struct Reactor<D: Driver, C: Clock, const M: usize, const K: usize = 128> {
     driver_busy: Cell<bool>,
     timers: Timers<C>,
     slots: [OpSlot<D, K>; M],
+    /// Slots beyond the inline ones (none unless built growing).
+    chunks: Chunks,
     /// The most recently freed slot (index + 1; 0: none). Free slots form
     /// a stack through [`OpSlot::next_free`], so a claim reuses the slot
     /// that was freed last — the one still in the cache.
@@ -93,6 +96,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             driver_busy: Cell::new(false),
             timers: Timers::new(clock),
             slots: [const { OpSlot::new() }; M],
+            chunks: Self::chunks(None),
             free_head: Cell::new(0),
             fresh: Cell::new(0),
             occupied: Cell::new(0),
@@ -110,6 +114,41 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     /// (a `Box::new_uninit`, a leaked allocation); no reactor-sized
     /// temporary is made.
     pub fn init(place: &mut MaybeUninit<Self>, driver: D, clock: C) -> &mut Self {
+        Self::init_with(place, driver, clock, None)
+    }
+
+    /// Builds a *growing* reactor in place: `M` op slots inline, and when
+    /// every slot is taken a submission adds a chunk of
+    /// [`Growth::slots_per_chunk`] slots from the growth's allocator, up to
+    /// [`Growth::max_slots`]. At the limit (or with no memory) submissions
+    /// wait for a free slot, as in a fixed table. The chunks are freed
+    /// when the reactor is dropped, after its shutdown.
+    pub fn init_growing(
+        place: &mut MaybeUninit<Self>,
+        driver: D,
+        clock: C,
+        growth: Growth,
+    ) -> &mut Self {
+        Self::init_with(place, driver, clock, Some(growth))
+    }
+
+    /// The chunk table for `growth`.
+    const fn chunks(growth: Option<Growth>) -> Chunks {
+        Chunks::new(
+            growth,
+            M,
+            size_of::<OpSlot<D, K>>(),
+            align_of::<OpSlot<D, K>>(),
+            0,
+        )
+    }
+
+    fn init_with(
+        place: &mut MaybeUninit<Self>,
+        driver: D,
+        clock: C,
+        growth: Option<Growth>,
+    ) -> &mut Self {
         const { assert!(M > 0 && M < u32::MAX as usize, "M must be at least 1") };
         let this = place.as_mut_ptr();
         // SAFETY: every field is written exactly once through raw pointers
@@ -123,6 +162,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             for i in 0..M {
                 slots.add(i).write(OpSlot::new());
             }
+            (&raw mut (*this).chunks).write(Self::chunks(growth));
             (&raw mut (*this).free_head).write(Cell::new(0));
             (&raw mut (*this).fresh).write(Cell::new(0));
             (&raw mut (*this).occupied).write(Cell::new(0));
@@ -156,6 +196,12 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     /// Op-table slots in use.
     pub fn occupied(&self) -> usize {
         self.occupied.get()
+    }
+
+    /// Op-table slots now: `M`, plus those of the chunks a growing reactor
+    /// has added.
+    pub fn capacity(&self) -> usize {
+        self.chunks.capacity()
     }
 
     /// Runs `f` with shared access to the backend — for what users need
@@ -241,7 +287,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     /// Requests a cancel of every operation the backend holds, and fails
     /// every operation it does not hold yet.
     fn cancel_everything(&self) {
-        for index in 0..M as u32 {
+        for index in 0..self.capacity() as u32 {
             let slot = self.slot(index);
             if slot.state.get() == State::Unsubmitted {
                 slot.completion
@@ -254,12 +300,32 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         }
     }
 
+    /// The slot at `index`, which exists.
+    #[inline]
     pub(crate) fn slot(&self, index: u32) -> &OpSlot<D, K> {
-        &self.slots[index as usize]
+        self.get_slot(index as usize)
+            .expect("an op slot index the reactor handed out")
+    }
+
+    /// The slot at `index`, if it exists.
+    #[inline]
+    fn get_slot(&self, index: usize) -> Option<&OpSlot<D, K>> {
+        if index < M {
+            return Some(&self.slots[index]);
+        }
+        let (chunk, within) = self.chunks.locate(index)?;
+        // SAFETY: the elements of a chunk are `OpSlot`s, initialised before
+        // it was added, and live until the reactor's drop.
+        Some(unsafe {
+            self.chunks
+                .element(chunk, within)
+                .cast::<OpSlot<D, K>>()
+                .as_ref()
+        })
     }
 
     fn id(&self, index: usize) -> OpId {
-        OpId::new(index as u32, self.slots[index].generation.get())
+        OpId::new(index as u32, self.slot(index as u32).generation.get())
     }
 
     fn set_state(&self, slot: &OpSlot<D, K>, new: State) {
@@ -273,7 +339,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     /// if nobody waits in line and a free slot is left beyond those
     /// promised to woken waiters.
     pub(crate) fn claim_unoffered(&self) -> Option<u32> {
-        let unpromised = M - self.occupied.get() > self.offers.get();
+        let unpromised = self.chunks.limit() - self.occupied.get() > self.offers.get();
         if self.free_waiters.is_empty() && unpromised {
             self.claim()
         } else {
@@ -302,11 +368,29 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             return Some(index);
         }
         let fresh = self.fresh.get();
-        if (fresh as usize) < M {
+        if (fresh as usize) < self.capacity() {
             self.fresh.set(fresh + 1);
             return Some(fresh);
         }
-        None
+        // Every slot was used: add a chunk (fresh slots from `fresh` on).
+        let first = self
+            .chunks
+            .grow(|chunk, _| {
+                for within in 0..self.chunks.per_chunk() {
+                    // SAFETY: the new chunk is ours and has room for
+                    // `per_chunk` slots.
+                    unsafe {
+                        self.chunks
+                            .element(chunk, within)
+                            .cast::<OpSlot<D, K>>()
+                            .write(OpSlot::new())
+                    };
+                }
+            })
+            .ok()?;
+        debug_assert_eq!(first, fresh as usize, "the reactor grows alone");
+        self.fresh.set(fresh + 1);
+        Some(fresh)
     }
 
     /// Moves `op` into the free slot `index` and hands it to the backend
@@ -354,7 +438,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     /// Hands an `Unsubmitted` operation to the backend. `false` if the
     /// backend's queue is full.
     fn try_push(&self, d: &mut D, index: usize) -> bool {
-        let slot = &self.slots[index];
+        let slot = self.slot(index as u32);
         // SAFETY: `Unsubmitted` slots hold their operation; `build` only
         // borrows it where it lies.
         if !unsafe { (slot.vtable().push)(slot.ptr(), d, self.id(index)) } {
@@ -575,7 +659,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     /// is lost (whatever it produced is leaked), and the reap stops with
     /// the rest left to the driver for the next turn.
     fn record(&self, id: OpId, completion: Completion) {
-        let Some(slot) = self.slots.get(id.index() as usize) else {
+        let Some(slot) = self.get_slot(id.index() as usize) else {
             return;
         };
         if self.id(id.index() as usize) != id {
@@ -765,7 +849,21 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Drop for Reactor<D, C,
         // to take it (its future was leaked): release it here. Each slot is
         // settled before the operation's code runs; if that code panics,
         // the operations of later slots are leaked, never seen twice.
-        for index in 0..M as u32 {
+        /// Gives the chunks back last, also if an operation's code panics.
+        struct FreeChunks<'a>(&'a Chunks);
+        impl Drop for FreeChunks<'_> {
+            fn drop(&mut self) {
+                // SAFETY: the shutdown above waited for every completion,
+                // so the backend no longer uses any slot; the slots hold
+                // nothing that needs dropping once released (a panic of a
+                // release leaks what later slots hold, and their memory is
+                // then freed with nothing pointing into it but the
+                // reactor, which is going away).
+                unsafe { self.0.free() };
+            }
+        }
+        let _free_chunks = FreeChunks(&self.chunks);
+        for index in 0..self.capacity() as u32 {
             let slot = self.slot(index);
             let state = slot.state.get();
             if matches!(state, State::Free | State::InFlight | State::Orphaned) {
@@ -789,7 +887,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Drop for Reactor<D, C,
 impl<D: Driver, C: Clock, const M: usize, const K: usize> fmt::Debug for Reactor<D, C, M, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reactor")
-            .field("slots", &M)
+            .field("slots", &self.capacity())
             .field("occupied", &self.occupied.get())
             .field("in_flight", &self.backend_owned.get())
             .field("timers", &self.timers)

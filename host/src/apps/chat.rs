@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use super::lines::{LineBuffer, LineTooLong};
 use crate::net::{TcpListener, TcpStream};
-use crate::{io as ring, sleep, spawn};
+use crate::{io as ring, sleep, spawn, spawn_when_free};
 
 /// What a member's unsent lines may count before it is disconnected.
 const OUTBOX_BYTES: usize = 256 * 1024;
@@ -182,7 +182,8 @@ pub async fn serve_chat_with(listener: TcpListener, limits: ChatLimits) -> io::R
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                if let Err(e) = spawn(member(Rc::clone(&room), stream)) {
+                // At the runtime's task limit, accepting waits for a slot.
+                if let Err(e) = spawn_when_free(member(Rc::clone(&room), stream)).await {
                     eprintln!("chat: {e}; closing the connection from {peer}");
                 }
             }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use crate::net::{TcpListener, TcpStream};
-use crate::{io as ring, spawn};
+use crate::{io as ring, spawn_when_free};
 
 /// How long a peer may take nothing of its echo before the connection is
 /// dropped (it does not read).
@@ -23,8 +23,8 @@ pub const ECHO_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Echoes everything each connection sends until it closes, one task per
 /// connection, accepting through a multishot accept and receiving through
 /// multishot receives. Runs until stopped. A failed accept (out of
-/// descriptors, …) or a connection that finds the task table full is
-/// reported on stderr and the server goes on.
+/// descriptors, …) is reported on stderr and the server goes on; at the
+/// runtime's task limit accepting pauses until a connection ends.
 pub async fn serve_echo(listener: TcpListener) -> io::Result<()> {
     serve_echo_with(listener, ECHO_WRITE_TIMEOUT).await
 }
@@ -35,7 +35,9 @@ pub async fn serve_echo_with(listener: TcpListener, write_timeout: Duration) -> 
     while let Some(stream) = incoming.next().await {
         match stream {
             Ok(stream) => {
-                if let Err(e) = spawn(echo_with(stream, write_timeout)) {
+                // At the runtime's task limit, accepting waits for a slot
+                // (new peers wait in the listen queue) instead of closing.
+                if let Err(e) = spawn_when_free(echo_with(stream, write_timeout)).await {
                     eprintln!("echo: {e}; closing a connection");
                 }
             }

@@ -1,0 +1,65 @@
+//! Chunk memory for growing tables in tests: the global allocator, counting
+//! live blocks and failing on demand.
+
+use core::alloc::Layout;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use kasync::chunk::ChunkAlloc;
+
+/// The global allocator, counting what is live, failing once `budget`
+/// blocks are out.
+pub struct Heap {
+    /// Blocks allocated and not yet given back.
+    pub live: AtomicUsize,
+    /// Allocations fail while `live` is at least this.
+    pub budget: AtomicUsize,
+}
+
+impl Heap {
+    /// A heap with no budget.
+    pub const fn new() -> Self {
+        Self {
+            live: AtomicUsize::new(0),
+            budget: AtomicUsize::new(usize::MAX),
+        }
+    }
+}
+
+// SAFETY: the global allocator's blocks are fresh and valid until freed.
+unsafe impl ChunkAlloc for Heap {
+    fn allocate(&self, layout: Layout) -> Option<NonNull<u8>> {
+        if self.live.load(Ordering::SeqCst) >= self.budget.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.live.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: tables never ask for zero bytes.
+        NonNull::new(unsafe { std::alloc::alloc(layout) })
+    }
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        // SAFETY: per the caller, `ptr` came from `allocate(layout)`.
+        unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) }
+    }
+}
+
+/// What the tests leak on purpose (`'static` executors, as a host's are),
+/// kept reachable so that miri does not report it as a leak.
+static KEPT: Mutex<Vec<Kept>> = Mutex::new(Vec::new());
+
+struct Kept(#[allow(dead_code)] *const ());
+
+// SAFETY: only stored, never used.
+unsafe impl Send for Kept {}
+
+/// Keeps `value` reachable from a static (see [`KEPT`]).
+pub fn keep<T>(value: &'static T) -> &'static T {
+    KEPT.lock().unwrap().push(Kept((value as *const T).cast()));
+    value
+}
+
+/// A counting heap that lives for the rest of the test run.
+pub fn leak_heap() -> &'static Heap {
+    keep(Box::leak(Box::new(Heap::new())))
+}
