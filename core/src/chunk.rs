@@ -204,6 +204,9 @@ impl Chunks {
     /// never above the limit.
     #[inline]
     pub(crate) fn capacity(&self) -> usize {
+        if self.growth.is_none() {
+            return self.inline;
+        }
         let len = self.len.load(Ordering::Acquire);
         (self.inline + len * self.per_chunk()).min(self.limit())
     }

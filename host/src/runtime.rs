@@ -79,6 +79,8 @@ struct Core {
     /// How its ring was set up and its tables grow: a spare core serves
     /// only a runtime that asks for the same.
     settings: Settings,
+    /// Spawners waiting for a free task slot ([`spawn_when_free`]).
+    slot_waiters: SlotWaiters,
 }
 
 /// What a [`Core`] is built with.
@@ -268,6 +270,7 @@ impl Builder {
                         operations,
                     );
                     (&raw mut (*core).settings).write(settings);
+                    (&raw mut (*core).slot_waiters).write(SlotWaiters::default());
                     place.assume_init()
                 };
                 Box::leak(core)
@@ -407,6 +410,7 @@ impl Runtime {
             let drive = HostDrive {
                 reactor: &self.core.reactor,
                 runner: &self.runner,
+                waiters: &self.core.slot_waiters,
             };
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 self.runner.block_on_with(&drive, root)
@@ -430,27 +434,15 @@ impl Runtime {
 struct HostDrive<'a> {
     reactor: &'a HostReactor,
     runner: &'a HostRunner,
-}
-
-impl HostDrive<'_> {
-    fn wake_slot_waiters(&self) {
-        SLOT_WAITERS.with(|waiters| {
-            let mut waiters = waiters.borrow_mut();
-            let finished = self.runner.finished();
-            if waiters.seen != finished && !waiters.wakers.is_empty() {
-                waiters.seen = finished;
-                let wakers = std::mem::take(&mut waiters.wakers);
-                drop(waiters);
-                wakers.into_iter().for_each(std::task::Waker::wake);
-            }
-        });
-    }
+    waiters: &'a SlotWaiters,
 }
 
 impl Drive for HostDrive<'_> {
     fn turn(&self) {
         self.reactor.turn();
-        self.wake_slot_waiters();
+        if self.waiters.any.get() {
+            self.waiters.wake_if_finished(self.runner.finished());
+        }
     }
 
     fn park(&self, idle: &Idle<'_>) {
@@ -458,16 +450,31 @@ impl Drive for HostDrive<'_> {
     }
 }
 
-/// Spawners waiting for a free task slot on this thread.
+/// Spawners waiting for a free task slot of one runtime.
 #[derive(Default)]
 struct SlotWaiters {
+    /// `wakers` is not empty (checked every loop turn without a borrow).
+    any: Cell<bool>,
     /// `Runner::finished` when they were last woken.
-    seen: u64,
-    wakers: Vec<std::task::Waker>,
+    seen: Cell<u64>,
+    wakers: RefCell<Vec<std::task::Waker>>,
 }
 
-thread_local! {
-    static SLOT_WAITERS: RefCell<SlotWaiters> = RefCell::new(SlotWaiters::default());
+impl SlotWaiters {
+    fn wait(&self, waker: &std::task::Waker) {
+        self.wakers.borrow_mut().push(waker.clone());
+        self.any.set(true);
+    }
+
+    /// Wakes every waiter if a task finished since they were last woken.
+    fn wake_if_finished(&self, finished: u64) {
+        if self.seen.replace(finished) == finished {
+            return;
+        }
+        let wakers = std::mem::take(&mut *self.wakers.borrow_mut());
+        self.any.set(false);
+        wakers.into_iter().for_each(std::task::Waker::wake);
+    }
 }
 
 /// The future given to [`Runtime::block_on`], which notes whether a panic
@@ -618,7 +625,7 @@ where
                 future: back,
             }) => {
                 future = Some(back);
-                SLOT_WAITERS.with(|w| w.borrow_mut().wakers.push(cx.waker().clone()));
+                with_current(|core, _| core.slot_waiters.wait(cx.waker()));
                 std::task::Poll::Pending
             }
             Err(rejected) => std::task::Poll::Ready(Err(rejected.error)),

@@ -528,6 +528,13 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
         if index < N {
             return Some(&self.slots[index]);
         }
+        self.chunk_slot(index)
+    }
+
+    /// The slot at `index` (`>= N`), if its chunk was added — out of line,
+    /// so that fixed executors' run loops stay small.
+    #[inline(never)]
+    fn chunk_slot(&self, index: usize) -> Option<&Slot<S>> {
         let (chunk, within) = self.chunks.locate(index)?;
         // SAFETY: the elements of a chunk are `Slot<S>`s, initialised
         // before it was published, and live as long as the executor.
@@ -577,7 +584,9 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
             Ok(claimed) => claimed,
             Err(error) => return Err(Rejected { error, future }),
         };
-        let slot = self.slot(index).expect("a claimed slot exists");
+        let slot_ptr = self.slot_ptr(index).expect("a claimed slot exists");
+        // SAFETY: slots are initialised and live as long as the executor.
+        let slot = unsafe { slot_ptr.as_ref() };
         let storage = slot.storage_ptr();
         // SAFETY: `CLAIMED` gives this context the slot exclusively (wakers
         // ignore it until `ALIVE`); the caller checked that `F` fits.
@@ -596,39 +605,59 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
         unsafe { Shared::enqueue(self.shared_ptr(), &slot.header) };
         // SAFETY: the header pointer has whole-executor provenance, and the
         // slot holds a `HANDLE` reference for the new handle.
-        Ok(unsafe { JoinHandle::new(self.header_ptr(index), storage) })
+        // (`Header` is the first field of the `repr(C)` slot.)
+        Ok(unsafe { JoinHandle::new(slot_ptr.cast::<Header>().as_ptr(), storage) })
     }
 
     /// Finds a free slot and marks it `CLAIMED` — adding a chunk if every
     /// slot is occupied and the executor grows; returns its index and the
     /// state it had.
+    #[inline]
     fn claim(&'static self) -> Result<(usize, u32), SpawnError> {
-        loop {
-            let capacity = self.capacity();
-            let mut index = self.next_free.load(Ordering::Relaxed) as usize;
-            if index >= capacity {
+        match self.find_free() {
+            Some(claimed) => Ok(claimed),
+            None => self.claim_growing(),
+        }
+    }
+
+    /// Scans every slot once, from where the last claim stopped, and
+    /// claims the first free one.
+    #[inline]
+    fn find_free(&self) -> Option<(usize, u32)> {
+        let capacity = self.capacity();
+        let mut index = self.next_free.load(Ordering::Relaxed) as usize;
+        if index >= capacity {
+            index = 0;
+        }
+        for _ in 0..capacity {
+            if let Some(slot) = self.slot(index) {
+                let header = &slot.header;
+                let s = header.state.load(Ordering::Relaxed);
+                if state::is_free(s)
+                    && header
+                        .state
+                        .compare_exchange(s, s | CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    let next = if index + 1 == capacity { 0 } else { index + 1 };
+                    self.next_free.store(next as u32, Ordering::Relaxed);
+                    return Some((index, s));
+                }
+            }
+            index += 1;
+            if index == capacity {
                 index = 0;
             }
-            for _ in 0..capacity {
-                if let Some(slot) = self.slot(index) {
-                    let header = &slot.header;
-                    let s = header.state.load(Ordering::Relaxed);
-                    if state::is_free(s)
-                        && header
-                            .state
-                            .compare_exchange(s, s | CLAIMED, Ordering::Acquire, Ordering::Relaxed)
-                            .is_ok()
-                    {
-                        let next = if index + 1 == capacity { 0 } else { index + 1 };
-                        self.next_free.store(next as u32, Ordering::Relaxed);
-                        return Ok((index, s));
-                    }
-                }
-                index += 1;
-                if index == capacity {
-                    index = 0;
-                }
-            }
+        }
+        None
+    }
+
+    /// [`claim`](Self::claim) once every slot was occupied: adds a chunk
+    /// (or finds one another context added) and claims from it.
+    #[cold]
+    #[inline(never)]
+    fn claim_growing(&'static self) -> Result<(usize, u32), SpawnError> {
+        loop {
             match self
                 .chunks
                 .grow(|chunk, first| self.init_chunk(chunk, first))
@@ -636,6 +665,9 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
                 Ok(first) => self.next_free.store(first as u32, Ordering::Relaxed),
                 Err(GrowError::Limit) => return Err(SpawnError::Full),
                 Err(GrowError::OutOfMemory) => return Err(SpawnError::OutOfMemory),
+            }
+            if let Some(claimed) = self.find_free() {
+                return Ok(claimed);
             }
         }
     }
@@ -646,17 +678,24 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
         this.cast()
     }
 
-    /// Pointer to a slot's header carrying the whole executor's provenance
-    /// (inline slots) or its whole chunk's (chunk slots): what
-    /// [`Header::shared`] needs. `index` names an existing slot.
-    fn header_ptr(&'static self, index: usize) -> *const Header {
+    /// Pointer to slot `index`, if it exists, carrying the whole
+    /// executor's provenance (inline slots) or its whole chunk's (chunk
+    /// slots): what [`Header::shared`] needs of the header at its start.
+    #[inline]
+    fn slot_ptr(&'static self, index: usize) -> Option<NonNull<Slot<S>>> {
         if index < N {
             let this: *const Self = self;
             // SAFETY: `this` is valid; the projection creates no reference.
-            return unsafe { &raw const (*this).slots[index].header };
+            let slot = unsafe { &raw const (*this).slots[index] };
+            return NonNull::new(slot.cast_mut());
         }
-        let (chunk, within) = self.chunks.locate(index).expect("a slot of an added chunk");
-        // `Header` is the first field of the `repr(C)` slot.
-        self.chunks.element(chunk, within).cast::<Header>().as_ptr()
+        self.chunk_slot_ptr(index)
+    }
+
+    /// [`slot_ptr`](Self::slot_ptr) for a chunk slot (out of line).
+    #[inline(never)]
+    fn chunk_slot_ptr(&self, index: usize) -> Option<NonNull<Slot<S>>> {
+        let (chunk, within) = self.chunks.locate(index)?;
+        Some(self.chunks.element(chunk, within).cast::<Slot<S>>())
     }
 }

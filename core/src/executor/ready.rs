@@ -38,13 +38,17 @@
 //!
 //! Two flags sit in their own word, `flags`:
 //!
-//! * `SLEEPING` — the run loop is in `Platform::park`. It sets the flag
-//!   only after clearing every summary bit, so while it sleeps the first
-//!   wake to set a `top` bit finds `top` was empty, reads the flag and
-//!   pends the platform; every other wake leaves the platform alone, so
-//!   busy run loops cost wakers no `pend` (which matters where `pend` is a
-//!   system call). After setting the flag the run loop reads `top` once
-//!   more: a wake whose flag read came too early has set its bit by then.
+//! * `SLEEPING` — the run loop is in `Platform::park`. It sets the flag,
+//!   then checks the bitmap once more; every wake reads the flag after its
+//!   own writes. In the one total order of `SeqCst`, either the wake's read
+//!   comes after the flag was set — then the wake takes the flag (a
+//!   `fetch_and`, so exactly one wake pends) and pends the platform — or
+//!   the wake's writes come before the run loop's check, which then sees
+//!   them and does not sleep. Busy run loops cost a wake one load of the
+//!   flag, and no wake of a busy loop pends (which matters where `pend` is
+//!   a system call). Lazily kept summary bits stay set while the loop
+//!   sleeps: the check descends only through set bits, and a set bit never
+//!   hides a leaf (see the invariant above).
 //! * `ROOT` — the future passed to `block_on` was woken.
 //!
 //! Order: the run loop visits leaf words round-robin and, within a word,
@@ -87,6 +91,7 @@ pub(crate) const MAX_TASKS_GROWING: usize = LEAF_BITS * MID_BITS * TOP_BITS;
 
 /// Number of leaf words of a growing executor.
 pub(crate) const LEAF_WORDS: usize = MID_BITS * TOP_BITS;
+const _: () = assert!(LEAF_WORDS.is_power_of_two() && TOP_BITS.is_power_of_two());
 
 /// The leaf words of a growing executor's ready queue.
 pub(crate) type Leaves = [AtomicUsize; LEAF_WORDS];
@@ -167,13 +172,38 @@ impl Batch {
     }
 }
 
-/// The set bits of `bits` from bit `from` upwards, then the ones below.
-#[inline]
-fn rotated(bits: usize, from: usize) -> impl Iterator<Item = usize> {
-    let from = from % usize::BITS as usize;
-    let high = bits & (usize::MAX << from);
-    let low = bits & !(usize::MAX << from);
-    ones(high).chain(ones(low))
+/// Takes the ready tasks of `leaf`, leaf word number `number` of `words`
+/// (a power of two), whose summary bit is `bit` of `above`; moves the
+/// cursor past it.
+#[inline(always)]
+fn take_leaf(
+    above: &AtomicUsize,
+    bit: usize,
+    leaf: &AtomicUsize,
+    number: usize,
+    words: usize,
+    cursor: &mut usize,
+) -> Option<Batch> {
+    // A load first, so that an empty word costs no swap.
+    if load(leaf) == 0 {
+        // A lazily kept flag: drop it, so that later visits skip the
+        // word — unless work arrived meanwhile.
+        if !clear_and_recheck(above, 1 << bit, leaf) {
+            return None;
+        }
+    }
+    // Its acquire half pairs with the release half of every `push` it
+    // takes.
+    let bits = leaf.swap(0, Ordering::SeqCst);
+    if bits == 0 {
+        return None;
+    }
+    // A power of two: a mask, not a division.
+    *cursor = (number + 1) & (words - 1);
+    Some(Batch {
+        base: number * LEAF_BITS,
+        bits,
+    })
 }
 
 /// The set bits of `bits`, lowest first.
@@ -224,71 +254,81 @@ impl ReadyQueue {
         &leaves[i % LEAF_WORDS]
     }
 
-    /// The leaf word with number `i`, at either depth.
-    #[inline(always)]
-    fn leaf_word(&self, i: usize) -> &AtomicUsize {
-        match self.leaves {
-            Some(leaves) => Self::leaf(leaves, i),
-            None => self.word(i),
-        }
-    }
-
-    /// Number of leaf words.
-    fn leaf_words(&self) -> usize {
-        if self.leaves.is_some() {
-            LEAF_WORDS
-        } else {
-            TOP_BITS
-        }
-    }
-
     /// Marks task `index` ready. Lock-free (no loop waits on another
     /// context); a task already marked stays marked once. Returns
     /// `true` if the run loop sleeps and must be pended.
     #[inline]
     pub(crate) fn push(&self, index: usize) -> bool {
+        match self.leaves {
+            None => self.push_small(index),
+            Some(leaves) => self.push_large(leaves, index),
+        }
+    }
+
+    /// [`push`](Self::push) with one summary level (a fixed executor's
+    /// queue).
+    #[inline(always)]
+    pub(crate) fn push_small(&self, index: usize) -> bool {
         let leaf = index / LEAF_BITS;
         let bit = 1 << (index % LEAF_BITS);
         // Its release half publishes what the waker did before the wake to
         // the run loop's `swap`. (Only the task's own bit of the old value
         // is used, so this is one `lock bts` on x86, not a CAS loop.)
-        if self.leaf_word(leaf).fetch_or(bit, Ordering::SeqCst) & bit != 0 {
-            // Already queued.
+        if self.word(leaf).fetch_or(bit, Ordering::SeqCst) & bit != 0 {
+            // Already queued (whoever queued it looks at `flags`).
             return false;
         }
-        let top_bit = match self.leaves {
-            None => leaf,
-            Some(_) => {
-                let mid = leaf / MID_BITS;
-                let flag = 1 << (leaf % MID_BITS);
-                // A set flag means the run loop still looks at our leaf:
-                // its clearing of the flag comes after this load, and its
-                // re-check of the leaf after that sees our bit.
-                if load(self.word(mid)) & flag != 0
-                    || self.word(mid).fetch_or(flag, Ordering::SeqCst) & flag != 0
-                {
-                    return false;
-                }
-                mid
-            }
-        };
+        self.mark_top(leaf);
+        self.claim_pend()
+    }
+
+    /// [`push`](Self::push) with two summary levels (called out of line,
+    /// so that fixed executors' wakes stay small).
+    #[inline(always)]
+    fn push_large(&self, leaves: &'static Leaves, index: usize) -> bool {
+        let leaf = index / LEAF_BITS;
+        let bit = 1 << (index % LEAF_BITS);
+        // As in `push_small`.
+        if Self::leaf(leaves, leaf).fetch_or(bit, Ordering::SeqCst) & bit != 0 {
+            return false;
+        }
+        let mid = leaf / MID_BITS;
+        let flag = 1 << (leaf % MID_BITS);
+        // A set flag means the run loop still looks at our leaf: its
+        // clearing of the flag comes after this load, and its re-check of
+        // the leaf after that sees our bit.
+        if load(self.word(mid)) & flag == 0
+            && self.word(mid).fetch_or(flag, Ordering::SeqCst) & flag == 0
+        {
+            self.mark_top(mid);
+        }
+        self.claim_pend()
+    }
+
+    /// Sets bit `top_bit` of `top` for a word that just became non-empty.
+    #[inline(always)]
+    fn mark_top(&self, top_bit: usize) {
         let flag = 1 << top_bit;
-        if load(&self.top) & flag != 0 {
-            return false;
+        // As one level down: a set bit means the run loop will re-check.
+        if load(&self.top) & flag == 0 {
+            self.top.fetch_or(flag, Ordering::SeqCst);
         }
-        if self.top.fetch_or(flag, Ordering::SeqCst) != 0 {
-            // Work was visible before: a sleeping run loop had cleared
-            // `top`, so whoever made it non-empty pends.
-            return false;
-        }
+    }
+
+    /// After a wake's writes: `true` if the run loop sleeps and this wake
+    /// is the one to pend it (it takes the flag, so later wakes do not).
+    /// Busy run loops cost a wake one load here.
+    #[inline(always)]
+    fn claim_pend(&self) -> bool {
         load(&self.flags) & SLEEPING != 0
+            && self.flags.fetch_and(!SLEEPING, Ordering::SeqCst) & SLEEPING != 0
     }
 
     /// Flags the `block_on` future as woken. Returns `true` if the run loop
     /// sleeps and must be pended.
     pub(crate) fn wake_root(&self) -> bool {
-        let prev = self.flags.fetch_or(ROOT, Ordering::SeqCst);
-        prev & SLEEPING != 0 && prev & ROOT == 0
+        self.flags.fetch_or(ROOT, Ordering::SeqCst) & SLEEPING != 0
+            && self.flags.fetch_and(!SLEEPING, Ordering::SeqCst) & SLEEPING != 0
     }
 
     /// Takes the next word with ready tasks, visiting leaf words
@@ -297,36 +337,56 @@ impl ReadyQueue {
     #[inline]
     pub(crate) fn take(&self, cursor: &mut usize) -> Option<Batch> {
         match self.leaves {
-            None => {
-                let start = *cursor % TOP_BITS;
-                for word in rotated(load(&self.top), start) {
-                    let leaf = self.word(word);
-                    if let Some(batch) = self.take_leaf(&self.top, word, leaf, word, cursor) {
-                        return Some(batch);
-                    }
-                }
-                None
-            }
-            Some(leaves) => {
-                let start = *cursor % LEAF_WORDS;
-                let (start_mid, start_bit) = (start / MID_BITS, start % MID_BITS);
-                let top = load(&self.top);
-                for mid in rotated(top, start_mid) {
-                    let from = if mid == start_mid { start_bit } else { 0 };
-                    if let Some(batch) = self.take_mid(leaves, mid, from, cursor) {
-                        return Some(batch);
-                    }
-                }
-                // The bits below the cursor in the word it started in.
-                if top & (1 << start_mid) != 0 && start_bit != 0 {
-                    return self.take_mid(leaves, start_mid, 0, cursor);
-                }
-                None
-            }
+            None => self.take_small(cursor),
+            Some(leaves) => self.take_large(leaves, cursor),
         }
     }
 
+    /// [`take`](Self::take) with one summary level.
+    #[inline(always)]
+    fn take_small(&self, cursor: &mut usize) -> Option<Batch> {
+        let start = *cursor % TOP_BITS;
+        let mut candidates = load(&self.top);
+        while candidates != 0 {
+            // The next set bit at or after `start`, cyclically.
+            let word = (candidates.rotate_right(start as u32).trailing_zeros() as usize + start)
+                % TOP_BITS;
+            candidates &= !(1 << word);
+            let leaf = self.word(word);
+            if let Some(batch) = take_leaf(&self.top, word, leaf, word, TOP_BITS, cursor) {
+                return Some(batch);
+            }
+        }
+        None
+    }
+
+    /// [`take`](Self::take) with two summary levels.
+    #[inline(never)]
+    fn take_large(&self, leaves: &'static Leaves, cursor: &mut usize) -> Option<Batch> {
+        let start = *cursor % LEAF_WORDS;
+        let (start_mid, start_bit) = (start / MID_BITS, start % MID_BITS);
+        let top = load(&self.top);
+        let mut candidates = top;
+        while candidates != 0 {
+            // The next set bit at or after `start_mid`, cyclically.
+            let mid = (candidates.rotate_right(start_mid as u32).trailing_zeros() as usize
+                + start_mid)
+                % TOP_BITS;
+            candidates &= !(1 << mid);
+            let from = if mid == start_mid { start_bit } else { 0 };
+            if let Some(batch) = self.take_mid(leaves, mid, from, cursor) {
+                return Some(batch);
+            }
+        }
+        // The bits below the cursor in the word it started in.
+        if top & (1 << start_mid) != 0 && start_bit != 0 {
+            return self.take_mid(leaves, start_mid, 0, cursor);
+        }
+        None
+    }
+
     /// Looks for ready tasks under middle word `mid`, from leaf bit `from`.
+    #[inline(always)]
     fn take_mid(
         &self,
         leaves: &'static Leaves,
@@ -343,50 +403,21 @@ impl ReadyQueue {
             }
             bits = load(word);
         }
-        let bits = if from == 0 {
+        let mut bits = if from == 0 {
             bits
         } else {
             bits & (usize::MAX << from)
         };
-        for b in ones(bits) {
+        while bits != 0 {
+            let b = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
             let leaf = mid * MID_BITS + b;
-            if let Some(batch) = self.take_leaf(word, b, Self::leaf(leaves, leaf), leaf, cursor) {
+            let word_at = Self::leaf(leaves, leaf);
+            if let Some(batch) = take_leaf(word, b, word_at, leaf, LEAF_WORDS, cursor) {
                 return Some(batch);
             }
         }
         None
-    }
-
-    /// Takes the ready tasks of `leaf`, leaf word number `number`, whose
-    /// summary bit is `bit` of `above`.
-    #[inline]
-    fn take_leaf(
-        &self,
-        above: &AtomicUsize,
-        bit: usize,
-        leaf: &AtomicUsize,
-        number: usize,
-        cursor: &mut usize,
-    ) -> Option<Batch> {
-        // A load first, so that an empty word costs no swap.
-        if load(leaf) == 0 {
-            // A lazily kept flag: drop it, so that later visits skip the
-            // word — unless work arrived meanwhile.
-            if !clear_and_recheck(above, 1 << bit, leaf) {
-                return None;
-            }
-        }
-        // Its acquire half pairs with the release half of every `push` it
-        // takes.
-        let bits = leaf.swap(0, Ordering::SeqCst);
-        if bits == 0 {
-            return None;
-        }
-        *cursor = (number + 1) % self.leaf_words();
-        Some(Batch {
-            base: number * LEAF_BITS,
-            bits,
-        })
     }
 
     /// Takes just the `ROOT` flag.
@@ -400,38 +431,11 @@ impl ReadyQueue {
     /// will ask for a pend); `false` if work is already there (the flag is
     /// not set, or cleared again).
     pub(crate) fn start_sleeping(&self) -> bool {
-        if self.flags.load(Ordering::SeqCst) & ROOT != 0 {
-            return false;
-        }
-        // Drop every lazily kept summary bit, re-checking the word below
-        // each (restoring the bit and giving up on sleep if it has work).
-        let kept = self.top.fetch_and(0, Ordering::SeqCst);
-        let mut busy = false;
-        for t in ones(kept) {
-            let word = self.word(t);
-            let has_work = match self.leaves {
-                None => load(word) != 0,
-                Some(leaves) => {
-                    let mut any = false;
-                    for b in ones(load(word)) {
-                        let leaf = Self::leaf(leaves, t * MID_BITS + b);
-                        if load(leaf) != 0 || clear_and_recheck(word, 1 << b, leaf) {
-                            any = true;
-                        }
-                    }
-                    any || load(word) != 0
-                }
-            };
-            if has_work {
-                self.top.fetch_or(1 << t, Ordering::SeqCst);
-                busy = true;
-            }
-        }
-        if busy {
-            return false;
-        }
+        // Lazily kept summary bits stay: a wake reads `flags` after its
+        // writes, so either it sees the flag or the check below sees its
+        // bit (`SeqCst` on both sides).
         let prev = self.flags.fetch_or(SLEEPING, Ordering::SeqCst);
-        if prev & ROOT == 0 && load(&self.top) == 0 {
+        if prev & ROOT == 0 && self.no_task_ready() {
             true
         } else {
             self.stop_sleeping();
@@ -446,9 +450,12 @@ impl ReadyQueue {
 
     /// `true` when no task and no `block_on` future is queued.
     pub(crate) fn is_empty(&self) -> bool {
-        if load(&self.flags) & ROOT != 0 {
-            return false;
-        }
+        load(&self.flags) & ROOT == 0 && self.no_task_ready()
+    }
+
+    /// `true` when no task is queued: no leaf bit under the summary bits
+    /// that are set.
+    fn no_task_ready(&self) -> bool {
         for t in ones(load(&self.top)) {
             let word = load(self.word(t));
             match self.leaves {

@@ -307,11 +307,12 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
     /// Polls (or drops, if aborted) the task at `index`, which the caller
     /// took out of the ready queue.
     fn run_task(&self, index: usize, stats: &mut TickStats) {
-        let Some(slot) = self.exec.slot(index) else {
+        let Some(slot_ptr) = self.exec.slot_ptr(index) else {
             // Every index in the queue came from an existing slot.
             return;
         };
-        let slot: &Slot<S> = slot;
+        // SAFETY: slots are initialised and live as long as the executor.
+        let slot: &Slot<S> = unsafe { slot_ptr.as_ref() };
         let header = &slot.header;
         // Acquire: pairs with the spawner's Release of `ALIVE`, so the
         // future and vtable it wrote are visible.
@@ -343,7 +344,8 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         // indirect call per poll.
         // SAFETY: the header pointer comes from the `'static` executor with
         // its full provenance.
-        let waker = unsafe { task_waker(self.exec.header_ptr(index), state::tag(s)) };
+        // (`Header` is the first field of the `repr(C)` slot.)
+        let waker = unsafe { task_waker(slot_ptr.cast::<Header>().as_ptr(), state::tag(s)) };
         let waker = ManuallyDrop::new(waker);
         let mut cx = Context::from_waker(&waker);
         // SAFETY: the future is live, pinned in its slot, and only this run

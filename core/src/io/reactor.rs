@@ -88,25 +88,27 @@ pub struct Reactor<D: Driver, C: Clock, const M: usize, const K: usize = 128> {
 }
 
 impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
-    /// A reactor over `driver`, with timers reading `clock`.
-    pub const fn new(driver: D, clock: C) -> Self {
-        const { assert!(M > 0 && M < u32::MAX as usize, "M must be at least 1") };
-        Self {
-            driver: UnsafeCell::new(driver),
-            driver_busy: Cell::new(false),
-            timers: Timers::new(clock),
-            slots: [const { OpSlot::new() }; M],
-            chunks: Self::chunks(None),
-            free_head: Cell::new(0),
-            fresh: Cell::new(0),
-            occupied: Cell::new(0),
-            backend_owned: Cell::new(0),
-            retry_head: Cell::new(0),
-            retry_tail: Cell::new(0),
-            done_head: Cell::new(0),
-            free_waiters: List::new(),
-            offers: Cell::new(0),
-            _pinned: PhantomPinned,
+    crate::sync::const_fn! {
+        /// A reactor over `driver`, with timers reading `clock`.
+        pub fn new(driver: D, clock: C) -> Self {
+            const { assert!(M > 0 && M < u32::MAX as usize, "M must be at least 1") };
+            Self {
+                driver: UnsafeCell::new(driver),
+                driver_busy: Cell::new(false),
+                timers: Timers::new(clock),
+                slots: [const { OpSlot::new() }; M],
+                chunks: Self::chunks(None),
+                free_head: Cell::new(0),
+                fresh: Cell::new(0),
+                occupied: Cell::new(0),
+                backend_owned: Cell::new(0),
+                retry_head: Cell::new(0),
+                retry_tail: Cell::new(0),
+                done_head: Cell::new(0),
+                free_waiters: List::new(),
+                offers: Cell::new(0),
+                _pinned: PhantomPinned,
+            }
         }
     }
 
@@ -132,15 +134,17 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         Self::init_with(place, driver, clock, Some(growth))
     }
 
-    /// The chunk table for `growth`.
-    const fn chunks(growth: Option<Growth>) -> Chunks {
-        Chunks::new(
-            growth,
-            M,
-            size_of::<OpSlot<D, K>>(),
-            align_of::<OpSlot<D, K>>(),
-            0,
-        )
+    crate::sync::const_fn! {
+        /// The chunk table for `growth`.
+        fn chunks(growth: Option<Growth>) -> Chunks {
+            Chunks::new(
+                growth,
+                M,
+                size_of::<OpSlot<D, K>>(),
+                align_of::<OpSlot<D, K>>(),
+                0,
+            )
+        }
     }
 
     fn init_with(
@@ -313,6 +317,12 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         if index < M {
             return Some(&self.slots[index]);
         }
+        self.chunk_slot(index)
+    }
+
+    /// The slot at `index` (`>= M`), if its chunk was added (out of line).
+    #[inline(never)]
+    fn chunk_slot(&self, index: usize) -> Option<&OpSlot<D, K>> {
         let (chunk, within) = self.chunks.locate(index)?;
         // SAFETY: the elements of a chunk are `OpSlot`s, initialised before
         // it was added, and live until the reactor's drop.
@@ -372,7 +382,15 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             self.fresh.set(fresh + 1);
             return Some(fresh);
         }
-        // Every slot was used: add a chunk (fresh slots from `fresh` on).
+        self.claim_growing()
+    }
+
+    /// [`claim`](Self::claim) once every slot was used: adds a chunk
+    /// (fresh slots from `fresh` on).
+    #[cold]
+    #[inline(never)]
+    fn claim_growing(&self) -> Option<u32> {
+        let fresh = self.fresh.get();
         let first = self
             .chunks
             .grow(|chunk, _| {
