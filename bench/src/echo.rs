@@ -47,7 +47,7 @@ fn cpu_ns(pid: u32) -> u64 {
 
 /// Starts `kasync-bench serve-<kind> ADDR` pinned to CPU 0 and waits until
 /// it accepts.
-fn start_server(kind: &str, addr: SocketAddr) -> Child {
+pub(crate) fn start_server(kind: &str, addr: SocketAddr) -> Child {
     let mut cmd = Command::new(std::env::current_exe().expect("own path"));
     cmd.args([&format!("serve-{kind}"), &addr.to_string()])
         .stdout(Stdio::null());
@@ -65,6 +65,12 @@ fn start_server(kind: &str, addr: SocketAddr) -> Child {
     }
     child
 }
+
+/// Bytes the tokio and monoio servers read at most per call: the size of
+/// kasync's receive buffers ([`kasync_host::RECV_BUFFER_BYTES`]), so that
+/// every server reads in the same pieces — and holds what a typical server
+/// holds per idle connection.
+const READ_BYTES: usize = kasync_host::RECV_BUFFER_BYTES;
 
 /// The kasync echo server (multishot accept, a task per connection).
 pub fn serve_kasync(addr: SocketAddr) -> std::io::Result<()> {
@@ -102,7 +108,7 @@ pub fn serve_tokio(addr: SocketAddr) -> std::io::Result<()> {
             };
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
+                let mut buf = vec![0u8; READ_BYTES];
                 loop {
                     let result = match stream.read(&mut buf).await {
                         Ok(0) => return,
@@ -137,7 +143,7 @@ pub fn serve_monoio(addr: SocketAddr) -> std::io::Result<()> {
             };
             let _ = stream.set_nodelay(true);
             monoio::spawn(async move {
-                let mut buf = Vec::with_capacity(64 * 1024);
+                let mut buf = Vec::with_capacity(READ_BYTES);
                 loop {
                     buf.clear();
                     let (n, back) = stream.read(buf).await;
@@ -165,7 +171,7 @@ pub fn serve_monoio(addr: SocketAddr) -> std::io::Result<()> {
 /// bytes, as fast as possible or — with `rate` — paced to that many
 /// requests per second in all. Returns the wall time and every request's
 /// latency, or what went wrong first.
-fn client(
+pub(crate) fn client(
     rt: &Runtime,
     addr: SocketAddr,
     conns: usize,
@@ -244,13 +250,13 @@ fn client(
 }
 
 /// A loopback address with a port that is free right now.
-fn free_port() -> SocketAddr {
+pub(crate) fn free_port() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p) as usize]
 }
 

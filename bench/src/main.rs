@@ -1,7 +1,7 @@
 //! `kasync-bench`: kasync side by side with its peers.
 //!
 //! ```text
-//! kasync-bench [executor|nop|all] [--quick] [--report FILE]
+//! kasync-bench [executor|nop|file|echo|idle|timers|all] [--quick] [--report FILE]
 //! ```
 //!
 //! Each benchmark runs every contender in alternation, several times, and
@@ -14,7 +14,9 @@ mod echo;
 mod executor;
 mod file;
 mod harness;
+mod idle;
 mod nop;
+mod timers;
 
 use std::process::ExitCode;
 
@@ -23,8 +25,7 @@ use kasync_tests::alloc_counter::CountingAllocator;
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
-const USAGE: &str =
-    "usage: kasync-bench [executor|nop|file|echo|all] [--quick] [--report FILE [--chart FILE.svg]]";
+const USAGE: &str = "usage: kasync-bench [executor|nop|file|echo|idle|timers|all] [--quick] [--report FILE [--chart FILE.svg]]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,6 +37,26 @@ fn main() -> ExitCode {
             "serve-monoio" => Some(echo::serve_monoio as fn(_) -> _),
             _ => None,
         };
+        let timers = match kind.as_str() {
+            "timers-kasync" => Some(timers::child_kasync as fn(_) -> _),
+            "timers-tokio" => Some(timers::child_tokio as fn(_) -> _),
+            _ => None,
+        };
+        if let Some(child) = timers {
+            let Ok(n) = addr.parse() else {
+                return usage("bad timer count");
+            };
+            return match child(n) {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("kasync-bench: timers: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         if let Some(serve) = serve {
             let Ok(addr) = addr.parse() else {
                 return usage("bad server address");
@@ -69,7 +90,7 @@ fn main() -> ExitCode {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
-            "executor" | "nop" | "file" | "echo" | "all" => suite = arg.clone(),
+            "executor" | "nop" | "file" | "echo" | "idle" | "timers" | "all" => suite = arg.clone(),
             other => return usage(&format!("unknown argument {other:?}")),
         }
     }
@@ -173,6 +194,15 @@ fn main() -> ExitCode {
             charted.extend(r.ratios());
         }
         out += "\n";
+    }
+    if suite == "idle" || suite == "all" {
+        out += &idle::run(if quick { 1 } else { 3 }, quick);
+    }
+    if suite == "timers" || suite == "all" {
+        out += &timers::run(
+            if quick { 1 } else { 5 },
+            if quick { 20_000 } else { 1_000_000 },
+        );
     }
     print!("{out}");
     if let Some(path) = chart {

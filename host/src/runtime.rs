@@ -20,7 +20,7 @@ use kasync_uring::{Config, DriverFailure, Flags, SetupError, UringDriver, UringP
 /// of [`CHUNK_SLOTS`], up to [`Builder::max_tasks`].
 pub const TASKS: usize = 256;
 /// Bytes per task slot; larger futures are boxed by [`spawn`].
-pub const TASK_BYTES: usize = 512;
+pub const TASK_BYTES: usize = 640;
 /// Operation slots a runtime keeps inline; more are added on demand in
 /// chunks of [`CHUNK_SLOTS`], up to [`Builder::max_operations`].
 pub const OPS: usize = 256;

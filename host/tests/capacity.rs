@@ -4,14 +4,14 @@
 //! random payloads, checked byte for byte.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
-use std::os::fd::FromRawFd;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use kasync_host::net::TcpListener;
 use kasync_host::{Runtime, apps};
+use kasync_tests::crowd::{connect_from, raise_descriptor_limit, source_for};
 
 /// Connections held at once.
 const CONNECTIONS: usize = 8_000;
@@ -19,66 +19,6 @@ const CONNECTIONS: usize = 8_000;
 const ACTIVE: usize = 100;
 /// Loopback source addresses the clients are spread over.
 const SOURCES: u8 = 4;
-
-/// Raises the soft descriptor limit to the hard one; `Err` with the reason
-/// if that is still too low for `needed`.
-fn raise_descriptor_limit(needed: u64) -> Result<u64, String> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid out-parameter.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(format!("getrlimit: {}", std::io::Error::last_os_error()));
-    }
-    if limit.rlim_max < needed {
-        return Err(format!(
-            "the hard RLIMIT_NOFILE is {}, this test needs {needed} descriptors",
-            limit.rlim_max
-        ));
-    }
-    limit.rlim_cur = limit.rlim_max;
-    // SAFETY: `limit` is a valid in-parameter.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-        return Err(format!("setrlimit: {}", std::io::Error::last_os_error()));
-    }
-    Ok(limit.rlim_cur)
-}
-
-/// A blocking client connection to `server` from loopback address
-/// `127.0.0.{source}`.
-fn connect_from(source: u8, server: SocketAddr) -> std::io::Result<TcpStream> {
-    // SAFETY: plain socket creation; the descriptor is owned below.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh descriptor nobody else owns.
-    let stream = unsafe { TcpStream::from_raw_fd(fd) };
-    let local = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, source), 0);
-    let raw = |addr: SocketAddrV4| libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: addr.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*addr.ip()).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    let SocketAddr::V4(server) = server else {
-        unreachable!("the server listens on IPv4")
-    };
-    let len = size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    let (local, server) = (raw(local), raw(server));
-    // SAFETY: `local` and `server` are valid `sockaddr_in`s of `len` bytes.
-    unsafe {
-        if libc::bind(fd, (&raw const local).cast(), len) != 0
-            || libc::connect(fd, (&raw const server).cast(), len) != 0
-        {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(stream)
-}
 
 /// Deterministic pseudo-random bytes (xorshift).
 struct Rng(u64);
@@ -115,9 +55,9 @@ fn eight_thousand_connections_on_one_runtime_thread() {
     let server: SocketAddr = addr_rx.recv().unwrap();
     let mut clients = Vec::with_capacity(CONNECTIONS);
     for i in 0..CONNECTIONS {
-        let source = 2 + (i % usize::from(SOURCES)) as u8;
+        let source = source_for(i, SOURCES);
         let stream = connect_from(source, server)
-            .unwrap_or_else(|e| panic!("connection {i} from 127.0.0.{source}: {e}"));
+            .unwrap_or_else(|e| panic!("connection {i} from {source}: {e}"));
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();

@@ -5,9 +5,12 @@
 //! * [`watchdog`] — turns a hang (a lost wake-up) into a loud failure
 //!   without asserting anything about timing.
 //! * [`wake`] — counting wakers for futures polled by hand.
+//! * [`crowd`] — many loopback connections at once: the descriptor limit
+//!   raised, clients spread over several source addresses.
 //!
 //! The end-to-end tests themselves live in this package's `tests/` folder.
 
 pub mod alloc_counter;
+pub mod crowd;
 pub mod wake;
 pub mod watchdog;
