@@ -114,15 +114,19 @@ fn spread(mut values: Vec<f64>, digits: usize) -> String {
     format!("{mid:.digits$} ({min:.digits$}–{max:.digits$})")
 }
 
-/// Runs the benchmark and returns its Markdown section.
-pub fn run(reps: usize, quick: bool) -> String {
+/// Runs the benchmark and returns its Markdown section, with the rows for
+/// the chart (kasync ahead by, per run: the peer's figure over kasync's).
+pub fn run(reps: usize, quick: bool) -> (String, Vec<(String, f64)>) {
     // Clients and servers each hold one descriptor per connection; leave
     // room for the runtime's own.
     let wanted = if quick { 2_000 } else { 19_000 };
     let limit = match raise_descriptor_limit(wanted as u64 + 512) {
         Ok(limit) => limit,
         Err(why) => {
-            return format!("## Idle connections\n\nSkipped: {why}.\n\n");
+            return (
+                format!("## Idle connections\n\nSkipped: {why}.\n\n"),
+                Vec::new(),
+            );
         }
     };
     let n = wanted.min(limit as usize - 512);
@@ -167,6 +171,18 @@ pub fn run(reps: usize, quick: bool) -> String {
     );
     out += "| server | bytes per idle connection | accept all, s | p50 / p99 alone, µs | p50 / p99 with the crowd, µs | p99 crowd ÷ alone |\n";
     out += "|---|---|---|---|---|---|\n";
+    let mut chart = Vec::new();
+    for (k, peer) in [(1, "tokio"), (2, "monoio")] {
+        let mut ratios: Vec<f64> = samples[k]
+            .iter()
+            .zip(&samples[0])
+            .map(|(p, kasync)| p.bytes_per_conn / kasync.bytes_per_conn)
+            .collect();
+        chart.push((
+            format!("idle connections: memory per connection vs {peer}"),
+            median(&mut ratios),
+        ));
+    }
     for ((_, name), runs) in kinds.iter().zip(samples) {
         let ratio: Vec<f64> = runs.iter().map(|r| r.crowded.1 / r.alone.1).collect();
         out += &format!(
@@ -180,5 +196,5 @@ pub fn run(reps: usize, quick: bool) -> String {
             spread(ratio, 2),
         );
     }
-    out + "\n"
+    (out + "\n", chart)
 }

@@ -196,13 +196,17 @@ fn main() -> ExitCode {
         out += "\n";
     }
     if suite == "idle" || suite == "all" {
-        out += &idle::run(if quick { 1 } else { 3 }, quick);
+        let (section, rows) = idle::run(if quick { 1 } else { 3 }, quick);
+        out += &section;
+        charted.extend(rows);
     }
     if suite == "timers" || suite == "all" {
-        out += &timers::run(
+        let (section, rows) = timers::run(
             if quick { 1 } else { 5 },
             if quick { 20_000 } else { 1_000_000 },
         );
+        out += &section;
+        charted.extend(rows);
     }
     print!("{out}");
     if let Some(path) = chart {

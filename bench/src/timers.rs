@@ -132,8 +132,9 @@ fn spread(mut values: Vec<f64>, digits: usize) -> String {
     format!("{mid:.digits$} ({min:.digits$}–{max:.digits$})")
 }
 
-/// Runs the benchmark and returns its Markdown section.
-pub fn run(reps: usize, n: usize) -> String {
+/// Runs the benchmark and returns its Markdown section, with the rows for
+/// the chart.
+pub fn run(reps: usize, n: usize) -> (String, Vec<(String, f64)>) {
     let kinds = [("kasync", "kasync"), ("tokio", "tokio current-thread")];
     let mut samples: Vec<Vec<[f64; 3]>> = vec![Vec::new(); kinds.len()];
     for rep in 0..reps {
@@ -179,5 +180,17 @@ pub fn run(reps: usize, n: usize) -> String {
         ratio(1),
         ratio(2)
     );
-    out
+    let chart = ["insert", "fire", "memory"]
+        .iter()
+        .enumerate()
+        .map(|(i, what)| {
+            let mut r: Vec<f64> = samples[1]
+                .iter()
+                .zip(&samples[0])
+                .map(|(t, k)| t[i] / k[i])
+                .collect();
+            (format!("{n} timers: {what} vs tokio"), median(&mut r))
+        })
+        .collect();
+    (out, chart)
 }
