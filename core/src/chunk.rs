@@ -111,13 +111,14 @@ impl Growth {
         self
     }
 
-    /// The most slots the table may have, inline ones included (a limit
-    /// below the inline count leaves the inline slots above it unused). At
+    /// The most slots the table may have, inline ones included, at least
+    /// 1 (a limit below the inline count leaves the inline slots above it
+    /// unused). At
     /// the limit, an executor's spawn fails with
     /// [`SpawnError::Full`](crate::SpawnError::Full) and a reactor's
     /// submissions wait for a free slot.
     pub const fn max_slots(mut self, max: usize) -> Self {
-        self.max_slots = max;
+        self.max_slots = if max == 0 { 1 } else { max };
         self
     }
 

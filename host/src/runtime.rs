@@ -174,6 +174,13 @@ impl Builder {
     /// idle connection keeps pending) the runtime holds at once, from 1 to
     /// [`MAX_OPERATIONS`]. At the limit a submission waits for a free slot
     /// (its future stays pending), first come first served.
+    ///
+    /// A hard ceiling like this can stall tasks that need more operations
+    /// at once than are left — an echo connection holds its receive and,
+    /// while it echoes, a send; a server holds its accept. Leave room (two
+    /// or three per connection, plus the listeners), or bound connections
+    /// with [`max_tasks`](Self::max_tasks) instead, whose limit waits where
+    /// the server accepts.
     pub fn max_operations(mut self, max: usize) -> Self {
         self.max_operations = max;
         self
@@ -277,6 +284,8 @@ impl Builder {
             }
         };
         let runner = core.executor.runner().expect("a spare core has no runner");
+        // Waiters of a runtime that used this core before are gone.
+        core.slot_waiters.clear();
         Ok(Runtime {
             core,
             runner: ManuallyDrop::new(runner),
@@ -409,7 +418,7 @@ impl Runtime {
             // poll did not panic.
             let drive = HostDrive {
                 reactor: &self.core.reactor,
-                runner: &self.runner,
+                executor: &self.core.executor,
                 waiters: &self.core.slot_waiters,
             };
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -430,50 +439,86 @@ impl Runtime {
 }
 
 /// The reactor, plus the wake-up of spawners waiting for a free task slot
-/// ([`spawn_when_free`]) whenever a task has finished.
+/// ([`spawn_when_free`]) whenever a slot became free — checked on every
+/// loop turn and before every park (so a slot freed by the last task to
+/// run does not leave its waiters asleep).
 struct HostDrive<'a> {
     reactor: &'a HostReactor,
-    runner: &'a HostRunner,
+    executor: &'a HostExecutor,
     waiters: &'a SlotWaiters,
+}
+
+impl HostDrive<'_> {
+    fn wake_slot_waiters(&self) {
+        if self.waiters.any.get() {
+            self.waiters.wake_if_freed(self.executor.freed_slots());
+        }
+    }
 }
 
 impl Drive for HostDrive<'_> {
     fn turn(&self) {
         self.reactor.turn();
-        if self.waiters.any.get() {
-            self.waiters.wake_if_finished(self.runner.finished());
-        }
+        self.wake_slot_waiters();
     }
 
     fn park(&self, idle: &Idle<'_>) {
+        // A woken waiter makes the loop busy: the park then returns at once.
+        self.wake_slot_waiters();
         self.reactor.park(idle);
     }
 }
 
-/// Spawners waiting for a free task slot of one runtime.
+/// Spawners waiting for a free task slot of one runtime. Each waiter has
+/// one entry until the list is drained (its ticket names it), so a waiter
+/// polled again does not add another.
 #[derive(Default)]
 struct SlotWaiters {
     /// `wakers` is not empty (checked every loop turn without a borrow).
     any: Cell<bool>,
-    /// `Runner::finished` when they were last woken.
-    seen: Cell<u64>,
+    /// `Executor::freed_slots` when they were last woken.
+    seen: Cell<usize>,
+    /// Bumped every time the list is drained.
+    epoch: Cell<u64>,
     wakers: RefCell<Vec<std::task::Waker>>,
 }
 
+/// A waiter's place in [`SlotWaiters`]: the epoch and index of its entry.
+type Ticket = Option<(u64, usize)>;
+
 impl SlotWaiters {
-    fn wait(&self, waker: &std::task::Waker) {
-        self.wakers.borrow_mut().push(waker.clone());
+    fn wait(&self, waker: &std::task::Waker, ticket: &mut Ticket) {
+        let mut wakers = self.wakers.borrow_mut();
+        match *ticket {
+            Some((epoch, i)) if epoch == self.epoch.get() && i < wakers.len() => {
+                if !wakers[i].will_wake(waker) {
+                    wakers[i] = waker.clone();
+                }
+            }
+            _ => {
+                *ticket = Some((self.epoch.get(), wakers.len()));
+                wakers.push(waker.clone());
+            }
+        }
         self.any.set(true);
     }
 
-    /// Wakes every waiter if a task finished since they were last woken.
-    fn wake_if_finished(&self, finished: u64) {
-        if self.seen.replace(finished) == finished {
+    /// Wakes every waiter if a slot was freed since they were last woken.
+    fn wake_if_freed(&self, freed: usize) {
+        if self.seen.replace(freed) == freed {
             return;
         }
         let wakers = std::mem::take(&mut *self.wakers.borrow_mut());
+        self.epoch.set(self.epoch.get() + 1);
         self.any.set(false);
         wakers.into_iter().for_each(std::task::Waker::wake);
+    }
+
+    /// Forgets every waiter (of a runtime that is gone).
+    fn clear(&self) {
+        drop(std::mem::take(&mut *self.wakers.borrow_mut()));
+        self.epoch.set(self.epoch.get() + 1);
+        self.any.set(false);
     }
 }
 
@@ -602,8 +647,10 @@ where
 /// Spawns a task on the current runtime, waiting while every task slot is
 /// taken ([`Builder::max_tasks`] reached, or no memory for more): the
 /// back-pressure a server applies instead of dropping a connection. The
-/// wait ends when a task of the runtime has finished and its slot is free
-/// (a slot stays taken while its task's [`JoinHandle`] holds an output).
+/// wait ends when a slot becomes free: a task finishes with no handle, or a
+/// finished task's [`JoinHandle`] is awaited or dropped (a slot freed by
+/// dropping a handle on another thread is noticed at the runtime's next
+/// wake-up).
 ///
 /// Fails only for what waiting cannot fix: an output larger than a task
 /// slot ([`SpawnError::TooLarge`]).
@@ -616,6 +663,7 @@ where
     F::Output: 'static,
 {
     let mut future = Some(Spawnable::new(future));
+    let mut ticket: Ticket = None;
     std::future::poll_fn(move |cx| {
         let spawnable = future.take().expect("polled after completion");
         match try_spawn(spawnable) {
@@ -625,7 +673,7 @@ where
                 future: back,
             }) => {
                 future = Some(back);
-                with_current(|core, _| core.slot_waiters.wait(cx.waker()));
+                with_current(|core, _| core.slot_waiters.wait(cx.waker(), &mut ticket));
                 std::task::Poll::Pending
             }
             Err(rejected) => std::task::Poll::Ready(Err(rejected.error)),

@@ -78,12 +78,15 @@ use state::{ALIVE, CLAIMED, HANDLE};
 #[non_exhaustive]
 pub enum SpawnError {
     /// Every task slot is occupied and the executor may not add more (it
-    /// is fixed, or at its growth limit). Wait for a task to finish (or
-    /// drop a finished task's `JoinHandle`), or give the executor more
-    /// room (a larger `N`, a higher [`Growth::max_slots`]).
+    /// is fixed, or at its growth limit, or its chunk table is full — see
+    /// [`Executor::max_capacity`]). Wait for a task to finish (or drop a
+    /// finished task's `JoinHandle`; [`Executor::freed_slots`] moves), or
+    /// give the executor more room (a larger `N`, a higher
+    /// [`Growth::max_slots`], larger chunks).
     Full,
-    /// Every task slot is occupied and the allocator had no memory for
-    /// more.
+    /// The allocator had no memory for task slots: every slot is occupied
+    /// and no chunk could be added, or (from
+    /// [`Executor::init_growing`]) there was no memory for the ready queue.
     OutOfMemory,
     /// The future (or its output) needs more bytes than a task slot has.
     /// Build the executor with a slot size `S` of at least `size`.
@@ -107,10 +110,10 @@ impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             SpawnError::Full => f.write_str(
-                "every task slot is occupied and the executor is at its limit: wait for a task to finish or raise the limit",
+                "every task slot is occupied and the executor may add no more (its limit or its chunk table is reached): wait for a task to finish, or build it with a higher limit or larger chunks",
             ),
             SpawnError::OutOfMemory => f.write_str(
-                "every task slot is occupied and there is no memory for more: wait for a task to finish",
+                "no memory for task slots: the allocator refused to give the executor more (wait for a task to finish, or free memory)",
             ),
             SpawnError::TooLarge { size, max } => write!(
                 f,
@@ -508,6 +511,15 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
             .filter_map(|index| self.slot(index))
             .filter(|slot| !state::is_free(slot.header.state.load(Ordering::Acquire)))
             .count()
+    }
+
+    /// How many times a task slot became free — a task finished with no
+    /// handle, or its handle took the output or was dropped — counting
+    /// with wrap-around. A spawner turned away with [`SpawnError::Full`]
+    /// (or [`SpawnError::OutOfMemory`]) can wait for this to move before it
+    /// tries again.
+    pub fn freed_slots(&self) -> usize {
+        self.shared.freed.load(Ordering::Relaxed)
     }
 
     /// Task slots now: `N`, plus those of the chunks a growing executor

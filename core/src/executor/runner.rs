@@ -16,7 +16,7 @@ use super::slot::{Header, Slot, TaskVTable};
 use super::state::{self, ABORT, ALIVE, HANDLE, OUTPUT, PANICKED, RUNNING};
 use super::waker::{root_waker, task_waker};
 use super::{Executor, SpawnError};
-use crate::sync::Ordering;
+use crate::sync::{AtomicUsize, Ordering};
 
 /// How many tasks `block_on` and `run` poll between two looks at the root
 /// future and the platform.
@@ -55,8 +55,6 @@ pub struct Runner<P: Platform + 'static, const N: usize, const S: usize> {
     ticking: Cell<bool>,
     /// Guards against `block_on` nested inside `block_on`.
     blocking: Cell<bool>,
-    /// Tasks finished by this runner.
-    finished: Cell<u64>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -80,6 +78,7 @@ impl<'a> FlagGuard<'a> {
 /// being dropped, and finishes the task as panicked.
 struct PanicGuard<'a> {
     header: &'a Header,
+    freed: &'a AtomicUsize,
     vtable: &'static TaskVTable,
     storage: *mut u8,
     dropping: &'a Cell<bool>,
@@ -94,7 +93,15 @@ impl Drop for PanicGuard<'_> {
             unsafe { (self.vtable.drop_future)(self.storage) };
         }
         // SAFETY: the future is gone and `ALIVE` is still set.
-        unsafe { finish(self.header, self.vtable, self.storage, Outcome::Panicked) };
+        unsafe {
+            finish(
+                self.header,
+                self.freed,
+                self.vtable,
+                self.storage,
+                Outcome::Panicked,
+            )
+        };
     }
 }
 
@@ -115,12 +122,18 @@ enum Outcome {
 /// The caller is the run loop, the task is still `ALIVE`, its future has
 /// been dropped, and for `Outcome::Output` the output has been written to
 /// `storage`.
-unsafe fn finish(header: &Header, vtable: &TaskVTable, storage: *mut u8, outcome: Outcome) {
+unsafe fn finish(
+    header: &Header,
+    freed: &AtomicUsize,
+    vtable: &TaskVTable,
+    storage: *mut u8,
+    outcome: Outcome,
+) {
     /// Gives the run loop's `RUNNING` reference back when dropped.
-    struct ReleaseRunning<'a>(&'a Header);
+    struct ReleaseRunning<'a>(&'a Header, &'a AtomicUsize);
     impl Drop for ReleaseRunning<'_> {
         fn drop(&mut self) {
-            self.0.release(RUNNING);
+            self.0.release(RUNNING, self.1);
         }
     }
     let extra = if outcome == Outcome::Panicked {
@@ -143,7 +156,7 @@ unsafe fn finish(header: &Header, vtable: &TaskVTable, storage: *mut u8, outcome
             Err(actual) => s = actual,
         }
     };
-    let _release = ReleaseRunning(header);
+    let _release = ReleaseRunning(header, freed);
     if outcome == Outcome::Output && !keep_output {
         // SAFETY: per the caller the output is in `storage`; no handle can
         // reach it, and `RUNNING` keeps the slot from being reused.
@@ -158,7 +171,7 @@ unsafe fn finish(header: &Header, vtable: &TaskVTable, storage: *mut u8, outcome
 ///
 /// # Safety
 /// The caller is the run loop and the task is `ALIVE`.
-unsafe fn cancel<const S: usize>(slot: &Slot<S>) {
+unsafe fn cancel<const S: usize>(slot: &Slot<S>, freed: &AtomicUsize) {
     let header = &slot.header;
     // SAFETY: the task is alive (caller), so its vtable is set.
     let vtable = unsafe { header.vtable() };
@@ -166,6 +179,7 @@ unsafe fn cancel<const S: usize>(slot: &Slot<S>) {
     let dropping = Cell::new(true);
     let guard = PanicGuard {
         header,
+        freed,
         vtable,
         storage,
         dropping: &dropping,
@@ -174,7 +188,7 @@ unsafe fn cancel<const S: usize>(slot: &Slot<S>) {
     unsafe { (vtable.drop_future)(storage) };
     core::mem::forget(guard);
     // SAFETY: the future was just dropped; the task is still `ALIVE`.
-    unsafe { finish(header, vtable, storage, Outcome::Cancelled) };
+    unsafe { finish(header, freed, vtable, storage, Outcome::Cancelled) };
 }
 
 impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
@@ -185,7 +199,6 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
             cursor: Cell::new(0),
             ticking: Cell::new(false),
             blocking: Cell::new(false),
-            finished: Cell::new(0),
             _not_send: PhantomData,
         }
     }
@@ -217,8 +230,8 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
     /// back when it cannot be spawned — no slot free ([`SpawnError::Full`]
     /// at the executor's limit, [`SpawnError::OutOfMemory`]) or too large —
     /// so the caller can wait (for example until
-    /// [`finished`](Self::finished) moves) and try again instead of losing
-    /// it. Sizes are checked at run time.
+    /// [`Executor::freed_slots`](super::Executor::freed_slots) moves) and
+    /// try again instead of losing it. Sizes are checked at run time.
     ///
     /// ```
     /// use kasync::executor::{Executor, Spin};
@@ -244,14 +257,6 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         }
         // SAFETY: as in `spawn_local`.
         unsafe { self.exec.spawn_unchecked(future) }
-    }
-
-    /// How many tasks this runner has finished — completed, cancelled or
-    /// panicked — since it was claimed. A task's slot is free once it has
-    /// finished and its handle is gone, so a spawner waiting for a slot
-    /// may wait for this to move.
-    pub fn finished(&self) -> u64 {
-        self.finished.get()
     }
 
     /// [`spawn_local`](Self::spawn_local) with the size check at run time:
@@ -299,8 +304,6 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         }
         self.batch.set(batch);
         stats.ready_left = !batch.is_empty() || !ready.is_empty();
-        self.finished
-            .set(self.finished.get() + u64::from(stats.completed));
         stats
     }
 
@@ -327,7 +330,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         if s & ABORT != 0 {
             stats.completed += 1;
             // SAFETY: this is the run loop and the task is `ALIVE`.
-            unsafe { cancel(slot) };
+            unsafe { cancel(slot, &self.exec.shared.freed) };
             return;
         }
         // SAFETY: `ALIVE` was observed with Acquire.
@@ -336,6 +339,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         let dropping = Cell::new(false);
         let guard = PanicGuard {
             header,
+            freed: &self.exec.shared.freed,
             vtable,
             storage,
             dropping: &dropping,
@@ -357,7 +361,15 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
             Poll::Ready(()) => {
                 stats.completed += 1;
                 // SAFETY: the future was dropped and its output written.
-                unsafe { finish(header, vtable, storage, Outcome::Output) };
+                unsafe {
+                    finish(
+                        header,
+                        &self.exec.shared.freed,
+                        vtable,
+                        storage,
+                        Outcome::Output,
+                    )
+                };
             }
         }
     }
@@ -487,7 +499,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
             let rest = Rest(self, index);
             // SAFETY: this is the run loop (no poll is under way: `self`
             // is being dropped) and the task is `ALIVE`.
-            unsafe { cancel(slot) };
+            unsafe { cancel(slot, &self.exec.shared.freed) };
             core::mem::forget(rest);
         }
     }

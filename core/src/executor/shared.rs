@@ -2,7 +2,7 @@
 //! slot: the ready queue and the platform's pender.
 
 use super::ready::{Leaves, ReadyQueue};
-use crate::sync::AtomicBool;
+use crate::sync::{AtomicBool, AtomicUsize};
 
 /// Executor state reachable from any context through a task header.
 ///
@@ -14,6 +14,9 @@ pub(crate) struct Shared {
     pub(crate) ready: ReadyQueue,
     /// A `Runner` exists for this executor.
     pub(crate) runner_claimed: AtomicBool,
+    /// How many times a slot became free (wrapping): what a spawner waiting
+    /// for a slot watches.
+    pub(crate) freed: AtomicUsize,
     /// Calls `Platform::pend` of the executor that owns this `Shared`.
     pend_fn: unsafe fn(*const Shared),
 }
@@ -27,6 +30,7 @@ impl Shared {
             Self {
                 ready: ReadyQueue::new(leaves),
                 runner_claimed: AtomicBool::new(false),
+                freed: AtomicUsize::new(0),
                 pend_fn,
             }
         }

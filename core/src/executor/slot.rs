@@ -10,7 +10,7 @@ use core::task::{Context, Poll};
 use super::shared::Shared;
 use super::state::{self, ALIVE, REFS};
 use crate::storage::Storage;
-use crate::sync::{AtomicU32, Ordering, WakerSlot};
+use crate::sync::{AtomicU32, AtomicUsize, Ordering, WakerSlot};
 
 /// What the run loop needs to know about the future in a slot, erased to
 /// plain functions so that slots of every future type look alike.
@@ -189,8 +189,9 @@ impl Header {
     }
 
     /// Clears reference flags `refs`; frees the slot when no reference
-    /// remains. Returns the state it stored.
-    pub(crate) fn release(&self, refs: u32) -> u32 {
+    /// remains (and counts that in `freed`, the executor's
+    /// [`Shared::freed`]). Returns the state it stored.
+    pub(crate) fn release(&self, refs: u32, freed: &AtomicUsize) -> u32 {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             debug_assert_eq!(s & refs, refs, "releasing a reference not held");
@@ -202,7 +203,12 @@ impl Header {
                 .state
                 .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) => return new,
+                Ok(_) => {
+                    if state::is_free(new) {
+                        freed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return new;
+                }
                 Err(actual) => s = actual,
             }
         }

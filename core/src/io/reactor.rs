@@ -349,9 +349,17 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     /// if nobody waits in line and a free slot is left beyond those
     /// promised to woken waiters.
     pub(crate) fn claim_unoffered(&self) -> Option<u32> {
-        let unpromised = self.chunks.limit() - self.occupied.get() > self.offers.get();
-        if self.free_waiters.is_empty() && unpromised {
-            self.claim()
+        if !self.free_waiters.is_empty() {
+            return None;
+        }
+        let free = self.capacity() - self.occupied.get();
+        if free > self.offers.get() {
+            return self.claim();
+        }
+        // Every free slot is promised: a newcomer may only take a slot of
+        // a chunk it adds (if the table may grow and memory allows).
+        if self.capacity() < self.chunks.limit() {
+            self.claim_growing()
         } else {
             None
         }
@@ -390,9 +398,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     #[cold]
     #[inline(never)]
     fn claim_growing(&self) -> Option<u32> {
-        let fresh = self.fresh.get();
-        let first = self
-            .chunks
+        self.chunks
             .grow(|chunk, _| {
                 for within in 0..self.chunks.per_chunk() {
                     // SAFETY: the new chunk is ours and has room for
@@ -406,9 +412,15 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
                 }
             })
             .ok()?;
-        debug_assert_eq!(first, fresh as usize, "the reactor grows alone");
-        self.fresh.set(fresh + 1);
-        Some(fresh)
+        // Read `fresh` only now: the allocator may have re-entered the
+        // reactor and taken slots meanwhile.
+        let fresh = self.fresh.get();
+        if (fresh as usize) < self.capacity() {
+            self.fresh.set(fresh + 1);
+            Some(fresh)
+        } else {
+            None
+        }
     }
 
     /// Moves `op` into the free slot `index` and hands it to the backend
@@ -858,6 +870,10 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Drop for Reactor<D, C,
         impl<D: Driver, C: Clock, const M: usize, const K: usize> Drop for FinishShutdown<'_, D, C, M, K> {
             fn drop(&mut self) {
                 self.0.shutdown();
+                // SAFETY: the shutdown waited for every completion, so the
+                // backend uses no slot any more; what the slots still hold
+                // is leaked with them (this path is an unwind already).
+                unsafe { self.0.chunks.free() };
             }
         }
         let guard = FinishShutdown(self);

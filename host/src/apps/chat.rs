@@ -20,8 +20,10 @@
 //!   lines.
 //! * **Accept errors** (out of descriptors, …) are reported and the server
 //!   backs off for a moment and goes on; it never exits on them.
-//! * **A member is in the room only once both of its tasks run**; one that
-//!   cannot be given a writer task is told and closed.
+//! * **At the runtime's task limit** the accept loop waits for a free slot
+//!   (new clients wait in the listen queue): each member is one task, its
+//!   reading and its writing joined in it, so a member admitted is a
+//!   member served.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -34,7 +36,7 @@ use std::time::Duration;
 
 use super::lines::{LineBuffer, LineTooLong};
 use crate::net::{TcpListener, TcpStream};
-use crate::{io as ring, sleep, spawn, spawn_when_free};
+use crate::{io as ring, sleep, spawn_when_free};
 
 /// What a member's unsent lines may count before it is disconnected.
 const OUTBOX_BYTES: usize = 256 * 1024;
@@ -195,8 +197,8 @@ pub async fn serve_chat_with(listener: TcpListener, limits: ChatLimits) -> io::R
     }
 }
 
-/// One member: reads its lines, and (in a second task) writes what others
-/// say to it.
+/// One member, in one task: reads its lines and, at the same time, writes
+/// what others say to it.
 async fn member(room: Rc<RefCell<Room>>, stream: TcpStream) {
     let limits = room.borrow().limits;
     let stream = Rc::new(stream);
@@ -217,20 +219,6 @@ async fn member(room: Rc<RefCell<Room>>, stream: TcpStream) {
         Err(_) => return refuse("* no name given in time; goodbye\n").await,
     };
     let outbox = Rc::new(RefCell::new(Outbox::new(limits.outbox_bytes)));
-    // The writer first: a member joins the room only once it can be
-    // written to.
-    let writer = spawn(write_outbox(
-        Rc::clone(&stream),
-        Rc::clone(&outbox),
-        limits.write_timeout,
-    ));
-    let writer = match writer {
-        Ok(writer) => writer,
-        Err(e) => {
-            eprintln!("chat: {e}; turning {name} away");
-            return refuse("* the server is full; try again later\n").await;
-        }
-    };
     let id = {
         let mut room = room.borrow_mut();
         let id = room.next_id;
@@ -243,32 +231,37 @@ async fn member(room: Rc<RefCell<Room>>, stream: TcpStream) {
         room.broadcast(id, &format!("* {name} joined"));
         id
     };
-    let mut handled = 0;
-    loop {
-        match read_line(&stream, &mut lines, &mut buf).await {
-            Read::Line(text) if text.is_empty() => {}
-            Read::Line(text) => room.borrow().broadcast(id, &format!("{name}: {text}")),
-            Read::TooLong => {
-                outbox.borrow_mut().push(line(format!(
-                    "* lines are limited to {} bytes; disconnecting\n",
-                    limits.max_line
-                )));
-                break;
+    let reader = async {
+        let mut handled = 0;
+        loop {
+            match read_line(&stream, &mut lines, &mut buf).await {
+                Read::Line(text) if text.is_empty() => {}
+                Read::Line(text) => room.borrow().broadcast(id, &format!("{name}: {text}")),
+                Read::TooLong => {
+                    outbox.borrow_mut().push(line(format!(
+                        "* lines are limited to {} bytes; disconnecting\n",
+                        limits.max_line
+                    )));
+                    break;
+                }
+                Read::Closed => break,
             }
-            Read::Closed => break,
+            handled += 1;
+            if handled % LINES_PER_TURN == 0 {
+                yield_now().await;
+            }
         }
-        handled += 1;
-        if handled % LINES_PER_TURN == 0 {
-            yield_now().await;
+        {
+            let mut room = room.borrow_mut();
+            room.members.remove(&id);
+            room.broadcast(id, &format!("* {name} left"));
         }
-    }
-    {
-        let mut room = room.borrow_mut();
-        room.members.remove(&id);
-        room.broadcast(id, &format!("* {name} left"));
-    }
-    outbox.borrow_mut().close();
-    let _ = writer.await;
+        // The writer sends what is left, then shuts the connection down.
+        outbox.borrow_mut().close();
+    };
+    // A writer cut off shuts the connection down, which ends the reader.
+    let writer = write_outbox(Rc::clone(&stream), Rc::clone(&outbox), limits.write_timeout);
+    futures_util::future::join(reader, writer).await;
 }
 
 /// Lets the other tasks run once.
