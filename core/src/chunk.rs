@@ -321,40 +321,45 @@ impl Chunks {
         }
     }
 
-    /// Every chunk added, in order, with the first table index of each.
-    pub(crate) fn each(&self, mut f: impl FnMut(NonNull<u8>, usize)) {
-        let Some(g) = self.growth else { return };
-        let Some(table) = NonNull::new(self.table.load(Ordering::Acquire)) else {
-            return;
-        };
-        for k in 0..MAX_CHUNKS {
-            // SAFETY: as in `locate`.
-            let chunk = unsafe { table.add(k).as_ref() }.load(Ordering::Acquire);
-            let Some(chunk) = NonNull::new(chunk) else {
-                return;
-            };
-            f(chunk, self.inline + k * g.slots_per_chunk());
-        }
-    }
-
     /// Frees every chunk and the table. The owner has dropped what the
-    /// elements held.
+    /// elements held. A deallocation that panics does not leak the rest:
+    /// they are freed while the panic unwinds (a second panic then aborts,
+    /// as any panic during an unwind does).
     ///
     /// # Safety
     /// No pointer into the chunks is used afterwards.
     pub(crate) unsafe fn free(&self) {
+        /// Goes on freeing if a deallocation unwinds.
+        struct Rest<'a>(&'a Chunks);
+        impl Drop for Rest<'_> {
+            fn drop(&mut self) {
+                // SAFETY: as for the call this continues.
+                unsafe { self.0.free() };
+            }
+        }
         let Some(g) = self.growth else { return };
         let layout = self.layout();
-        self.each(|chunk, _| {
-            // SAFETY: every chunk came from `allocate(layout)`; the caller
-            // guarantees nobody uses it afterwards.
-            unsafe { g.alloc.deallocate(chunk, layout) };
-        });
+        if let Some(table) = NonNull::new(self.table.load(Ordering::Acquire)) {
+            for k in 0..MAX_CHUNKS {
+                // SAFETY: as in `locate`.
+                let entry = unsafe { table.add(k).as_ref() };
+                // Taken out first, so that going on after a panic skips it.
+                let Some(chunk) = NonNull::new(entry.swap(core::ptr::null_mut(), Ordering::AcqRel))
+                else {
+                    continue;
+                };
+                let rest = Rest(self);
+                // SAFETY: every chunk came from `allocate(layout)`; the
+                // caller guarantees nobody uses it afterwards.
+                unsafe { g.alloc.deallocate(chunk, layout) };
+                core::mem::forget(rest);
+            }
+        }
+        self.len.store(0, Ordering::Release);
         let table = self.table.swap(core::ptr::null_mut(), Ordering::AcqRel);
         if let Some(table) = NonNull::new(table) {
             // SAFETY: the table came from `allocate(table_layout())`.
             unsafe { g.alloc.deallocate(table.cast(), Self::table_layout()) };
         }
-        self.len.store(0, Ordering::Release);
     }
 }

@@ -76,7 +76,8 @@ unsafe impl ChunkAlloc for Flaky {
         self.live.fetch_sub(1, Ordering::SeqCst);
         // SAFETY: from `allocate(layout)`.
         unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) };
-        if self.panic_dealloc.load(Ordering::SeqCst) {
+        // Once: a second panic while the first unwinds would abort.
+        if self.panic_dealloc.swap(false, Ordering::SeqCst) {
             panic!("deallocate panics");
         }
     }

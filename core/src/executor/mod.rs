@@ -66,7 +66,7 @@ pub(crate) use waker::{WakerCell, wake};
 
 use crate::chunk::{Chunks, GrowError, Growth};
 use crate::storage::{self, STORAGE_ALIGN};
-use crate::sync::{AtomicU32, Ordering};
+use crate::sync::{AtomicU32, AtomicUsize, Ordering};
 use core::alloc::Layout;
 use core::ptr::NonNull;
 use shared::Shared;
@@ -205,8 +205,14 @@ pub struct Executor<P: Platform + 'static, const N: usize, const S: usize = 256>
     slots: [Slot<S>; N],
     /// Slots beyond the inline ones (none unless built growing).
     chunks: Chunks,
-    /// Where the next spawn starts looking for a free slot.
+    /// Where the next spawn starts looking for a free slot (may be the
+    /// capacity: nothing left after the last claim).
     next_free: AtomicU32,
+    /// [`Shared::freed`] when a scan of every slot last found none free:
+    /// while it has not moved, only slots after `next_free` (those of
+    /// chunks added since) can be free, so a claim need not rescan the
+    /// rest — growing stays linear, not quadratic.
+    full_at: AtomicUsize,
     platform: P,
 }
 
@@ -231,17 +237,33 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Drop for Executor<P,
     /// Only an executor that was never `'static` can be dropped, so no
     /// task, waker or handle points into it: its chunks are just memory.
     fn drop(&mut self) {
+        /// Gives the ready queue's leaves back last, also if freeing a
+        /// chunk unwinds.
+        struct FreeLeaves(
+            Option<(
+                NonNull<ready::Leaves>,
+                &'static dyn crate::chunk::ChunkAlloc,
+            )>,
+        );
+        impl Drop for FreeLeaves {
+            fn drop(&mut self) {
+                if let Some((leaves, alloc)) = self.0 {
+                    // SAFETY: `init_growing` allocated the leaves with this
+                    // layout through this allocator; nothing uses them any
+                    // more (see below).
+                    unsafe { alloc.deallocate(leaves.cast(), Layout::new::<ready::Leaves>()) };
+                }
+            }
+        }
+        let _leaves = FreeLeaves(
+            self.shared
+                .ready
+                .leaves()
+                .zip(self.chunks.growth())
+                .map(|(leaves, growth)| (NonNull::from(leaves), growth.alloc)),
+        );
         // SAFETY: see above — nothing points into the chunks.
         unsafe { self.chunks.free() };
-        if let (Some(leaves), Some(growth)) = (self.shared.ready.leaves(), self.chunks.growth()) {
-            // SAFETY: `init_growing` allocated the leaves with this layout
-            // through this allocator; nothing uses them any more.
-            unsafe {
-                growth
-                    .alloc
-                    .deallocate(NonNull::from(leaves).cast(), Layout::new::<ready::Leaves>())
-            };
-        }
     }
 }
 
@@ -280,6 +302,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
                 slots,
                 chunks: Self::chunks(None),
                 next_free: AtomicU32::new(0),
+                full_at: AtomicUsize::new(usize::MAX),
                 platform,
             }
         }
@@ -424,6 +447,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
             (&raw mut (*this).shared).write(Shared::new(Self::pend, leaves));
             (&raw mut (*this).chunks).write(Self::chunks(growth.map(|(g, _)| g)));
             (&raw mut (*this).next_free).write(AtomicU32::new(0));
+            (&raw mut (*this).full_at).write(AtomicUsize::new(usize::MAX));
             (&raw mut (*this).platform).write(platform);
             let slots = (&raw mut (*this).slots).cast::<Slot<S>>();
             for i in 0..N {
@@ -626,22 +650,30 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
     /// state it had.
     #[inline]
     fn claim(&'static self) -> Result<(usize, u32), SpawnError> {
-        match self.find_free() {
+        let freed = self.shared.freed.load(Ordering::Relaxed);
+        let wrap = freed != self.full_at.load(Ordering::Relaxed);
+        match self.find_free(wrap) {
             Some(claimed) => Ok(claimed),
-            None => self.claim_growing(),
+            None => self.claim_growing(freed),
         }
     }
 
-    /// Scans every slot once, from where the last claim stopped, and
-    /// claims the first free one.
+    /// Claims the first free slot from where the last claim stopped: to
+    /// the end, and with `wrap` on from the start (every slot once).
     #[inline]
-    fn find_free(&self) -> Option<(usize, u32)> {
+    fn find_free(&self, wrap: bool) -> Option<(usize, u32)> {
         let capacity = self.capacity();
         let mut index = self.next_free.load(Ordering::Relaxed) as usize;
-        if index >= capacity {
-            index = 0;
-        }
-        for _ in 0..capacity {
+        let count = match (index < capacity, wrap) {
+            (true, true) => capacity,
+            (true, false) => capacity - index,
+            (false, true) => {
+                index = 0;
+                capacity
+            }
+            (false, false) => 0,
+        };
+        for _ in 0..count {
             if let Some(slot) = self.slot(index) {
                 let header = &slot.header;
                 let s = header.state.load(Ordering::Relaxed);
@@ -651,8 +683,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
                         .compare_exchange(s, s | CLAIMED, Ordering::Acquire, Ordering::Relaxed)
                         .is_ok()
                 {
-                    let next = if index + 1 == capacity { 0 } else { index + 1 };
-                    self.next_free.store(next as u32, Ordering::Relaxed);
+                    self.next_free.store((index + 1) as u32, Ordering::Relaxed);
                     return Some((index, s));
                 }
             }
@@ -664,11 +695,13 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
         None
     }
 
-    /// [`claim`](Self::claim) once every slot was occupied: adds a chunk
-    /// (or finds one another context added) and claims from it.
+    /// [`claim`](Self::claim) once every slot was occupied (as of `freed`
+    /// slots freed): adds a chunk (or finds one another context added) and
+    /// claims from it.
     #[cold]
     #[inline(never)]
-    fn claim_growing(&'static self) -> Result<(usize, u32), SpawnError> {
+    fn claim_growing(&'static self, freed: usize) -> Result<(usize, u32), SpawnError> {
+        self.full_at.store(freed, Ordering::Relaxed);
         loop {
             match self
                 .chunks
@@ -678,7 +711,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
                 Err(GrowError::Limit) => return Err(SpawnError::Full),
                 Err(GrowError::OutOfMemory) => return Err(SpawnError::OutOfMemory),
             }
-            if let Some(claimed) = self.find_free() {
+            if let Some(claimed) = self.find_free(false) {
                 return Ok(claimed);
             }
         }
