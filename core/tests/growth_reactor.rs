@@ -20,7 +20,7 @@ use kasync::io::{Completion, Operation, Reactor};
 use kasync::time::ManualClock;
 
 mod support;
-use support::heap::keep;
+use support::heap::{keep, keep_address, keep_leaked};
 
 fn poll_once<F: Future + ?Sized>(f: Pin<&mut F>) -> Poll<F::Output> {
     f.poll(&mut Context::from_waker(Waker::noop()))
@@ -116,8 +116,11 @@ unsafe impl<const Q: usize> Operation<SimDriver<'_, Q>> for Read {
 }
 
 fn read(panic_on_drop: &Rc<Cell<bool>>, drops: &Rc<Cell<usize>>) -> Read {
+    let buf = Box::new([0; 8]);
+    // Tests leak some reads on purpose (a panic while the reactor drops).
+    keep_address(&*buf);
     Read {
-        buf: Box::new([0; 8]),
+        buf,
         panic_on_drop: panic_on_drop.clone(),
         drops: drops.clone(),
     }
@@ -217,6 +220,10 @@ fn drop_with_chunk_ops_in_flight_and_a_panicking_op() {
     let clock = ManualClock::new(1_000);
     let flag = Rc::new(Cell::new(false));
     let drops = Rc::new(Cell::new(0));
+    // The reads left in the table when the drop panics are leaked with
+    // it, and hold these.
+    keep_leaked(flag.clone());
+    keep_leaked(drops.clone());
     let n = 6;
     let mut place = Box::<Reactor<Sim<'_>, &ManualClock, 1>>::new_uninit();
     let reactor = Reactor::init_growing(
@@ -234,7 +241,7 @@ fn drop_with_chunk_ops_in_flight_and_a_panicking_op() {
             assert!(poll_once(op.as_mut()).is_pending());
             if i % 2 == 0 {
                 // Leaked: the slot stays in flight with nobody awaiting it.
-                std::mem::forget(op);
+                keep_leaked(op);
             } else {
                 // Orphaned: dropped while in flight.
                 drop(op);
@@ -393,14 +400,14 @@ fn reentrant_allocator_gets_a_slot_handed_out_twice() {
             let mut inner = Box::pin(io.submit(SimNop));
             let _ = poll_once(inner.as_mut());
             inner_id2.set(inner.id());
-            std::mem::forget(inner);
+            keep_leaked(inner);
         }))
     });
     let mut outer = Box::pin(io.submit(SimNop));
     let r = quiet(|| poll_once(outer.as_mut()));
     let outer_id = outer.id();
-    std::mem::forget(outer);
-    std::mem::forget(first);
+    keep_leaked(outer);
+    keep_leaked(first);
     eprintln!(
         "inner {:?}, outer {:?}, outer poll ok: {}",
         inner_id.get(),

@@ -59,6 +59,20 @@ pub fn keep<T>(value: &'static T) -> &'static T {
     value
 }
 
+/// Leaks `value` on purpose (like `mem::forget`, for a test of what a
+/// leaked future or operation does) and keeps it reachable.
+pub fn keep_leaked<T>(value: T) {
+    let leaked: *const T = Box::into_raw(Box::new(value));
+    KEPT.lock().unwrap().push(Kept(leaked.cast()));
+}
+
+/// Keeps the memory at `ptr` reachable in case whatever owns it is leaked
+/// on purpose (an operation left in a table whose chunks are freed). The
+/// pointer may dangle later: it is only kept, never used.
+pub fn keep_address<T: ?Sized>(ptr: *const T) {
+    KEPT.lock().unwrap().push(Kept(ptr.cast()));
+}
+
 /// A counting heap that lives for the rest of the test run.
 pub fn leak_heap() -> &'static Heap {
     keep(Box::leak(Box::new(Heap::new())))
