@@ -368,9 +368,12 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
     /// }
     ///
     /// type Exec = Executor<Spin, 4, 128>;
-    /// let growth = Growth::new(&Heap).chunk_slots(16);
-    /// let place = Box::leak(Box::<Exec>::new_uninit());
-    /// let executor: &'static Exec = Exec::init_growing(place, Spin, growth).unwrap();
+    /// // Built once, for the rest of the program (wakers point into it).
+    /// static EXECUTOR: std::sync::OnceLock<&'static Exec> = std::sync::OnceLock::new();
+    /// let executor = *EXECUTOR.get_or_init(|| {
+    ///     let growth = Growth::new(&Heap).chunk_slots(16);
+    ///     Exec::init_growing(Box::leak(Box::new_uninit()), Spin, growth).unwrap()
+    /// });
     /// let runner = executor.runner().unwrap();
     /// let tasks: Vec<_> = (0..100u32).map(|i| executor.spawn(async move { i }).unwrap()).collect();
     /// assert!(executor.capacity() >= 100);
