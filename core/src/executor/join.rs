@@ -8,7 +8,7 @@ use core::task::{Context, Poll};
 
 use super::slot::Header;
 use super::state::{self, ABORT, ALIVE, HANDLE, OUTPUT, PANICKED};
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::Ordering;
 
 /// Why a task produced no output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,11 +74,13 @@ impl<T> JoinHandle<T> {
         self.header.map(|h| unsafe { &*h })
     }
 
-    /// The executor's count of freed slots.
-    fn freed(&self) -> Option<&AtomicUsize> {
-        // SAFETY: the pointer has the provenance `Header::shared` needs
-        // (see `new`), and the executor outlives every handle.
-        self.header.map(|h| unsafe { &(*Header::shared(h)).freed })
+    /// Counts a slot this handle freed in its executor.
+    fn count_free(&self) {
+        if let Some(h) = self.header {
+            // SAFETY: the pointer has the provenance `Header::shared` needs
+            // (see `new`), and the executor outlives every handle.
+            unsafe { (*Header::shared(h)).freed.by_handle() };
+        }
     }
 
     /// Asks the executor to cancel the task. The future is dropped by the
@@ -131,7 +133,7 @@ impl<T> Future for JoinHandle<T> {
         // Settle the slot before a foreign waker's drop can run (and
         // unwind): the output is out, the references are given back.
         let waker = header.join_waker.take();
-        header.release(HANDLE | (s & OUTPUT), self.freed().expect("still held"));
+        header.release(HANDLE | (s & OUTPUT), || self.count_free());
         self.header = None;
         drop(waker);
         Poll::Ready(result)
@@ -152,7 +154,7 @@ impl<T> Drop for JoinHandle<T> {
                 // nobody else touches the storage while `OUTPUT` is set; it
                 // is moved out before the slot is given back.
                 let output = unsafe { self.storage.cast::<T>().read() };
-                header.release(HANDLE | OUTPUT, self.freed().expect("still held"));
+                header.release(HANDLE | OUTPUT, || self.count_free());
                 drop(waker);
                 drop(output);
                 return;
@@ -170,9 +172,7 @@ impl<T> Drop for JoinHandle<T> {
             {
                 Ok(_) => {
                     if state::is_free(new) {
-                        if let Some(freed) = self.freed() {
-                            freed.fetch_add(1, Ordering::Relaxed);
-                        }
+                        self.count_free();
                     }
                     drop(waker);
                     return;

@@ -546,7 +546,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
     /// (or [`SpawnError::OutOfMemory`]) can wait for this to move before it
     /// tries again.
     pub fn freed_slots(&self) -> usize {
-        self.shared.freed.load(Ordering::Relaxed)
+        self.shared.freed.total()
     }
 
     /// Task slots now: `N`, plus those of the chunks a growing executor
@@ -653,7 +653,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
     /// state it had.
     #[inline]
     fn claim(&'static self) -> Result<(usize, u32), SpawnError> {
-        let freed = self.shared.freed.load(Ordering::Relaxed);
+        let freed = self.shared.freed.total();
         let wrap = freed != self.full_at.load(Ordering::Relaxed);
         match self.find_free(wrap) {
             Some(claimed) => Ok(claimed),

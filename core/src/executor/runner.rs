@@ -11,12 +11,12 @@ use super::drive::{Drive, PlatformDrive};
 use super::join::JoinHandle;
 use super::platform::{Idle, Platform};
 use super::ready::Batch;
-use super::shared::Shared;
+use super::shared::{FreedCount, Shared};
 use super::slot::{Header, Slot, TaskVTable};
 use super::state::{self, ABORT, ALIVE, HANDLE, OUTPUT, PANICKED, RUNNING};
 use super::waker::{root_waker, task_waker};
 use super::{Executor, SpawnError};
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::Ordering;
 
 /// How many tasks `block_on` and `run` poll between two looks at the root
 /// future and the platform.
@@ -78,7 +78,7 @@ impl<'a> FlagGuard<'a> {
 /// being dropped, and finishes the task as panicked.
 struct PanicGuard<'a> {
     header: &'a Header,
-    freed: &'a AtomicUsize,
+    freed: &'a FreedCount,
     vtable: &'static TaskVTable,
     storage: *mut u8,
     dropping: &'a Cell<bool>,
@@ -124,16 +124,17 @@ enum Outcome {
 /// `storage`.
 unsafe fn finish(
     header: &Header,
-    freed: &AtomicUsize,
+    freed: &FreedCount,
     vtable: &TaskVTable,
     storage: *mut u8,
     outcome: Outcome,
 ) {
     /// Gives the run loop's `RUNNING` reference back when dropped.
-    struct ReleaseRunning<'a>(&'a Header, &'a AtomicUsize);
+    struct ReleaseRunning<'a>(&'a Header, &'a FreedCount);
     impl Drop for ReleaseRunning<'_> {
         fn drop(&mut self) {
-            self.0.release(RUNNING, self.1);
+            let freed = self.1;
+            self.0.release(RUNNING, || freed.by_run_loop());
         }
     }
     let extra = if outcome == Outcome::Panicked {
@@ -171,7 +172,7 @@ unsafe fn finish(
 ///
 /// # Safety
 /// The caller is the run loop and the task is `ALIVE`.
-unsafe fn cancel<const S: usize>(slot: &Slot<S>, freed: &AtomicUsize) {
+unsafe fn cancel<const S: usize>(slot: &Slot<S>, freed: &FreedCount) {
     let header = &slot.header;
     // SAFETY: the task is alive (caller), so its vtable is set.
     let vtable = unsafe { header.vtable() };

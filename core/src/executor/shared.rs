@@ -2,7 +2,7 @@
 //! slot: the ready queue and the platform's pender.
 
 use super::ready::{Leaves, ReadyQueue};
-use crate::sync::{AtomicBool, AtomicUsize};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 
 /// Executor state reachable from any context through a task header.
 ///
@@ -14,11 +14,51 @@ pub(crate) struct Shared {
     pub(crate) ready: ReadyQueue,
     /// A `Runner` exists for this executor.
     pub(crate) runner_claimed: AtomicBool,
-    /// How many times a slot became free (wrapping): what a spawner waiting
-    /// for a slot watches.
-    pub(crate) freed: AtomicUsize,
+    /// How many times a slot became free: what a spawner waiting for a
+    /// slot watches.
+    pub(crate) freed: FreedCount,
     /// Calls `Platform::pend` of the executor that owns this `Shared`.
     pend_fn: unsafe fn(*const Shared),
+}
+
+/// How many times a task slot became free, in two counters (wrapping): the
+/// run loop's frees — a task that finished with no handle, the common case
+/// — counted without a read-modify-write (only the run loop writes it),
+/// and the frees by join handles, from any context.
+pub(crate) struct FreedCount {
+    by_run_loop: AtomicUsize,
+    by_handles: AtomicUsize,
+}
+
+impl FreedCount {
+    crate::sync::const_fn! {
+        pub(crate) fn new() -> Self {
+            Self {
+                by_run_loop: AtomicUsize::new(0),
+                by_handles: AtomicUsize::new(0),
+            }
+        }
+    }
+
+    /// Counts a slot freed by the run loop (only the run loop calls this).
+    #[inline]
+    pub(crate) fn by_run_loop(&self) {
+        let n = self.by_run_loop.load(Ordering::Relaxed);
+        self.by_run_loop.store(n.wrapping_add(1), Ordering::Relaxed);
+    }
+
+    /// Counts a slot freed by a join handle (any context).
+    #[inline]
+    pub(crate) fn by_handle(&self) {
+        self.by_handles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Both counts together.
+    pub(crate) fn total(&self) -> usize {
+        self.by_run_loop
+            .load(Ordering::Relaxed)
+            .wrapping_add(self.by_handles.load(Ordering::Relaxed))
+    }
 }
 
 impl Shared {
@@ -30,7 +70,7 @@ impl Shared {
             Self {
                 ready: ReadyQueue::new(leaves),
                 runner_claimed: AtomicBool::new(false),
-                freed: AtomicUsize::new(0),
+                freed: FreedCount::new(),
                 pend_fn,
             }
         }

@@ -10,7 +10,7 @@ use core::task::{Context, Poll};
 use super::shared::Shared;
 use super::state::{self, ALIVE, REFS};
 use crate::storage::Storage;
-use crate::sync::{AtomicU32, AtomicUsize, Ordering, WakerSlot};
+use crate::sync::{AtomicU32, Ordering, WakerSlot};
 
 /// What the run loop needs to know about the future in a slot, erased to
 /// plain functions so that slots of every future type look alike.
@@ -189,9 +189,9 @@ impl Header {
     }
 
     /// Clears reference flags `refs`; frees the slot when no reference
-    /// remains (and counts that in `freed`, the executor's
-    /// [`Shared::freed`]). Returns the state it stored.
-    pub(crate) fn release(&self, refs: u32, freed: &AtomicUsize) -> u32 {
+    /// remains (and then calls `on_free`, which counts it). Returns the
+    /// state it stored.
+    pub(crate) fn release(&self, refs: u32, on_free: impl FnOnce()) -> u32 {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             debug_assert_eq!(s & refs, refs, "releasing a reference not held");
@@ -205,7 +205,7 @@ impl Header {
             {
                 Ok(_) => {
                     if state::is_free(new) {
-                        freed.fetch_add(1, Ordering::Relaxed);
+                        on_free();
                     }
                     return new;
                 }
