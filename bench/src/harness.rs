@@ -81,6 +81,13 @@ pub struct Contender<'a> {
     pub run: Box<dyn FnMut() -> Run + 'a>,
 }
 
+/// "median (min–max)" of `values`, with `digits` decimals.
+pub fn median_and_spread(mut values: Vec<f64>, digits: usize) -> String {
+    let (min, max) = spread(&values);
+    let mid = median(&mut values);
+    format!("{mid:.digits$} ({min:.digits$}–{max:.digits$})")
+}
+
 /// The median of `values` (sorted in place).
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);

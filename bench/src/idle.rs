@@ -15,7 +15,7 @@ use kasync_tests::crowd::{connect_from, raise_descriptor_limit, source_for};
 
 use crate::cpu::{cpus, pin_to};
 use crate::echo::{client, free_port, percentile, start_server};
-use crate::harness::median;
+use crate::harness::{median, median_and_spread as spread};
 
 /// Active connections and their offered load.
 const ACTIVE: usize = 64;
@@ -104,14 +104,6 @@ fn one_run(rt: &Runtime, kind: &str, n: usize, requests: usize) -> Sample {
         alone,
         crowded,
     }
-}
-
-/// Median and min–max of `values`, formatted with `digits` decimals.
-fn spread(mut values: Vec<f64>, digits: usize) -> String {
-    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mid = median(&mut values);
-    format!("{mid:.digits$} ({min:.digits$}–{max:.digits$})")
 }
 
 /// Runs the benchmark and returns its Markdown section, with the rows for

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
-use crate::harness::median;
+use crate::harness::{median, median_and_spread as spread};
 
 /// Time from the start of the inserts to the common deadline: long enough
 /// for every insert to be done before the first sleep ends.
@@ -126,14 +126,6 @@ fn one_run(kind: &str, n: usize) -> [f64; 3] {
         .collect();
     assert_eq!(v.len(), 3, "the {kind} timer child printed {text:?}");
     [v[0], v[1], v[2]]
-}
-
-/// Median and min–max.
-fn spread(mut values: Vec<f64>, digits: usize) -> String {
-    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mid = median(&mut values);
-    format!("{mid:.digits$} ({min:.digits$}–{max:.digits$})")
 }
 
 /// Runs the benchmark and returns its Markdown section, with the rows for

@@ -19,7 +19,7 @@ mod support;
 use kasync::SpawnError;
 use kasync::chunk::{ChunkAlloc, Growth};
 use kasync::executor::{Executor, Spin};
-use support::heap::{keep, leak_heap};
+use support::heap::{Flaky, keep, leak_heap};
 
 type Exec<const N: usize> = Executor<Spin, N, 128>;
 
@@ -27,56 +27,6 @@ fn growing<const N: usize>(growth: Growth) -> &'static Exec<N> {
     let place = Box::leak(Box::new_uninit());
     let exec = Exec::<N>::init_growing(place, Spin, growth).expect("memory for the ready queue");
     keep(exec)
-}
-
-/// An allocator that panics or fails on chosen calls.
-struct Flaky {
-    live: AtomicUsize,
-    calls: AtomicUsize,
-    /// Call number (0-based) of `allocate` that panics.
-    panic_at: AtomicUsize,
-    /// Call number of `allocate` that returns `None`.
-    none_at: AtomicUsize,
-    /// `deallocate` panics (after freeing).
-    panic_dealloc: AtomicBool,
-}
-
-impl Flaky {
-    fn leak() -> &'static Flaky {
-        keep(Box::leak(Box::new(Flaky {
-            live: AtomicUsize::new(0),
-            calls: AtomicUsize::new(0),
-            panic_at: AtomicUsize::new(usize::MAX),
-            none_at: AtomicUsize::new(usize::MAX),
-            panic_dealloc: AtomicBool::new(false),
-        })))
-    }
-}
-
-// SAFETY: blocks come from the global allocator, fresh and valid until
-// freed; failing and panicking are allowed.
-unsafe impl ChunkAlloc for Flaky {
-    fn allocate(&self, layout: Layout) -> Option<NonNull<u8>> {
-        let call = self.calls.fetch_add(1, Ordering::SeqCst);
-        if call == self.panic_at.load(Ordering::SeqCst) {
-            panic!("allocator panics on call {call}");
-        }
-        if call == self.none_at.load(Ordering::SeqCst) {
-            return None;
-        }
-        self.live.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: never zero bytes.
-        NonNull::new(unsafe { std::alloc::alloc(layout) })
-    }
-    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-        self.live.fetch_sub(1, Ordering::SeqCst);
-        // SAFETY: from `allocate(layout)`.
-        unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) };
-        // Once: a second panic while the first unwinds would abort.
-        if self.panic_dealloc.swap(false, Ordering::SeqCst) {
-            panic!("deallocate panics");
-        }
-    }
 }
 
 fn quiet<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {

@@ -3,85 +3,28 @@
 //! the inline count, and the promise of a freed slot to the first waiter
 //! when the table cannot grow.
 
-use std::alloc::Layout;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
-use std::ptr::NonNull;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
-use kasync::chunk::{ChunkAlloc, Growth};
+use kasync::chunk::Growth;
 use kasync::executor::Drive;
 use kasync::io::sim::{SimDriver, SimNop, SimOp, SimOutcome};
 use kasync::io::{Completion, Operation, Reactor};
 use kasync::time::ManualClock;
 
 mod support;
-use support::heap::{keep, keep_address, keep_leaked};
+use support::heap::{Flaky, HOOK, keep, keep_address, keep_leaked};
 
 fn poll_once<F: Future + ?Sized>(f: Pin<&mut F>) -> Poll<F::Output> {
     f.poll(&mut Context::from_waker(Waker::noop()))
 }
 
 type Sim<'c> = SimDriver<'c, 8>;
-
-/// An allocator that panics or fails on chosen calls, fails every call
-/// from `fail_from` on, and may run a hook (re-entrancy) once.
-struct Flaky {
-    live: AtomicUsize,
-    calls: AtomicUsize,
-    panic_at: AtomicUsize,
-    fail_from: AtomicUsize,
-    panic_dealloc: AtomicBool,
-}
-
-impl Flaky {
-    fn leak() -> &'static Flaky {
-        keep(Box::leak(Box::new(Flaky {
-            live: AtomicUsize::new(0),
-            calls: AtomicUsize::new(0),
-            panic_at: AtomicUsize::new(usize::MAX),
-            fail_from: AtomicUsize::new(usize::MAX),
-            panic_dealloc: AtomicBool::new(false),
-        })))
-    }
-}
-
-thread_local! {
-    /// Run once inside the next `allocate` (then cleared).
-    static HOOK: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
-}
-
-// SAFETY: global-allocator blocks, fresh and valid until freed.
-unsafe impl ChunkAlloc for Flaky {
-    fn allocate(&self, layout: Layout) -> Option<NonNull<u8>> {
-        if let Some(hook) = HOOK.with(|h| h.borrow_mut().take()) {
-            hook();
-        }
-        let call = self.calls.fetch_add(1, Ordering::SeqCst);
-        if call == self.panic_at.load(Ordering::SeqCst) {
-            panic!("allocator panics on call {call}");
-        }
-        if call >= self.fail_from.load(Ordering::SeqCst) {
-            return None;
-        }
-        self.live.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: never zero bytes.
-        NonNull::new(unsafe { std::alloc::alloc(layout) })
-    }
-    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-        self.live.fetch_sub(1, Ordering::SeqCst);
-        // SAFETY: from `allocate(layout)`.
-        unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) };
-        // Once: a second panic while the first unwinds would abort.
-        if self.panic_dealloc.swap(false, Ordering::SeqCst) {
-            panic!("deallocate panics");
-        }
-    }
-}
 
 /// A read into a heap buffer whose drop can be made to panic.
 struct Read {
