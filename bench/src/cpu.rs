@@ -65,3 +65,16 @@ impl Drop for Pinned {
         }
     }
 }
+
+/// The resident set of process `pid` (a number, or `self`), in KiB: the
+/// `VmRSS` line of its `/proc` status; 0 if it cannot be read.
+pub fn rss_kib(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}

@@ -23,16 +23,9 @@ const ACTIVE_RATE: u64 = 20_000;
 /// Loopback source addresses the idle clients are spread over.
 const SOURCES: u8 = 8;
 
-/// The server's resident set, in KiB (`VmRSS`).
+/// The server's resident set, in KiB.
 fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    crate::cpu::rss_kib(&pid.to_string())
 }
 
 /// What one run against one server measured.

@@ -24,14 +24,7 @@ const LEAD: Duration = Duration::from_millis(1500);
 
 /// This process's resident set, in KiB.
 fn own_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    crate::cpu::rss_kib("self")
 }
 
 /// Polls `stream`'s futures once each (`FuturesUnordered` polls every new

@@ -464,7 +464,7 @@ fn task_waiting_in_spawn_when_free_after_a_panic() {
             })
             .unwrap();
             // Keep the loop turning on a timer, so that only the counting
-            // of finished tasks decides.
+            // of freed slots decides.
             let ticker = async {
                 for _ in 0..100 {
                     sleep(Duration::from_millis(10)).await;
@@ -483,7 +483,7 @@ fn task_waiting_in_spawn_when_free_after_a_panic() {
 /// Echo at `max_tasks(2)`: after a client leaves, the third is served
 /// without any other I/O waking the loop.
 #[test]
-fn echo_third_client_served_only_after_unrelated_io() {
+fn echo_third_client_served_once_a_client_leaves() {
     let (addr_tx, addr_rx) = mpsc::channel();
     thread::spawn(move || {
         let rt = Builder::new().max_tasks(2).build().unwrap();
