@@ -24,8 +24,10 @@ pub const TASK_BYTES: usize = 640;
 /// Operation slots a runtime keeps inline; more are added on demand in
 /// chunks of [`CHUNK_SLOTS`], up to [`Builder::max_operations`].
 pub const OPS: usize = 256;
-/// Bytes per operation slot.
-pub const OP_BYTES: usize = 320;
+/// Bytes per operation slot: the largest operation the host submits fits
+/// (`SendTo`/`RecvFrom`, 240 bytes; an idle connection's multishot receive
+/// is 56).
+pub const OP_BYTES: usize = 256;
 /// Slots per chunk when the task or operation table grows.
 pub const CHUNK_SLOTS: usize = 256;
 /// The most tasks one runtime can hold (the ready queue's size).
