@@ -18,7 +18,7 @@ pub fn raise_descriptor_limit(needed: u64) -> Result<u64, String> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return Err(format!("getrlimit: {}", io::Error::last_os_error()));
     }
-    if limit.rlim_max < needed {
+    if u64::from(limit.rlim_max) < needed {
         return Err(format!(
             "the hard RLIMIT_NOFILE is {}, {needed} descriptors are needed",
             limit.rlim_max
@@ -29,7 +29,7 @@ pub fn raise_descriptor_limit(needed: u64) -> Result<u64, String> {
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
         return Err(format!("setrlimit: {}", io::Error::last_os_error()));
     }
-    Ok(limit.rlim_cur)
+    Ok(u64::from(limit.rlim_cur))
 }
 
 /// The loopback source address for client number `i` of a crowd spread
