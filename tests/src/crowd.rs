@@ -9,6 +9,9 @@ use std::os::fd::FromRawFd;
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit and returns it; an
 /// error that says why if the hard limit is below `needed`.
+// `rlim_t` is 32 bits wide on some targets: the conversions are not
+// useless there.
+#[allow(clippy::useless_conversion)]
 pub fn raise_descriptor_limit(needed: u64) -> Result<u64, String> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
