@@ -212,10 +212,15 @@ impl Chunks {
         (self.inline + len * self.per_chunk()).min(self.limit())
     }
 
-    fn layout(&self) -> Layout {
-        let size = self.head + self.elem_size * self.per_chunk();
-        // The sizes come from real types, so the layout is valid.
-        Layout::from_size_align(size, self.align).expect("chunk layout")
+    /// A chunk's layout; `None` if it does not fit the address space
+    /// (large slots times many slots per chunk, on a 32-bit target): such a
+    /// chunk cannot be allocated, and none ever was.
+    fn layout(&self) -> Option<Layout> {
+        let size = self
+            .elem_size
+            .checked_mul(self.per_chunk())?
+            .checked_add(self.head)?;
+        Layout::from_size_align(size, self.align).ok()
     }
 
     fn table_layout() -> Layout {
@@ -267,7 +272,7 @@ impl Chunks {
         // SAFETY: the table has `MAX_CHUNKS > k` entries.
         let entry = unsafe { table.add(k).as_ref() };
         if entry.load(Ordering::Acquire).is_null() {
-            let layout = self.layout();
+            let layout = self.layout().ok_or(GrowError::OutOfMemory)?;
             let chunk = g.alloc.allocate(layout).ok_or(GrowError::OutOfMemory)?;
             init(chunk, first);
             let published = entry.compare_exchange(
@@ -338,7 +343,8 @@ impl Chunks {
             }
         }
         let Some(g) = self.growth else { return };
-        let layout = self.layout();
+        // No layout: no chunk was ever allocated (see `layout`).
+        let Some(layout) = self.layout() else { return };
         if let Some(table) = NonNull::new(self.table.load(Ordering::Acquire)) {
             for k in 0..MAX_CHUNKS {
                 // SAFETY: as in `locate`.

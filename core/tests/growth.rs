@@ -293,3 +293,25 @@ fn threads_grow_one_executor_at_once() {
     assert_eq!(ran.load(Ordering::SeqCst), 2 * per_thread);
     assert_eq!(exec.occupied(), 0);
 }
+
+/// A chunk whose size does not fit the address space (64 KiB slots, 65 536
+/// per chunk, where `usize` has 32 bits — miri runs this on i686) is out of
+/// memory, not a wrapped-around size and a small block written past its end.
+#[cfg(target_pointer_width = "32")]
+#[test]
+fn a_chunk_larger_than_the_address_space_is_out_of_memory() {
+    let heap = leak_heap();
+    let place = Box::leak(Box::<Executor<Spin, 1, 65_536>>::new_uninit());
+    let exec = Executor::<Spin, 1, 65_536>::init_growing(
+        place,
+        Spin,
+        Growth::new(heap).chunk_slots(65_536),
+    )
+    .expect("memory for the ready queue");
+    let exec = keep(exec);
+    let _first = exec.spawn(core::future::pending::<()>()).unwrap();
+    assert_eq!(
+        exec.spawn(core::future::pending::<()>()).unwrap_err(),
+        SpawnError::OutOfMemory
+    );
+}
