@@ -4,7 +4,7 @@
 
 use io_uring::{IoUring, opcode};
 use kasync_host::{Runtime, io, spawn};
-use kasync_uring::ops::Nop;
+use kasync_ops::ops::Nop;
 use kasync_uring::{Config, Flags};
 
 use crate::harness::{Contender, Results, Run, compare};

@@ -10,8 +10,8 @@ use std::task::{Context, Poll};
 
 use futures_util::io::{AsyncRead, AsyncWrite};
 use kasync::io::Op;
+use kasync_ops::ops::{Recv, Send, Shutdown};
 use kasync_uring::UringDriver;
-use kasync_uring::ops::{Recv, Send, Shutdown};
 
 use crate::buf::write_all;
 

@@ -12,15 +12,14 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use kasync::io::{IoBuf, IoBufMut};
+use kasync_ops::RawAddr;
+use kasync_ops::ops::{Accept, AcceptMulti, Connect, Recv, RecvFrom, Send, SendTo, Shutdown};
 use kasync_uring::UringDriver;
-use kasync_uring::ops::{
-    Accept, AcceptMulti, Connect, RawAddr, Recv, RecvFrom, Send, SendTo, Shutdown,
-};
 
 use crate::buf::write_all;
 pub use crate::recv_stream::RecvStream;
 use crate::runtime::{MonotonicClock, OP_BYTES, OPS, io};
-pub use kasync_uring::RecvBuf;
+pub use kasync_ops::RecvBuf;
 
 /// A TCP socket listening for connections.
 #[derive(Debug)]

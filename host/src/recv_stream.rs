@@ -10,8 +10,9 @@ use std::task::{Context, Poll, ready};
 
 use futures_util::Stream;
 use kasync::io::{Multi, Op};
-use kasync_uring::ops::{Recv, RecvMulti};
-use kasync_uring::{BufRing, RecvBuf, UringDriver};
+use kasync_ops::ops::{Recv, RecvMulti};
+use kasync_ops::{BufRing, RecvBuf};
+use kasync_uring::UringDriver;
 
 use crate::runtime::{MonotonicClock, OP_BYTES, OPS, io, recv_buffers};
 

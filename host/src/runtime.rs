@@ -14,7 +14,8 @@ use kasync::io::{Handle, Reactor};
 
 use crate::chunk_memory::GlobalChunks;
 use kasync::time::Clock;
-use kasync_uring::{Config, DriverFailure, Flags, SetupError, UringDriver, UringPlatform};
+use kasync_ops::DriverFailure;
+use kasync_uring::{Config, Flags, SetupError, UringDriver, UringPlatform};
 
 /// Task slots a runtime keeps inline; more are added on demand in chunks
 /// of [`CHUNK_SLOTS`], up to [`Builder::max_tasks`].
@@ -333,7 +334,7 @@ impl Runtime {
     }
 
     /// Counters of the io_uring driver (system calls, completions, …).
-    pub fn driver_stats(&self) -> kasync_uring::DriverStats {
+    pub fn driver_stats(&self) -> kasync_ops::DriverStats {
         self.core.reactor.with_driver(|d| d.stats())
     }
 
@@ -345,7 +346,7 @@ impl Runtime {
         &self,
         count: u16,
         size: usize,
-    ) -> std::io::Result<&'static kasync_uring::FixedBufPool> {
+    ) -> std::io::Result<&'static kasync_ops::FixedBufPool> {
         self.core.reactor.with_driver(|d| match d.fixed_buffers() {
             Some(pool) if pool.buffer_size() >= size => Ok(pool),
             Some(_) => Err(std::io::Error::new(
@@ -366,7 +367,7 @@ impl Runtime {
         &self,
         count: u16,
         size: usize,
-    ) -> std::io::Result<&'static kasync_uring::BufRing> {
+    ) -> std::io::Result<&'static kasync_ops::BufRing> {
         self.core.reactor.with_driver(|d| match d.buf_ring() {
             Some(ring) if ring.buffers() == usize::from(count) && ring.buffer_size() == size => {
                 Ok(ring)
@@ -616,7 +617,7 @@ pub fn io() -> Io {
 ///
 /// # Panics
 /// Outside [`Runtime::block_on`].
-pub(crate) fn recv_buffers() -> std::io::Result<&'static kasync_uring::BufRing> {
+pub(crate) fn recv_buffers() -> std::io::Result<&'static kasync_ops::BufRing> {
     io().reactor().with_driver(|d| match d.buf_ring() {
         Some(ring) => Ok(ring),
         None => d.register_buf_ring(RECV_BUFFERS, RECV_BUFFER_BYTES),

@@ -4,7 +4,7 @@ use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use kasync_uring::ops::ReadAt;
+use kasync_ops::ops::ReadAt;
 
 use crate::runtime::io;
 

@@ -10,9 +10,10 @@ use std::os::fd::{AsFd, AsRawFd};
 use futures_util::StreamExt;
 use kasync_host::net::UnixStream;
 use kasync_host::{Runtime, io};
+use kasync_ops::Target;
+use kasync_ops::ops::{ReadAt, RecvMulti};
 use kasync_tests::watchdog::watchdog;
-use kasync_uring::ops::{ReadAt, RecvMulti};
-use kasync_uring::{Config, Target, UringDriver};
+use kasync_uring::{Config, UringDriver};
 
 /// A driver of its own: "another ring" (never run, only registered with).
 fn foreign_driver() -> UringDriver {

@@ -5,8 +5,8 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use kasync_host::{Builder, Runtime, io, sleep, spawn};
+use kasync_ops::ops::{Nop, ReadAt, WriteAt};
 use kasync_tests::watchdog::watchdog;
-use kasync_uring::ops::{Nop, ReadAt, WriteAt};
 
 #[test]
 fn block_on_spawn_sleep_and_nop() {
@@ -145,7 +145,7 @@ fn dropping_the_runtime_cancels_reads_in_flight() {
 
 #[test]
 fn statx_timeout_and_vectored_io() {
-    use kasync_uring::ops::{ReadvAt, Statx, Timeout, WritevAt};
+    use kasync_ops::ops::{ReadvAt, Statx, Timeout, WritevAt};
     let (dir, file) = scratch_file("kasync-vec");
     let path = dir.join("data");
     let fd = file.as_raw_fd();

@@ -205,7 +205,7 @@ fn a_panicking_foreign_waker_is_contained_like_a_task_panic() {
         let answer = rt.block_on(async {
             let _task = spawn(async {
                 let waker = Waker::from(Arc::new(Boom));
-                let mut op = Box::pin(kasync_host::io().submit(kasync_uring::ops::Nop));
+                let mut op = Box::pin(kasync_host::io().submit(kasync_ops::ops::Nop));
                 let _ = op.as_mut().poll(&mut Context::from_waker(&waker));
                 let mut nap = Box::pin(sleep(Duration::from_millis(1)));
                 let _ = nap.as_mut().poll(&mut Context::from_waker(&waker));

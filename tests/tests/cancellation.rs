@@ -90,7 +90,7 @@ fn timeout_while_data_arrives_loses_no_bytes() {
             let (mut timeouts, mut despite_cancel) = (0, 0);
             let fd = stream.as_fd().as_raw_fd();
             loop {
-                let read = io().submit(kasync_uring::ops::Recv {
+                let read = io().submit(kasync_ops::ops::Recv {
                     fd,
                     buf: Vec::with_capacity(4096),
                 });
@@ -153,7 +153,7 @@ fn dropping_the_runtime_with_500_reads_in_flight() {
                 // SAFETY: `pipe` fills two descriptors we own afterwards.
                 assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
                 pipes.push(fds);
-                let read = io().submit(kasync_uring::ops::ReadAt {
+                let read = io().submit(kasync_ops::ops::ReadAt {
                     fd: (fds[0]).into(),
                     buf: vec![0u8; 1024],
                     offset: u64::MAX,

@@ -12,51 +12,20 @@ use io_uring::{IoUring, opcode, squeue, types};
 use kasync::executor::{Idle, Platform};
 use kasync::io::{Completion, Driver, OpId};
 
-use crate::bufring::{self, BufRing};
+use kasync_ops::{
+    BufRing, Call, DriverFailure, DriverId, DriverStats, FixedBufPool, FixedFd, GROUP,
+    already_registered, foreign_resource,
+};
+
 use crate::enter::RingFd;
-use crate::fixed::{FixedBufPool, FixedFd, already_registered};
+use crate::entry::entry;
 use crate::setup::{self, Config, Flags, SetupError};
-use crate::submission::{RingId, UringOp};
 
 /// `user_data` of the ring's own operations (never an `OpId`: op-table
 /// indices are small).
 const EVENTFD_TAG: u64 = u64::MAX;
 const CANCEL_TAG: u64 = u64::MAX - 1;
 const TIMEOUT_TAG: u64 = u64::MAX - 2;
-
-/// The panic payload of a driver that cannot go on (its ring failed in a
-/// way no retry mends). A host that contains the panics of user code lets
-/// this one through: it is the runtime's, not a task's.
-#[derive(Debug)]
-pub struct DriverFailure(pub String);
-
-impl DriverFailure {
-    /// Reports `message` on stderr (the panic hook cannot print a payload
-    /// that is not a string) and panics with it.
-    fn raise(message: String) -> ! {
-        eprintln!("kasync: {message}");
-        std::panic::panic_any(DriverFailure(message))
-    }
-}
-
-impl std::fmt::Display for DriverFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Counters of what the driver did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DriverStats {
-    /// `io_uring_enter` system calls.
-    pub enters: u64,
-    /// Operations handed to the ring (excluding the driver's own).
-    pub submitted: u64,
-    /// Completions delivered to the reactor.
-    pub completions: u64,
-    /// Wake-ups through the eventfd.
-    pub wakeups: u64,
-}
 
 /// kasync's [`Driver`] over Linux io_uring.
 ///
@@ -82,7 +51,7 @@ pub struct UringDriver {
     timeout: Box<Timespec>,
     stats: DriverStats,
     /// This ring's identity, which its registered resources carry.
-    id: RingId,
+    id: DriverId,
     /// Operations refused before reaching the kernel (bound to another
     /// ring): reported with `-EXDEV` at the next reap.
     refused: VecDeque<OpId>,
@@ -131,7 +100,7 @@ impl UringDriver {
             eventfd_armed: false,
             timeout: Box::new(Timespec::new()),
             stats: DriverStats::default(),
-            id: RingId::next(),
+            id: DriverId::next(),
             refused: VecDeque::new(),
             fixed_bufs: Cell::new(None),
             buf_ring: Cell::new(None),
@@ -158,7 +127,7 @@ impl UringDriver {
     /// This ring's identity: the registered buffers, buffer rings and files
     /// of a ring carry it, and operations that use them are refused (with
     /// `-EXDEV`) by any other ring.
-    pub fn id(&self) -> RingId {
+    pub fn id(&self) -> DriverId {
         self.id
     }
 
@@ -204,7 +173,7 @@ impl UringDriver {
 
     /// Registers `count` receive buffers of `size` bytes as this ring's
     /// provided-buffer group, for multishot receives
-    /// ([`RecvMulti`](crate::ops::RecvMulti)). Once per ring. `count` must be
+    /// ([`RecvMulti`](kasync_ops::ops::RecvMulti)). Once per ring. `count` must be
     /// a power of two up to 32768. Needs Linux 5.19 (the receives 6.0).
     pub fn register_buf_ring(&self, count: u16, size: usize) -> io::Result<&'static BufRing> {
         if self.buf_ring.get().is_some() {
@@ -218,7 +187,7 @@ impl UringDriver {
         unsafe {
             self.ring
                 .submitter()
-                .register_buf_ring_with_flags(addr, entries, bufring::GROUP, 0)
+                .register_buf_ring_with_flags(addr, entries, GROUP, 0)
         }
         .map_err(|e| {
             if e.raw_os_error() == Some(libc::EINVAL) {
@@ -258,14 +227,14 @@ impl UringDriver {
             .submitter()
             .register_files_update(index as u32, &[fd])?;
         table[index] = true;
-        Ok(FixedFd::new(index as u32, self.id))
+        Ok(FixedFd::new(index as u32, self.id, fd))
     }
 
     /// Removes a registration made by [`register_file`](Self::register_file).
     /// A registration of another ring is refused (`InvalidInput`).
     pub fn unregister_file(&self, fixed: FixedFd) -> io::Result<()> {
-        if fixed.ring() != self.id {
-            return Err(crate::submission::foreign_resource());
+        if fixed.owner() != self.id {
+            return Err(foreign_resource());
         }
         self.ring
             .submitter()
@@ -348,25 +317,25 @@ impl UringDriver {
 // runs before anything is queued; `reap` consumes each completion before
 // handing it on and keeps no state in locals across the sink.
 unsafe impl Driver for UringDriver {
-    type Op = UringOp;
+    type Op = Call;
 
     // Inline, so that building an operation's entry and queueing it end up
     // in one function: room is checked first, and the entry is built
     // straight into the ring.
     #[inline]
-    fn push(&mut self, id: OpId, build: impl FnOnce() -> UringOp) -> bool {
+    fn push(&mut self, id: OpId, build: impl FnOnce() -> Call) -> bool {
         let mut sq = self.ring.submission();
         if sq.is_full() {
             return false;
         }
-        let op = build();
-        if op.ring.is_some_and(|ring| ring != self.id) {
+        let call = build();
+        if call.bound().is_some_and(|owner| owner != self.id) {
             // Registered resources of another ring: the index would name
             // whatever this ring registered there. Never submitted.
             self.refused.push_back(id);
             return true;
         }
-        let entry = op.entry.user_data(id.to_u64());
+        let entry = entry(&call).user_data(id.to_u64());
         // SAFETY: as in `push_raw`: the entry refers to memory in the
         // reactor's op table, which outlives its completion (the
         // `Operation` contract).

@@ -2,28 +2,22 @@
 //!
 //! [`UringDriver`] implements the core's completion-driver contract
 //! ([`kasync::io::Driver`]) over Linux io_uring; [`UringPlatform`] is the
-//! executor side of its wake-ups. [`ops`] holds the operations (read,
-//! write, accept, connect, send, recv, open, close, fsync, …), each owning
-//! its buffers until its completion.
+//! executor side of its wake-ups. The operations (read, write, accept,
+//! connect, send, recv, open, close, fsync, …) are `kasync_ops`'s: each
+//! describes its system call as a [`Call`](kasync_ops::Call), which the
+//! driver turns into a submission entry.
 //!
 //! Setting up checks what the kernel offers and turns every way io_uring
 //! can be unavailable (seccomp, `kernel.io_uring_disabled`, an old kernel,
 //! the memlock limit) into a [`SetupError`] that says what to do.
 
-mod bufring;
 mod driver;
 mod enter;
-mod fixed;
-mod memory;
-pub mod ops;
+mod entry;
 mod setup;
-mod submission;
 
-pub use bufring::{BufRing, RecvBuf};
-pub use driver::{DriverFailure, DriverStats, UringDriver, UringPlatform};
-pub use fixed::{FixedBuf, FixedBufPool, FixedFd, Target};
+pub use driver::{UringDriver, UringPlatform};
 pub use setup::{Config, Flags, SetupError, io_uring_disabled};
-pub use submission::{RingId, UringOp};
 
 /// A ring set up the way [`UringDriver::new`] sets up its own: `config`'s
 /// flags, each dropped if the kernel refuses it, and the flags that were

@@ -208,7 +208,7 @@ pub unsafe trait Driver {
 /// A typed request for driver `D` that owns everything the backend may
 /// touch (buffers, paths, addresses) until it completes.
 ///
-/// kasync's own operations (the simulator's here, `kasync_uring::ops`) are
+/// kasync's own operations (the simulator's here, `kasync_ops::ops`) are
 /// ready to use from safe code; implementing a new one is `unsafe`,
 /// because the description [`build`](Operation::build) returns is trusted
 /// with memory. A safe implementation is refused:

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use kasync_uring::ops::ReadAt;
+use kasync_ops::ops::ReadAt;
 
 use crate::fs::{self, File};
 use crate::io;

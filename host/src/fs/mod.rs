@@ -6,8 +6,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use kasync::io::{IoBuf, IoBufMut};
-use kasync_uring::ops::{Close, Fsync, OpenAt, ReadAt, ReadFixedAt, WriteAt, WriteFixedAt};
-use kasync_uring::{FixedBuf, FixedFd};
+use kasync_ops::ops::{Close, Fsync, OpenAt, ReadAt, ReadFixedAt, WriteAt, WriteFixedAt};
+use kasync_ops::{FixedBuf, FixedFd};
 
 use crate::buf::write_all;
 use crate::runtime::{Io, io, try_io};

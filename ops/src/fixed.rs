@@ -1,6 +1,8 @@
-//! Registered ("fixed") buffers and files: registered once with the ring,
-//! they spare the kernel mapping the pages (buffers) or looking up the
-//! descriptor (files) on every operation — worth it for hot, repeated I/O.
+//! Registered ("fixed") buffers and files: registered once with an
+//! io_uring, they spare the kernel mapping the pages (buffers) or looking
+//! up the descriptor (files) on every operation — worth it for hot,
+//! repeated I/O. A backend without registration (readiness) hands out the
+//! same types and runs their operations as plain ones.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -10,20 +12,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use kasync::io::{IoBuf, IoBufMut};
 
-use io_uring::{squeue, types};
+use crate::backend::DriverId;
 
-use crate::submission::{RingId, UringOp};
-
-/// Buffers registered with one ring. Created by
-/// [`UringDriver::register_buffers`](crate::UringDriver::register_buffers);
-/// lives for the rest of the program (the kernel keeps the registration),
-/// which is what lets [`FixedBuf`]s be `'static`.
+/// Buffers registered with one driver. Created by its backend's
+/// `register_buffers`; lives for the rest of the program (the kernel keeps
+/// the registration), which is what lets [`FixedBuf`]s be `'static`.
 pub struct FixedBufPool {
     memory: Box<[UnsafeCell<u8>]>,
     size: usize,
     taken: Box<[AtomicBool]>,
-    /// The ring the buffers are registered with.
-    ring: RingId,
+    /// The driver the buffers are registered with.
+    owner: DriverId,
 }
 
 // SAFETY: a buffer's bytes are reachable only through the one `FixedBuf`
@@ -43,9 +42,17 @@ impl fmt::Debug for FixedBufPool {
 }
 
 impl FixedBufPool {
-    /// `count` zeroed buffers of `size` bytes (both at least 1) for `ring`.
-    pub(crate) fn new(count: u16, size: usize, ring: RingId) -> io::Result<Self> {
-        debug_assert!(count > 0 && size > 0, "checked by the caller");
+    /// `count` zeroed buffers of `size` bytes for driver `owner` (for a
+    /// backend to register). A count or size of 0 is `InvalidInput`.
+    pub fn new(count: u16, size: usize, owner: DriverId) -> io::Result<Self> {
+        if count == 0 || size == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "registered buffers: need at least one buffer of at least one byte, not {count} × {size}"
+                ),
+            ));
+        }
         let bytes = usize::from(count).checked_mul(size).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::OutOfMemory,
@@ -56,17 +63,17 @@ impl FixedBufPool {
             memory: crate::memory::zeroed(bytes, "registered buffers")?,
             size,
             taken: (0..count).map(|_| AtomicBool::new(false)).collect(),
-            ring,
+            owner,
         })
     }
 
-    /// The ring the buffers are registered with.
-    pub fn ring(&self) -> RingId {
-        self.ring
+    /// The driver the buffers are registered with.
+    pub fn owner(&self) -> DriverId {
+        self.owner
     }
 
-    /// The `iovec`s to register.
-    pub(crate) fn iovecs(&self) -> Vec<libc::iovec> {
+    /// The `iovec`s to register (one per buffer).
+    pub fn iovecs(&self) -> Vec<libc::iovec> {
         (0..self.taken.len())
             .map(|i| libc::iovec {
                 iov_base: self.memory[i * self.size].get().cast(),
@@ -125,9 +132,9 @@ impl FixedBuf {
         self.index
     }
 
-    /// The ring the buffer is registered with.
-    pub fn ring(&self) -> RingId {
-        self.pool.ring
+    /// The driver the buffer is registered with.
+    pub fn owner(&self) -> DriverId {
+        self.pool.owner
     }
 
     fn base(&self) -> *mut u8 {
@@ -186,18 +193,20 @@ unsafe impl IoBufMut for FixedBuf {
     }
 }
 
-/// A descriptor registered in one ring's file table (see
-/// [`UringDriver::register_file`](crate::UringDriver::register_file)).
-/// Operations naming it on another ring are refused.
+/// A descriptor registered in one driver's file table (its backend's
+/// `register_file`). Operations naming it on another driver are refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FixedFd {
     index: u32,
-    ring: RingId,
+    owner: DriverId,
+    fd: RawFd,
 }
 
 impl FixedFd {
-    pub(crate) fn new(index: u32, ring: RingId) -> Self {
-        Self { index, ring }
+    /// Descriptor `fd`, registered at `index` of `owner`'s table (for a
+    /// backend's registration).
+    pub fn new(index: u32, owner: DriverId, fd: RawFd) -> Self {
+        Self { index, owner, fd }
     }
 
     /// The table index.
@@ -205,9 +214,15 @@ impl FixedFd {
         self.index
     }
 
-    /// The ring whose table it is in.
-    pub fn ring(self) -> RingId {
-        self.ring
+    /// The driver whose table it is in.
+    pub fn owner(self) -> DriverId {
+        self.owner
+    }
+
+    /// The plain descriptor it stands for (what a backend without a file
+    /// table uses).
+    pub fn fd(self) -> RawFd {
+        self.fd
     }
 }
 
@@ -221,16 +236,11 @@ pub enum Target {
 }
 
 impl Target {
-    /// The entry for this descriptor — `plain` or `fixed` makes it — bound
-    /// to the registering ring for a registered descriptor.
-    pub(crate) fn build(
-        self,
-        plain: impl FnOnce(types::Fd) -> squeue::Entry,
-        fixed: impl FnOnce(types::Fixed) -> squeue::Entry,
-    ) -> UringOp {
+    /// The plain descriptor (a registered one's original descriptor).
+    pub fn raw(self) -> RawFd {
         match self {
-            Target::Fd(fd) => plain(types::Fd(fd)).into(),
-            Target::Fixed(fd) => UringOp::bound(fixed(types::Fixed(fd.index)), fd.ring),
+            Target::Fd(fd) => fd,
+            Target::Fixed(fixed) => fixed.fd,
         }
     }
 }
@@ -247,10 +257,10 @@ impl From<FixedFd> for Target {
     }
 }
 
-/// Error for a second buffer registration on one ring.
-pub(crate) fn already_registered() -> io::Error {
+/// Error for a second buffer registration on one driver.
+pub fn already_registered() -> io::Error {
     io::Error::new(
         io::ErrorKind::AlreadyExists,
-        "this ring already has registered buffers",
+        "this runtime already has registered buffers",
     )
 }

@@ -6,13 +6,11 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
-use io_uring::{opcode, types};
-use kasync::io::{Completion, Operation};
+use kasync::io::{Completion, Driver, Multishot, Operation};
 
 use super::{close_orphan, result};
-use crate::UringDriver;
-use crate::bufring::{self, BufRing, RecvBuf};
-use crate::submission::UringOp;
+use crate::bufring::{BufRing, RecvBuf};
+use crate::{Call, flags};
 
 /// Accepts connections on a listening socket continuously (multishot): one
 /// completion per connection, until cancelled or an error. Submit it with
@@ -36,14 +34,11 @@ impl AcceptMulti {
 }
 
 // SAFETY: describes no memory (no peer address is asked for); multishot.
-unsafe impl Operation<UringDriver> for AcceptMulti {
+unsafe impl<D: Driver<Op = Call>> Operation<D> for AcceptMulti {
     type Output = io::Result<OwnedFd>;
     const MULTISHOT: bool = true;
-    fn build(&mut self) -> UringOp {
-        opcode::AcceptMulti::new(types::Fd(self.fd))
-            .flags(libc::SOCK_CLOEXEC)
-            .build()
-            .into()
+    fn build(&mut self) -> Call {
+        Call::AcceptMulti { fd: self.fd }
     }
     fn complete(self, c: Completion) -> Self::Output {
         let fd = result(c)?;
@@ -61,14 +56,14 @@ unsafe impl Operation<UringDriver> for AcceptMulti {
                 .push_back(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
         }
     }
-    fn orphaned(self, c: Completion, _driver: &UringDriver) {
+    fn orphaned(self, c: Completion, _driver: &D) {
         close_orphan(c); // the backlog closes with `self`
     }
 }
 
 // SAFETY: `item` and `take_overflow` touch only the completion and the
 // backlog, no memory the kernel writes.
-unsafe impl kasync::io::Multishot<UringDriver> for AcceptMulti {
+unsafe impl<D: Driver<Op = Call>> Multishot<D> for AcceptMulti {
     type Item = io::Result<OwnedFd>;
     fn item(&self, c: Completion) -> Self::Item {
         let fd = result(c)?;
@@ -81,8 +76,8 @@ unsafe impl kasync::io::Multishot<UringDriver> for AcceptMulti {
 }
 
 /// Multishot receive: one submission, then a completion each time data
-/// arrives, each in a buffer the kernel takes from the ring's provided
-/// buffers ([`UringDriver::register_buf_ring`]). Submit it with
+/// arrives, each in a buffer the backend takes from the driver's provided
+/// buffers ([`BufRing`], made by the backend's `register_buf_ring`). Submit it with
 /// [`Handle::submit_multishot`](kasync::io::Handle::submit_multishot); the
 /// stream yields [`RecvBuf`]s, in order, `Ok(None)` when the peer closed,
 /// and ends when the kernel ends the receive (after an error such as
@@ -118,23 +113,23 @@ impl RecvMulti {
 
     /// The buffer a completion names, if any, as a `RecvBuf`.
     fn buffer(&self, c: Completion) -> Option<RecvBuf> {
-        let bid = io_uring::cqueue::buffer_select(c.flags)?;
-        Some(RecvBuf::new(self.ring, bid, c.result.max(0) as usize))
+        let bid = flags::buffer(c.flags)?;
+        Some(RecvBuf::shared(self.ring, bid, c.result.max(0) as usize))
     }
 }
 
 // SAFETY: describes no memory: the kernel writes into the provided buffers
 // of `self.ring` (bound to its ring), which `RecvBuf`s hand out only after
 // their completion; `release`/`overflow`/`item` touch only those; multishot.
-unsafe impl Operation<UringDriver> for RecvMulti {
+unsafe impl<D: Driver<Op = Call>> Operation<D> for RecvMulti {
     type Output = io::Result<Option<RecvBuf>>;
     const MULTISHOT: bool = true;
     const MAX_PENDING: usize = 1;
-    fn build(&mut self) -> UringOp {
-        UringOp::bound(
-            opcode::RecvMulti::new(types::Fd(self.fd), bufring::GROUP).build(),
-            self.ring.ring(),
-        )
+    fn build(&mut self) -> Call {
+        Call::RecvMulti {
+            fd: self.fd,
+            ring: self.ring,
+        }
     }
     fn complete(self, c: Completion) -> Self::Output {
         received(self.buffer(c), c)
@@ -146,14 +141,14 @@ unsafe impl Operation<UringDriver> for RecvMulti {
         let item = received(self.buffer(c).map(RecvBuf::detach), c);
         self.backlog.borrow_mut().push_back(item);
     }
-    fn orphaned(self, c: Completion, _driver: &UringDriver) {
+    fn orphaned(self, c: Completion, _driver: &D) {
         drop(self.buffer(c)); // the backlog goes with `self`
     }
 }
 
 // SAFETY: `item` and `take_overflow` hand out provided buffers whose
 // completion arrived (the kernel is done with them), or owned copies.
-unsafe impl kasync::io::Multishot<UringDriver> for RecvMulti {
+unsafe impl<D: Driver<Op = Call>> Multishot<D> for RecvMulti {
     type Item = io::Result<Option<RecvBuf>>;
     fn item(&self, c: Completion) -> Self::Item {
         received(self.buffer(c), c)

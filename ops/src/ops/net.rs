@@ -6,12 +6,17 @@ use std::mem;
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
-use io_uring::{opcode, types};
-use kasync::io::{Completion, IoBuf, IoBufMut, Operation};
+use kasync::io::{Completion, Driver, IoBuf, IoBufMut, Operation};
 
 use super::{close_orphan, filled, result};
-use crate::UringDriver;
-use crate::submission::UringOp;
+use crate::{Call, RawAddr};
+
+/// `MSG_NOSIGNAL` where it exists: a send to a closed peer is `EPIPE`,
+/// not a `SIGPIPE` (elsewhere sockets get `SO_NOSIGPIPE` when made).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const NOSIGNAL: i32 = libc::MSG_NOSIGNAL;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const NOSIGNAL: i32 = 0;
 
 /// Receives from a socket into a buffer.
 #[derive(Debug)]
@@ -23,13 +28,15 @@ pub struct Recv<B> {
 }
 
 // SAFETY: pointer and length come from the owned `buf` (`IoBufMut`).
-unsafe impl<B: IoBufMut> Operation<UringDriver> for Recv<B> {
+unsafe impl<B: IoBufMut, D: Driver<Op = Call>> Operation<D> for Recv<B> {
     type Output = (io::Result<usize>, B);
-    fn build(&mut self) -> UringOp {
-        let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
-        opcode::Recv::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len)
-            .build()
-            .into()
+    fn build(&mut self) -> Call {
+        Call::Recv {
+            fd: self.fd,
+            buf: self.buf.stable_mut_ptr(),
+            len: u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX),
+            flags: 0,
+        }
     }
     fn complete(self, c: Completion) -> Self::Output {
         filled(c, self.buf)
@@ -46,124 +53,18 @@ pub struct Send<B> {
 }
 
 // SAFETY: pointer and length come from the owned `buf` (`IoBuf`).
-unsafe impl<B: IoBuf> Operation<UringDriver> for Send<B> {
+unsafe impl<B: IoBuf, D: Driver<Op = Call>> Operation<D> for Send<B> {
     type Output = (io::Result<usize>, B);
-    fn build(&mut self) -> UringOp {
-        let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
-        opcode::Send::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .into()
+    fn build(&mut self) -> Call {
+        Call::Send {
+            fd: self.fd,
+            buf: self.buf.stable_ptr(),
+            len: u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX),
+            flags: NOSIGNAL,
+        }
     }
     fn complete(self, c: Completion) -> Self::Output {
         (result(c).map(|n| n as usize), self.buf)
-    }
-}
-
-/// A socket address in the kernel's layout (`sockaddr_storage` plus its
-/// length), as `bind`, `connect` and `accept` take it.
-pub struct RawAddr {
-    storage: libc::sockaddr_storage,
-    len: libc::socklen_t,
-}
-
-impl std::fmt::Debug for RawAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawAddr").field("len", &self.len).finish()
-    }
-}
-
-impl RawAddr {
-    /// Pointer for system calls.
-    pub fn as_ptr(&self) -> *const libc::sockaddr {
-        (&self.storage as *const libc::sockaddr_storage).cast()
-    }
-
-    /// Length in bytes for system calls.
-    pub fn len(&self) -> libc::socklen_t {
-        self.len
-    }
-
-    /// `true` for an empty address (nothing written yet).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    fn empty() -> Self {
-        Self {
-            // SAFETY: all-zero bytes are a valid `sockaddr_storage`.
-            storage: unsafe { mem::zeroed() },
-            len: mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
-        }
-    }
-
-    /// `addr` in the kernel's layout.
-    pub fn from_socket_addr(addr: SocketAddr) -> Self {
-        let mut raw = Self::empty();
-        match addr {
-            SocketAddr::V4(a) => {
-                let sin = libc::sockaddr_in {
-                    sin_family: libc::AF_INET as libc::sa_family_t,
-                    sin_port: a.port().to_be(),
-                    sin_addr: libc::in_addr {
-                        s_addr: u32::from_ne_bytes(a.ip().octets()),
-                    },
-                    sin_zero: [0; 8],
-                };
-                // SAFETY: `sockaddr_storage` is larger than and aligned
-                // for every socket address type.
-                unsafe {
-                    (&mut raw.storage as *mut libc::sockaddr_storage)
-                        .cast::<libc::sockaddr_in>()
-                        .write(sin)
-                };
-                raw.len = mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            }
-            SocketAddr::V6(a) => {
-                let sin6 = libc::sockaddr_in6 {
-                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                    sin6_port: a.port().to_be(),
-                    sin6_flowinfo: a.flowinfo(),
-                    sin6_addr: libc::in6_addr {
-                        s6_addr: a.ip().octets(),
-                    },
-                    sin6_scope_id: a.scope_id(),
-                };
-                // SAFETY: as above.
-                unsafe {
-                    (&mut raw.storage as *mut libc::sockaddr_storage)
-                        .cast::<libc::sockaddr_in6>()
-                        .write(sin6)
-                };
-                raw.len = mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-            }
-        }
-        raw
-    }
-
-    /// The address, if it is an IPv4 or IPv6 one.
-    pub fn to_socket_addr(&self) -> Option<SocketAddr> {
-        let storage = &self.storage as *const libc::sockaddr_storage;
-        match i32::from(self.storage.ss_family) {
-            libc::AF_INET => {
-                // SAFETY: the family says the storage holds a `sockaddr_in`.
-                let sin = unsafe { &*storage.cast::<libc::sockaddr_in>() };
-                let ip = std::net::Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
-                Some(SocketAddr::from((ip, u16::from_be(sin.sin_port))))
-            }
-            libc::AF_INET6 => {
-                // SAFETY: the family says the storage holds a `sockaddr_in6`.
-                let sin6 = unsafe { &*storage.cast::<libc::sockaddr_in6>() };
-                let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-                Some(SocketAddr::V6(std::net::SocketAddrV6::new(
-                    ip,
-                    u16::from_be(sin6.sin6_port),
-                    sin6.sin6_flowinfo,
-                    sin6.sin6_scope_id,
-                )))
-            }
-            _ => None,
-        }
     }
 }
 
@@ -187,18 +88,15 @@ impl Accept {
 
 // SAFETY: the address and its length point into `self.addr`, which stays in
 // the op table with `self`.
-unsafe impl Operation<UringDriver> for Accept {
+unsafe impl<D: Driver<Op = Call>> Operation<D> for Accept {
     type Output = io::Result<(OwnedFd, Option<SocketAddr>)>;
-    fn build(&mut self) -> UringOp {
+    fn build(&mut self) -> Call {
         self.addr.len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        opcode::Accept::new(
-            types::Fd(self.fd),
-            (&mut self.addr.storage as *mut libc::sockaddr_storage).cast(),
-            &mut self.addr.len,
-        )
-        .flags(libc::SOCK_CLOEXEC)
-        .build()
-        .into()
+        Call::Accept {
+            fd: self.fd,
+            addr: (&mut self.addr.storage as *mut libc::sockaddr_storage).cast(),
+            len: &mut self.addr.len,
+        }
     }
     fn complete(self, c: Completion) -> Self::Output {
         let fd = result(c)?;
@@ -206,7 +104,7 @@ unsafe impl Operation<UringDriver> for Accept {
         let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
         Ok((fd, self.addr.to_socket_addr()))
     }
-    fn orphaned(self, c: Completion, _driver: &UringDriver) {
+    fn orphaned(self, c: Completion, _driver: &D) {
         close_orphan(c);
     }
 }
@@ -229,16 +127,14 @@ impl Connect {
 }
 
 // SAFETY: the address points into `self.addr`, in the op table with `self`.
-unsafe impl Operation<UringDriver> for Connect {
+unsafe impl<D: Driver<Op = Call>> Operation<D> for Connect {
     type Output = io::Result<()>;
-    fn build(&mut self) -> UringOp {
-        opcode::Connect::new(
-            types::Fd(self.fd),
-            (&self.addr.storage as *const libc::sockaddr_storage).cast(),
-            self.addr.len,
-        )
-        .build()
-        .into()
+    fn build(&mut self) -> Call {
+        Call::Connect {
+            fd: self.fd,
+            addr: (&self.addr.storage as *const libc::sockaddr_storage).cast(),
+            len: self.addr.len,
+        }
     }
     fn complete(self, c: Completion) -> io::Result<()> {
         result(c).map(drop)
@@ -255,12 +151,13 @@ pub struct Shutdown {
 }
 
 // SAFETY: describes no memory.
-unsafe impl Operation<UringDriver> for Shutdown {
+unsafe impl<D: Driver<Op = Call>> Operation<D> for Shutdown {
     type Output = io::Result<()>;
-    fn build(&mut self) -> UringOp {
-        opcode::Shutdown::new(types::Fd(self.fd), self.how)
-            .build()
-            .into()
+    fn build(&mut self) -> Call {
+        Call::Shutdown {
+            fd: self.fd,
+            how: self.how,
+        }
     }
     fn complete(self, c: Completion) -> io::Result<()> {
         result(c).map(drop)
@@ -301,9 +198,9 @@ impl<B: IoBuf> SendTo<B> {
 
 // SAFETY: `msg`, `iov` and `addr` are fields of `self` (in the op table
 // with it); `iov` points at the owned `buf`'s initialised bytes.
-unsafe impl<B: IoBuf> Operation<UringDriver> for SendTo<B> {
+unsafe impl<B: IoBuf, D: Driver<Op = Call>> Operation<D> for SendTo<B> {
     type Output = (io::Result<usize>, B);
-    fn build(&mut self) -> UringOp {
+    fn build(&mut self) -> Call {
         self.iov = libc::iovec {
             iov_base: self.buf.stable_ptr() as *mut libc::c_void,
             iov_len: self.buf.bytes_init(),
@@ -312,9 +209,10 @@ unsafe impl<B: IoBuf> Operation<UringDriver> for SendTo<B> {
         self.msg.msg_namelen = self.addr.len;
         self.msg.msg_iov = &mut self.iov;
         self.msg.msg_iovlen = 1;
-        opcode::SendMsg::new(types::Fd(self.fd), &self.msg)
-            .build()
-            .into()
+        Call::SendMsg {
+            fd: self.fd,
+            msg: &self.msg,
+        }
     }
     fn complete(self, c: Completion) -> Self::Output {
         (result(c).map(|n| n as usize), self.buf)
@@ -355,10 +253,10 @@ impl<B: IoBufMut> RecvFrom<B> {
 
 // SAFETY: `msg`, `iov` and `addr` are fields of `self`; `iov` points at
 // the owned `buf`'s capacity.
-unsafe impl<B: IoBufMut> Operation<UringDriver> for RecvFrom<B> {
+unsafe impl<B: IoBufMut, D: Driver<Op = Call>> Operation<D> for RecvFrom<B> {
     /// Bytes received and the sender, with the buffer.
     type Output = (io::Result<(usize, Option<SocketAddr>)>, B);
-    fn build(&mut self) -> UringOp {
+    fn build(&mut self) -> Call {
         self.iov = libc::iovec {
             iov_base: self.buf.stable_mut_ptr().cast(),
             iov_len: self.buf.bytes_total(),
@@ -367,9 +265,10 @@ unsafe impl<B: IoBufMut> Operation<UringDriver> for RecvFrom<B> {
         self.msg.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         self.msg.msg_iov = &mut self.iov;
         self.msg.msg_iovlen = 1;
-        opcode::RecvMsg::new(types::Fd(self.fd), &mut self.msg)
-            .build()
-            .into()
+        Call::RecvMsg {
+            fd: self.fd,
+            msg: &mut self.msg,
+        }
     }
     fn complete(mut self, c: Completion) -> Self::Output {
         self.addr.len = self.msg.msg_namelen;

@@ -7,6 +7,10 @@
 //! length and id into the ring and advancing its tail; the kernel takes one
 //! per completion and names it in the completion's flags. A [`RecvBuf`]
 //! holds a taken buffer and gives it back to the ring when dropped.
+//!
+//! A backend without io_uring takes buffers from the same ring itself, in
+//! the kernel's order ([`BufRing::peek_provided`],
+//! [`BufRing::consume_provided`]), so both behave the same.
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::cell::{Cell, UnsafeCell};
@@ -18,11 +22,10 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 use kasync::io::IoBuf;
 
-use crate::submission::RingId;
+use crate::backend::DriverId;
 
-/// Buffer group id of the one ring a [`UringDriver`](crate::UringDriver)
-/// registers.
-pub(crate) const GROUP: u16 = 0;
+/// Buffer group id of the one ring a driver registers.
+pub const GROUP: u16 = 0;
 
 /// One ring entry, as the kernel reads it (`struct io_uring_buf`). The
 /// first entry's `resv` field is the ring's tail.
@@ -38,12 +41,11 @@ struct Entry {
 const TAIL_OFFSET: usize = 14;
 const _: () = assert!(size_of::<Entry>() == 16 && std::mem::offset_of!(Entry, resv) == TAIL_OFFSET);
 
-/// Receive buffers registered with one ring as a provided-buffer group.
-/// Created by
-/// [`UringDriver::register_buf_ring`](crate::UringDriver::register_buf_ring);
-/// lives for the rest of the program (the kernel keeps the registration),
-/// which is what lets [`RecvBuf`]s be `'static`. Used from the ring's own
-/// thread only (`!Sync`).
+/// Receive buffers registered with one driver as a provided-buffer group.
+/// Created by its backend's `register_buf_ring`; lives for the rest of the
+/// program (the kernel keeps the registration), which is what lets
+/// [`RecvBuf`]s be `'static`. Used from the driver's own thread only
+/// (`!Sync`).
 pub struct BufRing {
     /// `count` entries, page-aligned, shared with the kernel.
     entries: *mut Entry,
@@ -53,11 +55,14 @@ pub struct BufRing {
     count: u16,
     /// The tail as this side last published it.
     tail: Cell<u16>,
+    /// The next entry a backend that provides buffers itself takes (the
+    /// kernel keeps its own head for a registered ring).
+    head: Cell<u16>,
     /// Buffers in the ring, as of the last reap (the driver counts the
     /// completions that name a buffer).
     in_ring: Cell<u16>,
-    /// The ring the buffers are registered with.
-    ring: RingId,
+    /// The driver the buffers are registered with.
+    owner: DriverId,
 }
 
 impl Drop for BufRing {
@@ -83,7 +88,9 @@ impl BufRing {
     /// Allocates the ring and the buffers (not yet registered) and puts
     /// every buffer into the ring. `count` must be a power of two from 1 to
     /// 32768, `size` from 1 to `u32::MAX`.
-    pub(crate) fn new(count: u16, size: usize, ring: RingId) -> io::Result<Self> {
+    /// For a backend to register (or, without io_uring, to take buffers
+    /// from itself).
+    pub fn new(count: u16, size: usize, owner: DriverId) -> io::Result<Self> {
         if !count.is_power_of_two() || count > 1 << 15 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -116,8 +123,9 @@ impl BufRing {
             size,
             count,
             tail: Cell::new(0),
+            head: Cell::new(0),
             in_ring: Cell::new(0),
-            ring,
+            owner,
         };
         for bid in 0..count {
             ring.provide(bid);
@@ -131,14 +139,15 @@ impl BufRing {
             .expect("at most 32768 entries of 16 bytes, page-aligned")
     }
 
-    /// The ring's address and entry count, for registering it.
-    pub(crate) fn registration(&self) -> (u64, u16) {
+    /// The ring's address and entry count, for registering it with
+    /// io_uring (page-aligned, `count` entries of `struct io_uring_buf`).
+    pub fn registration(&self) -> (u64, u16) {
         (self.entries as u64, self.count)
     }
 
-    /// The ring the buffers are registered with.
-    pub fn ring(&self) -> RingId {
-        self.ring
+    /// The driver the buffers are registered with.
+    pub fn owner(&self) -> DriverId {
+        self.owner
     }
 
     /// Size of each buffer in bytes.
@@ -160,8 +169,44 @@ impl BufRing {
 
     /// Notes that the kernel took a buffer (the driver reaped a completion
     /// that names one).
-    pub(crate) fn taken(&self) {
+    pub fn taken(&self) {
         self.in_ring.set(self.in_ring.get().saturating_sub(1));
+    }
+
+    /// For a backend that takes buffers itself: the buffer the kernel
+    /// would take next, if the ring has one. It stays in the ring until
+    /// [`consume_provided`](Self::consume_provided).
+    pub fn peek_provided(&self) -> Option<Provided> {
+        let head = self.head.get();
+        if head == self.tail.get() {
+            return None;
+        }
+        let at = (head & (self.count - 1)) as usize;
+        // SAFETY: `at < count`, inside the allocation; entries between the
+        // head and the tail were written by `provide` on this thread (the
+        // ring is `!Sync`), and no kernel reads a ring that is not
+        // registered with it.
+        let (addr, len, bid) = unsafe {
+            let entry = self.entries.add(at);
+            (
+                ptr::addr_of!((*entry).addr).read(),
+                ptr::addr_of!((*entry).len).read(),
+                ptr::addr_of!((*entry).bid).read(),
+            )
+        };
+        debug_assert_eq!(addr, self.buffer_ptr(bid) as u64);
+        Some(Provided {
+            bid,
+            ptr: self.buffer_ptr(bid),
+            len,
+        })
+    }
+
+    /// Takes the buffer [`peek_provided`](Self::peek_provided) named out of
+    /// the ring (a completion will name it).
+    pub fn consume_provided(&self) {
+        debug_assert_ne!(self.head.get(), self.tail.get(), "nothing to consume");
+        self.head.set(self.head.get().wrapping_add(1));
     }
 
     /// Gives buffer `bid` (back) to the kernel.
@@ -197,6 +242,17 @@ impl BufRing {
     }
 }
 
+/// A buffer a backend took from a [`BufRing`] to receive into.
+#[derive(Debug, Clone, Copy)]
+pub struct Provided {
+    /// Its id (what the completion names).
+    pub bid: u16,
+    /// Its memory.
+    pub ptr: *mut u8,
+    /// Its size.
+    pub len: u32,
+}
+
 /// Received bytes: one of a [`BufRing`]'s shared buffers, which goes
 /// back to the ring when dropped — or, for data taken off the shared
 /// buffers ([`detach`](Self::detach)) or read without them, bytes in an
@@ -222,7 +278,7 @@ enum Data {
 impl RecvBuf {
     /// Takes buffer `bid` with `len` received bytes out of the kernel's
     /// hands.
-    pub(crate) fn new(ring: &'static BufRing, bid: u16, len: usize) -> Self {
+    pub(crate) fn shared(ring: &'static BufRing, bid: u16, len: usize) -> Self {
         Self {
             data: Data::Shared {
                 ring,

@@ -3,16 +3,13 @@
 
 use std::ffi::CString;
 use std::io;
-use std::mem;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
-use io_uring::{opcode, types};
-use kasync::io::{Completion, IoBuf, IoBufMut, Operation};
+use kasync::io::{Completion, Driver, IoBuf, IoBufMut, Operation};
 
 use super::{close_orphan, filled, result};
-use crate::UringDriver;
 use crate::fixed::Target;
-use crate::submission::UringOp;
+use crate::{Call, Timespec};
 
 /// Reads into a buffer from `fd` at `offset` (`u64::MAX`: the current
 /// position, for pipes and sockets).
@@ -28,15 +25,15 @@ pub struct ReadAt<B> {
 
 // SAFETY: pointer and length come from the owned `buf` (`IoBufMut`: stable
 // while `self` moves, `bytes_total` writable bytes).
-unsafe impl<B: IoBufMut> Operation<UringDriver> for ReadAt<B> {
+unsafe impl<B: IoBufMut, D: Driver<Op = Call>> Operation<D> for ReadAt<B> {
     type Output = (io::Result<usize>, B);
-    fn build(&mut self) -> UringOp {
-        let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
-        let (ptr, offset) = (self.buf.stable_mut_ptr(), self.offset);
-        self.fd.build(
-            |fd| opcode::Read::new(fd, ptr, len).offset(offset).build(),
-            |fd| opcode::Read::new(fd, ptr, len).offset(offset).build(),
-        )
+    fn build(&mut self) -> Call {
+        Call::Read {
+            fd: self.fd,
+            buf: self.buf.stable_mut_ptr(),
+            len: u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX),
+            offset: self.offset,
+        }
     }
     fn complete(self, c: Completion) -> Self::Output {
         filled(c, self.buf)
@@ -57,15 +54,15 @@ pub struct WriteAt<B> {
 
 // SAFETY: pointer and length come from the owned `buf` (`IoBuf`: stable
 // while `self` moves, `bytes_init` initialised bytes).
-unsafe impl<B: IoBuf> Operation<UringDriver> for WriteAt<B> {
+unsafe impl<B: IoBuf, D: Driver<Op = Call>> Operation<D> for WriteAt<B> {
     type Output = (io::Result<usize>, B);
-    fn build(&mut self) -> UringOp {
-        let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
-        let (ptr, offset) = (self.buf.stable_ptr(), self.offset);
-        self.fd.build(
-            |fd| opcode::Write::new(fd, ptr, len).offset(offset).build(),
-            |fd| opcode::Write::new(fd, ptr, len).offset(offset).build(),
-        )
+    fn build(&mut self) -> Call {
+        Call::Write {
+            fd: self.fd,
+            buf: self.buf.stable_ptr(),
+            len: u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX),
+            offset: self.offset,
+        }
     }
     fn complete(self, c: Completion) -> Self::Output {
         (result(c).map(|n| n as usize), self.buf)
@@ -96,21 +93,21 @@ impl OpenAt {
 }
 
 // SAFETY: the path points into `self.path`'s heap bytes (a `CString`).
-unsafe impl Operation<UringDriver> for OpenAt {
+unsafe impl<D: Driver<Op = Call>> Operation<D> for OpenAt {
     type Output = io::Result<OwnedFd>;
-    fn build(&mut self) -> UringOp {
-        opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
-            .flags(self.flags)
-            .mode(self.mode)
-            .build()
-            .into()
+    fn build(&mut self) -> Call {
+        Call::OpenAt {
+            path: self.path.as_ptr(),
+            flags: self.flags,
+            mode: self.mode,
+        }
     }
     fn complete(self, c: Completion) -> Self::Output {
         let fd = result(c)?;
         // SAFETY: the kernel created `fd` for us.
         Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
     }
-    fn orphaned(self, c: Completion, _driver: &UringDriver) {
+    fn orphaned(self, c: Completion, _driver: &D) {
         close_orphan(c);
     }
 }
@@ -129,20 +126,20 @@ impl Close {
 }
 
 // SAFETY: describes no memory.
-unsafe impl Operation<UringDriver> for Close {
+unsafe impl<D: Driver<Op = Call>> Operation<D> for Close {
     type Output = io::Result<()>;
-    fn build(&mut self) -> UringOp {
+    fn build(&mut self) -> Call {
         use std::os::fd::AsRawFd;
-        opcode::Close::new(types::Fd(self.fd.as_raw_fd()))
-            .build()
-            .into()
+        Call::Close {
+            fd: self.fd.as_raw_fd(),
+        }
     }
     fn complete(self, c: Completion) -> io::Result<()> {
         // The kernel closed it: forget our copy.
         let _ = std::os::fd::IntoRawFd::into_raw_fd(self.fd);
         result(c).map(drop)
     }
-    fn orphaned(self, _c: Completion, _driver: &UringDriver) {
+    fn orphaned(self, _c: Completion, _driver: &D) {
         // Closed by the kernel (or it failed and nothing is left to close).
         let _ = std::os::fd::IntoRawFd::into_raw_fd(self.fd);
     }
@@ -156,10 +153,10 @@ pub struct Fsync {
 }
 
 // SAFETY: describes no memory.
-unsafe impl Operation<UringDriver> for Fsync {
+unsafe impl<D: Driver<Op = Call>> Operation<D> for Fsync {
     type Output = io::Result<()>;
-    fn build(&mut self) -> UringOp {
-        opcode::Fsync::new(types::Fd(self.fd)).build().into()
+    fn build(&mut self) -> Call {
+        Call::Fsync { fd: self.fd }
     }
     fn complete(self, c: Completion) -> io::Result<()> {
         result(c).map(drop)
@@ -216,15 +213,17 @@ impl ReadvAt {
 // SAFETY: the `iovec` array is `self.0.iovecs` (rebuilt by each `build`, not
 // touched again until completion) and points at the capacity of the owned
 // `Vec`s in `self.0.bufs`, which do not grow while in flight.
-unsafe impl Operation<UringDriver> for ReadvAt {
+unsafe impl<D: Driver<Op = Call>> Operation<D> for ReadvAt {
     /// Bytes read, and the buffers with their lengths set.
     type Output = (io::Result<usize>, Vec<Vec<u8>>);
-    fn build(&mut self) -> UringOp {
-        let (iovecs, len) = self.0.iovecs(true);
-        opcode::Readv::new(types::Fd(self.0.fd), iovecs, len)
-            .offset(self.0.offset)
-            .build()
-            .into()
+    fn build(&mut self) -> Call {
+        let (iovecs, count) = self.0.iovecs(true);
+        Call::Readv {
+            fd: self.0.fd,
+            iovecs,
+            count,
+            offset: self.0.offset,
+        }
     }
     fn complete(self, c: Completion) -> Self::Output {
         let mut bufs = self.0.bufs;
@@ -258,91 +257,46 @@ impl WritevAt {
 
 // SAFETY: as for `ReadvAt`: the `iovec`s point at the owned buffers'
 // initialised bytes.
-unsafe impl Operation<UringDriver> for WritevAt {
+unsafe impl<D: Driver<Op = Call>> Operation<D> for WritevAt {
     /// Bytes written, and the buffers.
     type Output = (io::Result<usize>, Vec<Vec<u8>>);
-    fn build(&mut self) -> UringOp {
-        let (iovecs, len) = self.0.iovecs(false);
-        opcode::Writev::new(types::Fd(self.0.fd), iovecs, len)
-            .offset(self.0.offset)
-            .build()
-            .into()
+    fn build(&mut self) -> Call {
+        let (iovecs, count) = self.0.iovecs(false);
+        Call::Writev {
+            fd: self.0.fd,
+            iovecs,
+            count,
+            offset: self.0.offset,
+        }
     }
     fn complete(self, c: Completion) -> Self::Output {
         (result(c).map(|n| n as usize), self.0.bufs)
     }
 }
 
-/// File metadata by path (`statx`).
-pub struct Statx {
-    path: CString,
-    buf: Box<libc::statx>,
-}
-
-impl std::fmt::Debug for Statx {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Statx").field("path", &self.path).finish()
-    }
-}
-
-impl Statx {
-    /// Metadata of `path`. A path with a NUL byte is `InvalidInput`.
-    pub fn new(path: &std::path::Path) -> io::Result<Self> {
-        use std::os::unix::ffi::OsStrExt;
-        let path = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
-        Ok(Self {
-            path,
-            // SAFETY: all-zero bytes are a valid `statx`.
-            buf: Box::new(unsafe { mem::zeroed() }),
-        })
-    }
-}
-
-// SAFETY: the path points into `self.path`, the result into the boxed
-// `self.buf`.
-unsafe impl Operation<UringDriver> for Statx {
-    type Output = io::Result<libc::statx>;
-    fn build(&mut self) -> UringOp {
-        opcode::Statx::new(
-            types::Fd(libc::AT_FDCWD),
-            self.path.as_ptr(),
-            (&mut *self.buf as *mut libc::statx).cast(),
-        )
-        .mask(libc::STATX_BASIC_STATS)
-        .build()
-        .into()
-    }
-    fn complete(self, c: Completion) -> Self::Output {
-        result(c).map(|_| *self.buf)
-    }
-}
-
-/// An io_uring timeout: completes after `duration` (kasync's timers use
-/// their own wheel; this is the kernel's, for completeness and tests).
+/// A backend's own timeout: completes after `duration` (kasync's timers
+/// use their own wheel; this is the kernel's, for completeness and tests).
 #[derive(Debug)]
 pub struct Timeout {
-    ts: types::Timespec,
+    ts: Timespec,
 }
 
 impl Timeout {
     /// A timeout of `duration`.
     pub fn new(duration: std::time::Duration) -> Self {
         Self {
-            ts: types::Timespec::new()
-                .sec(duration.as_secs())
-                .nsec(duration.subsec_nanos()),
+            ts: Timespec::from_duration(duration),
         }
     }
 }
 
 // SAFETY: the timespec is `self.ts`, in the op table with `self`.
-unsafe impl Operation<UringDriver> for Timeout {
+unsafe impl<D: Driver<Op = Call>> Operation<D> for Timeout {
     /// `Ok(())` when the time passed (`-ETIME`), an error otherwise
     /// (`-ECANCELED` if cancelled).
     type Output = io::Result<()>;
-    fn build(&mut self) -> UringOp {
-        opcode::Timeout::new(&self.ts).build().into()
+    fn build(&mut self) -> Call {
+        Call::Timeout { ts: &self.ts }
     }
     fn complete(self, c: Completion) -> io::Result<()> {
         match c.result {

@@ -1,0 +1,495 @@
+//! The readiness driver: kasync's completion-driver contract over mio.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kasync::executor::Idle;
+use kasync::io::{Completion, Driver, OpId};
+use kasync_ops::{
+    BufRing, Call, DriverFailure, DriverId, DriverStats, FixedBufPool, FixedFd, already_registered,
+    flags, foreign_resource,
+};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::attempt::{Attempt, Outcome};
+use crate::fds::{Dir, Fds, Waiter, direction};
+use crate::timers::Timers;
+
+/// The token of the cross-thread waker (descriptors use their number).
+const WAKER: Token = Token(usize::MAX);
+
+/// Completions a multishot operation makes per wake-up before the loop
+/// moves on (it is tried again next turn): a peer that never stops
+/// sending, or a flood of connections, cannot hold the loop.
+const MULTISHOT_BURST: u32 = 8;
+
+/// Where a waiting operation is, so that a cancel finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Fd(RawFd, Dir),
+    Timer,
+}
+
+/// kasync's [`Driver`] over readiness (epoll on Linux, kqueue elsewhere,
+/// through mio); see the [crate docs](crate) for how it emulates
+/// completions.
+///
+/// A descriptor is registered with the poll instance the first time an
+/// operation waits on it, and stays registered until it is closed through
+/// [`Close`](kasync_ops::ops::Close) or [`forget`](Self::forget) is
+/// called. **Call `forget` before closing a descriptor any other way**
+/// (dropping an `OwnedFd`): otherwise a new descriptor that gets the same
+/// number is taken for registered, and operations on it wait forever —
+/// unless they are made by this driver (accepted and opened descriptors
+/// are recognised as new).
+pub struct PollDriver {
+    poll: Poll,
+    events: Events,
+    waker: Arc<Waker>,
+    fds: Fds,
+    /// Where each waiting operation is, by op-table index.
+    places: Vec<Option<(OpId, Place)>>,
+    /// Operations waiting (on descriptors or timers).
+    waiting: usize,
+    /// Final and multishot completions not yet reaped, in order.
+    done: VecDeque<(OpId, Completion)>,
+    /// Descriptor queues that may go on without a new readiness event
+    /// (a multishot operation stopped after its burst).
+    again: Vec<(RawFd, Dir)>,
+    timers: Timers,
+    stats: DriverStats,
+    id: DriverId,
+    fixed_bufs: Cell<Option<&'static FixedBufPool>>,
+    buf_ring: Cell<Option<&'static BufRing>>,
+    next_file: Cell<u32>,
+    /// Scratch for one wait's events (descriptor, readable, writable).
+    ready: RefCell<Vec<(usize, bool, bool)>>,
+}
+
+impl PollDriver {
+    /// A poll instance and its cross-thread waker.
+    pub fn new() -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        Ok(Self {
+            poll,
+            events: Events::with_capacity(1024),
+            waker,
+            fds: Fds::default(),
+            places: Vec::new(),
+            waiting: 0,
+            done: VecDeque::new(),
+            again: Vec::new(),
+            timers: Timers::default(),
+            stats: DriverStats::default(),
+            id: DriverId::next(),
+            fixed_bufs: Cell::new(None),
+            buf_ring: Cell::new(None),
+            next_file: Cell::new(0),
+            ready: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// The waker that ends this driver's wait from another thread (give
+    /// it to the executor's [`PollPlatform`](crate::PollPlatform)).
+    pub fn waker(&self) -> Arc<Waker> {
+        Arc::clone(&self.waker)
+    }
+
+    /// This driver's identity, which its registered resources carry.
+    pub fn id(&self) -> DriverId {
+        self.id
+    }
+
+    /// What the driver did so far.
+    pub fn stats(&self) -> DriverStats {
+        self.stats
+    }
+
+    /// `count` buffers of `size` bytes, once per driver, for the
+    /// fixed-buffer operations (which run as plain reads and writes here).
+    /// Same limits as the io_uring backend: `count` 1 to 16384, `size` 1
+    /// byte to 1 GiB, else `InvalidInput`.
+    pub fn register_buffers(&self, count: u16, size: usize) -> io::Result<&'static FixedBufPool> {
+        if self.fixed_bufs.get().is_some() {
+            return Err(already_registered());
+        }
+        if count == 0 || count > 1 << 14 || size == 0 || size > 1 << 30 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "registered buffers: 1 to 16384 buffers of 1 byte to 1 GiB, not {count} × {size} bytes"
+                ),
+            ));
+        }
+        let pool: &'static FixedBufPool =
+            Box::leak(Box::new(FixedBufPool::new(count, size, self.id)?));
+        self.fixed_bufs.set(Some(pool));
+        Ok(pool)
+    }
+
+    /// The registered buffers, if any.
+    pub fn fixed_buffers(&self) -> Option<&'static FixedBufPool> {
+        self.fixed_bufs.get()
+    }
+
+    /// `count` receive buffers of `size` bytes for multishot receives,
+    /// which this driver takes from the ring itself. Once per driver;
+    /// `count` a power of two up to 32768.
+    pub fn register_buf_ring(&self, count: u16, size: usize) -> io::Result<&'static BufRing> {
+        if self.buf_ring.get().is_some() {
+            return Err(already_registered());
+        }
+        let ring: &'static BufRing = Box::leak(Box::new(BufRing::new(count, size, self.id)?));
+        self.buf_ring.set(Some(ring));
+        Ok(ring)
+    }
+
+    /// The receive buffers, if any.
+    pub fn buf_ring(&self) -> Option<&'static BufRing> {
+        self.buf_ring.get()
+    }
+
+    /// A registration of `fd` (used as the plain descriptor here). The
+    /// caller keeps `fd` open while it is used.
+    pub fn register_file(&self, fd: RawFd) -> io::Result<FixedFd> {
+        let index = self.next_file.get();
+        self.next_file.set(index.wrapping_add(1));
+        Ok(FixedFd::new(index, self.id, fd))
+    }
+
+    /// Ends a registration made by [`register_file`](Self::register_file).
+    /// One of another driver is refused (`InvalidInput`).
+    pub fn unregister_file(&self, fixed: FixedFd) -> io::Result<()> {
+        if fixed.owner() != self.id {
+            return Err(foreign_resource());
+        }
+        Ok(())
+    }
+
+    /// Forgets descriptor `fd` before its owner closes it: it is
+    /// deregistered, and operations still waiting on it complete with
+    /// `-ECANCELED`.
+    pub fn forget(&mut self, fd: RawFd) {
+        let Some(mut state) = self.fds.reset(fd) else {
+            return;
+        };
+        if state.registered {
+            let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+        }
+        for waiter in state.take_all() {
+            self.unplace(waiter.id);
+            self.done
+                .push_back((waiter.id, Completion::new(-libc::ECANCELED)));
+        }
+    }
+
+    /// A descriptor this driver's call just made: whatever the driver
+    /// remembered under its number belonged to a closed one.
+    fn fresh(&mut self, fd: RawFd) {
+        let Some(mut state) = self.fds.reset(fd) else {
+            return;
+        };
+        for waiter in state.take_all() {
+            self.unplace(waiter.id);
+            self.done
+                .push_back((waiter.id, Completion::new(-libc::EBADF)));
+        }
+    }
+
+    fn place(&mut self, id: OpId, place: Place) {
+        let index = id.index() as usize;
+        if index >= self.places.len() {
+            self.places.resize(index + 1, None);
+        }
+        self.places[index] = Some((id, place));
+        self.waiting += 1;
+    }
+
+    fn unplace(&mut self, id: OpId) {
+        if let Some(entry) = self.places.get_mut(id.index() as usize)
+            && entry.is_some_and(|(placed, _)| placed == id)
+        {
+            *entry = None;
+            self.waiting -= 1;
+        }
+    }
+
+    /// Tries `waiter` once; records what came of it. Returns it back if it
+    /// must wait (in the direction given) or stopped after its burst.
+    fn attempt(&mut self, mut waiter: Waiter, burst: &mut u32) -> Option<(Waiter, Dir)> {
+        loop {
+            let outcome = Attempt {
+                fds: &mut self.fds,
+                stats: &mut self.stats,
+            }
+            .run(&mut waiter);
+            match outcome {
+                Outcome::Done(completion) => {
+                    self.made(&waiter.call, completion.result);
+                    self.done.push_back((waiter.id, completion));
+                    return None;
+                }
+                Outcome::More(completion) => {
+                    self.made(&waiter.call, completion.result);
+                    self.done.push_back((
+                        waiter.id,
+                        Completion {
+                            result: completion.result,
+                            flags: completion.flags | flags::MORE,
+                        },
+                    ));
+                    *burst -= 1;
+                    if *burst == 0 {
+                        return Some((waiter, Dir::Read));
+                    }
+                }
+                Outcome::Wait(dir) => {
+                    self.stats.would_block += 1;
+                    return Some((waiter, dir));
+                }
+            }
+        }
+    }
+
+    /// Notes a descriptor that `call` produced.
+    fn made(&mut self, call: &Call, result: i32) {
+        if result >= 0
+            && matches!(
+                call,
+                Call::Accept { .. } | Call::AcceptMulti { .. } | Call::OpenAt { .. }
+            )
+        {
+            self.fresh(result);
+        }
+    }
+
+    /// Queues `waiter` on `fd` in direction `dir`, registering `fd` first
+    /// if needed. A descriptor that cannot be polled fails the operation
+    /// with the registration's error.
+    fn wait(&mut self, fd: RawFd, dir: Dir, waiter: Waiter, front: bool) {
+        let registry = self.poll.registry();
+        let Some(state) = self.fds.get(fd) else {
+            self.done
+                .push_back((waiter.id, Completion::new(-libc::EBADF)));
+            return;
+        };
+        if !state.registered {
+            let token = Token(fd as usize);
+            match registry.register(
+                &mut SourceFd(&fd),
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                Ok(()) => state.registered = true,
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => state.registered = true,
+                Err(e) => {
+                    let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                    self.done.push_back((waiter.id, Completion::new(-errno)));
+                    return;
+                }
+            }
+        }
+        let id = waiter.id;
+        if front {
+            state.queue(dir).push_front(waiter);
+        } else {
+            state.queue(dir).push_back(waiter);
+        }
+        self.place(id, Place::Fd(fd, dir));
+    }
+
+    /// Tries the operations waiting on `fd` in direction `dir`, in order,
+    /// until one would block.
+    fn progress(&mut self, fd: RawFd, dir: Dir) {
+        let mut burst = MULTISHOT_BURST;
+        loop {
+            let Some(waiter) = self.fds.get(fd).and_then(|s| s.queue(dir).pop_front()) else {
+                return;
+            };
+            self.unplace(waiter.id);
+            if let Some((waiter, wants)) = self.attempt(waiter, &mut burst) {
+                let stopped = burst == 0;
+                self.wait(fd, wants, waiter, true);
+                if stopped {
+                    self.again.push((fd, dir));
+                }
+                return;
+            }
+        }
+    }
+
+    /// One wait for readiness (`timeout` zero: a look), then the queues of
+    /// every descriptor that became ready.
+    fn poll_once(&mut self, timeout: Option<Duration>) {
+        self.stats.enters += 1;
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
+            Err(e) => DriverFailure::raise(format!("waiting for readiness failed: {e}")),
+        }
+        let mut ready = self.ready.take();
+        ready.clear();
+        for event in self.events.iter() {
+            if event.token() == WAKER {
+                self.stats.wakeups += 1;
+                continue;
+            }
+            let failed = event.is_error();
+            ready.push((
+                event.token().0,
+                event.is_readable() || event.is_read_closed() || failed,
+                event.is_writable() || event.is_write_closed() || failed,
+            ));
+        }
+        for &(fd, readable, writable) in &ready {
+            let fd = fd as RawFd;
+            if readable {
+                self.progress(fd, Dir::Read);
+            }
+            if writable {
+                self.progress(fd, Dir::Write);
+            }
+        }
+        self.ready.replace(ready);
+    }
+
+    /// Completes the timeouts that are due.
+    fn expire(&mut self) {
+        let now = Instant::now();
+        while let Some(id) = self.timers.pop_due(now) {
+            if self.places.get(id.index() as usize).copied().flatten() == Some((id, Place::Timer)) {
+                self.unplace(id);
+                self.done.push_back((id, Completion::new(-libc::ETIME)));
+            }
+        }
+    }
+}
+
+// SAFETY: every accepted operation either completes inside `push` (its
+// final completion queued on `done`), waits in exactly one descriptor
+// queue or the timer heap (recorded in `places`) until an attempt
+// finishes it, a cancel or `forget` removes it (then `-ECANCELED` is
+// queued), or is dropped from the queues only together with queueing its
+// final completion; `done` hands each out once, taken off the queue before
+// the sink runs. A multishot operation's non-final completions carry
+// `MORE` and only its final one lacks it. The driver touches an
+// operation's memory only in an attempt, and never after queueing its
+// final completion. `build` runs before anything is recorded.
+unsafe impl Driver for PollDriver {
+    type Op = Call;
+
+    fn push(&mut self, id: OpId, build: impl FnOnce() -> Call) -> bool {
+        let call = build();
+        self.stats.submitted += 1;
+        if call.bound().is_some_and(|owner| owner != self.id) {
+            // Registered resources of another driver: never run.
+            self.done.push_back((id, Completion::new(-libc::EXDEV)));
+            return true;
+        }
+        if let Call::Timeout { ts } = call {
+            // SAFETY: `ts` points into the operation, alive until its
+            // final completion.
+            let after = unsafe { *ts }.to_duration();
+            self.timers.add(id, after);
+            self.place(id, Place::Timer);
+            return true;
+        }
+        if let Call::Close { fd } = call {
+            self.forget(fd);
+        }
+        let waiter = Waiter {
+            id,
+            call,
+            connecting: false,
+        };
+        // Behind operations already waiting in the same direction: their
+        // data comes first.
+        if let Some((fd, dir)) = direction(&call)
+            && self.fds.peek(fd).is_some_and(|s| s.waiting(dir))
+        {
+            self.wait(fd, dir, waiter, false);
+            return true;
+        }
+        let mut burst = MULTISHOT_BURST;
+        if let Some((waiter, dir)) = self.attempt(waiter, &mut burst) {
+            let fd = direction(&call).map_or(-1, |(fd, _)| fd);
+            self.wait(fd, dir, waiter, false);
+            if burst == 0 {
+                self.again.push((fd, dir));
+            }
+        }
+        true
+    }
+
+    fn has_more(completion: &Completion) -> bool {
+        flags::more(completion.flags)
+    }
+
+    fn push_cancel(&mut self, id: OpId) -> bool {
+        let Some(&Some((placed, place))) = self.places.get(id.index() as usize) else {
+            return true; // not waiting: it completes (or completed) anyway
+        };
+        if placed != id {
+            return true;
+        }
+        if let Place::Fd(fd, dir) = place
+            && let Some(state) = self.fds.get(fd)
+        {
+            let queue = state.queue(dir);
+            if let Some(at) = queue.iter().position(|w| w.id == id) {
+                queue.remove(at);
+            }
+        }
+        // A cancelled timeout stays in the heap; `expire` skips it.
+        self.unplace(id);
+        self.done.push_back((id, Completion::new(-libc::ECANCELED)));
+        true
+    }
+
+    fn flush(&mut self) {
+        // Calls are made when pushed: nothing is held back.
+    }
+
+    fn reap(&mut self, mut sink: impl FnMut(OpId, Completion)) {
+        while let Some((id, completion)) = self.done.pop_front() {
+            self.stats.completions += 1;
+            sink(id, completion);
+        }
+    }
+
+    fn park(&mut self, timeout: Option<Duration>, idle: &Idle<'_>) {
+        for (fd, dir) in std::mem::take(&mut self.again) {
+            self.progress(fd, dir);
+        }
+        let busy = !idle.is_idle() || !self.done.is_empty() || !self.again.is_empty();
+        if busy {
+            // A look at what became ready meanwhile, if anything can.
+            if self.waiting > 0 {
+                self.poll_once(Some(Duration::ZERO));
+                self.expire();
+            }
+            return;
+        }
+        let timeout = match (timeout, self.timers.next()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.poll_once(timeout);
+        self.expire();
+    }
+}
+
+impl std::fmt::Debug for PollDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PollDriver")
+            .field("waiting", &self.waiting)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}

@@ -1,0 +1,129 @@
+//! What the driver knows about each descriptor: whether it is registered
+//! for readiness, what kind of file it is, and the operations waiting for
+//! it — one queue per direction, first come first served.
+
+use std::collections::VecDeque;
+use std::os::fd::RawFd;
+
+use kasync::io::OpId;
+use kasync_ops::Call;
+
+/// Which readiness an operation waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dir {
+    Read,
+    Write,
+}
+
+/// How the driver treats a descriptor's plain reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A socket: `recv`/`send` with `MSG_DONTWAIT`, readiness on `EAGAIN`.
+    Socket,
+    /// A regular file, block device or directory: always "ready", done
+    /// inline.
+    File,
+    /// A pipe, FIFO, terminal or character device: checked with `poll(2)`
+    /// before reading or writing, readiness otherwise (its mode is left
+    /// alone: a terminal may be shared with other processes).
+    Stream,
+}
+
+/// An operation that waits for readiness.
+#[derive(Debug)]
+pub(crate) struct Waiter {
+    pub(crate) id: OpId,
+    pub(crate) call: Call,
+    /// A connect that got `EINPROGRESS`: its result is `SO_ERROR` once the
+    /// socket is writable.
+    pub(crate) connecting: bool,
+}
+
+/// One descriptor's state.
+#[derive(Debug, Default)]
+pub(crate) struct FdState {
+    /// Registered with the poll instance (for both directions).
+    pub(crate) registered: bool,
+    /// Switched to `O_NONBLOCK` by the driver (listeners, connecting
+    /// sockets).
+    pub(crate) nonblocking: bool,
+    pub(crate) kind: Option<Kind>,
+    readers: VecDeque<Waiter>,
+    writers: VecDeque<Waiter>,
+}
+
+impl FdState {
+    /// The queue of `dir`.
+    pub(crate) fn queue(&mut self, dir: Dir) -> &mut VecDeque<Waiter> {
+        match dir {
+            Dir::Read => &mut self.readers,
+            Dir::Write => &mut self.writers,
+        }
+    }
+
+    /// `true` if an operation waits in direction `dir`.
+    pub(crate) fn waiting(&self, dir: Dir) -> bool {
+        match dir {
+            Dir::Read => !self.readers.is_empty(),
+            Dir::Write => !self.writers.is_empty(),
+        }
+    }
+
+    /// Everything waiting, for failing it (the state is reset).
+    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = Waiter> {
+        let readers = std::mem::take(&mut self.readers);
+        let writers = std::mem::take(&mut self.writers);
+        readers.into_iter().chain(writers)
+    }
+}
+
+/// Descriptor states, indexed by descriptor number (they are small and
+/// dense).
+#[derive(Debug, Default)]
+pub(crate) struct Fds {
+    states: Vec<FdState>,
+}
+
+impl Fds {
+    /// The state of `fd` (made on first use). `None` for a negative `fd`.
+    pub(crate) fn get(&mut self, fd: RawFd) -> Option<&mut FdState> {
+        let index = usize::try_from(fd).ok()?;
+        if index >= self.states.len() {
+            self.states.resize_with(index + 1, FdState::default);
+        }
+        Some(&mut self.states[index])
+    }
+
+    /// The state of `fd` if the driver has one.
+    pub(crate) fn peek(&self, fd: RawFd) -> Option<&FdState> {
+        self.states.get(usize::try_from(fd).ok()?)
+    }
+
+    /// Forgets `fd`: its state goes back to unknown; what waited on it is
+    /// returned (to be failed).
+    pub(crate) fn reset(&mut self, fd: RawFd) -> Option<FdState> {
+        let index = usize::try_from(fd).ok()?;
+        let state = self.states.get_mut(index)?;
+        Some(std::mem::take(state))
+    }
+}
+
+/// The descriptor and direction an operation waits on when its call would
+/// block; `None` for calls that never wait on a descriptor.
+pub(crate) fn direction(call: &Call) -> Option<(RawFd, Dir)> {
+    match *call {
+        Call::Read { fd, .. } | Call::ReadFixed { fd, .. } => Some((fd.raw(), Dir::Read)),
+        Call::Write { fd, .. } | Call::WriteFixed { fd, .. } => Some((fd.raw(), Dir::Write)),
+        Call::Readv { fd, .. }
+        | Call::Recv { fd, .. }
+        | Call::RecvMsg { fd, .. }
+        | Call::Accept { fd, .. }
+        | Call::AcceptMulti { fd }
+        | Call::RecvMulti { fd, .. } => Some((fd, Dir::Read)),
+        Call::Writev { fd, .. }
+        | Call::Send { fd, .. }
+        | Call::SendMsg { fd, .. }
+        | Call::Connect { fd, .. } => Some((fd, Dir::Write)),
+        _ => None,
+    }
+}
