@@ -246,8 +246,10 @@ fn machine() -> String {
         .unwrap_or_else(|| "unknown".into());
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     // A runtime's flags: ring setup plus what its driver set up after.
-    let flags = kasync_host::Runtime::new()
-        .map(|rt| rt.flags().to_string())
+    let flags = kasync_host::Builder::new()
+        .backend(kasync_host::Backend::Uring)
+        .build()
+        .map(|rt| rt.flags().map_or_else(|| "none".into(), |f| f.to_string()))
         .unwrap_or_else(|e| format!("io_uring unavailable: {e}"));
     format!(
         "Machine: Linux {}, {cpus} × {cpu}; ring flags {flags}.\n",

@@ -74,17 +74,21 @@ fn raw_nops(ring: &mut IoUring, ops: usize, depth: usize, register: bool) -> u64
 /// with `IoUring::new`'s defaults (what a hand-written loop starts from),
 /// and a raw loop on a ring set up exactly like kasync's.
 pub fn run(reps: usize, ops: usize) -> Vec<Results> {
-    let rt = Runtime::new().expect("io_uring is needed for this benchmark");
+    let rt = kasync_host::Builder::new()
+        .backend(kasync_host::Backend::Uring)
+        .build()
+        .expect("io_uring is needed for this benchmark");
+    let rt_flags = rt.flags().expect("an io_uring runtime has flags");
     let mut plain = IoUring::new(256).expect("io_uring");
     let (mut tuned, flags) =
         kasync_uring::ring(&Config::default()).expect("the runtime's ring setup works here");
-    let registered_ring = rt.flags().registered_ring;
+    let registered_ring = rt_flags.registered_ring;
     assert_eq!(
         Flags {
             registered_ring,
             ..flags
         },
-        rt.flags(),
+        rt_flags,
         "the raw loop's ring is set up like the runtime's"
     );
     [1usize, 32]

@@ -8,19 +8,19 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::backend::HostDriver;
 use futures_util::io::{AsyncRead, AsyncWrite};
 use kasync::io::Op;
 use kasync_ops::ops::{Recv, Send, Shutdown};
-use kasync_uring::UringDriver;
 
 use crate::buf::write_all;
 
 use crate::runtime::{MonotonicClock, OP_BYTES, OPS, io};
 
-type RecvOp = Op<'static, Recv<Vec<u8>>, UringDriver, MonotonicClock, OPS, OP_BYTES>;
+type RecvOp = Op<'static, Recv<Vec<u8>>, HostDriver, MonotonicClock, OPS, OP_BYTES>;
 /// Sending one accepted chunk, all of it (a short send continues).
 type Sending = Pin<Box<dyn Future<Output = (io::Result<()>, Vec<u8>)>>>;
-type ShutdownOp = Op<'static, Shutdown, UringDriver, MonotonicClock, OPS, OP_BYTES>;
+type ShutdownOp = Op<'static, Shutdown, HostDriver, MonotonicClock, OPS, OP_BYTES>;
 
 const CHUNK: usize = 16 * 1024;
 

@@ -6,9 +6,11 @@
 //! what the `host` command runs: a check of the machine and a tour.
 
 pub mod apps;
+mod backend;
 mod buf;
 mod chunk_memory;
 pub mod compat;
+mod descriptor;
 pub mod fs;
 pub mod io_tour;
 pub mod machine;
@@ -20,6 +22,7 @@ pub mod signal;
 pub mod time;
 pub mod tour;
 
+pub use backend::{BACKEND_VARIABLE, Backend, HostDriver, HostPlatform, SetupError};
 pub use per_core::per_core;
 pub use runtime::{
     Builder, CHUNK_SLOTS, Io, MAX_OPERATIONS, MAX_TASKS, MonotonicClock, OP_BYTES, OPS,

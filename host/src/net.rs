@@ -11,10 +11,11 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
+use crate::backend::HostDriver;
+use crate::descriptor::Descriptor;
 use kasync::io::{IoBuf, IoBufMut};
 use kasync_ops::RawAddr;
 use kasync_ops::ops::{Accept, AcceptMulti, Connect, Recv, RecvFrom, Send, SendTo, Shutdown};
-use kasync_uring::UringDriver;
 
 use crate::buf::write_all;
 pub use crate::recv_stream::RecvStream;
@@ -24,7 +25,7 @@ pub use kasync_ops::RecvBuf;
 /// A TCP socket listening for connections.
 #[derive(Debug)]
 pub struct TcpListener {
-    fd: OwnedFd,
+    fd: Descriptor,
 }
 
 impl TcpListener {
@@ -90,7 +91,7 @@ impl TcpListener {
         if unsafe { libc::listen(fd.as_raw_fd(), 1024) } != 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(Self { fd })
+        Ok(Self { fd: fd.into() })
     }
 
     /// Waits for the next connection.
@@ -100,7 +101,7 @@ impl TcpListener {
             addr.ok_or_else(|| io::Error::other("accepted a connection without an address"))?;
         Ok((
             TcpStream {
-                socket: Socket { fd },
+                socket: Socket { fd: fd.into() },
             },
             addr,
         ))
@@ -126,7 +127,7 @@ impl TcpListener {
 }
 
 type AcceptStream =
-    kasync::io::Multi<'static, AcceptMulti, UringDriver, MonotonicClock, OPS, OP_BYTES>;
+    kasync::io::Multi<'static, AcceptMulti, HostDriver, MonotonicClock, OPS, OP_BYTES>;
 
 /// The addresses `addr` stands for; an error if it stands for none.
 fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
@@ -193,7 +194,7 @@ impl futures_util::Stream for Incoming<'_> {
             match std::task::ready!(self.accept.as_mut().poll_next(cx)) {
                 Some(fd) => {
                     let stream = fd.map(|fd| TcpStream {
-                        socket: Socket { fd },
+                        socket: Socket { fd: fd.into() },
                     });
                     return std::task::Poll::Ready(Some(stream));
                 }
@@ -217,7 +218,7 @@ impl AsFd for TcpListener {
 /// ([`TcpStream`] and [`UnixStream`] dereference to it).
 #[derive(Debug)]
 pub struct Socket {
-    fd: OwnedFd,
+    fd: Descriptor,
 }
 
 impl Socket {
@@ -310,7 +311,7 @@ impl TcpStream {
         let fd = socket(addr, libc::SOCK_STREAM)?;
         io().submit(Connect::new(fd.as_raw_fd(), addr)).await?;
         Ok(Self {
-            socket: Socket { fd },
+            socket: Socket { fd: fd.into() },
         })
     }
 
@@ -369,7 +370,7 @@ impl UnixStream {
 /// A Unix-domain socket listening for connections.
 #[derive(Debug)]
 pub struct UnixListener {
-    fd: OwnedFd,
+    fd: Descriptor,
 }
 
 impl UnixListener {
@@ -383,7 +384,7 @@ impl UnixListener {
     pub async fn accept(&self) -> io::Result<UnixStream> {
         let (fd, _) = io().submit(Accept::new(self.fd.as_raw_fd())).await?;
         Ok(UnixStream {
-            socket: Socket { fd },
+            socket: Socket { fd: fd.into() },
         })
     }
 }
@@ -391,7 +392,7 @@ impl UnixListener {
 /// A UDP socket.
 #[derive(Debug)]
 pub struct UdpSocket {
-    fd: OwnedFd,
+    fd: Descriptor,
 }
 
 impl UdpSocket {

@@ -8,16 +8,16 @@ use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use crate::backend::HostDriver;
 use futures_util::Stream;
 use kasync::io::{Multi, Op};
 use kasync_ops::ops::{Recv, RecvMulti};
 use kasync_ops::{BufRing, RecvBuf};
-use kasync_uring::UringDriver;
 
 use crate::runtime::{MonotonicClock, OP_BYTES, OPS, io, recv_buffers};
 
-type Receive = Multi<'static, RecvMulti, UringDriver, MonotonicClock, OPS, OP_BYTES>;
-type OwnedRead = Op<'static, Recv<Vec<u8>>, UringDriver, MonotonicClock, OPS, OP_BYTES>;
+type Receive = Multi<'static, RecvMulti, HostDriver, MonotonicClock, OPS, OP_BYTES>;
+type OwnedRead = Op<'static, Recv<Vec<u8>>, HostDriver, MonotonicClock, OPS, OP_BYTES>;
 
 /// The stream of [`Socket::recv_multi`](crate::net::Socket::recv_multi):
 /// each item is a [`RecvBuf`] of received bytes, in the order they

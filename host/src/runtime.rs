@@ -1,5 +1,5 @@
-//! The Linux runtime: kasync's executor and reactor on one io_uring, one
-//! per thread.
+//! The runtime: kasync's executor and reactor on one io_uring — or on
+//! readiness where io_uring is unavailable — one per thread.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -12,10 +12,11 @@ use kasync::chunk::Growth;
 use kasync::executor::{Drive, Executor, Idle, JoinHandle, Rejected, Runner, SpawnError};
 use kasync::io::{Handle, Reactor};
 
+use crate::backend::{Backend, HostDriver, HostPlatform, SetupError};
 use crate::chunk_memory::GlobalChunks;
 use kasync::time::Clock;
 use kasync_ops::DriverFailure;
-use kasync_uring::{Config, Flags, SetupError, UringDriver, UringPlatform};
+use kasync_uring::{Config, Flags};
 
 /// Task slots a runtime keeps inline; more are added on demand in chunks
 /// of [`CHUNK_SLOTS`], up to [`Builder::max_tasks`].
@@ -66,11 +67,11 @@ impl Clock for MonotonicClock {
     }
 }
 
-type HostExecutor = Executor<UringPlatform, TASKS, TASK_BYTES>;
-type HostRunner = Runner<UringPlatform, TASKS, TASK_BYTES>;
-type HostReactor = Reactor<UringDriver, MonotonicClock, OPS, OP_BYTES>;
+type HostExecutor = Executor<HostPlatform, TASKS, TASK_BYTES>;
+type HostRunner = Runner<HostPlatform, TASKS, TASK_BYTES>;
+type HostReactor = Reactor<HostDriver, MonotonicClock, OPS, OP_BYTES>;
 /// The handle tasks submit operations and start timers with.
-pub type Io = Handle<'static, UringDriver, MonotonicClock, OPS, OP_BYTES>;
+pub type Io = Handle<'static, HostDriver, MonotonicClock, OPS, OP_BYTES>;
 
 /// An executor and a reactor that live for the rest of the program:
 /// wakers and in-flight operations point into them, so their memory is
@@ -89,6 +90,7 @@ struct Core {
 /// What a [`Core`] is built with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Settings {
+    backend: Backend,
     config: Config,
     max_tasks: usize,
     max_operations: usize,
@@ -124,6 +126,7 @@ thread_local! {
 /// [`Runtime::block_on`] propagates to its caller either way.
 #[derive(Debug, Clone, Copy)]
 pub struct Builder {
+    backend: Backend,
     config: Config,
     max_tasks: usize,
     max_operations: usize,
@@ -133,6 +136,7 @@ pub struct Builder {
 impl Default for Builder {
     fn default() -> Self {
         Self {
+            backend: Backend::Auto,
             config: Config::default(),
             max_tasks: MAX_TASKS,
             max_operations: MAX_OPERATIONS,
@@ -166,7 +170,7 @@ impl Builder {
     ///     let c = kasync_host::spawn_when_free(async { 3 }).await.unwrap();
     ///     assert_eq!(c.await.unwrap(), 3);
     /// });
-    /// # Ok::<(), kasync_uring::SetupError>(())
+    /// # Ok::<(), kasync_host::SetupError>(())
     /// ```
     pub fn max_tasks(mut self, max: usize) -> Self {
         self.max_tasks = max;
@@ -189,7 +193,32 @@ impl Builder {
         self
     }
 
-    /// Submission-ring entries.
+    /// The backend: [`Backend::Auto`] (the default) uses io_uring when it
+    /// works here and readiness otherwise, and follows the environment
+    /// variable `KASYNC_BACKEND` (`uring`, `poll`, `auto`) when it is set;
+    /// [`Backend::Uring`] and [`Backend::Poll`] force one, whatever the
+    /// environment says.
+    ///
+    /// ```
+    /// use kasync_host::{Backend, Builder};
+    ///
+    /// let rt = Builder::new().backend(Backend::Poll).build()?;
+    /// assert_eq!(rt.backend(), Backend::Poll);
+    /// let n = rt.block_on(async {
+    ///     let (a, b) = kasync_host::net::UnixStream::pair()?;
+    ///     a.write_all(b"ready?".to_vec()).await.0?;
+    ///     let (n, _) = b.read(Vec::with_capacity(16)).await;
+    ///     n
+    /// })?;
+    /// assert_eq!(n, 6);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Submission-ring entries (io_uring).
     pub fn ring_entries(mut self, entries: u32) -> Self {
         self.config.entries = entries;
         self
@@ -219,8 +248,9 @@ impl Builder {
         self
     }
 
-    /// Creates the runtime. Fails with an explanation when io_uring cannot
-    /// be used on this machine.
+    /// Creates the runtime. Fails with an explanation when the backend it
+    /// asks for cannot be used on this machine (with [`Backend::Auto`]:
+    /// only if neither can).
     pub fn build(self) -> Result<Runtime, SetupError> {
         if !(1..=MAX_TASKS).contains(&self.max_tasks) {
             return Err(SetupError::BadConfig(format!(
@@ -234,7 +264,12 @@ impl Builder {
                 self.max_operations
             )));
         }
+        let backend = match self.backend {
+            Backend::Auto => Backend::from_env()?.unwrap_or(Backend::Auto),
+            forced => forced,
+        };
         let settings = Settings {
+            backend,
             config: self.config,
             max_tasks: self.max_tasks,
             max_operations: self.max_operations,
@@ -247,9 +282,10 @@ impl Builder {
         let core = match spare {
             Some(core) => core,
             None => {
-                let driver = UringDriver::new(&self.config)?;
-                let platform = UringPlatform::new();
-                platform.set_eventfd(driver.eventfd());
+                let (driver, platform, fallback) = HostDriver::new(backend, &self.config)?;
+                if let Some(why) = fallback {
+                    report_fallback(&why);
+                }
                 // Built in place: the core is too large for a stack.
                 let mut place = Box::<Core>::new_uninit();
                 let core = place.as_mut_ptr();
@@ -298,7 +334,8 @@ impl Builder {
     }
 }
 
-/// A single-threaded io_uring runtime: run futures with
+/// A single-threaded runtime on io_uring (or readiness, see
+/// [`Builder::backend`]): run futures with
 /// [`block_on`](Runtime::block_on), spawn tasks with [`spawn`], do I/O with
 /// [`crate::net`] and [`crate::fs`], wait with [`crate::time`].
 ///
@@ -309,7 +346,7 @@ impl Builder {
 ///     task.await.unwrap()
 /// });
 /// assert_eq!(answer, 42);
-/// # Ok::<(), kasync_uring::SetupError>(())
+/// # Ok::<(), kasync_host::SetupError>(())
 /// ```
 ///
 /// Dropping the runtime cancels its tasks and every operation in flight,
@@ -328,12 +365,19 @@ impl Runtime {
         Builder::new().build()
     }
 
-    /// The setup flags the kernel accepted.
-    pub fn flags(&self) -> Flags {
+    /// The backend this runtime runs on ([`Backend::Uring`] or
+    /// [`Backend::Poll`]).
+    pub fn backend(&self) -> Backend {
+        self.core.reactor.with_driver(HostDriver::backend)
+    }
+
+    /// The io_uring setup flags the kernel accepted (`None` on the
+    /// readiness backend).
+    pub fn flags(&self) -> Option<Flags> {
         self.core.reactor.with_driver(|d| d.flags())
     }
 
-    /// Counters of the io_uring driver (system calls, completions, …).
+    /// Counters of the driver (system calls, completions, …).
     pub fn driver_stats(&self) -> kasync_ops::DriverStats {
         self.core.reactor.with_driver(|d| d.stats())
     }
@@ -718,4 +762,16 @@ where
             future: Spawnable::Boxed(r.future),
         }),
     })
+}
+
+/// Says once per process, on stderr, why a runtime runs on readiness
+/// instead of io_uring.
+fn report_fallback(why: &str) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        eprintln!(
+            "kasync: using the readiness backend (epoll), because {why} \
+             (set KASYNC_BACKEND=poll to choose it and silence this)"
+        );
+    }
 }

@@ -6,6 +6,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use kasync_ops::ops::ReadAt;
 
+use crate::descriptor::Descriptor;
 use crate::runtime::io;
 
 /// Receives the given signals as values instead of interrupting the
@@ -17,7 +18,7 @@ use crate::runtime::io;
 /// change the wrong thread's mask.
 #[derive(Debug)]
 pub struct Signals {
-    fd: OwnedFd,
+    fd: Descriptor,
 }
 
 impl Signals {
@@ -47,7 +48,7 @@ impl Signals {
         }
         // SAFETY: a fresh descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Self { fd })
+        Ok(Self { fd: fd.into() })
     }
 
     /// Waits for the next of the signals and returns its number.

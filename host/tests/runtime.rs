@@ -4,7 +4,7 @@
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use kasync_host::{Builder, Runtime, io, sleep, spawn};
+use kasync_host::{Backend, Builder, Runtime, io, sleep, spawn};
 use kasync_ops::ops::{Nop, ReadAt, WriteAt};
 use kasync_tests::watchdog::watchdog;
 
@@ -188,11 +188,21 @@ fn statx_timeout_and_vectored_io() {
 }
 
 /// Ring sizes no kernel accepts are a clear configuration error, not the
-/// "io_uring is unavailable" diagnosis (or a panic).
+/// "io_uring is unavailable" diagnosis (or a panic) — and not a reason to
+/// fall back to the readiness backend either.
 #[test]
 fn impossible_ring_sizes_are_a_configuration_error() {
-    for entries in [0, 65_536, u32::MAX] {
+    for (entries, backend) in [
+        (0, Backend::Uring),
+        (65_536, Backend::Uring),
+        (u32::MAX, Backend::Uring),
+        (0, Backend::Auto),
+    ] {
+        if backend == Backend::Auto && std::env::var_os(kasync_host::BACKEND_VARIABLE).is_some() {
+            continue; // the variable decides what `Auto` is
+        }
         let err = Builder::new()
+            .backend(backend)
             .ring_entries(entries)
             .build()
             .err()
@@ -234,17 +244,26 @@ fn a_leaked_held_back_operation_does_not_hang_the_runtime_drop() {
     });
 }
 
-/// A spare ring is only reused by a runtime that asks for the same setup.
+/// A spare ring is only reused by a runtime that asks for the same setup
+/// (io_uring's setup flags: on io_uring whatever the environment says).
 #[test]
 fn a_runtime_gets_the_setup_it_asks_for_after_another_was_dropped() {
     let plain = Builder::new()
+        .backend(Backend::Uring)
         .setup_flags(false, false, false)
         .build()
         .unwrap();
-    assert!(!plain.flags().single_issuer);
+    assert!(!plain.flags().unwrap().single_issuer);
     drop(plain);
-    let default = Builder::new().build().unwrap();
-    assert!(default.flags().single_issuer, "not the spare plain ring");
+    let default = Builder::new().backend(Backend::Uring).build().unwrap();
+    assert!(
+        default.flags().unwrap().single_issuer,
+        "not the spare plain ring"
+    );
+    drop(default);
+    let poll = Builder::new().backend(Backend::Poll).build().unwrap();
+    assert_eq!(poll.backend(), Backend::Poll, "not a spare io_uring core");
+    assert_eq!(poll.flags(), None);
 }
 
 /// `write_all_at` at `u64::MAX` (the current position) keeps writing at

@@ -332,8 +332,10 @@ impl Attempt<'_> {
         } else {
             match st.st_mode & libc::S_IFMT {
                 libc::S_IFSOCK => Kind::Socket,
-                libc::S_IFIFO | libc::S_IFCHR => Kind::Stream,
-                _ => Kind::File,
+                libc::S_IFREG | libc::S_IFBLK | libc::S_IFDIR => Kind::File,
+                // Pipes, terminals, character devices, and the anonymous
+                // files (signalfd, eventfd, timerfd) that have no type.
+                _ => Kind::Stream,
             }
         };
         if let Some(state) = self.fds.get(fd) {

@@ -40,13 +40,13 @@ enum Place {
 /// completions.
 ///
 /// A descriptor is registered with the poll instance the first time an
-/// operation waits on it, and stays registered until it is closed through
-/// [`Close`](kasync_ops::ops::Close) or [`forget`](Self::forget) is
-/// called. **Call `forget` before closing a descriptor any other way**
-/// (dropping an `OwnedFd`): otherwise a new descriptor that gets the same
-/// number is taken for registered, and operations on it wait forever —
-/// unless they are made by this driver (accepted and opened descriptors
-/// are recognised as new).
+/// operation waits on it, and what the driver learns about it (its kind,
+/// its registration) is kept until its number is closed. **Call
+/// [`closing`](crate::closing) before closing a descriptor** other than
+/// through [`Close`](kasync_ops::ops::Close) (dropping an `OwnedFd`), from
+/// any thread: otherwise a new descriptor that gets the same number is
+/// taken for the old one — its operations may wait forever — unless the
+/// driver made it (accepted and opened descriptors are recognised as new).
 pub struct PollDriver {
     poll: Poll,
     events: Events,
@@ -172,30 +172,9 @@ impl PollDriver {
         Ok(())
     }
 
-    /// Forgets descriptor `fd` before its owner closes it: it is
-    /// deregistered, and operations still waiting on it complete with
-    /// `-ECANCELED`.
-    pub fn forget(&mut self, fd: RawFd) {
-        let Some(mut state) = self.fds.reset(fd) else {
-            return;
-        };
-        if state.registered {
-            let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
-        }
-        for waiter in state.take_all() {
-            self.unplace(waiter.id);
-            self.done
-                .push_back((waiter.id, Completion::new(-libc::ECANCELED)));
-        }
-    }
-
-    /// A descriptor this driver's call just made: whatever the driver
-    /// remembered under its number belonged to a closed one.
-    fn fresh(&mut self, fd: RawFd) {
-        let Some(mut state) = self.fds.reset(fd) else {
-            return;
-        };
-        for waiter in state.take_all() {
+    /// Fails the operations that waited on descriptors closed since.
+    fn fail_stale(&mut self) {
+        while let Some(waiter) = self.fds.stale.pop() {
             self.unplace(waiter.id);
             self.done
                 .push_back((waiter.id, Completion::new(-libc::EBADF)));
@@ -265,7 +244,7 @@ impl PollDriver {
                 Call::Accept { .. } | Call::AcceptMulti { .. } | Call::OpenAt { .. }
             )
         {
-            self.fresh(result);
+            self.fds.reset(result);
         }
     }
 
@@ -374,8 +353,8 @@ impl PollDriver {
 // SAFETY: every accepted operation either completes inside `push` (its
 // final completion queued on `done`), waits in exactly one descriptor
 // queue or the timer heap (recorded in `places`) until an attempt
-// finishes it, a cancel or `forget` removes it (then `-ECANCELED` is
-// queued), or is dropped from the queues only together with queueing its
+// finishes it, a cancel removes it (then `-ECANCELED` is queued), its
+// descriptor's number is closed (then `-EBADF`, `fail_stale`), or is dropped from the queues only together with queueing its
 // final completion; `done` hands each out once, taken off the queue before
 // the sink runs. A multishot operation's non-final completions carry
 // `MORE` and only its final one lacks it. The driver touches an
@@ -401,7 +380,7 @@ unsafe impl Driver for PollDriver {
             return true;
         }
         if let Call::Close { fd } = call {
-            self.forget(fd);
+            crate::closing(fd);
         }
         let waiter = Waiter {
             id,
@@ -411,9 +390,10 @@ unsafe impl Driver for PollDriver {
         // Behind operations already waiting in the same direction: their
         // data comes first.
         if let Some((fd, dir)) = direction(&call)
-            && self.fds.peek(fd).is_some_and(|s| s.waiting(dir))
+            && self.fds.get(fd).is_some_and(|s| s.waiting(dir))
         {
             self.wait(fd, dir, waiter, false);
+            self.fail_stale();
             return true;
         }
         let mut burst = MULTISHOT_BURST;
@@ -424,6 +404,7 @@ unsafe impl Driver for PollDriver {
                 self.again.push((fd, dir));
             }
         }
+        self.fail_stale();
         true
     }
 
@@ -438,17 +419,24 @@ unsafe impl Driver for PollDriver {
         if placed != id {
             return true;
         }
-        if let Place::Fd(fd, dir) = place
-            && let Some(state) = self.fds.get(fd)
-        {
-            let queue = state.queue(dir);
-            if let Some(at) = queue.iter().position(|w| w.id == id) {
-                queue.remove(at);
+        if let Place::Fd(fd, dir) = place {
+            let found = self.fds.get(fd).and_then(|state| {
+                let queue = state.queue(dir);
+                let at = queue.iter().position(|w| w.id == id)?;
+                queue.remove(at)
+            });
+            // Its descriptor was closed meanwhile: it is among the stale
+            // ones, and completes as cancelled instead.
+            if found.is_none()
+                && let Some(at) = self.fds.stale.iter().position(|w| w.id == id)
+            {
+                self.fds.stale.swap_remove(at);
             }
         }
         // A cancelled timeout stays in the heap; `expire` skips it.
         self.unplace(id);
         self.done.push_back((id, Completion::new(-libc::ECANCELED)));
+        self.fail_stale();
         true
     }
 
@@ -467,12 +455,14 @@ unsafe impl Driver for PollDriver {
         for (fd, dir) in std::mem::take(&mut self.again) {
             self.progress(fd, dir);
         }
+        self.fail_stale();
         let busy = !idle.is_idle() || !self.done.is_empty() || !self.again.is_empty();
         if busy {
             // A look at what became ready meanwhile, if anything can.
             if self.waiting > 0 {
                 self.poll_once(Some(Duration::ZERO));
                 self.expire();
+                self.fail_stale();
             }
             return;
         }
@@ -482,6 +472,7 @@ unsafe impl Driver for PollDriver {
         };
         self.poll_once(timeout);
         self.expire();
+        self.fail_stale();
     }
 }
 

@@ -23,7 +23,8 @@ pub(crate) enum Kind {
     /// A regular file, block device or directory: always "ready", done
     /// inline.
     File,
-    /// A pipe, FIFO, terminal or character device: checked with `poll(2)`
+    /// A pipe, FIFO, terminal, character device or anonymous file
+    /// (signalfd, eventfd): checked with `poll(2)`
     /// before reading or writing, readiness otherwise (its mode is left
     /// alone: a terminal may be shared with other processes).
     Stream,
@@ -42,6 +43,9 @@ pub(crate) struct Waiter {
 /// One descriptor's state.
 #[derive(Debug, Default)]
 pub(crate) struct FdState {
+    /// The number's close count when this state was made: a different
+    /// count means the number was closed since (the state is stale).
+    epoch: u32,
     /// Registered with the poll instance (for both directions).
     pub(crate) registered: bool,
     /// Switched to `O_NONBLOCK` by the driver (listeners, connecting
@@ -82,29 +86,38 @@ impl FdState {
 #[derive(Debug, Default)]
 pub(crate) struct Fds {
     states: Vec<FdState>,
+    /// Operations that waited on a descriptor that was closed since: the
+    /// driver fails them (`-EBADF`).
+    pub(crate) stale: Vec<Waiter>,
 }
 
 impl Fds {
-    /// The state of `fd` (made on first use). `None` for a negative `fd`.
+    /// The state of `fd` (made on first use; made afresh if the number
+    /// was closed since). `None` for a negative `fd`.
     pub(crate) fn get(&mut self, fd: RawFd) -> Option<&mut FdState> {
         let index = usize::try_from(fd).ok()?;
         if index >= self.states.len() {
             self.states.resize_with(index + 1, FdState::default);
         }
-        Some(&mut self.states[index])
+        let epoch = crate::closes::count(fd);
+        let state = &mut self.states[index];
+        if state.epoch != epoch {
+            let mut old = std::mem::take(state);
+            state.epoch = epoch;
+            self.stale.extend(old.take_all());
+        }
+        Some(state)
     }
 
-    /// The state of `fd` if the driver has one.
-    pub(crate) fn peek(&self, fd: RawFd) -> Option<&FdState> {
-        self.states.get(usize::try_from(fd).ok()?)
-    }
-
-    /// Forgets `fd`: its state goes back to unknown; what waited on it is
-    /// returned (to be failed).
-    pub(crate) fn reset(&mut self, fd: RawFd) -> Option<FdState> {
-        let index = usize::try_from(fd).ok()?;
-        let state = self.states.get_mut(index)?;
-        Some(std::mem::take(state))
+    /// Forgets `fd` (a number a call of the driver just made, or one it
+    /// closes): its state goes back to unknown, what waited on it joins
+    /// [`stale`](Self::stale).
+    pub(crate) fn reset(&mut self, fd: RawFd) {
+        if let Some(state) = self.get(fd) {
+            let mut old = std::mem::take(state);
+            state.epoch = old.epoch;
+            self.stale.extend(old.take_all());
+        }
     }
 }
 

@@ -30,10 +30,12 @@
 //! * registered buffers and files are plain memory and descriptors here.
 
 mod attempt;
+mod closes;
 mod driver;
 mod fds;
 mod platform;
 mod timers;
 
+pub use closes::closing;
 pub use driver::PollDriver;
 pub use platform::PollPlatform;

@@ -2,7 +2,7 @@
 
 use std::io;
 use std::mem::ManuallyDrop;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd};
 use std::path::Path;
 
 use kasync::io::{IoBuf, IoBufMut};
@@ -10,6 +10,7 @@ use kasync_ops::ops::{Close, Fsync, OpenAt, ReadAt, ReadFixedAt, WriteAt, WriteF
 use kasync_ops::{FixedBuf, FixedFd};
 
 use crate::buf::write_all;
+use crate::descriptor::Descriptor;
 use crate::runtime::{Io, io, try_io};
 
 mod copy;
@@ -20,7 +21,7 @@ pub use copy::copy;
 /// given back with the result.
 #[derive(Debug)]
 pub struct File {
-    fd: OwnedFd,
+    fd: Descriptor,
 }
 
 impl File {
@@ -42,7 +43,7 @@ impl File {
     /// Opens `path` with `open(2)` flags and mode.
     pub async fn open_with(path: &Path, flags: i32, mode: u32) -> io::Result<File> {
         let fd = io().submit(OpenAt::new(path, flags, mode)?).await?;
-        Ok(File { fd })
+        Ok(File { fd: fd.into() })
     }
 
     /// Reads into `buf` at `offset`, filling it from its start up to its
@@ -182,7 +183,7 @@ impl File {
     /// Closes the file through the ring, reporting errors (dropping a
     /// `File` closes it too, silently).
     pub async fn close(self) -> io::Result<()> {
-        io().submit(Close::new(self.fd)).await
+        io().submit(Close::new(self.fd.into_owned())).await
     }
 }
 
