@@ -12,7 +12,19 @@ use kasync::io::{Completion, Driver, OpId};
 use kasync_ops::{BufRing, Call, DriverStats, FixedBufPool, FixedFd};
 use kasync_poll::{PollDriver, PollPlatform};
 #[cfg(target_os = "linux")]
-use kasync_uring::{Config, Flags, UringDriver, UringPlatform};
+pub(crate) use kasync_uring::Config;
+#[cfg(target_os = "linux")]
+use kasync_uring::{Flags, UringDriver, UringPlatform};
+
+/// io_uring's settings, kept (and unused) where there is no io_uring.
+#[cfg(not(target_os = "linux"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Config {
+    pub(crate) entries: u32,
+    pub(crate) single_issuer: bool,
+    pub(crate) defer_taskrun: bool,
+    pub(crate) coop_taskrun: bool,
+}
 
 /// The environment variable that picks a backend for every runtime made
 /// with [`Backend::Auto`]: `uring`, `poll` or `auto`.
@@ -156,8 +168,10 @@ impl HostDriver {
     /// the reason io_uring was not used).
     pub(crate) fn new(
         backend: Backend,
-        #[cfg(target_os = "linux")] config: &Config,
+        config: &Config,
     ) -> Result<(Self, HostPlatform, Option<String>), SetupError> {
+        #[cfg(not(target_os = "linux"))]
+        let _ = config;
         #[cfg(target_os = "linux")]
         if backend != Backend::Poll {
             match UringDriver::new(config) {

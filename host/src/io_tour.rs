@@ -1,5 +1,5 @@
-//! The io_uring part of the tour: a file written and read back, echo round
-//! trips over loopback, a timer — all through the ring.
+//! The I/O part of the tour: a file written and read back, echo round
+//! trips over loopback, a timer — all through the runtime's backend.
 
 use std::fmt;
 use std::io;
@@ -7,27 +7,34 @@ use std::time::{Duration, Instant};
 
 use crate::fs::File;
 use crate::net::{TcpListener, TcpStream};
-use crate::{Runtime, apps, spawn};
+use crate::{Backend, Runtime, apps, spawn};
 
-/// What the io_uring tour observed.
+/// What the I/O tour observed.
 #[derive(Debug, Clone)]
 pub struct IoTourReport {
+    /// The backend it ran on.
+    pub backend: Backend,
     /// Bytes written to a temporary file and read back identical.
     pub file_bytes: usize,
     /// Echo round trips over loopback.
     pub echo_round_trips: usize,
     /// How long a 10 ms sleep took.
     pub slept: Duration,
-    /// `io_uring_enter` calls per completed operation over the tour.
+    /// System calls the driver made to submit or wait
+    /// (`io_uring_enter`, `epoll_wait`) per completed operation.
     pub enters_per_op: f64,
+    /// System calls made for the operations themselves per completed
+    /// operation (0 on io_uring: the kernel makes them).
+    pub calls_per_op: f64,
 }
 
 impl fmt::Display for IoTourReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "file:         {} bytes written and read back through io_uring",
-            self.file_bytes
+            "file:         {} bytes written and read back through {}",
+            self.file_bytes,
+            backend_name(self.backend)
         )?;
         writeln!(
             f,
@@ -35,15 +42,30 @@ impl fmt::Display for IoTourReport {
             self.echo_round_trips
         )?;
         writeln!(f, "timer:        a 10 ms sleep took {:.1?}", self.slept)?;
-        write!(
-            f,
-            "syscalls:     {:.2} io_uring_enter per operation",
-            self.enters_per_op
-        )
+        match self.backend {
+            Backend::Poll => write!(
+                f,
+                "syscalls:     {:.2} epoll_wait and {:.2} calls per operation",
+                self.enters_per_op, self.calls_per_op
+            ),
+            _ => write!(
+                f,
+                "syscalls:     {:.2} io_uring_enter per operation",
+                self.enters_per_op
+            ),
+        }
     }
 }
 
-/// Runs the io_uring tour on `rt`.
+/// How the report names a backend.
+pub fn backend_name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Poll => "the readiness backend (epoll)",
+        _ => "io_uring",
+    }
+}
+
+/// Runs the I/O tour on `rt`.
 pub fn run(rt: &Runtime) -> io::Result<IoTourReport> {
     let before = rt.driver_stats();
     let report = rt.block_on(async {
@@ -101,13 +123,17 @@ pub fn run(rt: &Runtime) -> io::Result<IoTourReport> {
             file_bytes: data.len(),
             echo_round_trips: rounds,
             slept: start.elapsed(),
+            backend: Backend::Auto,
             enters_per_op: 0.0,
+            calls_per_op: 0.0,
         })
     })?;
     let after = rt.driver_stats();
     let ops = (after.completions - before.completions).max(1);
     Ok(IoTourReport {
+        backend: rt.backend(),
         enters_per_op: (after.enters - before.enters) as f64 / ops as f64,
+        calls_per_op: (after.calls - before.calls) as f64 / ops as f64,
         ..report
     })
 }

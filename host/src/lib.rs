@@ -18,6 +18,7 @@ pub mod net;
 mod per_core;
 mod recv_stream;
 mod runtime;
+#[cfg(target_os = "linux")]
 pub mod signal;
 pub mod time;
 pub mod tour;

@@ -2,23 +2,32 @@
 
 use std::fmt;
 
+#[cfg(target_os = "linux")]
 use kasync_uring::{Config, ProbeReport, SetupError, io_uring_disabled, probe};
+
+use crate::{BACKEND_VARIABLE, Backend};
 
 /// Facts about this machine that matter to kasync.
 #[derive(Debug)]
 pub struct Machine {
-    /// Kernel release (`uname -r`), if readable.
+    /// Kernel release (`/proc/sys/kernel/osrelease`), if readable.
     pub kernel: Option<String>,
     /// CPUs this process may run on.
     pub cpus: usize,
-    /// `kernel.io_uring_disabled` (0: allowed).
+    /// `kernel.io_uring_disabled` (0: allowed). Linux only.
+    #[cfg(target_os = "linux")]
     pub io_uring_disabled: u8,
-    /// What io_uring offers, or why it cannot be used.
+    /// What io_uring offers, or why it cannot be used. Linux only.
+    #[cfg(target_os = "linux")]
     pub io_uring: Result<ProbeReport, SetupError>,
+    /// What `KASYNC_BACKEND` asks for (`None`: not set), or why its value
+    /// is not understood.
+    pub requested: Result<Option<Backend>, crate::SetupError>,
 }
 
 impl Machine {
-    /// Reads `/proc`, and probes io_uring with the default settings.
+    /// Reads `/proc`, probes io_uring with the default settings, and reads
+    /// `KASYNC_BACKEND`.
     pub fn detect() -> Self {
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .ok()
@@ -28,29 +37,49 @@ impl Machine {
         Self {
             kernel,
             cpus,
+            #[cfg(target_os = "linux")]
             io_uring_disabled: io_uring_disabled(),
+            #[cfg(target_os = "linux")]
             io_uring: probe(&Config::default()),
+            requested: Backend::from_env(),
         }
     }
 
-    /// `true` if kasync's runtime can run here.
-    pub fn usable(&self) -> bool {
-        self.io_uring
+    /// `true` if io_uring works here with every operation kasync uses.
+    pub fn io_uring_usable(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        return self
+            .io_uring
             .as_ref()
-            .is_ok_and(|r| r.opcodes.iter().all(|(_, ok)| *ok))
+            .is_ok_and(|r| r.opcodes.iter().all(|(_, ok)| *ok));
+        #[cfg(not(target_os = "linux"))]
+        false
     }
-}
 
-impl fmt::Display for Machine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "kernel:       {}",
-            self.kernel
-                .as_deref()
-                .unwrap_or("unknown (no /proc/sys/kernel/osrelease)")
-        )?;
-        writeln!(f, "cpus:         {}", self.cpus)?;
+    /// Why io_uring is not used here by default.
+    fn why_not_io_uring(&self) -> String {
+        #[cfg(target_os = "linux")]
+        return match &self.io_uring {
+            Err(e) => format!("io_uring is unavailable: {e}"),
+            Ok(_) => "this kernel's io_uring lacks operations kasync needs".into(),
+        };
+        #[cfg(not(target_os = "linux"))]
+        "io_uring is Linux-only".into()
+    }
+
+    /// The backend a default runtime runs on here, and why.
+    pub fn backend(&self) -> (Backend, String) {
+        match &self.requested {
+            Ok(Some(Backend::Poll)) => (Backend::Poll, format!("{BACKEND_VARIABLE}=poll")),
+            Ok(Some(Backend::Uring)) => (Backend::Uring, format!("{BACKEND_VARIABLE}=uring")),
+            _ if self.io_uring_usable() => (Backend::Uring, "io_uring works here".into()),
+            _ => (Backend::Poll, self.why_not_io_uring()),
+        }
+    }
+
+    /// The io_uring lines of the report.
+    #[cfg(target_os = "linux")]
+    fn fmt_io_uring(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
             "sysctl:       kernel.io_uring_disabled = {}",
@@ -67,16 +96,42 @@ impl fmt::Display for Machine {
                     .map(|(n, _)| *n)
                     .collect();
                 if missing.is_empty() {
-                    write!(
+                    writeln!(
                         f,
                         "operations:   all {} kasync uses are present",
                         report.opcodes.len()
                     )
                 } else {
-                    write!(f, "operations:   MISSING {}", missing.join(", "))
+                    writeln!(f, "operations:   MISSING {}", missing.join(", "))
                 }
             }
-            Err(e) => write!(f, "io_uring:     UNAVAILABLE — {e}"),
+            Err(e) => writeln!(f, "io_uring:     UNAVAILABLE — {e}"),
+        }
+    }
+}
+
+impl fmt::Display for Machine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "kernel:       {}",
+            self.kernel
+                .as_deref()
+                .unwrap_or("unknown (no /proc/sys/kernel/osrelease)")
+        )?;
+        writeln!(f, "cpus:         {}", self.cpus)?;
+        #[cfg(target_os = "linux")]
+        self.fmt_io_uring(f)?;
+        match &self.requested {
+            Err(e) => write!(f, "backend:      none — {e}"),
+            Ok(_) => {
+                let (backend, why) = self.backend();
+                write!(
+                    f,
+                    "backend:      {} ({why})",
+                    crate::io_tour::backend_name(backend)
+                )
+            }
         }
     }
 }

@@ -435,13 +435,24 @@ fn socket(addr: SocketAddr, kind: i32) -> io::Result<OwnedFd> {
     } else {
         libc::AF_INET6
     };
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    let kind = kind | libc::SOCK_CLOEXEC;
     // SAFETY: plain socket creation; the result is checked.
-    let fd = unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, 0) };
+    let fd = unsafe { libc::socket(domain, kind, 0) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: a fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // Where sockets cannot be made close-on-exec (and free of SIGPIPE) at
+    // once, they are right after.
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    {
+        // SAFETY: plain `fcntl` on our own descriptor.
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+        set_option(fd.as_raw_fd(), libc::SO_NOSIGPIPE)?;
+    }
+    Ok(fd)
 }
 
 fn set_option(fd: RawFd, option: i32) -> io::Result<()> {

@@ -12,11 +12,12 @@ use kasync::chunk::Growth;
 use kasync::executor::{Drive, Executor, Idle, JoinHandle, Rejected, Runner, SpawnError};
 use kasync::io::{Handle, Reactor};
 
-use crate::backend::{Backend, HostDriver, HostPlatform, SetupError};
+use crate::backend::{Backend, Config, HostDriver, HostPlatform, SetupError};
 use crate::chunk_memory::GlobalChunks;
 use kasync::time::Clock;
 use kasync_ops::DriverFailure;
-use kasync_uring::{Config, Flags};
+#[cfg(target_os = "linux")]
+use kasync_uring::Flags;
 
 /// Task slots a runtime keeps inline; more are added on demand in chunks
 /// of [`CHUNK_SLOTS`], up to [`Builder::max_tasks`].
@@ -372,7 +373,8 @@ impl Runtime {
     }
 
     /// The io_uring setup flags the kernel accepted (`None` on the
-    /// readiness backend).
+    /// readiness backend). Linux only.
+    #[cfg(target_os = "linux")]
     pub fn flags(&self) -> Option<Flags> {
         self.core.reactor.with_driver(|d| d.flags())
     }

@@ -356,13 +356,12 @@ fn cat_into_a_closed_pipe_ends_quietly() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// With io_uring_setup failing EPERM — what a container's seccomp profile
-/// does — the command explains and exits non-zero instead of hanging or
-/// panicking.
-#[test]
-fn io_uring_blocked_by_seccomp_is_a_clear_error() {
+/// `host` with io_uring_setup failing EPERM — what a container's seccomp
+/// profile does.
+fn host_without_io_uring() -> std::process::Command {
     use std::os::unix::process::CommandExt;
     let mut cmd = host();
+    cmd.env_remove(kasync_host::BACKEND_VARIABLE);
     // SAFETY: between fork and exec the closure only makes system calls on
     // data prepared on its own stack (no allocation, no locks).
     unsafe {
@@ -371,7 +370,44 @@ fn io_uring_blocked_by_seccomp_is_a_clear_error() {
             Ok(())
         });
     }
-    let out = cmd.output().unwrap();
+    cmd
+}
+
+/// Where seccomp blocks io_uring, the machine check says so and why, and
+/// the tour runs on the readiness backend, saying once on stderr why.
+#[test]
+fn io_uring_blocked_by_seccomp_falls_back_to_readiness() {
+    let out = host_without_io_uring().output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("io_uring:     UNAVAILABLE"), "{stdout}");
+    assert!(
+        stdout.contains("backend:      the readiness backend (epoll) (io_uring is unavailable"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("== tour: I/O on the readiness backend"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("tour passed"), "{stdout}");
+    let fallbacks: Vec<_> = stderr
+        .lines()
+        .filter(|l| l.contains("using the readiness backend"))
+        .collect();
+    assert_eq!(fallbacks.len(), 1, "one line says why: {stderr}");
+    assert!(fallbacks[0].contains("seccomp"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Asking for io_uring where seccomp blocks it is a clear error, not a
+/// fallback, a hang or a panic.
+#[test]
+fn io_uring_forced_where_blocked_is_a_clear_error() {
+    let out = host_without_io_uring()
+        .env(kasync_host::BACKEND_VARIABLE, "uring")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -379,9 +415,64 @@ fn io_uring_blocked_by_seccomp_is_a_clear_error() {
         Some(1),
         "stdout: {stdout}\nstderr: {stderr}"
     );
-    assert!(stdout.contains("io_uring:     UNAVAILABLE"), "{stdout}");
     assert!(stderr.contains("seccomp"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// An unknown backend name is refused with the names that work.
+#[test]
+fn an_unknown_backend_is_a_clear_error() {
+    let out = host()
+        .env(kasync_host::BACKEND_VARIABLE, "kqueue-please")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("use uring, poll or auto"), "{stderr}");
+}
+
+/// `host echo` serves where io_uring is blocked: byte for byte, on the
+/// readiness backend.
+#[test]
+fn echo_serves_where_io_uring_is_blocked() {
+    use std::io::{Read, Write};
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let mut server = host_without_io_uring()
+        .args(["echo", "--addr", &addr])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stream = None;
+    for _ in 0..300 {
+        if let Ok(s) = std::net::TcpStream::connect(&addr) {
+            stream = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let mut stream = stream.expect("the echo server listens");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let writer = {
+        let mut stream = stream.try_clone().unwrap();
+        let data = data.clone();
+        std::thread::spawn(move || stream.write_all(&data).unwrap())
+    };
+    let mut back = vec![0; data.len()];
+    stream.read_exact(&mut back).unwrap();
+    writer.join().unwrap();
+    assert!(back == data, "the echo came back changed");
+    server.kill().unwrap();
+    let out = server.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("using the readiness backend"), "{stderr}");
 }
 
 /// Installs a seccomp filter that fails `io_uring_setup` with EPERM and
