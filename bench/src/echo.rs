@@ -1,8 +1,10 @@
 //! TCP echo over loopback: each server in a fresh process pinned to CPU 0,
-//! the same kasync client pinned to CPU 1; every connection does
-//! write-then-read ping-pongs. Reported: time per request (the inverse of
-//! requests/s), p50/p99 latency, and the server's CPU time per request
-//! (from `/proc/<pid>/schedstat`).
+//! the client pinned to CPU 1 — kasync's own, and an independent epoll
+//! loop that no runtime under test runs on; every connection does
+//! write-then-read ping-pongs. Servers: kasync on io_uring and on its
+//! readiness backend, tokio current-thread, monoio. Reported: time per
+//! request (the inverse of requests/s), p50/p99 latency, and the server's
+//! CPU time per request (from `/proc/<pid>/schedstat`).
 
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -72,9 +74,22 @@ pub(crate) fn start_server(kind: &str, addr: SocketAddr) -> Child {
 /// holds per idle connection.
 const READ_BYTES: usize = kasync_host::RECV_BUFFER_BYTES;
 
-/// The kasync echo server (multishot accept, a task per connection).
+/// The kasync echo server (multishot accept, a task per connection) on
+/// io_uring.
 pub fn serve_kasync(addr: SocketAddr) -> std::io::Result<()> {
-    let rt = Runtime::new().map_err(std::io::Error::other)?;
+    serve_kasync_on(kasync_host::Backend::Uring, addr)
+}
+
+/// The same kasync server on its readiness backend (epoll).
+pub fn serve_kasync_poll(addr: SocketAddr) -> std::io::Result<()> {
+    serve_kasync_on(kasync_host::Backend::Poll, addr)
+}
+
+fn serve_kasync_on(backend: kasync_host::Backend, addr: SocketAddr) -> std::io::Result<()> {
+    let rt = kasync_host::Builder::new()
+        .backend(backend)
+        .build()
+        .map_err(std::io::Error::other)?;
     rt.block_on(async { kasync_host::apps::serve_echo(TcpListener::bind(addr)?).await })
 }
 
@@ -260,10 +275,29 @@ pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p) as usize]
 }
 
+/// Which client drives a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    /// The kasync client (io_uring).
+    Kasync,
+    /// The independent epoll loop ([`crate::epoll_client`]).
+    Epoll,
+}
+
+impl Client {
+    fn name(self) -> &'static str {
+        match self {
+            Client::Kasync => "kasync client",
+            Client::Epoll => "epoll-loop client",
+        }
+    }
+}
+
 /// One run against a fresh server of `kind`.
 fn one_run(
     rt: &Runtime,
     kind: &str,
+    driver: Client,
     conns: usize,
     requests: usize,
     size: usize,
@@ -275,7 +309,11 @@ fn one_run(
     let mut server = start_server(kind, addr);
     let cpu_before = cpu_ns(server.id());
     let split_before = cpu_split(server.id());
-    let (wall, mut latencies) = client(rt, addr, conns, requests, size, rate)
+    let outcome = match driver {
+        Client::Kasync => client(rt, addr, conns, requests, size, rate),
+        Client::Epoll => crate::epoll_client::run(addr, conns, requests, size, rate),
+    };
+    let (wall, mut latencies) = outcome
         .unwrap_or_else(|e| panic!("echo against the {kind} server ({conns} connections): {e}"));
     let cpu = cpu_ns(server.id()) - cpu_before;
     let split_after = cpu_split(server.id());
@@ -305,8 +343,19 @@ pub struct Config {
     pub rate: Option<u64>,
 }
 
-/// Echo at each configuration, against kasync, tokio current-thread and
-/// monoio servers.
+/// The servers, in the order of the report (the first is the reference).
+const SERVERS: [(&str, &str); 4] = [
+    ("kasync", "kasync (io_uring)"),
+    ("kasync-poll", "kasync (epoll)"),
+    ("tokio", "tokio current-thread"),
+    ("monoio", "monoio"),
+];
+/// Where the readiness backend and tokio are in [`SERVERS`].
+pub const POLL: usize = 1;
+/// See [`POLL`].
+pub const TOKIO: usize = 2;
+
+/// Echo at each configuration, with each client, against every server.
 pub fn run(reps: usize, configs: &[Config], total_requests: usize) -> Vec<Results> {
     // The client runs on its own thread, pinned to CPU 1.
     std::thread::scope(|s| {
@@ -318,40 +367,44 @@ pub fn run(reps: usize, configs: &[Config], total_requests: usize) -> Vec<Result
             let rt = &rt;
             let mut results = Vec::new();
             for &Config { size, conns, rate } in configs {
-                // Paced runs last half a second; saturated ones send
-                // `total_requests` in all.
-                let total = rate.map_or(total_requests, |r| (r / 2) as usize);
-                let requests = (total / conns).max(10);
-                let contenders = [
-                    ("kasync", "kasync"),
-                    ("tokio", "tokio current-thread"),
-                    ("monoio", "monoio"),
-                ]
-                .into_iter()
-                .map(|(kind, name)| Contender {
-                    name,
-                    run: Box::new(move || one_run(rt, kind, conns, requests, size, rate)),
-                })
-                .collect();
-                let plural = if conns == 1 { "" } else { "s" };
-                let load = match rate {
-                    Some(r) => format!(", {} k req/s offered", r / 1000),
-                    None => String::new(),
-                };
-                let result = compare(
-                    &format!("echo {size} B, {conns} connection{plural}{load}"),
-                    conns * requests,
-                    reps,
-                    Some("server CPU ns"),
-                    contenders,
-                );
-                // At an offered load the time per request is the client's
-                // pacing; what differs is the server's CPU time.
-                results.push(if rate.is_some() {
-                    result.by_counter()
-                } else {
-                    result
-                });
+                for driver in [Client::Kasync, Client::Epoll] {
+                    // Paced runs last half a second; saturated ones send
+                    // `total_requests` in all.
+                    let total = rate.map_or(total_requests, |r| (r / 2) as usize);
+                    let requests = (total / conns).max(10);
+                    let contenders = SERVERS
+                        .into_iter()
+                        .map(|(kind, name)| Contender {
+                            name,
+                            run: Box::new(move || {
+                                one_run(rt, kind, driver, conns, requests, size, rate)
+                            }),
+                        })
+                        .collect();
+                    let plural = if conns == 1 { "" } else { "s" };
+                    let load = match rate {
+                        Some(r) => format!(", {} k req/s offered", r / 1000),
+                        None => String::new(),
+                    };
+                    let result = compare(
+                        &format!(
+                            "echo {size} B, {conns} connection{plural}{load}, {}",
+                            driver.name()
+                        ),
+                        conns * requests,
+                        reps,
+                        Some("server CPU ns"),
+                        contenders,
+                    );
+                    // At an offered load the time per request is the
+                    // client's pacing; what differs is the server's CPU
+                    // time.
+                    results.push(if rate.is_some() {
+                        result.by_counter()
+                    } else {
+                        result
+                    });
+                }
             }
             results
         })

@@ -190,6 +190,37 @@ impl Results {
             .collect()
     }
 
+    /// Contender `a`'s counter per operation over contender `b`'s, per
+    /// repetition: (median, min, max).
+    pub fn counter_ratio(&self, a: usize, b: usize) -> (f64, f64, f64) {
+        let per_op = |c: usize| -> Vec<f64> {
+            self.samples[c]
+                .iter()
+                .map(|s| s.counter.unwrap_or(0) as f64 / self.units as f64)
+                .collect()
+        };
+        let mut ratios: Vec<f64> = per_op(a)
+            .iter()
+            .zip(per_op(b))
+            .map(|(x, y)| x / y.max(f64::MIN_POSITIVE))
+            .collect();
+        let (lo, hi) = spread(&ratios);
+        (median(&mut ratios), lo, hi)
+    }
+
+    /// Contender `a`'s time per operation over contender `b`'s, per
+    /// repetition: (median, min, max).
+    pub fn time_ratio(&self, a: usize, b: usize) -> (f64, f64, f64) {
+        let mut ratios: Vec<f64> = self
+            .ns_per_op(a)
+            .iter()
+            .zip(self.ns_per_op(b))
+            .map(|(x, y)| x / y)
+            .collect();
+        let (lo, hi) = spread(&ratios);
+        (median(&mut ratios), lo, hi)
+    }
+
     /// Per-repetition ratios of contender `c`'s cost to kasync's.
     fn ratios_of(&self, c: usize) -> Vec<f64> {
         let ours = self.cost_per_op(0);

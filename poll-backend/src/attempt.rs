@@ -152,12 +152,12 @@ impl Attempt<'_> {
                 len,
                 flags,
             } => {
+                let len = len.min(MAX_LEN);
                 // SAFETY: `buf` has room for `len` bytes (the operation's
                 // buffer, alive until its completion).
-                let ret = unsafe {
-                    libc::recv(fd, buf.cast(), len.min(MAX_LEN) as usize, flags | DONTWAIT)
-                };
+                let ret = unsafe { libc::recv(fd, buf.cast(), len as usize, flags | DONTWAIT) };
                 let result = self.sys(ret);
+                self.transferred(fd, Dir::Read, result, len);
                 self.ready_or_wait(result, Dir::Read)
             }
             Call::Send {
@@ -166,11 +166,11 @@ impl Attempt<'_> {
                 len,
                 flags,
             } => {
+                let len = len.min(MAX_LEN);
                 // SAFETY: `buf` holds `len` bytes (the operation's buffer).
-                let ret = unsafe {
-                    libc::send(fd, buf.cast(), len.min(MAX_LEN) as usize, flags | DONTWAIT)
-                };
+                let ret = unsafe { libc::send(fd, buf.cast(), len as usize, flags | DONTWAIT) };
                 let result = self.sys(ret);
+                self.transferred(fd, Dir::Write, result, len);
                 self.ready_or_wait(result, Dir::Write)
             }
             Call::RecvMsg { fd, msg } => {
@@ -223,6 +223,7 @@ impl Attempt<'_> {
                     // The peer closed: the receive ends, no buffer taken.
                     0 => done(0),
                     n if n > 0 => {
+                        self.transferred(fd, Dir::Read, n, buffer.len.min(MAX_LEN));
                         ring.consume_provided();
                         ring.taken();
                         Outcome::More(Completion {
@@ -234,6 +235,37 @@ impl Attempt<'_> {
                 }
             }
         }
+    }
+
+    /// Notes a transfer of `result` bytes of `len` asked for: on a stream
+    /// socket, less than asked for means the socket is drained in that
+    /// direction (its buffer was emptied / filled), so the next operation
+    /// waits for readiness instead of trying (a new arrival or room raises
+    /// a new event). Datagram sockets never count as drained this way.
+    fn transferred(&mut self, fd: RawFd, dir: Dir, result: i32, len: u32) {
+        if result > 0 && (result as u32) < len && self.kind(fd) == Kind::StreamSocket {
+            if let Some(state) = self.fds.get(fd) {
+                state.set_drained(dir, true);
+            }
+        }
+    }
+
+    /// `SO_TYPE` of socket `fd` (0 if it cannot be asked).
+    fn socket_type(&mut self, fd: RawFd) -> libc::c_int {
+        let mut kind: libc::c_int = 0;
+        let mut size = size_of::<libc::c_int>() as libc::socklen_t;
+        self.stats.calls += 1;
+        // SAFETY: `kind` and `size` are live locals of the sizes given.
+        unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_TYPE,
+                (&mut kind as *mut libc::c_int).cast(),
+                &mut size,
+            )
+        };
+        kind
     }
 
     /// `accept4` with `SOCK_CLOEXEC` (`accept` plus `fcntl` where there is
@@ -331,6 +363,7 @@ impl Attempt<'_> {
             return Kind::File;
         } else {
             match st.st_mode & libc::S_IFMT {
+                libc::S_IFSOCK if self.socket_type(fd) == libc::SOCK_STREAM => Kind::StreamSocket,
                 libc::S_IFSOCK => Kind::Socket,
                 libc::S_IFREG | libc::S_IFBLK | libc::S_IFDIR => Kind::File,
                 // Pipes, terminals, character devices, and the anonymous
@@ -361,14 +394,27 @@ impl Attempt<'_> {
     fn read(&mut self, fd: RawFd, buf: *mut u8, len: u32, offset: u64) -> Outcome {
         let len = len.min(MAX_LEN) as usize;
         match self.kind(fd) {
-            Kind::Socket => {
+            Kind::Socket | Kind::StreamSocket => {
                 // SAFETY: `buf` has room for `len` bytes (the operation's).
                 let ret = unsafe { libc::recv(fd, buf.cast(), len, DONTWAIT) };
                 let result = self.sys(ret);
+                self.transferred(fd, Dir::Read, result, len as u32);
                 self.ready_or_wait(result, Dir::Read)
             }
-            Kind::Stream if !self.ready_now(fd, libc::POLLIN) => Outcome::Wait(Dir::Read),
-            Kind::Stream | Kind::File => {
+            // Nothing to read into: the call returns at once (as through
+            // io_uring), whatever is (not) there.
+            Kind::Stream if len > 0 && !self.ready_now(fd, libc::POLLIN) => {
+                Outcome::Wait(Dir::Read)
+            }
+            // A pipe or terminal has no offset: read where it is (io_uring
+            // ignores the offset there too).
+            Kind::Stream => {
+                // SAFETY: as above.
+                let ret = unsafe { libc::read(fd, buf.cast(), len) };
+                let result = self.sys(ret);
+                self.ready_or_wait(result, Dir::Read)
+            }
+            Kind::File => {
                 // SAFETY: as above.
                 let ret = unsafe {
                     if offset == u64::MAX {
@@ -386,14 +432,27 @@ impl Attempt<'_> {
     fn write(&mut self, fd: RawFd, buf: *const u8, len: u32, offset: u64) -> Outcome {
         let len = len.min(MAX_LEN) as usize;
         match self.kind(fd) {
-            Kind::Socket => {
+            Kind::Socket | Kind::StreamSocket => {
                 // SAFETY: `buf` holds `len` bytes (the operation's).
                 let ret = unsafe { libc::send(fd, buf.cast(), len, DONTWAIT | NOSIGNAL) };
                 let result = self.sys(ret);
+                self.transferred(fd, Dir::Write, result, len as u32);
                 self.ready_or_wait(result, Dir::Write)
             }
-            Kind::Stream if !self.ready_now(fd, libc::POLLOUT) => Outcome::Wait(Dir::Write),
-            Kind::Stream | Kind::File => {
+            Kind::Stream if len > 0 && !self.ready_now(fd, libc::POLLOUT) => {
+                Outcome::Wait(Dir::Write)
+            }
+            // Writable means room for `PIPE_BUF` bytes: a write of at most
+            // that never blocks (a larger one to a blocking pipe would wait
+            // for the reader, with the loop). The rest is the caller's to
+            // send again, as after any short write.
+            Kind::Stream => {
+                // SAFETY: as above, fewer bytes.
+                let ret = unsafe { libc::write(fd, buf.cast(), len.min(libc::PIPE_BUF)) };
+                let result = self.sys(ret);
+                self.ready_or_wait(result, Dir::Write)
+            }
+            Kind::File => {
                 // SAFETY: as above.
                 let ret = unsafe {
                     if offset == u64::MAX {
@@ -418,15 +477,23 @@ impl Attempt<'_> {
     ) -> Outcome {
         let count = count.min(libc::c_int::MAX as u32) as libc::c_int;
         let kind = self.kind(fd);
-        let events = if dir == Dir::Read {
-            libc::POLLIN
-        } else {
-            libc::POLLOUT
-        };
-        if kind == Kind::Stream && !self.ready_now(fd, events) {
-            return Outcome::Wait(dir);
+        if kind == Kind::Stream {
+            // A pipe or terminal: the first buffer with room, through the
+            // plain read or write (which keep the loop from blocking); a
+            // short transfer is a vectored call's right too.
+            // SAFETY: the operation's `count` `iovec`s, alive until its
+            // completion.
+            let iovecs = unsafe { std::slice::from_raw_parts(iovecs, count as usize) };
+            let first = iovecs.iter().find(|v| v.iov_len > 0);
+            let (base, len) = first.map_or((std::ptr::null_mut(), 0), |v| (v.iov_base, v.iov_len));
+            let len = u32::try_from(len).unwrap_or(MAX_LEN);
+            return if dir == Dir::Read {
+                self.read(fd, base.cast(), len, u64::MAX)
+            } else {
+                self.write(fd, base.cast_const().cast(), len, u64::MAX)
+            };
         }
-        let ret = if kind == Kind::Socket {
+        let ret = if matches!(kind, Kind::Socket | Kind::StreamSocket) {
             // SAFETY: all-zero bytes are a valid `msghdr`.
             let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
             msg.msg_iov = iovecs.cast_mut();

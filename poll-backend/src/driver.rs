@@ -28,6 +28,16 @@ const WAKER: Token = Token(usize::MAX);
 /// sending, or a flood of connections, cannot hold the loop.
 const MULTISHOT_BURST: u32 = 8;
 
+/// What one event said about a descriptor.
+#[derive(Debug, Clone, Copy)]
+struct Ready {
+    fd: RawFd,
+    /// Ready (or closed, or failed) in each direction.
+    ready: [bool; 2],
+    /// Closed or failed in each direction.
+    closed: [bool; 2],
+}
+
 /// Where a waiting operation is, so that a cancel finds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
@@ -41,12 +51,15 @@ enum Place {
 ///
 /// A descriptor is registered with the poll instance the first time an
 /// operation waits on it, and what the driver learns about it (its kind,
-/// its registration) is kept until its number is closed. **Call
-/// [`closing`](crate::closing) before closing a descriptor** other than
-/// through [`Close`](kasync_ops::ops::Close) (dropping an `OwnedFd`), from
-/// any thread: otherwise a new descriptor that gets the same number is
-/// taken for the old one — its operations may wait forever — unless the
-/// driver made it (accepted and opened descriptors are recognised as new).
+/// its registration, whether it is drained) is kept until its number is
+/// closed. **Call [`closing`](crate::closing) before closing a
+/// descriptor** other than through [`Close`](kasync_ops::ops::Close)
+/// (dropping an `OwnedFd`), from any thread: otherwise a new descriptor
+/// that gets the same number is taken for the old one and its operations
+/// may wait forever — unless the driver made it (accepted and opened
+/// descriptors are recognised as new). Operations still waiting on a
+/// number that was closed fail with `-EBADF` when the driver next looks at
+/// the number.
 pub struct PollDriver {
     poll: Poll,
     events: Events,
@@ -67,8 +80,8 @@ pub struct PollDriver {
     fixed_bufs: Cell<Option<&'static FixedBufPool>>,
     buf_ring: Cell<Option<&'static BufRing>>,
     next_file: Cell<u32>,
-    /// Scratch for one wait's events (descriptor, readable, writable).
-    ready: RefCell<Vec<(usize, bool, bool)>>,
+    /// Scratch for one wait's events.
+    ready: RefCell<Vec<Ready>>,
 }
 
 impl PollDriver {
@@ -227,9 +240,21 @@ impl PollDriver {
                     if *burst == 0 {
                         return Some((waiter, Dir::Read));
                     }
+                    // Drained (a short read): the next arrival raises an
+                    // event; trying now would only say `EAGAIN`.
+                    if let Some((fd, dir)) = direction(&waiter.call)
+                        && self.fds.get(fd).is_some_and(|s| s.drained(dir))
+                    {
+                        return Some((waiter, dir));
+                    }
                 }
                 Outcome::Wait(dir) => {
                     self.stats.would_block += 1;
+                    if let Some((fd, _)) = direction(&waiter.call)
+                        && let Some(state) = self.fds.get(fd)
+                    {
+                        state.set_drained(dir, true);
+                    }
                     return Some((waiter, dir));
                 }
             }
@@ -300,6 +325,11 @@ impl PollDriver {
                 }
                 return;
             }
+            // Drained by that one (a short read or write): the others wait
+            // for the next event without a call that would say `EAGAIN`.
+            if self.fds.get(fd).is_some_and(|s| s.drained(dir)) {
+                return;
+            }
         }
     }
 
@@ -320,19 +350,31 @@ impl PollDriver {
                 continue;
             }
             let failed = event.is_error();
-            ready.push((
-                event.token().0,
-                event.is_readable() || event.is_read_closed() || failed,
-                event.is_writable() || event.is_write_closed() || failed,
-            ));
+            let closed = [
+                event.is_read_closed() || failed,
+                event.is_write_closed() || failed,
+            ];
+            ready.push(Ready {
+                fd: event.token().0 as RawFd,
+                ready: [
+                    event.is_readable() || closed[0],
+                    event.is_writable() || closed[1],
+                ],
+                closed,
+            });
         }
-        for &(fd, readable, writable) in &ready {
-            let fd = fd as RawFd;
-            if readable {
-                self.progress(fd, Dir::Read);
-            }
-            if writable {
-                self.progress(fd, Dir::Write);
+        for event in &ready {
+            for dir in [Dir::Read, Dir::Write] {
+                if !event.ready[dir as usize] {
+                    continue;
+                }
+                if let Some(state) = self.fds.get(event.fd) {
+                    state.set_drained(dir, false);
+                    if event.closed[dir as usize] {
+                        state.set_closed(dir);
+                    }
+                }
+                self.progress(event.fd, dir);
             }
         }
         self.ready.replace(ready);
@@ -387,10 +429,14 @@ unsafe impl Driver for PollDriver {
             call,
             connecting: false,
         };
-        // Behind operations already waiting in the same direction: their
-        // data comes first.
+        // Behind operations already waiting in the same direction (their
+        // data comes first), or waiting at once on a descriptor known to
+        // be drained (no call that would only say `EAGAIN`).
         if let Some((fd, dir)) = direction(&call)
-            && self.fds.get(fd).is_some_and(|s| s.waiting(dir))
+            && self
+                .fds
+                .get(fd)
+                .is_some_and(|s| s.waiting(dir) || s.drained(dir))
         {
             self.wait(fd, dir, waiter, false);
             self.fail_stale();
@@ -433,8 +479,14 @@ unsafe impl Driver for PollDriver {
                 self.fds.stale.swap_remove(at);
             }
         }
-        // A cancelled timeout stays in the heap; `expire` skips it.
         self.unplace(id);
+        if place == Place::Timer {
+            // It stays in the heap until due or swept; `expire` skips it.
+            let places = &self.places;
+            self.timers.cancelled(|id| {
+                places.get(id.index() as usize).copied().flatten() == Some((id, Place::Timer))
+            });
+        }
         self.done.push_back((id, Completion::new(-libc::ECANCELED)));
         self.fail_stale();
         true

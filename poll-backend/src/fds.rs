@@ -11,13 +11,17 @@ use kasync_ops::Call;
 /// Which readiness an operation waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dir {
-    Read,
-    Write,
+    Read = 0,
+    Write = 1,
 }
 
 /// How the driver treats a descriptor's plain reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
+    /// A stream socket (TCP, Unix stream): as [`Socket`](Kind::Socket),
+    /// and a transfer shorter than asked for means the socket is drained
+    /// in that direction.
+    StreamSocket,
     /// A socket: `recv`/`send` with `MSG_DONTWAIT`, readiness on `EAGAIN`.
     Socket,
     /// A regular file, block device or directory: always "ready", done
@@ -52,6 +56,14 @@ pub(crate) struct FdState {
     /// sockets).
     pub(crate) nonblocking: bool,
     pub(crate) kind: Option<Kind>,
+    /// Known to be drained (would block) in each direction since the last
+    /// readiness event: a new operation waits for the next event instead
+    /// of trying its call (as tokio does after `EAGAIN` or a short read).
+    drained: [bool; 2],
+    /// The peer closed (or the socket failed) in each direction: calls end
+    /// at once from now on (end of stream, `EPIPE`), and no further event
+    /// may come, so the descriptor never counts as drained again.
+    closed: [bool; 2],
     readers: VecDeque<Waiter>,
     writers: VecDeque<Waiter>,
 }
@@ -63,6 +75,21 @@ impl FdState {
             Dir::Read => &mut self.readers,
             Dir::Write => &mut self.writers,
         }
+    }
+
+    /// `true` if the descriptor is known to be drained in direction `dir`.
+    pub(crate) fn drained(&self, dir: Dir) -> bool {
+        self.drained[dir as usize] && !self.closed[dir as usize]
+    }
+
+    /// Notes that direction `dir` was closed (an event said so).
+    pub(crate) fn set_closed(&mut self, dir: Dir) {
+        self.closed[dir as usize] = true;
+    }
+
+    /// Notes whether the descriptor is drained in direction `dir`.
+    pub(crate) fn set_drained(&mut self, dir: Dir, drained: bool) {
+        self.drained[dir as usize] = drained;
     }
 
     /// `true` if an operation waits in direction `dir`.
@@ -81,26 +108,35 @@ impl FdState {
     }
 }
 
-/// Descriptor states, indexed by descriptor number (they are small and
-/// dense).
+/// Descriptor states, indexed by descriptor number: the small and dense
+/// numbers in a table, any others (a number far beyond the open
+/// descriptors, such as a bad one a caller passed) in a map.
 #[derive(Debug, Default)]
 pub(crate) struct Fds {
     states: Vec<FdState>,
+    sparse: std::collections::HashMap<usize, FdState>,
     /// Operations that waited on a descriptor that was closed since: the
     /// driver fails them (`-EBADF`).
     pub(crate) stale: Vec<Waiter>,
 }
+
+/// Numbers below this live in the table (grown on demand).
+const DENSE: usize = 1 << 16;
 
 impl Fds {
     /// The state of `fd` (made on first use; made afresh if the number
     /// was closed since). `None` for a negative `fd`.
     pub(crate) fn get(&mut self, fd: RawFd) -> Option<&mut FdState> {
         let index = usize::try_from(fd).ok()?;
-        if index >= self.states.len() {
-            self.states.resize_with(index + 1, FdState::default);
-        }
         let epoch = crate::closes::count(fd);
-        let state = &mut self.states[index];
+        let state = if index < DENSE {
+            if index >= self.states.len() {
+                self.states.resize_with(index + 1, FdState::default);
+            }
+            &mut self.states[index]
+        } else {
+            self.sparse.entry(index).or_default()
+        };
         if state.epoch != epoch {
             let mut old = std::mem::take(state);
             state.epoch = epoch;

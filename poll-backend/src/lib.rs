@@ -27,7 +27,28 @@
 //!   the kernel would, in the kernel's order, and ends with `-ENOBUFS` when
 //!   none is left; each wakes at most a few completions per loop turn so
 //!   that a peer that never stops sending cannot hold the loop;
-//! * registered buffers and files are plain memory and descriptors here.
+//! * registered buffers and files are plain memory and descriptors here;
+//! * a descriptor known to be drained — after `EAGAIN`, or a transfer
+//!   shorter than asked for on a stream socket (as tokio assumes too) —
+//!   waits for its next readiness event without a call, so a request costs
+//!   the system calls it costs on tokio.
+//!
+//! Where it differs from io_uring, and what a caller must do:
+//!
+//! * **Close through [`closing`].** The driver remembers descriptors by
+//!   number. The host's sockets and files call [`closing`] when they close;
+//!   code that hands raw descriptors to operations must too (or close them
+//!   with the `Close` operation) — otherwise a new descriptor that gets the
+//!   same number may be taken for the old one, and operations on it wait
+//!   forever.
+//! * Listeners and connecting sockets are switched to `O_NONBLOCK` (their
+//!   calls have no per-call flag); other descriptors keep their mode.
+//! * Pipes, FIFOs, terminals and eventfds are read and written in their
+//!   blocking mode after `poll(2)` says they are ready, at most `PIPE_BUF`
+//!   bytes per write: a read can still block the loop if another reader
+//!   (another process or loop) takes the data in between.
+//! * File operations run on the loop's thread: a slow disk, or opening a
+//!   FIFO whose other end is not open yet, stalls the loop's other work.
 
 mod attempt;
 mod closes;

@@ -86,23 +86,29 @@ async fn echo_with(stream: TcpStream, write_timeout: Duration) {
 /// Sends all of `buf`, as long as the peer takes some of what was sent
 /// within every `stall`: the send queue of the socket shrinking counts,
 /// even while the send itself still waits for room. `None` once the peer
-/// took nothing for `stall`.
+/// took nothing for `stall` (noticed within one and a half `stall`s: the
+/// queue is looked at every half `stall`, and only once a send has waited
+/// that long — a send that finishes in time costs no look).
 async fn send_while_taken(
     stream: &TcpStream,
     buf: crate::net::RecvBuf,
     stall: Duration,
 ) -> Option<io::Result<()>> {
     let mut send = std::pin::pin!(stream.write_all(buf));
-    let mut queued = unsent(stream);
+    let tick = stall / 2;
+    // The queue at the last two looks, oldest first.
+    let mut looks: [Option<usize>; 2] = [None, None];
     loop {
-        match ring().timeout(stall, send.as_mut()).await {
+        match ring().timeout(tick, send.as_mut()).await {
             Ok((result, _)) => return Some(result),
             Err(_) => {
                 let now = unsent(stream);
-                if now >= queued {
+                // A whole `stall` ago the queue was no longer than now:
+                // nothing was taken.
+                if looks[0].is_some_and(|then| now >= then) {
                     return None;
                 }
-                queued = now;
+                looks = [looks[1], Some(now)];
             }
         }
     }
