@@ -30,6 +30,27 @@ const USAGE: &str = "usage: kasync-bench [executor|nop|file|echo|idle|timers|all
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The independent echo client on its own, for profiling a server by
+    // hand: `kasync-bench client-epoll ADDR CONNS REQUESTS SIZE`.
+    if let [kind, addr, conns, requests, size] = args.as_slice()
+        && kind == "client-epoll"
+    {
+        let (Ok(addr), Ok(conns), Ok(requests), Ok(size)) =
+            (addr.parse(), conns.parse(), requests.parse(), size.parse())
+        else {
+            return usage("client-epoll ADDR CONNS REQUESTS SIZE");
+        };
+        return match epoll_client::run(addr, conns, requests, size, None) {
+            Ok((wall, _)) => {
+                println!("{} requests in {wall:?}", conns * requests);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kasync-bench: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     // The echo benchmark runs its servers as child processes of this binary.
     if let [kind, addr] = args.as_slice() {
         let serve = match kind.as_str() {

@@ -265,9 +265,9 @@ impl HostDriver {
 
 // SAFETY: each variant is a `Driver` whose operations are `Call`s; every
 // method hands its arguments to the one driver inside and returns what it
-// returns, so that driver's guarantees are this one's. Both report
-// multishot completions with the same `MORE` flag, so `has_more` needs no
-// driver.
+// returns, so that driver's guarantees are this one's (`take_inline` of the
+// io_uring one finishes nothing). Both report multishot completions with
+// the same `MORE` flag, so `has_more` needs no driver.
 unsafe impl Driver for HostDriver {
     type Op = Call;
 
@@ -294,6 +294,13 @@ unsafe impl Driver for HostDriver {
 
     fn has_more(completion: &Completion) -> bool {
         kasync_ops::flags::more(completion.flags)
+    }
+
+    const COMPLETES_INLINE: bool = true;
+
+    #[inline]
+    fn take_inline(&mut self, id: OpId) -> Option<Completion> {
+        each!(self, d => d.take_inline(id))
     }
 }
 

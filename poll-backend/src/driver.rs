@@ -82,6 +82,9 @@ pub struct PollDriver {
     next_file: Cell<u32>,
     /// Scratch for one wait's events.
     ready: RefCell<Vec<Ready>>,
+    /// The operation the last push finished at once, and where its final
+    /// completion is in `done` (for [`Driver::take_inline`]).
+    inline: Option<(OpId, usize)>,
 }
 
 impl PollDriver {
@@ -105,6 +108,7 @@ impl PollDriver {
             buf_ring: Cell::new(None),
             next_file: Cell::new(0),
             ready: RefCell::new(Vec::new()),
+            inline: None,
         })
     }
 
@@ -183,6 +187,17 @@ impl PollDriver {
             return Err(foreign_resource());
         }
         Ok(())
+    }
+
+    /// Notes `id` as finished by its push if its final completion is the
+    /// last one queued.
+    fn mark_inline(&mut self, id: OpId) {
+        self.inline = match self.done.back() {
+            Some(&(last, c)) if last == id && !flags::more(c.flags) => {
+                Some((id, self.done.len() - 1))
+            }
+            _ => None,
+        };
     }
 
     /// Fails the operations that waited on descriptors closed since.
@@ -395,22 +410,26 @@ impl PollDriver {
 // SAFETY: every accepted operation either completes inside `push` (its
 // final completion queued on `done`), waits in exactly one descriptor
 // queue or the timer heap (recorded in `places`) until an attempt
-// finishes it, a cancel removes it (then `-ECANCELED` is queued), its
-// descriptor's number is closed (then `-EBADF`, `fail_stale`), or is dropped from the queues only together with queueing its
-// final completion; `done` hands each out once, taken off the queue before
-// the sink runs. A multishot operation's non-final completions carry
-// `MORE` and only its final one lacks it. The driver touches an
-// operation's memory only in an attempt, and never after queueing its
-// final completion. `build` runs before anything is recorded.
+// finishes it, a cancel removes it (then `-ECANCELED` is queued), or its
+// descriptor's number is closed (then `-EBADF`, `fail_stale`); it leaves
+// the queues only together with queueing its final completion. `done`
+// hands each out once — through `reap`, taken off the queue before the
+// sink runs, or through `take_inline`, which removes it from the queue.
+// A multishot operation's non-final completions carry `MORE` and only its
+// final one lacks it (`take_inline` gives only final ones). The driver
+// touches an operation's memory only in an attempt, and never after
+// queueing its final completion. `build` runs before anything is recorded.
 unsafe impl Driver for PollDriver {
     type Op = Call;
 
     fn push(&mut self, id: OpId, build: impl FnOnce() -> Call) -> bool {
+        self.inline = None;
         let call = build();
         self.stats.submitted += 1;
         if call.bound().is_some_and(|owner| owner != self.id) {
             // Registered resources of another driver: never run.
             self.done.push_back((id, Completion::new(-libc::EXDEV)));
+            self.mark_inline(id);
             return true;
         }
         if let Call::Timeout { ts } = call {
@@ -449,9 +468,23 @@ unsafe impl Driver for PollDriver {
             if burst == 0 {
                 self.again.push((fd, dir));
             }
+        } else {
+            self.mark_inline(id);
         }
         self.fail_stale();
         true
+    }
+
+    const COMPLETES_INLINE: bool = true;
+
+    fn take_inline(&mut self, id: OpId) -> Option<Completion> {
+        let (finished, at) = self.inline.take()?;
+        if finished != id || self.done.get(at).is_none_or(|&(queued, _)| queued != id) {
+            return None;
+        }
+        let (_, completion) = self.done.remove(at)?;
+        self.stats.completions += 1;
+        Some(completion)
     }
 
     fn has_more(completion: &Completion) -> bool {

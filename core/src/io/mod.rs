@@ -162,6 +162,10 @@ impl Completion {
 ///   ones not yet handed over are still delivered by a later `reap`.
 /// * **`has_more` is the truth** for the completions it is asked about,
 ///   and `park` follows the idle contract of [`Idle`].
+/// * **Inline completions are final.** A completion that
+///   [`take_inline`](Driver::take_inline) returns is the operation's final
+///   one: it counts as its report (`reap` never reports that id again) and
+///   the backend is hands off from then on.
 ///
 /// Code outside the reactor never gets `&mut` access to a driver in use
 /// (see [`Reactor::with_driver`]), so nothing can swap a driver out from
@@ -202,6 +206,24 @@ pub unsafe trait Driver {
     fn has_more(completion: &Completion) -> bool {
         let _ = completion;
         false
+    }
+
+    /// `true` for a backend that may finish an operation while it is
+    /// pushed (a readiness backend makes the call at once): the reactor
+    /// then asks [`take_inline`](Driver::take_inline) after each push, so
+    /// the operation's future completes in the same poll instead of a loop
+    /// turn later. The default, `false`, skips the question.
+    const COMPLETES_INLINE: bool = false;
+
+    /// The final completion of `id` — an operation just pushed, which is
+    /// not multishot — if the backend finished it during the push; it is
+    /// then taken out of what [`reap`](Driver::reap) reports (see the
+    /// contract above). Asked only when
+    /// [`COMPLETES_INLINE`](Driver::COMPLETES_INLINE) is `true`. The
+    /// default finishes nothing inline.
+    fn take_inline(&mut self, id: OpId) -> Option<Completion> {
+        let _ = id;
+        None
     }
 }
 

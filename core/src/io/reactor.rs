@@ -458,6 +458,15 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         if pushed {
             slot.state.set(State::InFlight);
             self.backend_owned.set(self.backend_owned.get() + 1);
+            // Finished while pushed: completed now (no waker is set yet,
+            // and the future looks at the slot right after this).
+            if D::COMPLETES_INLINE
+                && !T::MULTISHOT
+                && let Some(completion) = self.driver_mut(|d| d.take_inline(id))
+            {
+                slot.completion.set(completion);
+                self.set_state(slot, State::Completed);
+            }
         } else {
             slot.state.set(State::Unsubmitted);
             self.want_retry(index);
