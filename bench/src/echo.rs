@@ -412,3 +412,111 @@ pub fn run(reps: usize, configs: &[Config], total_requests: usize) -> Vec<Result
         .expect("the echo client thread")
     })
 }
+
+/// System calls an echo server made, per request, counted by `strace -c`
+/// over one run driven by the independent epoll client.
+pub struct Syscalls {
+    /// The server.
+    pub server: &'static str,
+    /// All system calls per request (connection set-up included, spread
+    /// over the run).
+    pub total: f64,
+    /// The most frequent calls, per request, most frequent first.
+    pub top: Vec<(String, f64)>,
+}
+
+/// `true` if `strace` can be run here.
+pub fn have_strace() -> bool {
+    Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Counts the system calls of each server over `conns × requests` echoes
+/// of `size` bytes (`None` for a server whose count failed). Tracing slows
+/// every server down alike; the counts, not the times, are the result.
+pub fn count_syscalls(conns: usize, requests: usize, size: usize) -> Vec<Option<Syscalls>> {
+    SERVERS
+        .iter()
+        .map(|&(kind, name)| {
+            let counts = strace_server(kind, conns, requests, size)?;
+            let total_requests = (conns * requests) as f64;
+            let total = counts.iter().map(|(_, n)| *n).sum::<u64>() as f64 / total_requests;
+            let mut top: Vec<(String, f64)> = counts
+                .into_iter()
+                .map(|(call, n)| (call, n as f64 / total_requests))
+                .filter(|(_, per)| *per >= 0.01)
+                .collect();
+            top.sort_by(|a, b| b.1.total_cmp(&a.1));
+            top.truncate(4);
+            Some(Syscalls {
+                server: name,
+                total,
+                top,
+            })
+        })
+        .collect()
+}
+
+/// One traced run: (call, count) for every system call of the server.
+fn strace_server(
+    kind: &str,
+    conns: usize,
+    requests: usize,
+    size: usize,
+) -> Option<Vec<(String, u64)>> {
+    let addr = free_port();
+    let out = std::env::temp_dir().join(format!("kasync-strace-{}-{kind}", std::process::id()));
+    let mut strace = Command::new("strace")
+        .arg("-f")
+        .arg("-c")
+        .arg("-o")
+        .arg(&out)
+        .arg(std::env::current_exe().ok()?)
+        .args([&format!("serve-{kind}"), &addr.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(addr).is_err() {
+        if Instant::now() > deadline {
+            let _ = strace.kill();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let result = crate::epoll_client::run(addr, conns, requests, size, None);
+    // The server is strace's child: ending it makes strace write its table.
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", strace.id()))
+        .unwrap_or_default();
+    for pid in children
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        // SAFETY: plain `kill` of the traced server process.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let _ = strace.wait();
+    let table = std::fs::read_to_string(&out).ok()?;
+    let _ = std::fs::remove_file(&out);
+    result.ok()?;
+    // Rows: % time, seconds, usecs/call, calls, [errors,] syscall.
+    Some(
+        table
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let (calls, name) = match fields.len() {
+                    5 => (fields[3], fields[4]),
+                    6 => (fields[3], fields[5]),
+                    _ => return None,
+                };
+                (name != "total" && name != "syscall")
+                    .then(|| Some((name.to_owned(), calls.parse().ok()?)))
+                    .flatten()
+            })
+            .collect(),
+    )
+}

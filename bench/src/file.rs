@@ -163,7 +163,16 @@ pub fn run(reps: usize, size: u64, reads: usize) -> (Vec<Results>, Option<&'stat
         }
     };
     let offs = offsets(reads, size);
-    let rt = Runtime::new().expect("io_uring");
+    let rt = kasync_host::Builder::new()
+        .backend(kasync_host::Backend::Uring)
+        .build()
+        .expect("io_uring");
+    // The same program on the readiness backend: a regular file is always
+    // "ready", so each read is a `pread` on the loop's thread.
+    let poll = kasync_host::Builder::new()
+        .backend(kasync_host::Backend::Poll)
+        .build()
+        .expect("the readiness backend");
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -171,11 +180,15 @@ pub fn run(reps: usize, size: u64, reads: usize) -> (Vec<Results>, Option<&'stat
     let fio_present = have_fio();
     let mut results = Vec::new();
     for depth in [1usize, 32] {
-        let (path, offs, rt, tokio) = (&path, &offs, &rt, &tokio);
+        let (path, offs, rt, poll, tokio) = (&path, &offs, &rt, &poll, &tokio);
         let mut contenders = vec![
             Contender {
                 name: "kasync",
                 run: Box::new(move || kasync_reads(rt, path, offs, depth)),
+            },
+            Contender {
+                name: "kasync (epoll)",
+                run: Box::new(move || kasync_reads(poll, path, offs, depth)),
             },
             Contender {
                 name: "tokio::fs",

@@ -225,6 +225,36 @@ fn main() -> ExitCode {
             );
         }
         out += "\n";
+        if echo::have_strace() {
+            out += "### System calls per request\n\nEach server traced with `strace -f -c` over one run driven by the epoll-loop client (connection set-up spread over the run). Tracing slows every server alike and changes its timing (more requests pile up per wake-up, so io_uring's batches grow); the counts, not the times, are the result.\n\n| benchmark | server | system calls per request | the main ones, per request |\n|---|---|---|---|\n";
+            let runs: &[(usize, usize, usize)] = if quick {
+                &[(100, 16, 200)]
+            } else {
+                &[(100, 1, 5_000), (100, 64, 300), (1024, 64, 300)]
+            };
+            for &(size, conns, requests) in runs {
+                for counted in echo::count_syscalls(conns, requests, size)
+                    .into_iter()
+                    .flatten()
+                {
+                    let main: Vec<String> = counted
+                        .top
+                        .iter()
+                        .map(|(call, per)| format!("{call} {per:.2}"))
+                        .collect();
+                    out += &format!(
+                        "| echo {size} B, {conns} connection{} | {} | {:.2} | {} |\n",
+                        if conns == 1 { "" } else { "s" },
+                        counted.server,
+                        counted.total,
+                        main.join(", ")
+                    );
+                }
+            }
+            out += "\n";
+        } else {
+            out += "(strace is not installed: the system-call counts are missing.)\n\n";
+        }
     }
     if suite == "idle" || suite == "all" {
         let (section, rows) = idle::run(if quick { 1 } else { 3 }, quick);

@@ -91,20 +91,30 @@ pub fn run(reps: usize, ops: usize) -> Vec<Results> {
         rt_flags,
         "the raw loop's ring is set up like the runtime's"
     );
+    // The same program on the readiness backend: a no-op completes while
+    // it is pushed, with no system call at all.
+    let poll = kasync_host::Builder::new()
+        .backend(kasync_host::Backend::Poll)
+        .build()
+        .expect("the readiness backend");
     [1usize, 32]
         .into_iter()
         .map(|depth| {
             let (plain, tuned) = (&mut plain, &mut tuned);
-            let rt = &rt;
+            let (rt, poll) = (&rt, &poll);
             compare(
                 &format!("nop round trip, {depth} in flight"),
                 ops,
                 reps,
-                Some("io_uring_enter"),
+                Some("io_uring_enter (epoll_wait)"),
                 vec![
                     Contender {
                         name: "kasync",
                         run: Box::new(move || Run::counted(kasync_nops(rt, ops, depth))),
+                    },
+                    Contender {
+                        name: "kasync (epoll)",
+                        run: Box::new(move || Run::counted(kasync_nops(poll, ops, depth))),
                     },
                     Contender {
                         name: "raw io-uring loop",
