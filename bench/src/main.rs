@@ -30,17 +30,24 @@ const USAGE: &str = "usage: kasync-bench [executor|nop|file|echo|idle|timers|all
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // The independent echo client on its own, for profiling a server by
-    // hand: `kasync-bench client-epoll ADDR CONNS REQUESTS SIZE`.
+    // Either echo client on its own, for profiling a server by hand:
+    // `kasync-bench client-epoll|client-kasync ADDR CONNS REQUESTS SIZE`.
     if let [kind, addr, conns, requests, size] = args.as_slice()
-        && kind == "client-epoll"
+        && (kind == "client-epoll" || kind == "client-kasync")
     {
         let (Ok(addr), Ok(conns), Ok(requests), Ok(size)) =
             (addr.parse(), conns.parse(), requests.parse(), size.parse())
         else {
-            return usage("client-epoll ADDR CONNS REQUESTS SIZE");
+            return usage("client-epoll|client-kasync ADDR CONNS REQUESTS SIZE");
         };
-        return match epoll_client::run(addr, conns, requests, size, None) {
+        let outcome = if kind == "client-epoll" {
+            epoll_client::run(addr, conns, requests, size, None)
+        } else {
+            kasync_host::Runtime::new()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| echo::client(&rt, addr, conns, requests, size, None))
+        };
+        return match outcome {
             Ok((wall, _)) => {
                 println!("{} requests in {wall:?}", conns * requests);
                 ExitCode::SUCCESS
