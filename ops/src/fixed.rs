@@ -14,6 +14,12 @@ use kasync::io::{IoBuf, IoBufMut};
 
 use crate::backend::DriverId;
 
+/// Largest registered buffer (`IORING_REGISTER_BUFFERS`: 1 GiB).
+const MAX_BUFFER: usize = 1 << 30;
+/// Most buffers one driver registers (the kernel's
+/// `IORING_MAX_REG_BUFFERS`).
+const MAX_BUFFERS: u16 = 1 << 14;
+
 /// Buffers registered with one driver. Created by its backend's
 /// `register_buffers`; lives for the rest of the program (the kernel keeps
 /// the registration), which is what lets [`FixedBuf`]s be `'static`.
@@ -43,14 +49,20 @@ impl fmt::Debug for FixedBufPool {
 
 impl FixedBufPool {
     /// `count` zeroed buffers of `size` bytes for driver `owner` (for a
-    /// backend to register). A count or size of 0 is `InvalidInput`.
+    /// backend to register). `count` must be 1 to 16384 and `size` 1 byte
+    /// to 1 GiB (io_uring's limits, kept by every backend); anything else
+    /// is `InvalidInput`.
     pub fn new(count: u16, size: usize, owner: DriverId) -> io::Result<Self> {
-        if count == 0 || size == 0 {
+        if count == 0 || count > MAX_BUFFERS {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!(
-                    "registered buffers: need at least one buffer of at least one byte, not {count} × {size}"
-                ),
+                format!("registered buffers: the count must be 1 to {MAX_BUFFERS}, not {count}"),
+            ));
+        }
+        if size == 0 || size > MAX_BUFFER {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("registered buffers: a buffer must have 1 byte to 1 GiB, not {size} bytes"),
             ));
         }
         let bytes = usize::from(count).checked_mul(size).ok_or_else(|| {

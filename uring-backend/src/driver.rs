@@ -61,11 +61,6 @@ pub struct UringDriver {
     fixed_files: RefCell<Vec<bool>>,
 }
 
-/// Largest buffer the kernel registers (`IORING_REGISTER_BUFFERS`: 1 GiB).
-const MAX_FIXED_BUFFER: usize = 1 << 30;
-/// Most buffers one ring registers (the kernel's `IORING_MAX_REG_BUFFERS`).
-const MAX_FIXED_BUFFERS: u16 = 1 << 14;
-
 impl UringDriver {
     /// Sets up a ring (see [`Config`]), checks that the kernel has every
     /// operation kasync uses, and creates the wake-up eventfd.
@@ -139,20 +134,6 @@ impl UringDriver {
     pub fn register_buffers(&self, count: u16, size: usize) -> io::Result<&'static FixedBufPool> {
         if self.fixed_bufs.get().is_some() {
             return Err(already_registered());
-        }
-        if count == 0 || count > MAX_FIXED_BUFFERS {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "registered buffers: the count must be 1 to {MAX_FIXED_BUFFERS}, not {count}"
-                ),
-            ));
-        }
-        if size == 0 || size > MAX_FIXED_BUFFER {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("registered buffers: a buffer must have 1 byte to 1 GiB, not {size} bytes"),
-            ));
         }
         let pool = Box::new(FixedBufPool::new(count, size, self.id)?);
         let iovecs = pool.iovecs();
