@@ -178,3 +178,157 @@ fn an_inline_completion_nobody_takes_is_reaped_like_any_other() {
     assert_eq!(reaped.get(), 1);
     assert_eq!(drops.get(), 2);
 }
+
+/// Panics in `build` when `value` is negative.
+struct Boom(i32);
+// SAFETY: describes no memory.
+unsafe impl Operation<HalfInline> for Boom {
+    type Output = i32;
+    fn build(&mut self) -> i32 {
+        assert!(self.0 >= 0, "boom");
+        self.0
+    }
+    fn complete(self, completion: Completion) -> i32 {
+        completion.result
+    }
+}
+
+fn setup() -> (Rc<Cell<usize>>, HalfInline) {
+    let reaped = Rc::new(Cell::new(0));
+    let driver = HalfInline {
+        reaped: reaped.clone(),
+        ..HalfInline::default()
+    };
+    (reaped, driver)
+}
+
+/// An operation that waited for a free slot and was offered one
+/// completes inline when it gets it; the table ends empty.
+#[test]
+fn a_waiter_offered_a_slot_completes_inline() {
+    let clock = ManualClock::new(1_000);
+    let (reaped, driver) = setup();
+    let reactor = pin!(Reactor::<_, _, 1>::new(driver, &clock));
+    let io = reactor.as_ref().handle();
+    let (_, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    let drops = Rc::new(Cell::new(0));
+    let mut a = pin!(io.submit(Ask {
+        value: 1,
+        drops: drops.clone()
+    }));
+    let mut b = pin!(io.submit(Ask {
+        value: 2,
+        drops: drops.clone()
+    }));
+    assert!(a.as_mut().poll(&mut cx).is_pending());
+    assert!(b.as_mut().poll(&mut cx).is_pending(), "table full");
+    reactor.turn();
+    assert_eq!(a.as_mut().poll(&mut cx), Poll::Ready(1));
+    assert_eq!(b.as_mut().poll(&mut cx), Poll::Ready(2));
+    assert_eq!((reactor.occupied(), reactor.in_flight()), (0, 0));
+    reactor.turn();
+    assert_eq!(reaped.get(), 1);
+    assert_eq!(drops.get(), 2);
+}
+
+/// A push that waits behind a held-back cancel (of a dropped operation)
+/// completes exactly once, and later pushes complete inline again.
+#[test]
+fn an_inline_capable_push_behind_a_held_back_cancel() {
+    let clock = ManualClock::new(1_000);
+    let (reaped, driver) = setup();
+    let reactor = pin!(Reactor::<_, _, 4>::new(driver, &clock));
+    let io = reactor.as_ref().handle();
+    let (wakes, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    let drops = Rc::new(Cell::new(0));
+    {
+        let mut a = Box::pin(io.submit(Ask {
+            value: 1,
+            drops: drops.clone(),
+        }));
+        assert!(a.as_mut().poll(&mut cx).is_pending());
+        drop(a); // orphaned, cancel wanted: the retry list is not empty
+    }
+    let mut b = pin!(io.submit(Ask {
+        value: 2,
+        drops: drops.clone()
+    }));
+    let first = b.as_mut().poll(&mut cx);
+    // Held back behind the cancel (or inline): either way exactly once.
+    let got = match first {
+        Poll::Ready(v) => v,
+        Poll::Pending => {
+            reactor.turn();
+            assert_eq!(wakes.get(), 1);
+            match b.as_mut().poll(&mut cx) {
+                Poll::Ready(v) => v,
+                Poll::Pending => panic!("not completed after a turn"),
+            }
+        }
+    };
+    assert_eq!(got, 2);
+    reactor.turn();
+    reactor.turn();
+    assert_eq!((reactor.occupied(), reactor.in_flight()), (0, 0));
+    assert_eq!(drops.get(), 2);
+    assert_eq!(reaped.get(), 2, "A's and B's (B was pushed on a retry)");
+    // And a fresh even one is inline again.
+    let mut c = pin!(io.submit(Ask {
+        value: 4,
+        drops: drops.clone()
+    }));
+    assert_eq!(c.as_mut().poll(&mut cx), Poll::Ready(4));
+}
+
+/// A `build` that panics frees its slot; inline completions go on.
+#[test]
+fn a_build_panic_then_inline_completions() {
+    let clock = ManualClock::new(1_000);
+    let (reaped, driver) = setup();
+    let reactor = pin!(Reactor::<_, _, 2>::new(driver, &clock));
+    let io = reactor.as_ref().handle();
+    let (_, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut p = pin!(io.submit(Boom(-1)));
+        let _ = p.as_mut().poll(&mut cx);
+    }));
+    assert!(r.is_err());
+    assert_eq!((reactor.occupied(), reactor.in_flight()), (0, 0));
+    for v in [0, 2, 4] {
+        let mut p = pin!(io.submit(Boom(v)));
+        assert_eq!(p.as_mut().poll(&mut cx), Poll::Ready(v));
+    }
+    reactor.turn();
+    assert_eq!(reaped.get(), 0);
+    assert_eq!((reactor.occupied(), reactor.in_flight()), (0, 0));
+}
+
+/// An operation dropped or cancelled before its first poll is never
+/// pushed: nothing is left in the table.
+#[test]
+fn an_operation_cancelled_before_its_first_poll_is_never_pushed() {
+    let clock = ManualClock::new(1_000);
+    let (_, driver) = setup();
+    let reactor = pin!(Reactor::<_, _, 2>::new(driver, &clock));
+    let io = reactor.as_ref().handle();
+    let (_, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    let drops = Rc::new(Cell::new(0));
+    // Submitted but the future is dropped without a poll: never pushed.
+    drop(io.submit(Ask {
+        value: 6,
+        drops: drops.clone(),
+    }));
+    assert_eq!(drops.get(), 1);
+    let mut op = pin!(io.submit(Ask {
+        value: 8,
+        drops: drops.clone()
+    }));
+    let mut cancel = pin!(op.as_mut().cancel());
+    // Cancel before the first poll: the op was never pushed.
+    assert_eq!(cancel.as_mut().poll(&mut cx), Poll::Ready(-125));
+    assert_eq!((reactor.occupied(), reactor.in_flight()), (0, 0));
+}

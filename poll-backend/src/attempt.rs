@@ -157,7 +157,10 @@ impl Attempt<'_> {
                 // buffer, alive until its completion).
                 let ret = unsafe { libc::recv(fd, buf.cast(), len as usize, flags | DONTWAIT) };
                 let result = self.sys(ret);
-                self.transferred(fd, Dir::Read, result, len);
+                // A peek leaves the bytes in the socket: not drained.
+                if flags & libc::MSG_PEEK == 0 {
+                    self.transferred(fd, Dir::Read, result, len);
+                }
                 self.ready_or_wait(result, Dir::Read)
             }
             Call::Send {
@@ -237,17 +240,39 @@ impl Attempt<'_> {
         }
     }
 
-    /// Notes a transfer of `result` bytes of `len` asked for: on a stream
+    /// Notes a transfer of `result` bytes of `len` asked for: on a TCP
     /// socket, less than asked for means the socket is drained in that
     /// direction (its buffer was emptied / filled), so the next operation
     /// waits for readiness instead of trying (a new arrival or room raises
-    /// a new event). Datagram sockets never count as drained this way.
+    /// a new event). Other sockets never count as drained this way: a
+    /// datagram is one message, and a Unix stream read stops short at a
+    /// change of sender credentials or passed descriptors with more queued.
     fn transferred(&mut self, fd: RawFd, dir: Dir, result: i32, len: u32) {
         if result > 0 && (result as u32) < len && self.kind(fd) == Kind::StreamSocket {
             if let Some(state) = self.fds.get(fd) {
                 state.set_drained(dir, true);
             }
         }
+    }
+
+    /// `true` for a TCP socket (a stream socket of an internet family).
+    fn is_tcp(&mut self, fd: RawFd) -> bool {
+        if self.socket_type(fd) != libc::SOCK_STREAM {
+            return false;
+        }
+        // SAFETY: all-zero bytes are a valid `sockaddr_storage`.
+        let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        self.stats.calls += 1;
+        // SAFETY: `addr` has room for `len` bytes, both live locals.
+        let ret = unsafe {
+            libc::getsockname(
+                fd,
+                (&mut addr as *mut libc::sockaddr_storage).cast(),
+                &mut len,
+            )
+        };
+        ret == 0 && matches!(i32::from(addr.ss_family), libc::AF_INET | libc::AF_INET6)
     }
 
     /// `SO_TYPE` of socket `fd` (0 if it cannot be asked).
@@ -363,7 +388,7 @@ impl Attempt<'_> {
             return Kind::File;
         } else {
             match st.st_mode & libc::S_IFMT {
-                libc::S_IFSOCK if self.socket_type(fd) == libc::SOCK_STREAM => Kind::StreamSocket,
+                libc::S_IFSOCK if self.is_tcp(fd) => Kind::StreamSocket,
                 libc::S_IFSOCK => Kind::Socket,
                 libc::S_IFREG | libc::S_IFBLK | libc::S_IFDIR => Kind::File,
                 // Pipes, terminals, character devices, and the anonymous

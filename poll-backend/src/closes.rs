@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 /// Counters per chunk (256 KiB of counters, allocated on first use).
 const CHUNK: usize = 1 << 16;
 /// Chunks: numbers below `CHUNKS × CHUNK` (16 777 216) have a counter of
-/// their own; larger ones (far beyond any descriptor limit in use) share
-/// the last chunk's, which only costs a spurious "closed" (see
-/// [`count`]).
+/// their own. Larger ones (beyond Linux's default ceiling of 1 048 576
+/// descriptors, `fs.nr_open`) share the last chunk's counters: closing one
+/// of them counts as closing the others that share its counter, and
+/// operations waiting on those fail with `-EBADF`.
 const CHUNKS: usize = 256;
 
 static TABLE: [AtomicPtr<AtomicU32>; CHUNKS] =

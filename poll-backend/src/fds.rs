@@ -18,9 +18,8 @@ pub(crate) enum Dir {
 /// How the driver treats a descriptor's plain reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    /// A stream socket (TCP, Unix stream): as [`Socket`](Kind::Socket),
-    /// and a transfer shorter than asked for means the socket is drained
-    /// in that direction.
+    /// A TCP socket: as [`Socket`](Kind::Socket), and a transfer shorter
+    /// than asked for means the socket is drained in that direction.
     StreamSocket,
     /// A socket: `recv`/`send` with `MSG_DONTWAIT`, readiness on `EAGAIN`.
     Socket,

@@ -29,9 +29,13 @@
 //!   that a peer that never stops sending cannot hold the loop;
 //! * registered buffers and files are plain memory and descriptors here;
 //! * a descriptor known to be drained — after `EAGAIN`, or a transfer
-//!   shorter than asked for on a stream socket (as tokio assumes too) —
-//!   waits for its next readiness event without a call, so a request costs
-//!   the system calls it costs on tokio.
+//!   shorter than asked for on a TCP socket (as tokio assumes too; not
+//!   after a `MSG_PEEK`, and never on Unix or datagram sockets, where a
+//!   read stops short with more queued) — waits for its next readiness
+//!   event without a call, so a request costs the system calls it costs on
+//!   tokio. TCP urgent data (`MSG_OOB`) breaks the assumption: a read
+//!   stops short at the urgent mark, and what follows waits for the next
+//!   arrival.
 //!
 //! Where it differs from io_uring, and what a caller must do:
 //!
