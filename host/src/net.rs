@@ -158,6 +158,9 @@ fn each_addr<T>(
 }
 
 /// How long [`TcpListener::bind`] waits for a port that is in use.
+/// How much room [`Socket::read_to_end`] adds when its buffer is full.
+const READ_TO_END_CHUNK: usize = 16 * 1024;
+
 const BIND_PATIENCE: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl Drop for TcpListener {
@@ -222,14 +225,108 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// Receives into `buf` (filling it from the start up to its capacity);
-    /// `Ok(0)` means the peer closed. Gives `buf` back in any case.
+    /// Receives into `buf`, appending after the bytes it holds, up to its
+    /// capacity; `Ok(0)` means the peer closed. Gives `buf` back in any
+    /// case. A buffer with no spare capacity is `InvalidInput` (it would
+    /// otherwise read 0 bytes, which looks like end-of-stream).
+    ///
+    /// The buffer is *owned*: the kernel writes into it while the read is
+    /// in flight, so the read takes it and hands it back. Where tokio has
+    /// `let n = stream.read(&mut buf).await?;`, write:
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// # let (stream, peer) = kasync_host::net::UnixStream::pair()?;
+    /// # peer.write_all("hello").await.0?;
+    /// let buf = Vec::with_capacity(4096); // not vec![0; 4096]: that is full
+    /// let (result, buf) = stream.read(buf).await;
+    /// let n = result?;
+    /// assert_eq!(&buf[..n], b"hello");
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// To reuse the buffer, [`clear`](Vec::clear) it first; without that
+    /// the next read appends.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
         io().submit(Recv {
             fd: self.fd.as_raw_fd(),
             buf,
         })
         .await
+    }
+
+    /// Receives until `buf` is full (its length reaches its capacity), as
+    /// tokio's `read_exact`; the end of the stream before that is
+    /// `UnexpectedEof` (the bytes read so far stay in `buf`).
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// # let (stream, peer) = kasync_host::net::UnixStream::pair()?;
+    /// # peer.write_all(&b"\x00\x05hello"[..]).await.0?;
+    /// // A two-byte length, then the message.
+    /// let (result, header) = stream.read_exact(Vec::with_capacity(2)).await;
+    /// result?;
+    /// let len = u16::from_be_bytes([header[0], header[1]]) as usize;
+    /// let (result, message) = stream.read_exact(Vec::with_capacity(len)).await;
+    /// result?;
+    /// assert_eq!(message, b"hello");
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn read_exact<B: IoBufMut>(&self, mut buf: B) -> (io::Result<()>, B) {
+        while buf.spare_len() > 0 {
+            let (result, back) = self.read(buf).await;
+            buf = back;
+            match result {
+                Ok(0) => {
+                    let error = io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "the peer closed the stream after {} of {} bytes",
+                            buf.bytes_init(),
+                            buf.bytes_total()
+                        ),
+                    );
+                    return (Err(error), buf);
+                }
+                Ok(_) => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Receives until the peer closes, appending to `buf` (which grows as
+    /// needed); returns how many bytes this call appended, as tokio's
+    /// `read_to_end`. Mind who is on the other end: a peer that never
+    /// stops sending grows `buf` without bound.
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// # let (stream, peer) = kasync_host::net::UnixStream::pair()?;
+    /// # peer.write_all("all of it").await.0?;
+    /// # drop(peer);
+    /// let (result, data) = stream.read_to_end(Vec::new()).await;
+    /// assert_eq!(result?, 9);
+    /// assert_eq!(data, b"all of it");
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn read_to_end(&self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        let start = buf.len();
+        loop {
+            if buf.len() == buf.capacity() {
+                buf.reserve(READ_TO_END_CHUNK);
+            }
+            let (result, back) = self.read(buf).await;
+            buf = back;
+            match result {
+                Ok(0) => return (Ok(buf.len() - start), buf),
+                Ok(_) => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
     }
 
     /// Receives through one multishot receive that stays armed, into the
@@ -255,8 +352,25 @@ impl Socket {
         .await
     }
 
-    /// Sends all of `buf`'s bytes (a `Vec<u8>`, a received
-    /// [`RecvBuf`], …); gives the buffer back in any case.
+    /// Sends all of `buf`'s bytes; gives the buffer back in any case.
+    ///
+    /// Any owned buffer will do: a `Vec<u8>`, a `String`, a `&'static str`
+    /// or `&'static [u8]`, a received [`RecvBuf`]. Where tokio has
+    /// `stream.write_all(msg.as_bytes()).await?` on a borrowed `msg`, hand
+    /// over the `String` (or a copy: `msg.clone()`, `msg.as_bytes().to_vec()`):
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// # let (stream, peer) = kasync_host::net::UnixStream::pair()?;
+    /// stream.write_all("static text\n").await.0?;
+    /// let line = format!("{} + {} = {}\n", 1, 2, 1 + 2);
+    /// let (result, _line) = stream.write_all(line).await; // the String comes back
+    /// result?;
+    /// # let (_, got) = peer.read_exact(Vec::with_capacity(22)).await;
+    /// # assert_eq!(got, b"static text\n1 + 2 = 3\n");
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
         let fd = self.fd.as_raw_fd();
         write_all(buf, |tail, _| io().submit(Send { fd, buf: tail })).await
@@ -331,6 +445,18 @@ impl TcpStream {
     }
 }
 
+/// Takes over a connected std TCP stream (blocking or not: kasync's reads
+/// and writes never block either way).
+impl From<std::net::TcpStream> for TcpStream {
+    fn from(stream: std::net::TcpStream) -> Self {
+        Self {
+            socket: Socket {
+                fd: OwnedFd::from(stream).into(),
+            },
+        }
+    }
+}
+
 /// A Unix-domain stream socket. Reads and writes through [`Socket`].
 #[derive(Debug)]
 pub struct UnixStream {
@@ -364,6 +490,28 @@ impl UnixStream {
                 socket: Socket { fd: b.into() },
             },
         ))
+    }
+}
+
+/// Takes over a connected std socket (blocking or not: kasync's reads and
+/// writes never block either way).
+///
+/// ```
+/// # kasync_host::Runtime::new().unwrap().block_on(async {
+/// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+/// let a = kasync_host::net::UnixStream::from(a);
+/// a.write_all("hi").await.0?;
+/// # let mut got = [0; 2];
+/// # std::io::Read::read_exact(&mut &b, &mut got)?;
+/// # assert_eq!(&got, b"hi");
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+impl From<std::os::unix::net::UnixStream> for UnixStream {
+    fn from(stream: std::os::unix::net::UnixStream) -> Self {
+        Self {
+            socket: Socket { fd: stream.into() },
+        }
     }
 }
 

@@ -90,6 +90,11 @@ fn registered_buffers_and_files() {
         let (n, plain) = fixed.read_at(Vec::with_capacity(10), 19_995).await;
         assert_eq!(n.unwrap(), 5);
         assert_eq!(&plain, &data[19_995..]);
+        // A full buffer is refused (a read appends), and left as it was.
+        let (n, mut buf) = fixed.read_fixed_at(buf, 0).await;
+        assert_eq!(n.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+        assert_eq!(buf.as_slice(), &data[100..100 + 8192]);
+        buf.clear();
         let (n, buf) = fixed.read_fixed_at(buf, 0).await;
         assert_eq!(n.unwrap(), 8192);
         assert_eq!(buf.as_slice(), &data[..8192]);

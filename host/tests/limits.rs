@@ -403,7 +403,7 @@ fn client_and_server_share_two_operation_slots() {
             let server = spawn(async move {
                 let (s, _) = listener.accept().await.unwrap();
                 for _ in 0..50 {
-                    let (r, buf) = s.read(vec![0u8; 16]).await;
+                    let (r, buf) = s.read(Vec::with_capacity(16)).await;
                     let n = r.unwrap();
                     let (r, _) = s.write_all(buf[..n].to_vec()).await;
                     r.unwrap();
@@ -414,7 +414,7 @@ fn client_and_server_share_two_operation_slots() {
             for i in 0..50u8 {
                 let (r, _) = c.write_all(vec![i]).await;
                 r.unwrap();
-                let (r, buf) = c.read(vec![0u8; 16]).await;
+                let (r, buf) = c.read(Vec::with_capacity(16)).await;
                 assert_eq!(r.unwrap(), 1);
                 assert_eq!(buf[0], i);
             }

@@ -7,7 +7,9 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::time::Duration;
 
+use kasync::io::{Completion, Driver, Operation};
 use kasync_host::{Backend, Builder, Runtime, io, sleep, spawn};
+use kasync_ops::Call;
 use kasync_ops::ops::{ReadAt, Recv, WriteAt};
 use kasync_tests::watchdog::watchdog;
 
@@ -103,26 +105,68 @@ fn a_large_write_to_a_blocking_pipe_does_not_block_the_loop() {
     });
 }
 
-/// A zero-length read of an empty pipe completes at once with 0 (there is
-/// nothing to wait for), as on io_uring.
+/// A zero-length read of an empty pipe (a driver-level `Call::Read` with
+/// length 0: the operations refuse such a buffer before it gets here)
+/// completes at once with 0 (there is nothing to wait for), as on io_uring.
 #[test]
 fn a_zero_length_pipe_read_completes_at_once() {
+    /// `read(fd, buf, 0)`, as a user's operation over `Call::Read`.
+    struct EmptyRead(RawFd);
+    // SAFETY: a zero-length read touches no memory.
+    unsafe impl<D: Driver<Op = Call>> Operation<D> for EmptyRead {
+        type Output = i32;
+        fn build(&mut self) -> Call {
+            Call::Read {
+                fd: self.0.into(),
+                buf: std::ptr::NonNull::<u8>::dangling().as_ptr(),
+                len: 0,
+                offset: u64::MAX,
+            }
+        }
+        fn complete(self, c: Completion) -> i32 {
+            c.result
+        }
+    }
     watchdog("zero-length read", || {
         for backend in [Backend::Uring, Backend::Poll] {
             let rt = runtime(backend);
             let (r, w) = pipe();
             let n = rt.block_on(async move {
+                let read = io().submit(EmptyRead(r));
+                kasync_host::time::timeout(Duration::from_secs(5), read)
+                    .await
+                    .expect("a zero-length read waited")
+            });
+            assert_eq!(n, 0, "{backend}");
+            close(r);
+            close(w);
+        }
+    });
+}
+
+/// A read into a buffer without spare capacity is refused at once with
+/// `InvalidInput` on both backends — never `Ok(0)`, which would look like
+/// the end of the stream — and the buffer comes back untouched.
+#[test]
+fn a_read_into_a_full_buffer_is_invalid_input_at_once() {
+    watchdog("full-buffer read", || {
+        for backend in [Backend::Uring, Backend::Poll] {
+            let rt = runtime(backend);
+            let (r, w) = pipe();
+            let (n, buf) = rt.block_on(async move {
                 let read = io().submit(ReadAt {
                     fd: r.into(),
-                    buf: Vec::with_capacity(0),
+                    buf: b"full".to_vec(),
                     offset: u64::MAX,
                 });
-                let (n, _) = kasync_host::time::timeout(Duration::from_secs(5), read)
+                kasync_host::time::timeout(Duration::from_secs(5), read)
                     .await
-                    .expect("a zero-length read waited");
-                n
+                    .expect("a read into a full buffer waited")
             });
-            assert_eq!(n.unwrap(), 0, "{backend}");
+            let error = n.unwrap_err();
+            assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput, "{backend}");
+            assert!(error.to_string().contains("spare capacity"), "{error}");
+            assert_eq!(buf, b"full", "{backend}");
             close(r);
             close(w);
         }

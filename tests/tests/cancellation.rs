@@ -155,7 +155,7 @@ fn dropping_the_runtime_with_500_reads_in_flight() {
                 pipes.push(fds);
                 let read = io().submit(kasync_ops::ops::ReadAt {
                     fd: (fds[0]).into(),
-                    buf: vec![0u8; 1024],
+                    buf: Vec::<u8>::with_capacity(1024),
                     offset: u64::MAX,
                 });
                 let _detached = spawn(async move {

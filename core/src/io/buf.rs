@@ -25,6 +25,21 @@ pub unsafe trait IoBuf: 'static {
 
 /// A buffer an operation can own while a backend writes into it.
 ///
+/// **A read appends.** It writes into the spare capacity — the bytes from
+/// [`bytes_init`](IoBuf::bytes_init) to [`bytes_total`](IoBuf::bytes_total)
+/// ([`spare_ptr`](IoBufMut::spare_ptr), [`spare_len`](IoBufMut::spare_len))
+/// — and then extends the initialised length by what it read
+/// ([`advance_init`](IoBufMut::advance_init)). The bytes already there are
+/// kept. A buffer without spare capacity cannot be read into: the reads of
+/// kasync's drivers refuse it with an error rather than report 0 bytes
+/// (which would look like the end of a stream). So a `Vec` to read into is
+/// made with `Vec::with_capacity` (not `vec![0; n]`, which is full) and
+/// `clear`ed to reuse.
+///
+/// Implemented by `Vec<u8>` (feature `std`), [`PoolBuf`] and the drivers'
+/// registered buffers. Fixed-size slices (`&'static mut [u8]`,
+/// `Box<[u8]>`) are [`IoBuf`] only: they have no length to append after.
+///
 /// # Safety
 /// As for [`IoBuf`], and [`stable_mut_ptr`](IoBufMut::stable_mut_ptr) may
 /// be written through for all `bytes_total` bytes.
@@ -38,6 +53,29 @@ pub unsafe trait IoBufMut: IoBuf {
     /// # Safety
     /// The first `n` bytes have been initialised.
     unsafe fn set_init(&mut self, n: usize);
+
+    /// Where a read puts its bytes: just past the initialised ones.
+    fn spare_ptr(&mut self) -> *mut u8 {
+        let init = self.bytes_init();
+        self.stable_mut_ptr().wrapping_add(init)
+    }
+
+    /// How many bytes a read may put at [`spare_ptr`](Self::spare_ptr).
+    fn spare_len(&self) -> usize {
+        self.bytes_total().saturating_sub(self.bytes_init())
+    }
+
+    /// Records that a read put `n` bytes at [`spare_ptr`](Self::spare_ptr):
+    /// the initialised part grows by `n` (at most to the capacity).
+    ///
+    /// # Safety
+    /// `n` bytes at `spare_ptr` have been initialised.
+    unsafe fn advance_init(&mut self, n: usize) {
+        let to = self.bytes_init().saturating_add(n.min(self.spare_len()));
+        // SAFETY: the first `bytes_init` bytes were initialised, and the
+        // caller initialised the `n` after them.
+        unsafe { self.set_init(to) };
+    }
 }
 
 // SAFETY: a `'static` slice lives for the whole program at a fixed address,
@@ -67,12 +105,17 @@ unsafe impl IoBuf for &'static mut [u8] {
     }
 }
 
-// SAFETY: the slice is exclusively ours and fully initialised.
-unsafe impl IoBufMut for &'static mut [u8] {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.as_mut_ptr()
+// SAFETY: a `'static` string is as `&'static [u8]`: fixed, initialised.
+unsafe impl IoBuf for &'static str {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
     }
-    unsafe fn set_init(&mut self, _n: usize) {}
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
 }
 
 /// `N` buffers of `SIZE` bytes in static storage, handed out as [`PoolBuf`]s
@@ -241,10 +284,12 @@ unsafe impl<const SIZE: usize> IoBufMut for PoolBuf<SIZE> {
 
 /// The host's heap buffers (feature `std`): the caller allocated them, the
 /// core only describes them. A `Vec`'s heap block does not move when the
-/// `Vec` does; reads fill its spare capacity and extend its length.
+/// `Vec` does; reads fill its spare capacity and extend its length. A
+/// `String` is written as its bytes.
 #[cfg(feature = "std")]
 mod heap {
     use std::boxed::Box;
+    use std::string::String;
     use std::vec::Vec;
 
     use super::{IoBuf, IoBufMut};
@@ -277,6 +322,20 @@ mod heap {
         }
     }
 
+    // SAFETY: a `String`'s heap block is a `Vec<u8>`'s: stable across
+    // moves, `len` bytes initialised.
+    unsafe impl IoBuf for String {
+        fn stable_ptr(&self) -> *const u8 {
+            self.as_ptr()
+        }
+        fn bytes_init(&self) -> usize {
+            self.len()
+        }
+        fn bytes_total(&self) -> usize {
+            self.capacity()
+        }
+    }
+
     // SAFETY: a boxed slice's heap block is stable across moves; all of it
     // is initialised.
     unsafe impl IoBuf for Box<[u8]> {
@@ -289,13 +348,5 @@ mod heap {
         fn bytes_total(&self) -> usize {
             self.len()
         }
-    }
-
-    // SAFETY: as above, exclusively ours.
-    unsafe impl IoBufMut for Box<[u8]> {
-        fn stable_mut_ptr(&mut self) -> *mut u8 {
-            self.as_mut_ptr()
-        }
-        unsafe fn set_init(&mut self, _n: usize) {}
     }
 }

@@ -73,6 +73,8 @@ pub mod errno {
     pub const ECANCELED: i32 = 125;
     /// No such operation (e.g. a cancel that found nothing to cancel).
     pub const ENOENT: i32 = 2;
+    /// Invalid argument (e.g. a read into a buffer without spare capacity).
+    pub const EINVAL: i32 = 22;
 }
 
 /// Names one submission: the op-table slot plus that slot's generation, so

@@ -584,7 +584,9 @@ pub struct SimRead<B> {
 }
 
 impl<B: IoBufMut> SimRead<B> {
-    /// A read filling `buf` up to its capacity.
+    /// A read appending to `buf`, up to its capacity. A buffer without
+    /// spare capacity completes with `EINVAL` and is not handed to the
+    /// backend.
     pub fn new(buf: B) -> Self {
         Self { buf }
     }
@@ -595,16 +597,23 @@ impl<B: IoBufMut> SimRead<B> {
 unsafe impl<B: IoBufMut, const Q: usize> Operation<SimDriver<'_, Q>> for SimRead<B> {
     type Output = (Result<usize, i32>, B);
     fn build(&mut self) -> SimOp {
+        if self.buf.spare_len() == 0 {
+            return SimOp::Nop;
+        }
         SimOp::Read {
-            ptr: self.buf.stable_mut_ptr(),
-            len: self.buf.bytes_total(),
+            ptr: self.buf.spare_ptr(),
+            len: self.buf.spare_len(),
         }
     }
     fn complete(mut self, completion: Completion) -> Self::Output {
+        if self.buf.spare_len() == 0 {
+            return (Err(errno::EINVAL), self.buf);
+        }
         match completion.into_result() {
             Ok(n) => {
-                // SAFETY: the backend wrote `n` bytes into the buffer.
-                unsafe { self.buf.set_init(n as usize) };
+                // SAFETY: the backend wrote `n` bytes at the buffer's spare
+                // capacity.
+                unsafe { self.buf.advance_init(n as usize) };
                 (Ok(n as usize), self.buf)
             }
             Err(e) => (Err(e), self.buf),

@@ -46,8 +46,9 @@ impl File {
         Ok(File { fd: fd.into() })
     }
 
-    /// Reads into `buf` at `offset`, filling it from its start up to its
-    /// capacity; `Ok(0)` at end of file.
+    /// Reads into `buf` at `offset`, appending after the bytes it holds up
+    /// to its capacity; `Ok(0)` at end of file. No spare capacity is
+    /// `InvalidInput` (see [`Socket::read`](crate::net::Socket::read)).
     pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
         io().submit(ReadAt {
             fd: (self.fd.as_raw_fd()).into(),

@@ -7,7 +7,7 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use kasync::io::{Completion, Driver, IoBuf, IoBufMut, Operation};
 
-use super::{close_orphan, filled, result};
+use super::{close_orphan, filled, no_spare_capacity, read_target, result};
 use crate::fixed::Target;
 use crate::{Call, Timespec};
 
@@ -17,21 +17,25 @@ use crate::{Call, Timespec};
 pub struct ReadAt<B> {
     /// Descriptor to read from (plain or registered).
     pub fd: Target,
-    /// Where the data goes (filled from its start, up to its capacity).
+    /// Where the data goes: appended after the bytes it holds, up to its
+    /// capacity (no spare capacity: `InvalidInput`).
     pub buf: B,
     /// File offset.
     pub offset: u64,
 }
 
 // SAFETY: pointer and length come from the owned `buf` (`IoBufMut`: stable
-// while `self` moves, `bytes_total` writable bytes).
+// while `self` moves; its spare capacity is writable).
 unsafe impl<B: IoBufMut, D: Driver<Op = Call>> Operation<D> for ReadAt<B> {
     type Output = (io::Result<usize>, B);
     fn build(&mut self) -> Call {
+        let Some((buf, len)) = read_target(&mut self.buf) else {
+            return Call::Nop;
+        };
         Call::Read {
             fd: self.fd,
-            buf: self.buf.stable_mut_ptr(),
-            len: u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX),
+            buf,
+            len,
             offset: self.offset,
         }
     }
@@ -174,6 +178,11 @@ struct Vectored {
 }
 
 impl Vectored {
+    /// Spare capacity of all the buffers (what a read may fill).
+    fn spare(&self) -> usize {
+        self.bufs.iter().map(|b| b.capacity() - b.len()).sum()
+    }
+
     fn new(fd: RawFd, bufs: Vec<Vec<u8>>, offset: u64) -> Self {
         Self {
             fd,
@@ -183,15 +192,22 @@ impl Vectored {
         }
     }
 
-    /// Points an `iovec` at each buffer: at its whole capacity to read
-    /// into, at its bytes to write. Returns the array and its length.
+    /// Points an `iovec` at each buffer: at its spare capacity to read
+    /// into (reads append), at its bytes to write. Returns the array and
+    /// its length.
     fn iovecs(&mut self, read: bool) -> (*const libc::iovec, u32) {
         self.iovecs = self
             .bufs
             .iter_mut()
-            .map(|b| libc::iovec {
-                iov_base: b.as_mut_ptr().cast(),
-                iov_len: if read { b.capacity() } else { b.len() },
+            .map(|b| match read {
+                true => libc::iovec {
+                    iov_base: b.spare_capacity_mut().as_mut_ptr().cast(),
+                    iov_len: b.capacity() - b.len(),
+                },
+                false => libc::iovec {
+                    iov_base: b.as_mut_ptr().cast(),
+                    iov_len: b.len(),
+                },
             })
             .collect();
         (self.iovecs.as_ptr(), self.iovecs.len() as u32)
@@ -203,8 +219,8 @@ impl Vectored {
 pub struct ReadvAt(Vectored);
 
 impl ReadvAt {
-    /// Fills `bufs` (each up to its capacity, in order) from `fd` at
-    /// `offset`.
+    /// Fills `bufs` in order from `fd` at `offset`, appending to each up
+    /// to its capacity. No spare capacity in any of them: `InvalidInput`.
     pub fn new(fd: RawFd, bufs: Vec<Vec<u8>>, offset: u64) -> Self {
         Self(Vectored::new(fd, bufs, offset))
     }
@@ -217,6 +233,9 @@ unsafe impl<D: Driver<Op = Call>> Operation<D> for ReadvAt {
     /// Bytes read, and the buffers with their lengths set.
     type Output = (io::Result<usize>, Vec<Vec<u8>>);
     fn build(&mut self) -> Call {
+        if self.0.spare() == 0 {
+            return Call::Nop;
+        }
         let (iovecs, count) = self.0.iovecs(true);
         Call::Readv {
             fd: self.0.fd,
@@ -226,15 +245,18 @@ unsafe impl<D: Driver<Op = Call>> Operation<D> for ReadvAt {
         }
     }
     fn complete(self, c: Completion) -> Self::Output {
+        if self.0.spare() == 0 {
+            return (Err(no_spare_capacity()), self.0.bufs);
+        }
         let mut bufs = self.0.bufs;
         match result(c) {
             Ok(n) => {
                 let mut left = n as usize;
                 for b in &mut bufs {
-                    let take = left.min(b.capacity());
-                    // SAFETY: the kernel filled the buffers in order, `n`
-                    // bytes in all.
-                    unsafe { b.set_len(take) };
+                    let take = left.min(b.capacity() - b.len());
+                    // SAFETY: the kernel filled the buffers' spare capacity
+                    // in order, `n` bytes in all.
+                    unsafe { b.set_len(b.len() + take) };
                     left -= take;
                 }
                 (Ok(n as usize), bufs)

@@ -3,9 +3,9 @@
 
 use std::io;
 
-use kasync::io::{Completion, Driver, IoBuf, IoBufMut, Operation};
+use kasync::io::{Completion, Driver, IoBuf, Operation};
 
-use super::{filled, result};
+use super::{filled, read_target, result};
 use crate::Call;
 use crate::fixed::{FixedBuf, Target};
 
@@ -15,7 +15,8 @@ use crate::fixed::{FixedBuf, Target};
 pub struct ReadFixedAt {
     /// Descriptor to read from (plain or registered).
     pub fd: Target,
-    /// The registered buffer (filled from its start).
+    /// The registered buffer: appended to after the bytes it holds, up to
+    /// its size (no room left: `InvalidInput`).
     pub buf: FixedBuf,
     /// File offset.
     pub offset: u64,
@@ -26,10 +27,13 @@ pub struct ReadFixedAt {
 unsafe impl<D: Driver<Op = Call>> Operation<D> for ReadFixedAt {
     type Output = (io::Result<usize>, FixedBuf);
     fn build(&mut self) -> Call {
+        let Some((buf, len)) = read_target(&mut self.buf) else {
+            return Call::Nop;
+        };
         Call::ReadFixed {
             fd: self.fd,
-            buf: self.buf.stable_mut_ptr(),
-            len: u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX),
+            buf,
+            len,
             offset: self.offset,
             index: self.buf.index(),
             owner: self.buf.owner(),

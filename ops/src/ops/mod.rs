@@ -17,13 +17,39 @@ use kasync::io::{Completion, Driver, IoBufMut, Operation};
 use crate::Call;
 use crate::backend::result;
 
-/// The result of a read into `buf`: on success the buffer's first `n`
-/// bytes are marked initialised.
+/// Where a read into `buf` goes — its spare capacity, after the bytes it
+/// holds — as a pointer and a length for the kernel; `None` when it has no
+/// spare capacity (the read is then a [`Call::Nop`] and completes with
+/// [`no_spare_capacity`]).
+fn read_target<B: IoBufMut>(buf: &mut B) -> Option<(*mut u8, u32)> {
+    match buf.spare_len() {
+        0 => None,
+        len => Some((buf.spare_ptr(), u32::try_from(len).unwrap_or(u32::MAX))),
+    }
+}
+
+/// The error of a read into a buffer without spare capacity.
+pub(crate) fn no_spare_capacity() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "read into a buffer with no spare capacity: a read appends after the bytes the \
+         buffer holds (its length) up to its capacity; use Vec::with_capacity(n) rather \
+         than vec![0; n], and clear() a buffer to reuse it",
+    )
+}
+
+/// The result of a read into `buf`: on success the `n` bytes after the
+/// ones it held are marked initialised; a buffer that had no spare
+/// capacity (and was not read into) is refused.
 fn filled<B: IoBufMut>(completion: Completion, mut buf: B) -> (io::Result<usize>, B) {
+    if buf.spare_len() == 0 {
+        return (Err(no_spare_capacity()), buf);
+    }
     match result(completion) {
         Ok(n) => {
-            // SAFETY: the kernel wrote `n` bytes at the buffer's start.
-            unsafe { buf.set_init(n as usize) };
+            // SAFETY: the kernel wrote `n` bytes at the buffer's spare
+            // capacity (`read_target`).
+            unsafe { buf.advance_init(n as usize) };
             (Ok(n as usize), buf)
         }
         Err(e) => (Err(e), buf),

@@ -8,7 +8,7 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use kasync::io::{Completion, Driver, IoBuf, IoBufMut, Operation};
 
-use super::{close_orphan, filled, result};
+use super::{close_orphan, filled, read_target, result};
 use crate::{Call, RawAddr};
 
 /// `MSG_NOSIGNAL` where it exists: a send to a closed peer is `EPIPE`,
@@ -23,18 +23,23 @@ const NOSIGNAL: i32 = 0;
 pub struct Recv<B> {
     /// The socket.
     pub fd: RawFd,
-    /// Where the data goes.
+    /// Where the data goes: appended after the bytes it holds, up to its
+    /// capacity (no spare capacity: `InvalidInput`).
     pub buf: B,
 }
 
-// SAFETY: pointer and length come from the owned `buf` (`IoBufMut`).
+// SAFETY: pointer and length come from the owned `buf` (`IoBufMut`: its
+// spare capacity).
 unsafe impl<B: IoBufMut, D: Driver<Op = Call>> Operation<D> for Recv<B> {
     type Output = (io::Result<usize>, B);
     fn build(&mut self) -> Call {
+        let Some((buf, len)) = read_target(&mut self.buf) else {
+            return Call::Nop;
+        };
         Call::Recv {
             fd: self.fd,
-            buf: self.buf.stable_mut_ptr(),
-            len: u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX),
+            buf,
+            len,
             flags: 0,
         }
     }
@@ -257,9 +262,12 @@ unsafe impl<B: IoBufMut, D: Driver<Op = Call>> Operation<D> for RecvFrom<B> {
     /// Bytes received and the sender, with the buffer.
     type Output = (io::Result<(usize, Option<SocketAddr>)>, B);
     fn build(&mut self) -> Call {
+        let Some((base, len)) = read_target(&mut self.buf) else {
+            return Call::Nop;
+        };
         self.iov = libc::iovec {
-            iov_base: self.buf.stable_mut_ptr().cast(),
-            iov_len: self.buf.bytes_total(),
+            iov_base: base.cast(),
+            iov_len: len as usize,
         };
         self.msg.msg_name = (&mut self.addr.storage as *mut libc::sockaddr_storage).cast();
         self.msg.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
