@@ -16,7 +16,7 @@ use core::alloc::Layout;
 use core::fmt;
 use core::ptr::NonNull;
 
-use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
+use crate::atomics::{AtomicPtr, AtomicUsize, Ordering};
 
 /// Where a growing table gets its chunks.
 ///
@@ -159,7 +159,7 @@ pub(crate) struct Chunks {
 }
 
 impl Chunks {
-    crate::sync::const_fn! {
+    crate::atomics::const_fn! {
         /// No chunks yet. `growth: None` never grows.
         pub(crate) fn new(
             growth: Option<Growth>,

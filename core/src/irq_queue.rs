@@ -1,15 +1,14 @@
 //! [`IrqQueue`]: hand data from interrupt handlers to async tasks.
 
-use core::cell::UnsafeCell;
 use core::fmt;
 use core::future::Future;
-use core::mem::MaybeUninit;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use futures_util::stream::Stream;
 
-use crate::sync::{AtomicUsize, Ordering, WakerSlot};
+use crate::atomics::{AtomicUsize, Ordering, WakerSlot};
+use crate::ring::Ring;
 
 /// A bounded, lock-free, allocation-free queue of `N` values (`N` a power of
 /// two) that interrupt handlers push into and tasks receive from.
@@ -63,51 +62,18 @@ use crate::sync::{AtomicUsize, Ordering, WakerSlot};
 /// # assert_eq!(SCANCODES.dropped(), 0);
 /// ```
 pub struct IrqQueue<T, const N: usize> {
-    /// Position of the next value to receive.
-    head: AtomicUsize,
-    /// Position of the next place to push into.
-    tail: AtomicUsize,
+    ring: Ring<T, N>,
     dropped: AtomicUsize,
-    cells: [Cell<T>; N],
     consumer: WakerSlot,
 }
 
-/// One place in the ring. `stamp == position` means free for the push at
-/// `position`; `stamp == position + 1` means it holds that push's value.
-struct Cell<T> {
-    stamp: AtomicUsize,
-    value: UnsafeCell<MaybeUninit<T>>,
-}
-
-// SAFETY: a value is written by the one producer that claimed its place and
-// read by the one consumer that claimed it; the stamps hand it over with
-// Release/Acquire. Values cross contexts, hence `T: Send`.
-unsafe impl<T: Send, const N: usize> Sync for IrqQueue<T, N> {}
-// SAFETY: as above; the queue owns its values.
-unsafe impl<T: Send, const N: usize> Send for IrqQueue<T, N> {}
-
 impl<T, const N: usize> IrqQueue<T, N> {
-    crate::sync::const_fn! {
+    crate::atomics::const_fn! {
         /// An empty queue.
         pub fn new() -> Self {
-            const { assert!(N.is_power_of_two(), "IrqQueue capacity N must be a power of two") };
-            #[cfg(not(loom))]
-            let cells = {
-                let mut cells = [const { Cell { stamp: AtomicUsize::new(0), value: UnsafeCell::new(MaybeUninit::uninit()) } }; N];
-                let mut i = 0;
-                while i < N {
-                    cells[i].stamp = AtomicUsize::new(i);
-                    i += 1;
-                }
-                cells
-            };
-            #[cfg(loom)]
-            let cells = core::array::from_fn(|i| Cell { stamp: AtomicUsize::new(i), value: UnsafeCell::new(MaybeUninit::uninit()) });
             Self {
-                head: AtomicUsize::new(0),
-                tail: AtomicUsize::new(0),
+                ring: Ring::new(),
                 dropped: AtomicUsize::new(0),
-                cells,
                 consumer: WakerSlot::new(),
             }
         }
@@ -122,73 +88,23 @@ impl<T, const N: usize> IrqQueue<T, N> {
     /// lock-free, no allocation, no panic. When the queue is full, returns
     /// `Err(value)` and counts it in [`dropped`](Self::dropped).
     pub fn push(&self, value: T) -> Result<(), T> {
-        let mut pos = self.tail.load(Ordering::Relaxed);
-        loop {
-            let cell = &self.cells[pos & (N - 1)];
-            let stamp = cell.stamp.load(Ordering::Acquire);
-            let lag = stamp.wrapping_sub(pos) as isize;
-            if lag == 0 {
-                match self.tail.compare_exchange_weak(
-                    pos,
-                    pos.wrapping_add(1),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        // SAFETY: winning the exchange gave this context the
-                        // free place at `pos`; nobody reads it before the
-                        // stamp below says it is full.
-                        unsafe { (*cell.value.get()).write(value) };
-                        cell.stamp.store(pos.wrapping_add(1), Ordering::Release);
-                        self.consumer.wake();
-                        return Ok(());
-                    }
-                    Err(actual) => pos = actual,
-                }
-            } else if lag < 0 {
-                // The place still holds (or is handing out) the value from
-                // one lap ago: full.
+        match self.ring.push(value) {
+            Ok(()) => {
+                self.consumer.wake();
+                Ok(())
+            }
+            Err(value) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
-                return Err(value);
-            } else {
-                // Another producer claimed this place meanwhile.
-                pos = self.tail.load(Ordering::Relaxed);
+                Err(value)
             }
         }
     }
 
-    /// Takes the oldest value if one is ready. Never blocks.
+    /// Takes the oldest value if one is ready. Never blocks. (A value whose
+    /// push is still in progress is not ready: that push wakes the
+    /// consumer when done.)
     pub fn try_recv(&self) -> Option<T> {
-        let mut pos = self.head.load(Ordering::Relaxed);
-        loop {
-            let cell = &self.cells[pos & (N - 1)];
-            let stamp = cell.stamp.load(Ordering::Acquire);
-            let lag = stamp.wrapping_sub(pos.wrapping_add(1)) as isize;
-            if lag == 0 {
-                match self.head.compare_exchange_weak(
-                    pos,
-                    pos.wrapping_add(1),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        // SAFETY: the stamp says the place holds the value
-                        // pushed at `pos` (Acquire made it visible), and
-                        // winning the exchange made it ours alone.
-                        let value = unsafe { (*cell.value.get()).assume_init_read() };
-                        cell.stamp.store(pos.wrapping_add(N), Ordering::Release);
-                        return Some(value);
-                    }
-                    Err(actual) => pos = actual,
-                }
-            } else if lag < 0 {
-                // Empty, or the push at `pos` is still writing: it wakes us
-                // when done.
-                return None;
-            } else {
-                pos = self.head.load(Ordering::Relaxed);
-            }
-        }
+        self.ring.pop()
     }
 
     /// Polls for a value, registering `cx`'s waker when there is none.
@@ -222,9 +138,7 @@ impl<T, const N: usize> IrqQueue<T, N> {
 
     /// Values pushed and not yet received (a snapshot).
     pub fn len(&self) -> usize {
-        let tail = self.tail.load(Ordering::Relaxed);
-        let head = self.head.load(Ordering::Relaxed);
-        tail.wrapping_sub(head).min(N)
+        self.ring.len()
     }
 
     /// `true` when [`len`](Self::len) is 0.
@@ -236,12 +150,6 @@ impl<T, const N: usize> IrqQueue<T, N> {
 impl<T, const N: usize> Default for IrqQueue<T, N> {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl<T, const N: usize> Drop for IrqQueue<T, N> {
-    fn drop(&mut self) {
-        while self.try_recv().is_some() {}
     }
 }
 

@@ -8,6 +8,10 @@
 //!   wakers that interrupt handlers may use; a lock-free ready queue.
 //! * [`irq_queue`] — [`IrqQueue`], a bounded lock-free queue an interrupt
 //!   handler pushes into and a task consumes as a `Stream`.
+//! * [`sync`] — [`Channel`](sync::Channel), [`Signal`](sync::Signal),
+//!   [`Mutex`](sync::Mutex), [`Semaphore`](sync::Semaphore) and
+//!   [`PubSub`](sync::PubSub): coordination between tasks, and from
+//!   interrupt handlers to tasks, in `static`s, without an allocator.
 //! * [`time`] — `sleep`, `timeout` and `interval` on a hierarchical timer
 //!   wheel driven by a [`Clock`](time::Clock).
 //! * [`chunk`] — growth for the task and op tables: chunks of slots that
@@ -25,14 +29,16 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+mod atomics;
 mod list;
+mod ring;
 mod storage;
-mod sync;
 
 pub mod chunk;
 pub mod executor;
 pub mod io;
 pub mod irq_queue;
+pub mod sync;
 pub mod time;
 
 #[doc = include_str!("../SOUNDNESS.md")]

@@ -7,7 +7,7 @@
 //! ```
 #![cfg(loom)]
 
-use core::future::poll_fn;
+use core::future::{Future, poll_fn};
 use core::task::Poll;
 
 use core::alloc::Layout;
@@ -99,6 +99,22 @@ fn spawn_waker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> imp
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(3);
+    builder.check(f);
+}
+
+/// As [`model`], for the sync primitives: a task that finds a waiter list
+/// held spins (yielding to loom) until its holder lets go, and each turn of
+/// that spin is a branch of its own.
+fn model_spinning(f: impl Fn() + Sync + Send + 'static) {
+    model_spinning_bounded(3, f);
+}
+
+/// [`model_spinning`] with fewer preemptions, for models of three threads.
+fn model_spinning_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(preemptions);
+    builder.max_branches =
+        std::env::var("LOOM_SYNC_BRANCHES").map_or(20_000, |v| v.parse().unwrap());
     builder.check(f);
 }
 
@@ -322,5 +338,197 @@ fn irq_queue_two_producers_one_consumer() {
         received.sort();
         received.dedup();
         assert_eq!(received.len(), pushed, "no value received twice");
+    });
+}
+
+// ----- kasync::sync ----------------------------------------------------
+
+use kasync::sync::{Channel, Mutex, PubSub, Semaphore, Signal as LatestValue, WaitResult};
+
+/// A send from "an interrupt" (another thread, `try_send`) wakes a task
+/// waiting in `recv`, at every point of its registration.
+#[test]
+fn channel_try_send_wakes_a_waiting_receiver() {
+    model_spinning(|| {
+        let ch = Arc::new(Channel::<u32, 2>::new());
+        let sender = {
+            let ch = ch.clone();
+            thread::spawn(move || ch.try_send(7).unwrap())
+        };
+        assert_eq!(loom::future::block_on(ch.recv()), 7);
+        sender.join().unwrap();
+    });
+}
+
+/// Two receivers wait — one on another thread, one polled here — and two
+/// sends wake both (a send may find the list held by the other thread's
+/// registration and leave its request to it).
+#[test]
+fn channel_two_sends_wake_two_receivers() {
+    model_spinning(|| {
+        let ch = Arc::new(Channel::<u32, 2>::new());
+        let other = {
+            let ch = ch.clone();
+            thread::spawn(move || loom::future::block_on(ch.recv()))
+        };
+        let mut mine = Box::pin(ch.recv());
+        let first = mine.as_mut().poll(&mut core::task::Context::from_waker(
+            core::task::Waker::noop(),
+        ));
+        ch.try_send(1).unwrap();
+        ch.try_send(2).unwrap();
+        let mine = match first {
+            Poll::Ready(v) => v,
+            Poll::Pending => loom::future::block_on(mine),
+        };
+        let mut got = [mine, other.join().unwrap()];
+        got.sort();
+        assert_eq!(got, [1, 2]);
+    });
+}
+
+/// A receiver that registered and is dropped while a send notifies it
+/// hands the notification on: the other waiting receiver gets the value.
+#[test]
+fn channel_dropped_receiver_hands_its_wake_on() {
+    model_spinning_bounded(2, || {
+        let ch = Arc::new(Channel::<u32, 2>::new());
+        let waiting = {
+            let ch = ch.clone();
+            thread::spawn(move || loom::future::block_on(ch.recv()))
+        };
+        let mut first = Box::pin(ch.recv());
+        let _ = first.as_mut().poll(&mut core::task::Context::from_waker(
+            core::task::Waker::noop(),
+        ));
+        let sender = {
+            let ch = ch.clone();
+            thread::spawn(move || ch.try_send(5).unwrap())
+        };
+        let taken_by_first = match first.as_mut().poll(&mut core::task::Context::from_waker(
+            core::task::Waker::noop(),
+        )) {
+            Poll::Ready(v) => Some(v),
+            Poll::Pending => None,
+        };
+        drop(first);
+        sender.join().unwrap();
+        if taken_by_first.is_some() {
+            // The other receiver still waits: give it a value of its own.
+            ch.try_send(6).unwrap();
+        }
+        let other = waiting.join().unwrap();
+        assert!(other == 5 || (other == 6 && taken_by_first == Some(5)));
+    });
+}
+
+/// Two threads increment under the async mutex: no increment is lost and
+/// the hand-over to a waiter is never missed.
+#[test]
+fn mutex_hand_over_between_threads() {
+    model_spinning(|| {
+        let mutex = Arc::new(Mutex::new(0u32));
+        let other = {
+            let mutex = mutex.clone();
+            thread::spawn(move || {
+                let mut n = loom::future::block_on(mutex.lock());
+                *n += 1;
+            })
+        };
+        {
+            let mut n = loom::future::block_on(mutex.lock());
+            *n += 1;
+        }
+        other.join().unwrap();
+        assert_eq!(*mutex.try_lock().unwrap(), 2);
+    });
+}
+
+/// A permit released from "an interrupt" reaches a task waiting for it.
+#[test]
+fn semaphore_release_from_another_context() {
+    model_spinning(|| {
+        let sem = Arc::new(Semaphore::new(0));
+        let releaser = {
+            let sem = sem.clone();
+            thread::spawn(move || sem.release(1))
+        };
+        loom::future::block_on(sem.acquire(1)).forget();
+        releaser.join().unwrap();
+        assert_eq!(sem.available_permits(), 0);
+    });
+}
+
+/// A value signalled from "an interrupt" reaches a task waiting for it.
+#[test]
+fn signal_from_another_context() {
+    model_spinning(|| {
+        let signal = Arc::new(LatestValue::new());
+        let signaller = {
+            let signal = signal.clone();
+            thread::spawn(move || signal.signal(3u32))
+        };
+        assert_eq!(loom::future::block_on(signal.wait()), 3);
+        signaller.join().unwrap();
+    });
+}
+
+/// Two signals race (an interrupt preempting another's signal): the
+/// newer wins, the older is dropped, nothing is lost or taken twice.
+#[test]
+fn signal_two_signallers_one_taker() {
+    model_spinning(|| {
+        let signal = Arc::new(LatestValue::new());
+        let other = {
+            let signal = signal.clone();
+            thread::spawn(move || signal.signal(1u32))
+        };
+        signal.signal(2);
+        let first = signal.try_take();
+        other.join().unwrap();
+        let second = signal.try_take();
+        assert!(first.is_some() || second.is_some(), "a value was there");
+        if let (Some(a), Some(b)) = (first, second) {
+            assert_ne!(a, b, "one value taken twice");
+        }
+        assert!(signal.try_take().is_none());
+    });
+}
+
+/// A message published from another thread wakes a waiting subscriber.
+#[test]
+fn pubsub_publish_wakes_a_subscriber() {
+    model_spinning(|| {
+        let news = Arc::new(PubSub::<u32, 2, 2>::new());
+        let mut sub = news.subscriber().unwrap();
+        let publisher = {
+            let news = news.clone();
+            thread::spawn(move || news.publish_immediate(9))
+        };
+        assert_eq!(
+            loom::future::block_on(sub.next_message()),
+            WaitResult::Message(9)
+        );
+        publisher.join().unwrap();
+    });
+}
+
+/// Two receivers wait on two threads while a third sends twice.
+#[test]
+fn channel_two_sends_wake_two_receiving_threads() {
+    let preemptions = std::env::var("LOOM_SYNC_PREEMPTIONS").map_or(1, |v| v.parse().unwrap());
+    model_spinning_bounded(preemptions, || {
+        let ch = Arc::new(Channel::<u32, 2>::new());
+        let receivers: Vec<_> = (0..2)
+            .map(|_| {
+                let ch = ch.clone();
+                thread::spawn(move || loom::future::block_on(ch.recv()))
+            })
+            .collect();
+        ch.try_send(1).unwrap();
+        ch.try_send(2).unwrap();
+        let mut got: Vec<u32> = receivers.into_iter().map(|r| r.join().unwrap()).collect();
+        got.sort();
+        assert_eq!(got, [1, 2]);
     });
 }

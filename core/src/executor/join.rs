@@ -8,7 +8,7 @@ use core::task::{Context, Poll};
 
 use super::slot::Header;
 use super::state::{self, ABORT, ALIVE, HANDLE, OUTPUT, PANICKED};
-use crate::sync::Ordering;
+use crate::atomics::Ordering;
 
 /// Why a task produced no output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

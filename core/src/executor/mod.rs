@@ -64,9 +64,9 @@ pub use runner::{Runner, TickStats};
 pub use thread_platform::ThreadPlatform;
 pub(crate) use waker::{WakerCell, wake};
 
+use crate::atomics::{AtomicU32, AtomicUsize, Ordering};
 use crate::chunk::{Chunks, GrowError, Growth};
 use crate::storage::{self, STORAGE_ALIGN};
-use crate::sync::{AtomicU32, AtomicUsize, Ordering};
 use core::alloc::Layout;
 use core::ptr::NonNull;
 use shared::Shared;
@@ -273,7 +273,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
     /// Bytes of storage per task.
     pub const SLOT_SIZE: usize = S;
 
-    crate::sync::const_fn! {
+    crate::atomics::const_fn! {
         /// An executor with every slot free, idling through `platform`.
         pub fn new(platform: P) -> Self {
             const {
@@ -402,10 +402,10 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
             .alloc
             .allocate(layout)
             .ok_or(SpawnError::OutOfMemory)?
-            .cast::<crate::sync::AtomicUsize>();
+            .cast::<crate::atomics::AtomicUsize>();
         for i in 0..ready::LEAF_WORDS {
             // SAFETY: the block has room for `LEAF_WORDS` words and is ours.
-            unsafe { leaves.add(i).write(crate::sync::AtomicUsize::new(0)) };
+            unsafe { leaves.add(i).write(crate::atomics::AtomicUsize::new(0)) };
         }
         // SAFETY: initialised above; it lives until the executor's drop
         // gives it back, and the executor is its only user.
@@ -413,7 +413,7 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
         Ok(Self::init_with(place, platform, Some((growth, leaves))))
     }
 
-    crate::sync::const_fn! {
+    crate::atomics::const_fn! {
         /// The chunk table for `growth`.
         fn chunks(growth: Option<Growth>) -> Chunks {
             let growth = match growth {

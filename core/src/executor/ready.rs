@@ -57,7 +57,7 @@
 //! word, after every other word — a task that wakes itself cannot starve
 //! others.
 
-use crate::sync::{AtomicUsize, Ordering};
+use crate::atomics::{AtomicUsize, Ordering};
 
 /// Ready bits per leaf word. Under loom one, so that a two-task model
 /// exercises the summary levels on every wake.
@@ -220,7 +220,7 @@ fn ones(mut bits: usize) -> impl Iterator<Item = usize> {
 }
 
 impl ReadyQueue {
-    crate::sync::const_fn! {
+    crate::atomics::const_fn! {
         /// A queue for up to [`MAX_TASKS`] tasks, or — with `leaves` — up
         /// to [`MAX_TASKS_GROWING`].
         pub(crate) fn new(leaves: Option<&'static Leaves>) -> Self {

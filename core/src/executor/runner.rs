@@ -16,7 +16,7 @@ use super::slot::{Header, Slot, TaskVTable};
 use super::state::{self, ABORT, ALIVE, HANDLE, OUTPUT, PANICKED, RUNNING};
 use super::waker::{root_waker, task_waker};
 use super::{Executor, SpawnError};
-use crate::sync::Ordering;
+use crate::atomics::Ordering;
 
 /// How many tasks `block_on` and `run` poll between two looks at the root
 /// future and the platform.

@@ -2,7 +2,7 @@
 //! slot: the ready queue and the platform's pender.
 
 use super::ready::{Leaves, ReadyQueue};
-use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use crate::atomics::{AtomicBool, AtomicUsize, Ordering};
 
 /// Executor state reachable from any context through a task header.
 ///
@@ -31,7 +31,7 @@ pub(crate) struct FreedCount {
 }
 
 impl FreedCount {
-    crate::sync::const_fn! {
+    crate::atomics::const_fn! {
         pub(crate) fn new() -> Self {
             Self {
                 by_run_loop: AtomicUsize::new(0),
@@ -62,7 +62,7 @@ impl FreedCount {
 }
 
 impl Shared {
-    crate::sync::const_fn! {
+    crate::atomics::const_fn! {
         /// `pend_fn` must treat its argument as the start of the executor
         /// that contains this value.
         /// `leaves`: the ready queue's leaf words of a growing executor.

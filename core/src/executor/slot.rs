@@ -9,8 +9,8 @@ use core::task::{Context, Poll};
 
 use super::shared::Shared;
 use super::state::{self, ALIVE, REFS};
+use crate::atomics::{AtomicU32, Ordering, WakerSlot};
 use crate::storage::Storage;
-use crate::sync::{AtomicU32, Ordering, WakerSlot};
 
 /// What the run loop needs to know about the future in a slot, erased to
 /// plain functions so that slots of every future type look alike.
@@ -113,7 +113,7 @@ pub(crate) struct Slot<const S: usize> {
 }
 
 impl<const S: usize> Slot<S> {
-    crate::sync::const_fn! {
+    crate::atomics::const_fn! {
         pub(crate) fn new(index: u32, shared_offset: usize) -> Self {
             Self {
                 header: Header {

@@ -4,7 +4,7 @@ use core::cell::UnsafeCell;
 use core::fmt;
 use core::ops::{Deref, DerefMut};
 
-use crate::sync::{AtomicBool, Ordering};
+use crate::atomics::{AtomicBool, Ordering};
 
 /// A buffer an operation can own while a backend reads from it.
 ///
@@ -143,7 +143,7 @@ pub struct BufPool<const N: usize, const SIZE: usize> {
 unsafe impl<const N: usize, const SIZE: usize> Sync for BufPool<N, SIZE> {}
 
 impl<const N: usize, const SIZE: usize> BufPool<N, SIZE> {
-    crate::sync::const_fn! {
+    crate::atomics::const_fn! {
         /// A pool with every buffer free (and zeroed).
         pub fn new() -> Self {
             Self {

@@ -88,7 +88,7 @@ pub struct Reactor<D: Driver, C: Clock, const M: usize, const K: usize = 128> {
 }
 
 impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
-    crate::sync::const_fn! {
+    crate::atomics::const_fn! {
         /// A reactor over `driver`, with timers reading `clock`.
         pub fn new(driver: D, clock: C) -> Self {
             const { assert!(M > 0 && M < u32::MAX as usize, "M must be at least 1") };
@@ -134,7 +134,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         Self::init_with(place, driver, clock, Some(growth))
     }
 
-    crate::sync::const_fn! {
+    crate::atomics::const_fn! {
         /// The chunk table for `growth`.
         fn chunks(growth: Option<Growth>) -> Chunks {
             Chunks::new(

@@ -1,4 +1,4 @@
-//! The synchronisation primitives the core is built on.
+//! The atomic building blocks the core is built on.
 //!
 //! Everything the core shares between contexts (the run loop, interrupt
 //! handlers, other threads) goes through the atomics re-exported here. Under
@@ -66,4 +66,53 @@ impl WakerSlot {
         #[cfg(loom)]
         return self.inner.take_waker();
     }
+}
+
+/// Memory shared between contexts that the caller's protocol (a lock, a
+/// claimed ring place) gives to one of them at a time. Under `--cfg loom`
+/// it is loom's cell, so the model checker reports two contexts touching
+/// it at once.
+pub(crate) struct Racy<T> {
+    #[cfg(not(loom))]
+    inner: core::cell::UnsafeCell<T>,
+    #[cfg(loom)]
+    inner: loom::cell::UnsafeCell<T>,
+}
+
+impl<T> Racy<T> {
+    const_fn! {
+        pub(crate) fn new(value: T) -> Self {
+            Self {
+                #[cfg(not(loom))]
+                inner: core::cell::UnsafeCell::new(value),
+                #[cfg(loom)]
+                inner: loom::cell::UnsafeCell::new(value),
+            }
+        }
+    }
+
+    /// Calls `f` with a pointer to the value; the caller's protocol must
+    /// make this context the only one using it until `f` returns.
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        #[cfg(not(loom))]
+        return f(self.inner.get());
+        #[cfg(loom)]
+        return self.inner.with_mut(f);
+    }
+
+    /// The value, through exclusive access (no other context can hold a
+    /// reference to `self`).
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        // SAFETY: `&mut self` excludes every other access.
+        self.with_mut(|value| unsafe { &mut *value })
+    }
+}
+
+/// One turn of a spin-wait loop (loom: lets the other modelled threads
+/// run, so a spin on them terminates).
+pub(crate) fn spin_loop() {
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+    #[cfg(loom)]
+    loom::thread::yield_now();
 }

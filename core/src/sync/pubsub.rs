@@ -1,0 +1,488 @@
+//! [`PubSub`]: every message to every subscriber.
+
+use core::fmt;
+use core::future::Future;
+use core::mem::MaybeUninit;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use super::spin::SpinLock;
+use super::wait_queue::{Registered, WaitQueue, Waiter};
+use crate::atomics::Racy;
+
+/// A broadcast queue: each message published goes to every subscriber
+/// there is when it is published. It keeps the last `N` messages and up to
+/// `SUBS` subscribers, in static memory.
+///
+/// # Subscribers that fall behind
+///
+/// A message stays until every subscriber has read it, so the slowest
+/// subscriber decides when there is room. What a publisher does about a
+/// subscriber that does not keep up — or never reads at all — is its
+/// choice, per message:
+///
+/// * [`publish_immediate`](PubSub::publish_immediate) never waits: when
+///   all `N` places hold unread messages it drops the oldest one, and each
+///   subscriber that had not read it gets [`WaitResult::Lagged`] with the
+///   number of messages it missed, then carries on with the oldest one
+///   kept. A slow subscriber loses messages; nobody else is held up. **Use
+///   this when a subscriber may be an untrusted peer.**
+/// * [`publish`](PubSub::publish) waits for room: nothing is lost, and
+///   every publisher waits for the slowest subscriber.
+/// * [`try_publish`](PubSub::try_publish) hands the message back instead
+///   of waiting.
+///
+/// A new subscriber sees the messages published after it subscribed. With
+/// no subscriber, a message is dropped at once. All of it happens in tasks
+/// (an interrupt handler hands values to a task through a
+/// [`Channel`](super::Channel) or [`Signal`](super::Signal)). A message is
+/// cloned for each subscriber that reads it, under the queue's lock: keep
+/// `T` cheap to clone (a small value, an `Arc`).
+///
+/// ```
+/// use kasync::sync::{PubSub, WaitResult};
+///
+/// static NEWS: PubSub<u32, 4, 8> = PubSub::new();
+///
+/// # futures_util::FutureExt::now_or_never(async {
+/// let mut alice = NEWS.subscriber().unwrap();
+/// let mut bob = NEWS.subscriber().unwrap();
+/// NEWS.publish_immediate(1);
+/// assert_eq!(alice.next_message().await, WaitResult::Message(1));
+/// assert_eq!(bob.next_message().await, WaitResult::Message(1));
+///
+/// // Bob stops reading; Alice keeps up. Five more messages in four places:
+/// for n in 2..7 {
+///     NEWS.publish_immediate(n);
+///     assert_eq!(alice.next_message().await, WaitResult::Message(n));
+/// }
+/// assert_eq!(bob.next_message().await, WaitResult::Lagged(1)); // message 2 is gone
+/// assert_eq!(bob.next_message().await, WaitResult::Message(3));
+/// # }).unwrap();
+/// ```
+pub struct PubSub<T, const N: usize, const SUBS: usize> {
+    lock: SpinLock,
+    inner: Racy<Inner<T, N, SUBS>>,
+    /// Subscribers waiting for a message (all are woken by each).
+    readers: WaitQueue,
+    /// Publishers waiting for room.
+    writers: WaitQueue,
+}
+
+/// What a subscriber gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitResult<T> {
+    /// The next message.
+    Message(T),
+    /// This many messages were dropped before this subscriber read them
+    /// (see [`PubSub::publish_immediate`]); the next read continues with
+    /// the oldest message kept.
+    Lagged(u64),
+}
+
+/// [`PubSub::subscriber`] found all `SUBS` places taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscribersFull {
+    /// How many subscribers the queue takes.
+    pub limit: usize,
+}
+
+impl fmt::Display for SubscribersFull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "all {} subscriber places of the PubSub are taken: drop a subscriber or make SUBS larger",
+            self.limit
+        )
+    }
+}
+
+impl core::error::Error for SubscribersFull {}
+
+struct Inner<T, const N: usize, const SUBS: usize> {
+    messages: [MaybeUninit<T>; N],
+    /// Subscribers yet to read each message (by place).
+    unread: [usize; N],
+    /// Number of the next message to publish.
+    head: u64,
+    /// Number of the oldest message kept (`head - tail <= N`).
+    tail: u64,
+    /// Each subscriber's next message number, if the place is taken.
+    cursors: [Option<u64>; SUBS],
+    subscribers: usize,
+}
+
+impl<T, const N: usize, const SUBS: usize> Inner<T, N, SUBS> {
+    fn place(number: u64) -> usize {
+        (number % N as u64) as usize
+    }
+
+    /// Drops the messages every subscriber has read from the front;
+    /// returns how many places came free.
+    fn trim(&mut self) -> usize {
+        let mut freed = 0;
+        while self.tail < self.head && self.unread[Self::place(self.tail)] == 0 {
+            let place = Self::place(self.tail);
+            self.tail += 1;
+            freed += 1;
+            // SAFETY: places from `tail` to `head` hold messages; this one
+            // is now outside that range, so it is dropped exactly once.
+            unsafe { self.messages[place].assume_init_drop() };
+        }
+        freed
+    }
+
+    /// Stores `message`, dropping the oldest one if `make_room` and all
+    /// places are taken; else hands it back.
+    fn push(&mut self, message: T, make_room: bool) -> Result<Option<T>, T> {
+        if self.subscribers == 0 {
+            return Ok(Some(message));
+        }
+        let mut dropped = None;
+        if self.head - self.tail == N as u64 {
+            if !make_room {
+                return Err(message);
+            }
+            let place = Self::place(self.tail);
+            self.tail += 1;
+            // SAFETY: the oldest kept message, now outside `tail..head`.
+            dropped = Some(unsafe { self.messages[place].assume_init_read() });
+        }
+        let place = Self::place(self.head);
+        self.messages[place].write(message);
+        self.unread[place] = self.subscribers;
+        self.head += 1;
+        Ok(dropped)
+    }
+}
+
+// SAFETY: everything in `inner` is touched only under `lock`; messages are
+// cloned there and handed to subscribers in other contexts (`T: Send`).
+unsafe impl<T: Send, const N: usize, const SUBS: usize> Sync for PubSub<T, N, SUBS> {}
+// SAFETY: as above.
+unsafe impl<T: Send, const N: usize, const SUBS: usize> Send for PubSub<T, N, SUBS> {}
+
+impl<T: Clone, const N: usize, const SUBS: usize> PubSub<T, N, SUBS> {
+    crate::atomics::const_fn! {
+        /// An empty queue with no subscribers.
+        pub fn new() -> Self {
+            const { assert!(N > 0, "a PubSub needs room for at least one message") };
+            Self {
+                lock: SpinLock::new(),
+                inner: Racy::new(Inner {
+                    messages: [const { MaybeUninit::uninit() }; N],
+                    unread: [0; N],
+                    head: 0,
+                    tail: 0,
+                    cursors: [None; SUBS],
+                    subscribers: 0,
+                }),
+                readers: WaitQueue::new(false, 0),
+                writers: WaitQueue::new(false, 0),
+            }
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Inner<T, N, SUBS>) -> R) -> R {
+        let _locked = self.lock.lock();
+        // SAFETY: `inner` is touched only under `lock`, which we hold.
+        self.inner.with_mut(|inner| f(unsafe { &mut *inner }))
+    }
+
+    /// A new subscriber, which gets every message published from now on;
+    /// an error when all `SUBS` places are taken.
+    pub fn subscriber(&self) -> Result<Subscriber<'_, T, N, SUBS>, SubscribersFull> {
+        self.with(|inner| {
+            let index = inner.cursors.iter().position(Option::is_none)?;
+            inner.cursors[index] = Some(inner.head);
+            inner.subscribers += 1;
+            Some(index)
+        })
+        .map(|index| Subscriber {
+            pubsub: self,
+            index,
+        })
+        .ok_or(SubscribersFull { limit: SUBS })
+    }
+
+    /// Publishes `message` without waiting: if all places hold unread
+    /// messages, the oldest is dropped (its laggards get
+    /// [`WaitResult::Lagged`]).
+    pub fn publish_immediate(&self, message: T) {
+        let dropped = self.with(|inner| inner.push(message, true));
+        self.readers.grant(0, true);
+        // After the lock: user code.
+        drop(dropped);
+    }
+
+    /// Publishes `message` if there is room, else hands it back.
+    pub fn try_publish(&self, message: T) -> Result<(), T> {
+        let unused = self.with(|inner| inner.push(message, false))?;
+        self.readers.grant(0, true);
+        drop(unused);
+        Ok(())
+    }
+
+    /// Publishes `message`, waiting until every subscriber has read the
+    /// oldest message if all places are taken.
+    pub fn publish(&self, message: T) -> Publish<'_, T, N, SUBS> {
+        Publish {
+            pubsub: self,
+            message: Some(message),
+            waiter: Waiter::new(),
+        }
+    }
+
+    /// Messages kept (published and not yet read by every subscriber).
+    pub fn len(&self) -> usize {
+        self.with(|inner| (inner.head - inner.tail) as usize)
+    }
+
+    /// `true` when [`len`](Self::len) is 0.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Current subscribers.
+    pub fn subscriber_count(&self) -> usize {
+        self.with(|inner| inner.subscribers)
+    }
+}
+
+impl<T: Clone, const N: usize, const SUBS: usize> Default for PubSub<T, N, SUBS> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T, const N: usize, const SUBS: usize> Drop for PubSub<T, N, SUBS> {
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut();
+        while inner.tail < inner.head {
+            let place = (inner.tail % N as u64) as usize;
+            inner.tail += 1;
+            // SAFETY: places from `tail` to `head` hold messages.
+            unsafe { inner.messages[place].assume_init_drop() };
+        }
+    }
+}
+
+impl<T, const N: usize, const SUBS: usize> fmt::Debug for PubSub<T, N, SUBS> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PubSub")
+            .field("capacity", &N)
+            .field("subscribers", &SUBS)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One subscriber of a [`PubSub`]; dropping it gives its place back (and
+/// the messages it had not read stop waiting for it).
+pub struct Subscriber<'p, T: Clone, const N: usize, const SUBS: usize> {
+    pubsub: &'p PubSub<T, N, SUBS>,
+    index: usize,
+}
+
+impl<'p, T: Clone, const N: usize, const SUBS: usize> Subscriber<'p, T, N, SUBS> {
+    /// The next message, or how many were dropped before this subscriber
+    /// read them; `None` if there is nothing new.
+    pub fn try_next_message(&mut self) -> Option<WaitResult<T>> {
+        let index = self.index;
+        let (result, freed) = self.pubsub.with(|inner| {
+            let next = inner.cursors[index].expect("a live subscriber has a cursor");
+            if next < inner.tail {
+                inner.cursors[index] = Some(inner.tail);
+                return (Some(WaitResult::Lagged(inner.tail - next)), 0);
+            }
+            if next == inner.head {
+                return (None, 0);
+            }
+            let place = Inner::<T, N, SUBS>::place(next);
+            // SAFETY: `tail <= next < head`: the place holds a message.
+            // A panicking clone leaves everything as it was.
+            let message = unsafe { inner.messages[place].assume_init_ref() }.clone();
+            inner.cursors[index] = Some(next + 1);
+            inner.unread[place] -= 1;
+            (Some(WaitResult::Message(message)), inner.trim())
+        });
+        if freed > 0 {
+            self.pubsub.writers.grant(freed, false);
+        }
+        result
+    }
+
+    /// Waits for the next message (or the news that some were dropped).
+    pub fn next_message(&mut self) -> NextMessage<'_, 'p, T, N, SUBS> {
+        NextMessage {
+            subscriber: self,
+            waiter: Waiter::new(),
+        }
+    }
+}
+
+impl<T: Clone, const N: usize, const SUBS: usize> Drop for Subscriber<'_, T, N, SUBS> {
+    fn drop(&mut self) {
+        let index = self.index;
+        let freed = self.pubsub.with(|inner| {
+            let next = inner.cursors[index]
+                .take()
+                .expect("a live subscriber has a cursor");
+            inner.subscribers -= 1;
+            // The messages it had not read no longer wait for it.
+            for number in next.max(inner.tail)..inner.head {
+                inner.unread[Inner::<T, N, SUBS>::place(number)] -= 1;
+            }
+            inner.trim()
+        });
+        if freed > 0 {
+            self.pubsub.writers.grant(freed, false);
+        }
+    }
+}
+
+impl<T: Clone, const N: usize, const SUBS: usize> fmt::Debug for Subscriber<'_, T, N, SUBS> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("index", &self.index)
+            .finish()
+    }
+}
+
+/// Future of [`Subscriber::next_message`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct NextMessage<'s, 'p, T: Clone, const N: usize, const SUBS: usize> {
+    subscriber: &'s mut Subscriber<'p, T, N, SUBS>,
+    waiter: Waiter,
+}
+
+impl<T: Clone, const N: usize, const SUBS: usize> Future for NextMessage<'_, '_, T, N, SUBS> {
+    type Output = WaitResult<T>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<WaitResult<T>> {
+        // SAFETY: `waiter` is never moved out of the pinned future; the
+        // subscriber reference is not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let waiter = unsafe { Pin::new_unchecked(&this.waiter) };
+        let readers = &this.subscriber.pubsub.readers;
+        loop {
+            if let Some(result) = this.subscriber.try_next_message() {
+                if waiter.is_active() {
+                    // A wake-everyone needs no forwarding.
+                    readers.cancel(waiter);
+                }
+                return Poll::Ready(result);
+            }
+            if waiter.take_notified() {
+                continue;
+            }
+            if readers.lock().register(waiter, cx.waker(), 1) == Registered::Notified {
+                continue;
+            }
+            if let Some(result) = this.subscriber.try_next_message() {
+                readers.cancel(waiter);
+                return Poll::Ready(result);
+            }
+            return Poll::Pending;
+        }
+    }
+}
+
+impl<T: Clone, const N: usize, const SUBS: usize> Drop for NextMessage<'_, '_, T, N, SUBS> {
+    fn drop(&mut self) {
+        // SAFETY: pinned since its first poll (or never linked); last use.
+        let waiter = unsafe { Pin::new_unchecked(&self.waiter) };
+        if waiter.is_active() {
+            self.subscriber.pubsub.readers.cancel(waiter);
+        }
+    }
+}
+
+impl<T: Clone, const N: usize, const SUBS: usize> fmt::Debug for NextMessage<'_, '_, T, N, SUBS> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NextMessage").finish_non_exhaustive()
+    }
+}
+
+/// Future of [`PubSub::publish`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Publish<'p, T: Clone, const N: usize, const SUBS: usize> {
+    pubsub: &'p PubSub<T, N, SUBS>,
+    message: Option<T>,
+    waiter: Waiter,
+}
+
+/// Takes a publisher's waiter out of the list; room it was told of goes
+/// to the next publisher.
+fn leave<T: Clone, const N: usize, const SUBS: usize>(
+    pubsub: &PubSub<T, N, SUBS>,
+    waiter: Pin<&Waiter>,
+) {
+    if waiter.is_active() && pubsub.writers.cancel(waiter) {
+        pubsub.writers.grant(1, false);
+    }
+}
+
+/// Tries to publish; `true` when done.
+fn try_publish<T: Clone, const N: usize, const SUBS: usize>(
+    pubsub: &PubSub<T, N, SUBS>,
+    message: &mut Option<T>,
+) -> bool {
+    let Some(m) = message.take() else {
+        return true;
+    };
+    match pubsub.try_publish(m) {
+        Ok(()) => true,
+        Err(m) => {
+            *message = Some(m);
+            false
+        }
+    }
+}
+
+impl<T: Clone, const N: usize, const SUBS: usize> Future for Publish<'_, T, N, SUBS> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: `waiter` is never moved out of the pinned future;
+        // `message` is not pinned.
+        let Publish {
+            pubsub,
+            message,
+            waiter,
+        } = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let waiter = unsafe { Pin::new_unchecked(&*waiter) };
+        loop {
+            if try_publish(pubsub, message) {
+                leave(pubsub, waiter);
+                return Poll::Ready(());
+            }
+            if waiter.take_notified() {
+                continue;
+            }
+            if pubsub.writers.lock().register(waiter, cx.waker(), 1) == Registered::Notified {
+                continue;
+            }
+            if try_publish(pubsub, message) {
+                leave(pubsub, waiter);
+                return Poll::Ready(());
+            }
+            return Poll::Pending;
+        }
+    }
+}
+
+impl<T: Clone, const N: usize, const SUBS: usize> Drop for Publish<'_, T, N, SUBS> {
+    fn drop(&mut self) {
+        // SAFETY: pinned since its first poll (or never linked); last use.
+        let waiter = unsafe { Pin::new_unchecked(&self.waiter) };
+        leave(self.pubsub, waiter);
+    }
+}
+
+impl<T: Clone, const N: usize, const SUBS: usize> fmt::Debug for Publish<'_, T, N, SUBS> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Publish")
+            .field("published", &self.message.is_none())
+            .finish()
+    }
+}
