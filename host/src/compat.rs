@@ -1,32 +1,45 @@
-//! `futures-io` adapters, so the ecosystem's codecs and `copy` work on
-//! kasync sockets. They keep one owned buffer per direction in flight.
+//! Adapters to the ecosystem's I/O traits: [`Compat`] makes a kasync
+//! stream socket a `futures-io` `AsyncRead` + `AsyncWrite` (for
+//! `asynchronous-codec`, `futures::io::copy`, …) and, with the `tokio-io`
+//! feature, a tokio `AsyncRead` + `AsyncWrite` (for hyper through
+//! `hyper_util::rt::TokioIo`, `tokio-rustls`, `tokio-util`'s codecs, …).
+//!
+//! Those traits lend the caller's buffer for one call; kasync's operations
+//! own theirs while the kernel works on them. So `Compat` keeps one owned
+//! buffer per direction and copies once: received bytes out of its read
+//! buffer, written bytes into its write buffer. The operations in flight
+//! live inside the adapter (allocated once, with it): a call allocates
+//! nothing.
 
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::marker::PhantomPinned;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use crate::backend::HostDriver;
 use futures_util::io::{AsyncRead, AsyncWrite};
 use kasync::io::Op;
 use kasync_ops::ops::{Recv, Send, Shutdown};
 
-use crate::buf::write_all;
-
+use crate::buf::Tail;
 use crate::runtime::{MonotonicClock, OP_BYTES, OPS, io};
 
-type RecvOp = Op<'static, Recv<Vec<u8>>, HostDriver, MonotonicClock, OPS, OP_BYTES>;
-/// Sending one accepted chunk, all of it (a short send continues).
-type Sending = Pin<Box<dyn Future<Output = (io::Result<()>, Vec<u8>)>>>;
-type ShutdownOp = Op<'static, Shutdown, HostDriver, MonotonicClock, OPS, OP_BYTES>;
+type HostOp<T> = Op<'static, T, HostDriver, MonotonicClock, OPS, OP_BYTES>;
+type RecvOp = HostOp<Recv<Vec<u8>>>;
+/// Sending the unsent tail of a chunk.
+type SendOp = HostOp<Send<Tail<Vec<u8>>>>;
 
+/// Bytes received or sent per operation.
 const CHUNK: usize = 16 * 1024;
 
-/// A stream socket as [`AsyncRead`] + [`AsyncWrite`]. Wrap a
+/// A stream socket as `AsyncRead` + `AsyncWrite` — `futures-io`'s, and
+/// with the `tokio-io` feature tokio's. Wrap a
 /// [`TcpStream`](crate::net::TcpStream) or
-/// [`UnixStream`](crate::net::UnixStream) with [`Compat::new`].
+/// [`UnixStream`](crate::net::UnixStream) (or a reference to one) with
+/// [`Compat::new`].
 ///
 /// Writes are buffered, one chunk of up to 16 KiB at a time: `poll_write`
 /// copies (a part of) its data, starts sending it and reports it written;
@@ -37,20 +50,105 @@ const CHUNK: usize = 16 * 1024;
 /// being sent is then cancelled (as with any buffered writer). Reads are
 /// served from a 16 KiB buffer, in order. Must be used inside the runtime
 /// that made the stream.
+///
+/// ```
+/// use futures_util::{AsyncReadExt, AsyncWriteExt};
+/// use kasync_host::compat::Compat;
+/// use kasync_host::net::UnixStream;
+///
+/// # kasync_host::Runtime::new().unwrap().block_on(async {
+/// let (a, b) = UnixStream::pair()?;
+/// let (mut a, mut b) = (Compat::new(a), Compat::new(b));
+/// a.write_all(b"borrowed bytes are fine here").await?;
+/// a.close().await?; // flushes, then shuts the writing side down
+/// let mut text = String::new();
+/// b.read_to_string(&mut text).await?;
+/// assert_eq!(text, "borrowed bytes are fine here");
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+#[cfg_attr(
+    feature = "tokio-io",
+    doc = r#"
+With the `tokio-io` feature it is tokio's `AsyncRead` + `AsyncWrite` as
+well, so hyper (through `hyper_util::rt::TokioIo`), `tokio-rustls` and
+`tokio-util`'s codecs take it as it is:
+
+```
+use kasync_host::compat::Compat;
+use kasync_host::net::UnixStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+# kasync_host::Runtime::new().unwrap().block_on(async {
+let (a, b) = UnixStream::pair()?;
+let (mut a, mut b) = (Compat::new(a), Compat::new(b));
+a.write_all(b"through tokio's traits").await?;
+a.shutdown().await?;
+let mut text = String::new();
+b.read_to_string(&mut text).await?;
+assert_eq!(text, "through tokio's traits");
+# Ok::<(), std::io::Error>(())
+# }).unwrap();
+```
+"#
+)]
 pub struct Compat<S> {
     stream: S,
+    state: Pin<Box<State>>,
+}
+
+/// What is in flight, and the buffers. Pinned (the operations live in
+/// it); one allocation per adapter.
+struct State {
     fd: RawFd,
-    reading: Option<Pin<Box<RecvOp>>>,
+    /// The receive in flight, if any.
+    reading: Option<RecvOp>,
     /// Received bytes not yet handed out, and where the rest begins.
     leftover: Vec<u8>,
     consumed: usize,
-    writing: Option<Sending>,
+    /// The send in flight (the unsent tail of the chunk), if any.
+    writing: Option<SendOp>,
     /// The buffer of the last chunk sent, for the next.
     spare: Vec<u8>,
     /// Why the writing side failed: every later write and flush reports
     /// it (bytes after a failed chunk are never claimed written).
     failed: Option<(io::ErrorKind, String)>,
-    closing: Option<Pin<Box<ShutdownOp>>>,
+    closing: Option<HostOp<Shutdown>>,
+    _pinned: PhantomPinned,
+}
+
+/// [`State`] with its operations pinned and its buffers not.
+struct Fields<'a> {
+    fd: RawFd,
+    reading: Pin<&'a mut Option<RecvOp>>,
+    leftover: &'a mut Vec<u8>,
+    consumed: &'a mut usize,
+    writing: Pin<&'a mut Option<SendOp>>,
+    spare: &'a mut Vec<u8>,
+    failed: &'a mut Option<(io::ErrorKind, String)>,
+    closing: Pin<&'a mut Option<HostOp<Shutdown>>>,
+}
+
+impl State {
+    fn fields(self: Pin<&mut Self>) -> Fields<'_> {
+        // SAFETY: the operations are structurally pinned — only ever
+        // reached through the `Pin`s made here, replaced in place with
+        // `Pin::set` (which drops the old one there) and never moved out;
+        // the other fields are never pinned.
+        unsafe {
+            let this = self.get_unchecked_mut();
+            Fields {
+                fd: this.fd,
+                reading: Pin::new_unchecked(&mut this.reading),
+                leftover: &mut this.leftover,
+                consumed: &mut this.consumed,
+                writing: Pin::new_unchecked(&mut this.writing),
+                spare: &mut this.spare,
+                failed: &mut this.failed,
+                closing: Pin::new_unchecked(&mut this.closing),
+            }
+        }
+    }
 }
 
 impl<S: AsFd> Compat<S> {
@@ -59,14 +157,17 @@ impl<S: AsFd> Compat<S> {
         let fd = stream.as_fd().as_raw_fd();
         Self {
             stream,
-            fd,
-            reading: None,
-            leftover: Vec::new(),
-            consumed: 0,
-            writing: None,
-            spare: Vec::new(),
-            failed: None,
-            closing: None,
+            state: Box::pin(State {
+                fd,
+                reading: None,
+                leftover: Vec::new(),
+                consumed: 0,
+                writing: None,
+                spare: Vec::new(),
+                failed: None,
+                closing: None,
+                _pinned: PhantomPinned,
+            }),
         }
     }
 
@@ -74,128 +175,217 @@ impl<S: AsFd> Compat<S> {
     pub fn into_inner(self) -> S {
         self.stream
     }
+
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
 }
 
 impl<S> fmt::Debug for Compat<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Compat").field("fd", &self.fd).finish()
-    }
-}
-
-impl<S: AsFd + Unpin> AsyncRead for Compat<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        out: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        if out.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        if this.consumed < this.leftover.len() {
-            let n = out.len().min(this.leftover.len() - this.consumed);
-            out[..n].copy_from_slice(&this.leftover[this.consumed..this.consumed + n]);
-            this.consumed += n;
-            return Poll::Ready(Ok(n));
-        }
-        let fd = this.fd;
-        let op = this.reading.get_or_insert_with(|| {
-            let mut buf = std::mem::take(&mut this.leftover);
-            buf.clear();
-            buf.reserve(CHUNK);
-            Box::pin(io().submit(Recv { fd, buf }))
-        });
-        let (result, buf) = std::task::ready!(op.as_mut().poll(cx));
-        this.reading = None;
-        this.leftover = buf;
-        this.consumed = 0;
-        let received = result?;
-        let n = out.len().min(received);
-        out[..n].copy_from_slice(&this.leftover[..n]);
-        this.consumed = n;
-        Poll::Ready(Ok(n))
+        f.debug_struct("Compat")
+            .field("fd", &self.state.fd)
+            .finish()
     }
 }
 
 impl<S> Compat<S> {
-    /// Waits until the chunk being sent (if any) is sent; its error, if
+    /// Hands out received bytes through `take` (which copies what it can
+    /// and says how many), receiving more first if none are left.
+    fn poll_read_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        take: impl FnOnce(&[u8]) -> usize,
+    ) -> Poll<io::Result<usize>> {
+        let mut f = self.state.as_mut().fields();
+        if *f.consumed == f.leftover.len() {
+            if f.reading.is_none() {
+                let mut buf = std::mem::take(f.leftover);
+                *f.consumed = 0;
+                buf.clear();
+                buf.reserve(CHUNK);
+                f.reading.set(Some(io().submit(Recv { fd: f.fd, buf })));
+            }
+            let op = f
+                .reading
+                .as_mut()
+                .as_pin_mut()
+                .expect("a receive in flight");
+            let (result, buf) = ready!(op.poll(cx));
+            f.reading.set(None);
+            *f.leftover = buf;
+            *f.consumed = 0;
+            result?;
+        }
+        let n = take(&f.leftover[*f.consumed..]);
+        *f.consumed += n;
+        Poll::Ready(Ok(n))
+    }
+
+    /// Waits until the chunk being sent (if any) is sent — a short send
+    /// goes on with the rest — and reports the writing side's error, if
     /// it failed.
     fn poll_sent(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let Some(sending) = self.writing.as_mut() {
-            let (result, buf) = std::task::ready!(sending.as_mut().poll(cx));
-            self.writing = None;
-            self.spare = buf;
-            self.note(result);
+        let mut f = self.state.as_mut().fields();
+        while let Some(op) = f.writing.as_mut().as_pin_mut() {
+            let (result, mut tail) = ready!(op.poll(cx));
+            f.writing.set(None);
+            let error = match result {
+                Ok(0) => Some(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => {
+                    tail.start += n;
+                    if tail.start < tail.buf.len() {
+                        f.writing.set(Some(io().submit(Send {
+                            fd: f.fd,
+                            buf: tail,
+                        })));
+                        continue;
+                    }
+                    None
+                }
+                Err(e) => Some(e),
+            };
+            *f.spare = tail.buf;
+            if let Some(e) = error
+                && f.failed.is_none()
+            {
+                *f.failed = Some((e.kind(), e.to_string()));
+            }
         }
-        Poll::Ready(match &self.failed {
+        Poll::Ready(match &*f.failed {
             Some((kind, message)) => Err(io::Error::new(*kind, message.clone())),
             None => Ok(()),
         })
     }
 
-    /// Remembers the first failure of the writing side.
-    fn note(&mut self, result: io::Result<()>) {
-        if let Err(e) = result
-            && self.failed.is_none()
-        {
-            self.failed = Some((e.kind(), e.to_string()));
-        }
-    }
-}
-
-impl<S: AsFd + Unpin> AsyncWrite for Compat<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
+    /// Copies (up to a chunk of) `data` and starts sending it.
+    fn poll_write_buf(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         // The previous chunk first: nothing of `data` is taken before.
-        std::task::ready!(this.poll_sent(cx))?;
+        ready!(self.poll_sent(cx))?;
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
         let take = data.len().min(CHUNK);
-        let mut buf = std::mem::take(&mut this.spare);
-        buf.clear();
-        buf.extend_from_slice(&data[..take]);
-        let fd = this.fd;
-        let mut sending: Sending = Box::pin(write_all(buf, move |tail, _| {
-            io().submit(Send { fd, buf: tail })
-        }));
-        // Polled once now, so the send is submitted at once (a caller such
-        // as `io::copy` may not flush before it waits for more input).
-        match sending.as_mut().poll(cx) {
-            Poll::Pending => this.writing = Some(sending),
-            // Sent already; an error is reported by the next call.
-            Poll::Ready((result, buf)) => {
-                this.spare = buf;
-                this.note(result);
-            }
+        {
+            let mut f = self.state.as_mut().fields();
+            let mut buf = std::mem::take(f.spare);
+            buf.clear();
+            buf.extend_from_slice(&data[..take]);
+            f.writing.set(Some(io().submit(Send {
+                fd: f.fd,
+                buf: Tail { buf, start: 0 },
+            })));
         }
+        // Polled once now, so the send is submitted at once (a caller such
+        // as `io::copy` may not flush before it waits for more input); an
+        // error is reported by the next call.
+        let _ = self.poll_sent(cx);
         Poll::Ready(Ok(take))
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_sent(cx)
-    }
-
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        std::task::ready!(self.as_mut().poll_flush(cx))?;
-        let fd = self.fd;
-        let op = self.closing.get_or_insert_with(|| {
-            Box::pin(io().submit(Shutdown {
-                fd,
+    /// Flushes, then shuts the writing side down.
+    fn poll_shutdown_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_sent(cx))?;
+        let mut f = self.state.as_mut().fields();
+        if f.closing.is_none() {
+            f.closing.set(Some(io().submit(Shutdown {
+                fd: f.fd,
                 how: libc::SHUT_WR,
-            }))
-        });
-        let result = std::task::ready!(op.as_mut().poll(cx));
-        self.closing = None;
+            })));
+        }
+        let op = f
+            .closing
+            .as_mut()
+            .as_pin_mut()
+            .expect("a shutdown in flight");
+        let result = ready!(op.poll(cx));
+        f.closing.set(None);
         // Not connected (any more): the peer reset it, or it was closed
         // already — either way this side is closed.
         Poll::Ready(match result {
             Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(()),
             other => other,
         })
+    }
+}
+
+impl<S: AsFd + Unpin> AsyncRead for Compat<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if out.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        self.get_mut().poll_read_with(cx, |data| {
+            let n = out.len().min(data.len());
+            out[..n].copy_from_slice(&data[..n]);
+            n
+        })
+    }
+}
+
+impl<S: AsFd + Unpin> AsyncWrite for Compat<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_buf(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_sent(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_shutdown_write(cx)
+    }
+}
+
+/// tokio's I/O traits (feature `tokio-io`): the same adapter for the
+/// crates that take `tokio::io::AsyncRead`/`AsyncWrite`.
+#[cfg(feature = "tokio-io")]
+mod tokio_io {
+    use super::*;
+    use tokio::io::ReadBuf;
+
+    impl<S: AsFd + Unpin> tokio::io::AsyncRead for Compat<S> {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            out: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            if out.remaining() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            self.get_mut()
+                .poll_read_with(cx, |data| {
+                    let n = out.remaining().min(data.len());
+                    out.put_slice(&data[..n]);
+                    n
+                })
+                .map_ok(drop)
+        }
+    }
+
+    impl<S: AsFd + Unpin> tokio::io::AsyncWrite for Compat<S> {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().poll_write_buf(cx, data)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().poll_sent(cx)
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().poll_shutdown_write(cx)
+        }
     }
 }
