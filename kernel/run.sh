@@ -51,5 +51,7 @@ keys=$(grep -c "^key: " "$log")
 [ "$keys" -eq 12 ] || fail "expected 12 decoded keys, saw $keys"
 grep -q '24/24 scancodes arrived, 0 dropped; typed "kasync runs\\n"' "$log" || fail "not every scancode arrived"
 grep -q '^timeout fired at ' "$log" || fail "the timeout task did not report"
+grep -q '^line: 12 keys through a kasync::sync::Channel' "$log" || fail "the line task did not get every key through the channel"
+grep -q '^signal: the latest scancode from the interrupt is 0x9c' "$log" || fail "the interrupt's Signal did not hold the last key's release"
 grep -q '^SELFTEST PASS' "$log" || fail "no SELFTEST PASS line"
 echo "kernel: self-test passed under QEMU (exit 33), transcript checked"

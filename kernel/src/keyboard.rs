@@ -5,6 +5,7 @@
 //! IRQ 1 that the handler below reads from port 0x60.
 
 use kasync::IrqQueue;
+use kasync::sync::Signal;
 
 use crate::cpu::{inb, outb};
 use crate::pic::end_of_interrupt;
@@ -15,12 +16,17 @@ const STATUS_COMMAND: u16 = 0x64;
 /// Scancodes from the keyboard interrupt to the decoding task.
 pub static SCANCODES: IrqQueue<u8, 64> = IrqQueue::new();
 
+/// The latest scancode, set by the interrupt (a newer one replaces it).
+pub static LATEST: Signal<u8> = Signal::new();
+
 /// IRQ 1: read the scancode, queue it (a full queue drops and counts it),
-/// acknowledge. Lock-free, allocation-free, cannot block.
+/// signal it as the latest, acknowledge. Lock-free, allocation-free,
+/// cannot block.
 #[unsafe(no_mangle)]
 extern "C" fn keyboard_interrupt() {
     let scancode = inb(DATA);
     let _ = SCANCODES.push(scancode);
+    LATEST.signal(scancode);
     end_of_interrupt();
 }
 

@@ -7,8 +7,11 @@
 //! * Runtime: a static kasync `Executor` idling with the race-free
 //!   `cli; check; sti; hlt`, a `Reactor` over `NoIo` whose timers read the
 //!   PIT's tick count, and an `IrqQueue` filled by the keyboard interrupt.
-//! * Self-test: tasks decode typed keys, print on a timer, await timeouts;
-//!   the result goes out on COM1 and through QEMU's `isa-debug-exit`.
+//! * Self-test: tasks decode typed keys (handing them on through a
+//!   `kasync::sync::Channel` to a task that assembles the line, while the
+//!   keyboard interrupt also sets a `Signal` with the latest scancode),
+//!   print on a timer, await timeouts; the result goes out on COM1 and
+//!   through QEMU's `isa-debug-exit`.
 #![no_std]
 #![no_main]
 
@@ -28,6 +31,7 @@ use core::time::Duration;
 
 use kasync::executor::{Executor, Idle, Platform};
 use kasync::io::{Handle, NoIo, Reactor};
+use kasync::sync::Channel;
 use kasync::time::Clock;
 
 use exit::{Status, exit};
@@ -147,10 +151,16 @@ impl Summary {
     }
 }
 
+/// Decoded keys, from the keyboard task to the line task.
+static KEYS: Channel<u8, 4> = Channel::new();
+
 async fn self_test(runner: &kasync::Runner<Hlt, 8, 1024>, io: Io) -> Result<Summary, &'static str> {
     let keys = runner
         .spawn_local(keyboard_task())
         .map_err(|_| "cannot spawn the keyboard task")?;
+    let line = runner
+        .spawn_local(line_task())
+        .map_err(|_| "cannot spawn the line task")?;
     let ticker = runner
         .spawn_local(ticker_task(io))
         .map_err(|_| "cannot spawn the ticker task")?;
@@ -167,7 +177,15 @@ async fn self_test(runner: &kasync::Runner<Hlt, 8, 1024>, io: Io) -> Result<Summ
         io.sleep(Duration::from_millis(2)).await;
     }
 
-    let (typed, typed_len, scancodes) = keys.await.map_err(|_| "keyboard task failed")?;
+    let scancodes = keys.await.map_err(|_| "keyboard task failed")?;
+    let (typed, typed_len) = line.await.map_err(|_| "line task failed")?;
+    // The interrupt's latest scancode: the release of the last key typed.
+    let last = keyboard::LATEST.try_take().ok_or("the keyboard interrupt signalled nothing")?;
+    let expected = keyboard::make_code(TYPED.chars().last().unwrap_or('\n')).unwrap_or(0) | 0x80;
+    if last != expected {
+        return Err("the latest scancode signalled is not the last key's release");
+    }
+    println!("signal: the latest scancode from the interrupt is {last:#04x}");
     let sleeps = ticker.await.map_err(|_| "ticker task failed")??;
     let timeout_at = timeouts.await.map_err(|_| "timeout task failed")??;
     let summary = Summary {
@@ -184,23 +202,37 @@ async fn self_test(runner: &kasync::Runner<Hlt, 8, 1024>, io: Io) -> Result<Summ
 }
 
 /// Decodes scancodes from the keyboard interrupt until every typed key and
-/// its release arrived.
-async fn keyboard_task() -> ([u8; 32], usize, usize) {
-    let mut typed = [0u8; 32];
-    let mut len = 0;
+/// its release arrived; hands each key to the line task (waiting when the
+/// channel is full: the line task is slower on purpose).
+async fn keyboard_task() -> usize {
     let mut scancodes = 0;
     while scancodes < 2 * TYPED.len() {
         let scancode = keyboard::SCANCODES.recv().await;
         scancodes += 1;
         if let Some(key) = keyboard::decode(scancode) {
             println!("key: {key:?} (scancode {scancode:#04x})");
-            if len < typed.len() {
-                typed[len] = key as u8;
-                len += 1;
-            }
+            KEYS.send(key as u8).await;
         }
     }
-    (typed, len, scancodes)
+    scancodes
+}
+
+/// Assembles the typed line from the keys the keyboard task sends, until
+/// its newline.
+async fn line_task() -> ([u8; 32], usize) {
+    let mut typed = [0u8; 32];
+    let mut len = 0;
+    loop {
+        let key = KEYS.recv().await;
+        if len < typed.len() {
+            typed[len] = key;
+            len += 1;
+        }
+        if key == b'\n' {
+            println!("line: {len} keys through a kasync::sync::Channel");
+            return (typed, len);
+        }
+    }
 }
 
 /// Prints a line every `TICKER_EVERY` ticks; checks each sleep ended on
