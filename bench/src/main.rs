@@ -1,7 +1,7 @@
 //! `kasync-bench`: kasync side by side with its peers.
 //!
 //! ```text
-//! kasync-bench [executor|nop|file|echo|idle|timers|all] [--quick] [--report FILE]
+//! kasync-bench [executor|nop|file|echo|http|idle|timers|all] [--quick] [--report FILE]
 //! ```
 //!
 //! Each benchmark runs every contender in alternation, several times, and
@@ -15,6 +15,7 @@ mod epoll_client;
 mod executor;
 mod file;
 mod harness;
+mod http;
 mod idle;
 mod nop;
 mod timers;
@@ -26,7 +27,7 @@ use kasync_tests::alloc_counter::CountingAllocator;
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
-const USAGE: &str = "usage: kasync-bench [executor|nop|file|echo|idle|timers|all] [--quick] [--report FILE [--chart FILE.svg]]";
+const USAGE: &str = "usage: kasync-bench [executor|nop|file|echo|http|idle|timers|all] [--quick] [--report FILE [--chart FILE.svg]]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -65,6 +66,8 @@ fn main() -> ExitCode {
             "serve-kasync-poll" => Some(echo::serve_kasync_poll as fn(_) -> _),
             "serve-tokio" => Some(echo::serve_tokio as fn(_) -> _),
             "serve-monoio" => Some(echo::serve_monoio as fn(_) -> _),
+            "serve-hyper-tokio" => Some(http::serve_hyper_tokio as fn(_) -> _),
+            "serve-http-tokio" => Some(http::serve_http_tokio as fn(_) -> _),
             _ => None,
         };
         let timers = match kind.as_str() {
@@ -120,7 +123,9 @@ fn main() -> ExitCode {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
-            "executor" | "nop" | "file" | "echo" | "idle" | "timers" | "all" => suite = arg.clone(),
+            "executor" | "nop" | "file" | "echo" | "http" | "idle" | "timers" | "all" => {
+                suite = arg.clone()
+            }
             other => return usage(&format!("unknown argument {other:?}")),
         }
     }
@@ -191,6 +196,9 @@ fn main() -> ExitCode {
             out += &format!("\nNote: {note}.\n");
         }
         out += "\n";
+    }
+    if suite == "http" || suite == "all" {
+        out += &http::run(if quick { 1 } else { 5 }, if quick { 1 } else { 5 });
     }
     if suite == "echo" || suite == "all" {
         out += "## TCP echo over loopback\n\nServer pinned to CPU 0 in a fresh process per run, client pinned to CPU 1; write-then-read ping-pong per connection. Every configuration is run with two clients: kasync's own (on io_uring), and an independent one — a single-threaded level-triggered epoll loop written against the system calls, on no runtime under test. The servers: kasync on io_uring (the reference), kasync on its readiness backend (epoll through mio), tokio current-thread (epoll), monoio (io_uring). ns/op is wall time per request (1 / requests per second) — meaningful at saturation; at a fixed offered load (\"k req/s offered\") the ratio compares the server CPU time per request instead (\"by server CPU ns\"), the headline on 2 vCPUs where the client saturates first. The last column splits the server's CPU time between user space and the kernel (clock ticks summed over the repetitions): the kernel's share — wake-ups and the TCP stack, the same work whichever runtime serves — bounds what a runtime can save.\n\n";

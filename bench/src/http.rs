@@ -1,0 +1,285 @@
+//! HTTP/1.1 keep-alive "hello" under `wrk`: hyper 1.x on kasync (the
+//! `hyper` example: through `Compat` and the `tokio-io` feature) against
+//! hyper on tokio's current-thread runtime, and the hand-written server
+//! (the `http` example) against the same server written for tokio. Each
+//! server runs in a fresh process pinned to CPU 0, `wrk` (one thread)
+//! pinned to CPU 1; the contenders alternate. Reported: requests/s and the
+//! server's CPU time per request, with ratios taken within each
+//! repetition.
+//!
+//! The kasync servers are the examples' binaries (build them with
+//! `cargo build --release -p host --examples --features tokio-io`), so
+//! what is measured is what the examples show.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cpu::{cpus, pin_to};
+use crate::harness::median_and_spread;
+
+/// Where the examples' binaries are (next to this binary's directory).
+fn example(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.join("examples").join(name);
+    path.exists().then_some(path)
+}
+
+/// `true` if `wrk` runs here.
+pub fn have_wrk() -> bool {
+    Command::new("wrk")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// A server to measure: a program that takes the address as its last
+/// argument.
+struct Server {
+    name: &'static str,
+    program: PathBuf,
+    args: Vec<String>,
+}
+
+/// Starts `server` on `addr`, pinned to CPU 0, and waits until it accepts.
+fn start(server: &Server, addr: SocketAddr) -> Result<Child, String> {
+    let pin = cpus() > 1;
+    let mut command = Command::new(&server.program);
+    command
+        .args(&server.args)
+        .arg(addr.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: between fork and exec only `sched_setaffinity` runs, on a
+    // stack-allocated set.
+    unsafe {
+        command.pre_exec(move || if pin { pin_to(0) } else { Ok(()) });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot start the {} server: {e}", server.name))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            return Err(format!("the {} server did not start", server.name));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(child)
+}
+
+/// CPU time the process has used, in nanoseconds.
+fn cpu_ns(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// One `wrk` run: requests/s and the server's CPU ns per request.
+fn measure(child: &Child, addr: SocketAddr, conns: usize, secs: u64) -> Result<(f64, f64), String> {
+    let before = cpu_ns(child.id());
+    let mut wrk = Command::new("wrk");
+    wrk.args([
+        "-t1",
+        &format!("-c{conns}"),
+        &format!("-d{secs}s"),
+        &format!("http://{addr}/"),
+    ]);
+    let pin = cpus() > 1;
+    // SAFETY: as in `start`.
+    unsafe {
+        wrk.pre_exec(move || if pin { pin_to(1) } else { Ok(()) });
+    }
+    let out = wrk.output().map_err(|e| format!("wrk: {e}"))?;
+    let after = cpu_ns(child.id());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |key: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+    };
+    let rps = field("Requests/sec:").ok_or_else(|| format!("wrk said: {text}"))?;
+    // "N requests in Ts, M read"
+    let total = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(rps * secs as f64);
+    if text.contains("Non-2xx") || text.contains("Socket errors") {
+        return Err(format!("wrk saw errors:\n{text}"));
+    }
+    Ok((rps, (after - before) as f64 / total.max(1.0)))
+}
+
+/// The suite: returns the Markdown section.
+pub fn run(reps: usize, secs: u64) -> String {
+    let mut out = String::from(
+        "## HTTP/1.1 keep-alive \"hello\" under wrk\n\nServer pinned to CPU 0 in a fresh process per run, `wrk -t1` pinned to CPU 1, the contenders alternating. hyper 1.x on kasync runs through `Compat` (feature `tokio-io`) and `hyper_util::rt::TokioIo` — the `hyper` example; the hand-written server is the `http` example, and the same code written for tokio. Ratios are kasync over tokio within each repetition, median (min–max): requests/s above 1 and CPU per request below 1 favour kasync.\n\n",
+    );
+    if !have_wrk() {
+        out += "Skipped: `wrk` is not installed (`apt-get install wrk`).\n\n";
+        return out;
+    }
+    let (Some(hyper), Some(http)) = (example("hyper"), example("http")) else {
+        out += "Skipped: the examples are not built (`cargo build --release -p host --examples --features tokio-io`).\n\n";
+        return out;
+    };
+    let me = std::env::current_exe().expect("own path");
+    let contender = |name, program: &PathBuf, args: &[&str]| Server {
+        name,
+        program: program.clone(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+    };
+    out += "| benchmark | server | requests/s | server CPU ns per request | requests/s, kasync vs tokio | CPU per request, kasync vs tokio |\n|---|---|---|---|---|---|\n";
+    let pairs = [
+        (
+            "hyper",
+            contender("kasync (hyper example)", &hyper, &[]),
+            contender("tokio current-thread", &me, &["serve-hyper-tokio"]),
+        ),
+        (
+            "hand-written",
+            contender("kasync (http example)", &http, &[]),
+            contender("tokio current-thread", &me, &["serve-http-tokio"]),
+        ),
+    ];
+    let mut port = 31_000;
+    for (kind, kasync, tokio) in &pairs {
+        for conns in [64, 256] {
+            let servers = [kasync, tokio];
+            let mut samples: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
+            let mut failed = None;
+            for _ in 0..reps {
+                for (i, server) in servers.iter().enumerate() {
+                    port += 1;
+                    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+                    let result = start(server, addr).and_then(|mut child| {
+                        let m = measure(&child, addr, conns, secs);
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        m
+                    });
+                    match result {
+                        Ok(sample) => samples[i].push(sample),
+                        Err(e) => failed = Some(e),
+                    }
+                }
+            }
+            if let Some(e) = failed {
+                out += &format!("| {kind}, {conns} connections | failed: {e} | | | | |\n");
+                continue;
+            }
+            let ratio = |pick: fn(&(f64, f64)) -> f64| {
+                let r: Vec<f64> = samples[0]
+                    .iter()
+                    .zip(&samples[1])
+                    .map(|(k, t)| pick(k) / pick(t))
+                    .collect();
+                median_and_spread(r, 2)
+            };
+            let ratios = [(ratio(|s| s.0), ratio(|s| s.1)), ("1".into(), "1".into())];
+            for (i, server) in servers.iter().enumerate() {
+                let rps: Vec<f64> = samples[i].iter().map(|s| s.0).collect();
+                let cpu: Vec<f64> = samples[i].iter().map(|s| s.1).collect();
+                out += &format!(
+                    "| {kind}, {conns} connections | {} | {} | {} | {} | {} |\n",
+                    server.name,
+                    median_and_spread(rps, 0),
+                    median_and_spread(cpu, 0),
+                    ratios[i].0,
+                    ratios[i].1,
+                );
+            }
+        }
+    }
+    out + "\n"
+}
+
+const RESPONSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-type: text/plain\r\n\r\nhello";
+
+/// A listener with the same backlog as kasync's, on tokio.
+fn tokio_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+/// The hand-written server of the `http` example, for tokio.
+pub fn serve_http_tokio(addr: SocketAddr) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let listener = tokio_listener(addr)?;
+        loop {
+            let (mut stream, _) = listener.accept().await?;
+            stream.set_nodelay(true)?;
+            tokio::spawn(async move {
+                let mut received = Vec::with_capacity(4096);
+                let mut replies = Vec::with_capacity(4096);
+                let mut buf = [0u8; 4096];
+                loop {
+                    let mut start = 0;
+                    while let Some(len) = received[start..]
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .map(|at| at + 4)
+                    {
+                        start += len;
+                        replies.extend_from_slice(RESPONSE);
+                    }
+                    received.drain(..start);
+                    if !replies.is_empty() {
+                        if stream.write_all(&replies).await.is_err() {
+                            return;
+                        }
+                        replies.clear();
+                    }
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => received.extend_from_slice(&buf[..n]),
+                    }
+                }
+            });
+        }
+    })
+}
+
+/// hyper 1.x on tokio's current-thread runtime.
+pub fn serve_hyper_tokio(addr: SocketAddr) -> std::io::Result<()> {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let listener = tokio_listener(addr)?;
+        loop {
+            let (stream, _) = listener.accept().await?;
+            stream.set_nodelay(true)?;
+            tokio::spawn(async move {
+                let hello = |_: hyper::Request<hyper::body::Incoming>| async {
+                    Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
+                        b"hello",
+                    ))))
+                };
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service_fn(hello))
+                    .await;
+            });
+        }
+    })
+}
