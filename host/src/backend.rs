@@ -50,6 +50,18 @@ pub enum Backend {
 impl Backend {
     /// The backend [`KASYNC_BACKEND`](BACKEND_VARIABLE) names (`None` if it
     /// is not set), or a [`SetupError::BadConfig`] for anything else.
+    ///
+    /// ```
+    /// use kasync_host::Backend;
+    ///
+    /// match Backend::from_env() {
+    ///     Ok(Some(backend)) => println!("KASYNC_BACKEND asks for {backend}"),
+    ///     Ok(None) => println!("KASYNC_BACKEND is not set"),
+    ///     Err(e) => println!("{e}"), // says what it takes
+    /// }
+    /// assert_eq!("poll".parse::<Backend>().unwrap(), Backend::Poll);
+    /// assert!("epoll2".parse::<Backend>().is_err());
+    /// ```
     pub fn from_env() -> Result<Option<Backend>, SetupError> {
         match std::env::var(BACKEND_VARIABLE) {
             Err(std::env::VarError::NotPresent) => Ok(None),
@@ -61,6 +73,10 @@ impl Backend {
     }
 
     /// Its name (`auto`, `uring`, `poll`).
+    ///
+    /// ```
+    /// assert_eq!(kasync_host::Backend::Poll.name(), "poll");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Backend::Auto => "auto",

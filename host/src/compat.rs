@@ -172,6 +172,16 @@ impl<S: AsFd> Compat<S> {
     }
 
     /// The wrapped stream (operations in flight are dropped first).
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// let (a, _b) = kasync_host::net::UnixStream::pair()?;
+    /// let adapted = kasync_host::compat::Compat::new(a);
+    /// let a = adapted.into_inner(); // back to owned-buffer calls
+    /// a.write_all("direct").await.0?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn into_inner(self) -> S {
         self.stream
     }

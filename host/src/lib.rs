@@ -1,9 +1,91 @@
 //! # kasync on Linux
 //!
 //! The std side of kasync: a [`Runtime`] that runs the core's executor and
-//! reactor on Linux io_uring, with TCP ([`net`]), files ([`fs`]) and
-//! timers ([`sleep`], [`io`]`().timeout(..)`), all with owned buffers; and
-//! what the `host` command runs: a check of the machine and a tour.
+//! reactor on Linux io_uring (or, where io_uring is blocked, on epoll),
+//! with sockets, files, timers and signals — all with **owned buffers** —
+//! and what the `host` command runs: a check of the machine and a tour.
+//!
+//! ```
+//! use kasync_host::net::{TcpListener, TcpStream};
+//! use kasync_host::{Runtime, spawn};
+//!
+//! let rt = Runtime::new()?;
+//! rt.block_on(async {
+//!     let listener = TcpListener::bind("127.0.0.1:0")?;
+//!     let addr = listener.local_addr()?;
+//!     // An echo server: one task per connection.
+//!     let server = spawn(async move {
+//!         let (stream, _) = listener.accept().await?;
+//!         let (n, buf) = stream.read(Vec::with_capacity(1024)).await;
+//!         n?;
+//!         stream.write_all(buf).await.0
+//!     })?;
+//!     let client = TcpStream::connect(addr).await?;
+//!     client.write_all("ping").await.0?;
+//!     let (n, reply) = client.read(Vec::with_capacity(16)).await;
+//!     assert_eq!(&reply[..n?], b"ping");
+//!     server.await??;
+//!     Ok::<(), Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Map
+//!
+//! | you want | here |
+//! |---|---|
+//! | a runtime on this thread, its settings | [`Runtime`], [`Builder`], [`Backend`] |
+//! | tasks | [`spawn`], [`spawn_when_free`] (waits for a free slot), [`JoinHandle`](kasync::JoinHandle) |
+//! | one runtime per core | [`per_core`] (with [`TcpListener::bind_reuseport`](net::TcpListener::bind_reuseport)) |
+//! | TCP, UDP, Unix sockets | [`net`]: [`TcpListener`](net::TcpListener), [`TcpStream`](net::TcpStream), [`UdpSocket`](net::UdpSocket), [`UnixStream`](net::UnixStream), [`UnixListener`](net::UnixListener); reading and writing through [`Socket`](net::Socket) |
+//! | files | [`fs`]: [`File`](fs::File), [`copy`](fs::copy) |
+//! | timers | [`time`]: [`sleep`], [`timeout`](time::timeout), [`interval`](time::interval); or [`io`]`()` for the reactor's own |
+//! | signals (Ctrl-C) | [`signal`]: [`Signals`](signal::Signals), [`ctrl_c`](signal::ctrl_c) |
+//! | `futures-io` / tokio I/O traits | [`compat::Compat`] (tokio's with the `tokio-io` feature: hyper, tokio-rustls, …) |
+//! | channels, mutexes, semaphores, broadcast, no allocator | [`kasync::sync`] (also in a kernel or on a microcontroller) |
+//! | interrupt (signal handler) to task | [`kasync::IrqQueue`], [`kasync::sync::Channel::try_send`], [`kasync::sync::Signal`] |
+//! | operations of your own, io_uring details | [`io`]`().submit(..)` with [`kasync_ops::ops`] |
+//!
+//! What kasync does not ship, and what fills the gap (all work as they
+//! are, on kasync's tasks):
+//!
+//! * **`futures`** — unbounded and `mpsc`/`oneshot` channels,
+//!   `select!`, `join!`, `FuturesUnordered`, stream and sink combinators.
+//! * **`asynchronous-codec`** — framing (lines, length-delimited, your own
+//!   codec) over [`compat::Compat`]; with the `tokio-io` feature,
+//!   `tokio-util`'s codecs too.
+//! * **hyper** (through `hyper_util::rt::TokioIo` and the `tokio-io`
+//!   feature) — HTTP; see `examples/hyper.rs`.
+//!
+//! The examples in `host/examples/`: `chat` (tokio's chat example on
+//! `futures` and `asynchronous-codec`), `http` (a hand-written HTTP/1.1
+//! keep-alive server), `hyper` (hyper 1.x; `--features tokio-io`).
+//!
+//! ## Owned buffers
+//!
+//! The kernel reads into and writes from a buffer *while an operation is
+//! in flight*, after the call that started it has returned — so an
+//! operation takes its buffer and gives it back with the result, rather
+//! than borrowing it. Where tokio has `stream.read(&mut buf)`, kasync has:
+//!
+//! ```
+//! # kasync_host::Runtime::new().unwrap().block_on(async {
+//! # let (stream, peer) = kasync_host::net::UnixStream::pair()?;
+//! # peer.write_all("hi").await.0?;
+//! let (result, buf) = stream.read(Vec::with_capacity(4096)).await;
+//! let n = result?; // `buf` came back either way
+//! # assert_eq!(&buf[..n], b"hi");
+//! # Ok::<(), std::io::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! A read **appends** to the buffer, up to its capacity (`clear()` it to
+//! reuse it); a buffer without spare capacity is an `InvalidInput` error,
+//! never a silent `Ok(0)`. A write takes any owned bytes: `Vec<u8>`,
+//! `String`, `&'static str`, `&'static [u8]`. The error "borrowed value
+//! does not live long enough … requires that it is borrowed for
+//! `'static`" means a borrowed buffer was passed: pass an owned one (or a
+//! copy: `data.to_vec()`), or use [`compat::Compat`], which copies.
 
 pub mod apps;
 mod backend;

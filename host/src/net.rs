@@ -54,12 +54,33 @@ impl TcpListener {
     /// # })?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// let listener = kasync_host::net::TcpListener::bind("127.0.0.1:0")?; // any free port
+    /// println!("listening on {}", listener.local_addr()?);
+    /// // A bad address is an error that says which.
+    /// assert!(kasync_host::net::TcpListener::bind("no-such-host.invalid:80").is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
         each_addr(addr, |addr| Self::listen_on(addr, false))
     }
 
     /// Binds with `SO_REUSEPORT`, so several threads' listeners share one
     /// port and the kernel spreads connections among them.
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// use kasync_host::net::TcpListener;
+    /// let first = TcpListener::bind_reuseport("127.0.0.1:0")?;
+    /// // A second listener on the same port (as each thread of `per_core` binds).
+    /// let second = TcpListener::bind_reuseport(first.local_addr()?)?;
+    /// assert_eq!(first.local_addr()?, second.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn bind_reuseport(addr: impl ToSocketAddrs) -> io::Result<Self> {
         each_addr(addr, |addr| Self::listen_on(addr, true))
     }
@@ -95,6 +116,18 @@ impl TcpListener {
     }
 
     /// Waits for the next connection.
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// use kasync_host::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// let (server_side, peer) = listener.accept().await?;
+    /// assert_eq!(peer, client.local_addr()?);
+    /// # drop(server_side);
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (fd, addr) = io().submit(Accept::new(self.fd.as_raw_fd())).await?;
         let addr =
@@ -117,6 +150,29 @@ impl TcpListener {
     /// connection; re-armed if the kernel ends it, e.g. after a completion
     /// queue overflow). Dropping the stream cancels it; connections
     /// accepted meanwhile are closed.
+    ///
+    /// ```
+    /// use futures_util::StreamExt;
+    /// use kasync_host::net::{TcpListener, TcpStream};
+    ///
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let clients = kasync_host::spawn(async move {
+    ///     for _ in 0..3 {
+    ///         TcpStream::connect(addr).await.unwrap().write_all("hi").await.0.unwrap();
+    ///     }
+    /// }).unwrap();
+    /// let mut incoming = listener.incoming();
+    /// for _ in 0..3 {
+    ///     let stream = incoming.next().await.expect("never ends")?;
+    ///     let (n, _) = stream.read(Vec::with_capacity(8)).await;
+    ///     assert_eq!(n?, 2);
+    /// }
+    /// clients.await.unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming {
             fd: self.fd.as_raw_fd(),
@@ -339,11 +395,38 @@ impl Socket {
     /// draining the pool, and when the pool runs low the stream reads into
     /// buffers of its own; see [`RecvStream`] for
     /// the policy.
+    ///
+    /// ```
+    /// use futures_util::StreamExt;
+    ///
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// let (a, b) = kasync_host::net::UnixStream::pair()?;
+    /// a.write_all("one message").await.0?;
+    /// drop(a);
+    /// let mut received = Vec::new();
+    /// let mut stream = b.recv_multi();
+    /// while let Some(chunk) = stream.next().await {
+    ///     received.extend_from_slice(&chunk?); // then the shared buffer goes back
+    /// }
+    /// assert_eq!(received, b"one message");
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn recv_multi(&self) -> RecvStream<'_> {
         RecvStream::new(self.fd.as_raw_fd())
     }
 
     /// Sends `buf`'s bytes; may send only part of them.
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// # let (stream, _peer) = kasync_host::net::UnixStream::pair()?;
+    /// let (sent, buf) = stream.write(b"some bytes".to_vec()).await;
+    /// let sent = sent?;
+    /// assert!(sent <= buf.len()); // the rest, if any, is for the next write
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
         io().submit(Send {
             fd: self.fd.as_raw_fd(),
@@ -377,6 +460,17 @@ impl Socket {
     }
 
     /// Shuts down the writing half: the peer reads end-of-stream.
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// let (a, b) = kasync_host::net::UnixStream::pair()?;
+    /// a.write_all("last words").await.0?;
+    /// a.shutdown_write().await?;
+    /// let (n, all) = b.read_to_end(Vec::new()).await; // ends: end-of-stream
+    /// assert_eq!(&all[..n?], b"last words");
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn shutdown_write(&self) -> io::Result<()> {
         io().submit(Shutdown {
             fd: self.fd.as_raw_fd(),
@@ -409,6 +503,21 @@ impl TcpStream {
     /// Connects to `addr` — anything std's `connect` takes; the addresses
     /// a name resolves to are tried in turn until one connects (resolving
     /// may block briefly, as std's does).
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// use kasync_host::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let stream = TcpStream::connect(addr).await?;
+    /// assert_eq!(stream.peer_addr()?, addr);
+    /// // Nobody listening: the error says so.
+    /// drop(listener);
+    /// let refused = TcpStream::connect(addr).await.unwrap_err();
+    /// assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<Self> {
         let addrs = resolve(addr)?;
         let mut last = None;
@@ -440,6 +549,15 @@ impl TcpStream {
     }
 
     /// Turns Nagle's algorithm off (or on).
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// # let listener = kasync_host::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = kasync_host::net::TcpStream::connect(listener.local_addr()?).await?;
+    /// stream.set_nodelay(true)?; // small writes go out at once
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         with_std_stream(self.socket.fd.as_raw_fd(), |s| s.set_nodelay(nodelay))
     }
@@ -472,6 +590,21 @@ impl std::ops::Deref for UnixStream {
 
 impl UnixStream {
     /// Connects to the socket at `path` (local, so it completes at once).
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// use kasync_host::net::{UnixListener, UnixStream};
+    /// let path = std::env::temp_dir().join(format!("kasync-doc-{}.sock", std::process::id()));
+    /// let listener = UnixListener::bind(&path)?;
+    /// let client = UnixStream::connect(&path)?;
+    /// let server = listener.accept().await?;
+    /// client.write_all("hello").await.0?;
+    /// let (n, got) = server.read(Vec::with_capacity(8)).await;
+    /// assert_eq!(&got[..n?], b"hello");
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn connect(path: impl AsRef<Path>) -> io::Result<Self> {
         let std = std::os::unix::net::UnixStream::connect(path)?;
         Ok(Self {
@@ -480,6 +613,16 @@ impl UnixStream {
     }
 
     /// A connected pair.
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// let (a, b) = kasync_host::net::UnixStream::pair()?;
+    /// a.write_all("across").await.0?;
+    /// let (n, got) = b.read(Vec::with_capacity(8)).await;
+    /// assert_eq!(&got[..n?], b"across");
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn pair() -> io::Result<(Self, Self)> {
         let (a, b) = std::os::unix::net::UnixStream::pair()?;
         Ok((
@@ -523,12 +666,24 @@ pub struct UnixListener {
 
 impl UnixListener {
     /// Binds to `path` (which must not exist) and listens.
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// let path = std::env::temp_dir().join(format!("kasync-doc-bind-{}.sock", std::process::id()));
+    /// let _listener = kasync_host::net::UnixListener::bind(&path)?;
+    /// // The path is taken now: binding again fails.
+    /// assert!(kasync_host::net::UnixListener::bind(&path).is_err());
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn bind(path: impl AsRef<Path>) -> io::Result<Self> {
         let std = std::os::unix::net::UnixListener::bind(path)?;
         Ok(Self { fd: std.into() })
     }
 
     /// Waits for the next connection.
+    /// (See [`UnixStream::connect`] for an example.)
     pub async fn accept(&self) -> io::Result<UnixStream> {
         let (fd, _) = io().submit(Accept::new(self.fd.as_raw_fd())).await?;
         Ok(UnixStream {
@@ -552,12 +707,27 @@ impl UdpSocket {
     }
 
     /// Sends `buf`'s bytes as one datagram to `addr`.
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// use kasync_host::net::UdpSocket;
+    /// let a = UdpSocket::bind("127.0.0.1:0")?;
+    /// let b = UdpSocket::bind("127.0.0.1:0")?;
+    /// a.send_to("datagram", b.local_addr()?).await.0?;
+    /// let (got, buf) = b.recv_from(Vec::with_capacity(64)).await;
+    /// let (n, from) = got?;
+    /// assert_eq!((&buf[..n], from), (&b"datagram"[..], a.local_addr()?));
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn send_to<B: IoBuf>(&self, buf: B, addr: SocketAddr) -> (io::Result<usize>, B) {
         io().submit(SendTo::new(self.fd.as_raw_fd(), buf, addr))
             .await
     }
 
     /// Receives one datagram into `buf`: its length and sender.
+    /// (See [`send_to`](Self::send_to) for an example.) A datagram longer
+    /// than the buffer's spare capacity is cut to it, as with `recvfrom`.
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> (io::Result<(usize, SocketAddr)>, B) {
         let (result, buf) = io().submit(RecvFrom::new(self.fd.as_raw_fd(), buf)).await;
         let result = result.and_then(|(n, from)| {

@@ -12,10 +12,21 @@ use crate::Runtime;
 /// and returns their outputs in thread order. A thread whose runtime cannot
 /// start (io_uring unavailable) or whose task panics makes this an error.
 ///
+/// ```
+/// use kasync_host::per_core;
+///
+/// // Each thread runs its own runtime; the results come back in order.
+/// let squares = per_core(2, |i| async move { i * i })?;
+/// assert_eq!(squares, [0, 1]);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// A server on every core: each thread binds its own listener to the same
+/// port, and the kernel spreads the connections (this one serves forever):
+///
 /// ```no_run
 /// use kasync_host::{apps, net::TcpListener, per_core};
 ///
-/// // Two threads, each with its own listener on the same port.
 /// per_core(2, |_| async {
 ///     let listener = TcpListener::bind_reuseport("127.0.0.1:7000")?;
 ///     apps::serve_echo(listener).await

@@ -149,6 +149,12 @@ impl Default for Builder {
 impl Builder {
     /// Default settings: 256 ring entries, all setup flags tried, tables
     /// that grow up to [`MAX_TASKS`] and [`MAX_OPERATIONS`].
+    ///
+    /// ```
+    /// let rt = kasync_host::Builder::new().ring_entries(64).build()?;
+    /// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+    /// # Ok::<(), kasync_host::SetupError>(())
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -189,6 +195,22 @@ impl Builder {
     /// or three per connection, plus the listeners), or bound connections
     /// with [`max_tasks`](Self::max_tasks) instead, whose limit waits where
     /// the server accepts.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = kasync_host::Builder::new().max_operations(1).build()?;
+    /// rt.block_on(async {
+    ///     // Two timers of the backend, one operation slot: the second
+    ///     // waits for the first to finish, then runs.
+    ///     let io = kasync_host::io();
+    ///     let a = io.submit(kasync_ops::ops::Timeout::new(Duration::from_millis(1)));
+    ///     let b = io.submit(kasync_ops::ops::Timeout::new(Duration::from_millis(1)));
+    ///     let (a, b) = futures_util::future::join(a, b).await;
+    ///     assert!(a.is_ok() && b.is_ok());
+    /// });
+    /// # Ok::<(), kasync_host::SetupError>(())
+    /// ```
     pub fn max_operations(mut self, max: usize) -> Self {
         self.max_operations = max;
         self
@@ -220,6 +242,19 @@ impl Builder {
     }
 
     /// Submission-ring entries (io_uring).
+    ///
+    /// ```
+    /// let rt = kasync_host::Builder::new().ring_entries(1024).build()?;
+    /// # drop(rt);
+    /// // Not a power of two, or beyond what io_uring takes: an error that says so.
+    /// # #[cfg(target_os = "linux")]
+    /// assert!(kasync_host::Builder::new()
+    ///     .backend(kasync_host::Backend::Uring)
+    ///     .ring_entries(0)
+    ///     .build()
+    ///     .is_err());
+    /// # Ok::<(), kasync_host::SetupError>(())
+    /// ```
     pub fn ring_entries(mut self, entries: u32) -> Self {
         self.config.entries = entries;
         self
@@ -228,6 +263,15 @@ impl Builder {
     /// The io_uring setup flags to try (each falls back if refused).
     /// `IORING_SETUP_NO_SQARRAY` is always tried (it changes nothing but
     /// the kernel's cost per submission).
+    ///
+    /// ```
+    /// // No DEFER_TASKRUN: completions are processed as they arrive.
+    /// let rt = kasync_host::Builder::new().setup_flags(true, false, true).build()?;
+    /// if let Some(flags) = rt.flags() {
+    ///     println!("io_uring with {flags:?}");
+    /// }
+    /// # Ok::<(), kasync_host::SetupError>(())
+    /// ```
     pub fn setup_flags(
         mut self,
         single_issuer: bool,
@@ -244,6 +288,15 @@ impl Builder {
     /// panic hook printed it), for programs that prefer to crash and be
     /// restarted. `false` (the default): the task ends as panicked and
     /// everything else goes on.
+    ///
+    /// ```
+    /// let rt = kasync_host::Builder::new().abort_on_task_panic(false).build()?;
+    /// rt.block_on(async {
+    ///     let task = kasync_host::spawn(async { panic!("this task fails") }).unwrap();
+    ///     assert!(task.await.is_err()); // reported, and the runtime goes on
+    /// });
+    /// # Ok::<(), kasync_host::SetupError>(())
+    /// ```
     pub fn abort_on_task_panic(mut self, abort: bool) -> Self {
         self.abort_on_task_panic = abort;
         self
@@ -252,6 +305,13 @@ impl Builder {
     /// Creates the runtime. Fails with an explanation when the backend it
     /// asks for cannot be used on this machine (with [`Backend::Auto`]:
     /// only if neither can).
+    ///
+    /// ```
+    /// match kasync_host::Builder::new().max_tasks(0).build() {
+    ///     Err(e) => assert!(e.to_string().contains("max_tasks")),
+    ///     Ok(_) => unreachable!("0 tasks is refused"),
+    /// }
+    /// ```
     pub fn build(self) -> Result<Runtime, SetupError> {
         if !(1..=MAX_TASKS).contains(&self.max_tasks) {
             return Err(SetupError::BadConfig(format!(
@@ -340,7 +400,7 @@ impl Builder {
 /// [`block_on`](Runtime::block_on), spawn tasks with [`spawn`], do I/O with
 /// [`crate::net`] and [`crate::fs`], wait with [`crate::time`].
 ///
-/// ```no_run
+/// ```
 /// let rt = kasync_host::Runtime::new()?;
 /// let answer = rt.block_on(async {
 ///     let task = kasync_host::spawn(async { 6 * 7 }).unwrap();
@@ -362,12 +422,26 @@ pub struct Runtime {
 
 impl Runtime {
     /// A runtime with default settings (see [`Builder`]).
+    ///
+    /// ```
+    /// let rt = kasync_host::Runtime::new()?;
+    /// println!("running on {}", rt.backend());
+    /// # Ok::<(), kasync_host::SetupError>(())
+    /// ```
     pub fn new() -> Result<Self, SetupError> {
         Builder::new().build()
     }
 
     /// The backend this runtime runs on ([`Backend::Uring`] or
     /// [`Backend::Poll`]).
+    ///
+    /// ```
+    /// use kasync_host::{Backend, Runtime};
+    ///
+    /// let rt = Runtime::new()?;
+    /// assert!(matches!(rt.backend(), Backend::Uring | Backend::Poll));
+    /// # Ok::<(), kasync_host::SetupError>(())
+    /// ```
     pub fn backend(&self) -> Backend {
         self.core.reactor.with_driver(HostDriver::backend)
     }
@@ -380,6 +454,14 @@ impl Runtime {
     }
 
     /// Counters of the driver (system calls, completions, …).
+    ///
+    /// ```
+    /// let rt = kasync_host::Runtime::new()?;
+    /// rt.block_on(kasync_host::sleep(std::time::Duration::from_millis(1)));
+    /// let stats = rt.driver_stats();
+    /// println!("{} system calls into the driver so far", stats.enters);
+    /// # Ok::<(), kasync_host::SetupError>(())
+    /// ```
     pub fn driver_stats(&self) -> kasync_ops::DriverStats {
         self.core.reactor.with_driver(|d| d.stats())
     }
@@ -388,6 +470,15 @@ impl Runtime {
     /// (once per ring; a runtime that reuses a ring gets its buffers back),
     /// for [`File::read_fixed_at`](crate::fs::File::read_fixed_at) and
     /// friends.
+    ///
+    /// ```
+    /// let rt = kasync_host::Runtime::new()?;
+    /// let pool = rt.register_buffers(4, 4096)?;
+    /// let mut buf = pool.take().expect("a free buffer");
+    /// buf.extend_from_slice(b"registered");
+    /// assert_eq!(buf.as_slice(), b"registered");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn register_buffers(
         &self,
         count: u16,
@@ -409,6 +500,13 @@ impl Runtime {
     /// the [`RECV_BUFFERS`] × [`RECV_BUFFER_BYTES`] registered on first
     /// use. Once per ring: a runtime that reuses a ring gets its buffers
     /// back, and asking again for buffers of a different shape is an error.
+    ///
+    /// ```
+    /// let rt = kasync_host::Runtime::new()?;
+    /// let ring = rt.register_recv_buffers(64, 2048)?;
+    /// assert_eq!((ring.buffers(), ring.buffer_size()), (64, 2048));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn register_recv_buffers(
         &self,
         count: u16,
@@ -427,6 +525,16 @@ impl Runtime {
     }
 
     /// The I/O and timer handle of this runtime.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = kasync_host::Runtime::new()?;
+    /// let io = rt.io();
+    /// let late = rt.block_on(io.timeout(Duration::from_millis(1), std::future::pending::<()>()));
+    /// assert!(late.is_err(), "the timeout fired");
+    /// # Ok::<(), kasync_host::SetupError>(())
+    /// ```
     pub fn io(&self) -> Io {
         Pin::static_ref(&self.core.reactor).handle()
     }
@@ -435,6 +543,20 @@ impl Runtime {
     ///
     /// # Panics
     /// If called inside another `block_on` on this thread.
+    ///
+    /// ```
+    /// let rt = kasync_host::Runtime::new()?;
+    /// let sum = rt.block_on(async {
+    ///     let tasks: Vec<_> = (1..=4).map(|i| kasync_host::spawn(async move { i }).unwrap()).collect();
+    ///     let mut sum = 0;
+    ///     for t in tasks {
+    ///         sum += t.await.unwrap();
+    ///     }
+    ///     sum
+    /// });
+    /// assert_eq!(sum, 10);
+    /// # Ok::<(), kasync_host::SetupError>(())
+    /// ```
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         struct Restore(Option<(&'static Core, *const HostRunner)>);
         impl Drop for Restore {
@@ -654,6 +776,17 @@ fn with_current<R>(f: impl FnOnce(&'static Core, &HostRunner) -> R) -> R {
 ///
 /// # Panics
 /// Outside [`Runtime::block_on`].
+///
+/// ```
+/// use std::time::Duration;
+///
+/// kasync_host::Runtime::new()?.block_on(async {
+///     let io = kasync_host::io();
+///     io.sleep(Duration::from_millis(1)).await;
+///     assert!(io.timeout(Duration::from_millis(1), std::future::pending::<()>()).await.is_err());
+/// });
+/// # Ok::<(), kasync_host::SetupError>(())
+/// ```
 pub fn io() -> Io {
     with_current(|core, _| Pin::static_ref(&core.reactor).handle())
 }
@@ -685,6 +818,16 @@ pub(crate) fn try_io() -> Option<Io> {
 ///
 /// # Panics
 /// Outside [`Runtime::block_on`].
+///
+/// ```
+/// kasync_host::Runtime::new()?.block_on(async {
+///     let task = kasync_host::spawn(async { "done" }).expect("a free task slot");
+///     assert_eq!(task.await.unwrap(), "done");
+///     // Dropping a handle detaches the task: it runs on.
+///     drop(kasync_host::spawn(async {}).unwrap());
+/// });
+/// # Ok::<(), kasync_host::SetupError>(())
+/// ```
 pub fn spawn<F>(future: F) -> Result<JoinHandle<F::Output>, SpawnError>
 where
     F: Future + 'static,
@@ -706,6 +849,18 @@ where
 ///
 /// # Panics
 /// Outside [`Runtime::block_on`].
+///
+/// ```
+/// let rt = kasync_host::Builder::new().max_tasks(1).build()?;
+/// rt.block_on(async {
+///     let first = kasync_host::spawn(kasync_host::sleep(std::time::Duration::from_millis(2))).unwrap();
+///     drop(first); // detached: it still holds the only slot while it sleeps
+///     // Waits until the sleeper finishes, then runs.
+///     let second = kasync_host::spawn_when_free(async { 2 }).await.unwrap();
+///     assert_eq!(second.await.unwrap(), 2);
+/// });
+/// # Ok::<(), kasync_host::SetupError>(())
+/// ```
 pub async fn spawn_when_free<F>(future: F) -> Result<JoinHandle<F::Output>, SpawnError>
 where
     F: Future + 'static,

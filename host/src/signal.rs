@@ -23,6 +23,22 @@ pub struct Signals {
 
 impl Signals {
     /// Starts receiving `signals` (e.g. `libc::SIGINT`).
+    ///
+    /// ```
+    /// use kasync_host::signal::Signals;
+    ///
+    /// kasync_host::Runtime::new()?.block_on(async {
+    ///     let signals = Signals::new(&[libc::SIGUSR1])?;
+    ///     // SAFETY: kill(2) at this process, for a signal it now receives
+    ///     // as a value.
+    ///     unsafe { libc::kill(libc::getpid(), libc::SIGUSR1) };
+    ///     assert_eq!(signals.recv().await?, libc::SIGUSR1);
+    ///     // Not a signal number: refused.
+    ///     assert!(Signals::new(&[12345]).is_err());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(signals: &[i32]) -> io::Result<Self> {
         // SAFETY: `set` is initialised by `sigemptyset` before use; the
         // calls only read and write it and the thread's signal mask.
@@ -52,6 +68,8 @@ impl Signals {
     }
 
     /// Waits for the next of the signals and returns its number.
+    ///
+    /// (See [`new`](Self::new) for an example.)
     pub async fn recv(&self) -> io::Result<i32> {
         let size = mem::size_of::<libc::signalfd_siginfo>();
         let (result, buf) = io()
@@ -75,6 +93,18 @@ impl Signals {
 }
 
 /// Completes on the first Ctrl-C (SIGINT).
+///
+/// ```no_run
+/// // Serve until Ctrl-C (this example blocks until you press it).
+/// kasync_host::Runtime::new()?.block_on(async {
+///     let listener = kasync_host::net::TcpListener::bind("127.0.0.1:0")?;
+///     let server = kasync_host::spawn(kasync_host::apps::serve_echo(listener)).unwrap();
+///     kasync_host::signal::ctrl_c().await?;
+///     drop(server); // detached; it ends with the runtime
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub async fn ctrl_c() -> io::Result<()> {
     Signals::new(&[libc::SIGINT])?.recv().await.map(drop)
 }

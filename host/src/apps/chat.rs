@@ -170,6 +170,22 @@ impl Room {
 /// Runs the chat room on `listener` with the default [`ChatLimits`];
 /// never returns on its own. Failed accepts are reported on stderr, and
 /// the server goes on after a pause.
+///
+/// ```
+/// use kasync_host::net::{TcpListener, TcpStream};
+///
+/// kasync_host::Runtime::new()?.block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let addr = listener.local_addr()?;
+///     let _room = kasync_host::spawn(kasync_host::apps::serve_chat(listener)).unwrap();
+///     let ada = TcpStream::connect(addr).await?;
+///     ada.write_all("ada\n").await.0?;
+///     let (n, welcome) = ada.read(Vec::with_capacity(64)).await;
+///     assert!(welcome[..n?].starts_with(b"* welcome, ada"));
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub async fn serve_chat(listener: TcpListener) -> io::Result<()> {
     serve_chat_with(listener, ChatLimits::default()).await
 }

@@ -25,6 +25,23 @@ pub const ECHO_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// multishot receives. Runs until stopped. A failed accept (out of
 /// descriptors, …) is reported on stderr and the server goes on; at the
 /// runtime's task limit accepting pauses until a connection ends.
+///
+/// ```
+/// use kasync_host::net::{TcpListener, TcpStream};
+///
+/// kasync_host::Runtime::new()?.block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let addr = listener.local_addr()?;
+///     let _server = kasync_host::spawn(kasync_host::apps::serve_echo(listener)).unwrap();
+///     let client = TcpStream::connect(addr).await?;
+///     client.write_all("echo?").await.0?;
+///     let (n, back) = client.read_exact(Vec::with_capacity(5)).await;
+///     n?;
+///     assert_eq!(back, b"echo?");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub async fn serve_echo(listener: TcpListener) -> io::Result<()> {
     serve_echo_with(listener, ECHO_WRITE_TIMEOUT).await
 }

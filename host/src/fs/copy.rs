@@ -28,6 +28,19 @@ const CHUNK: usize = 256 * 1024;
 /// * `dst` is created with `src`'s permission bits (not its set-ID bits)
 ///   if it does not exist; a
 ///   dangling symbolic link as `dst` is refused, not written through.
+///
+/// ```
+/// # kasync_host::Runtime::new().unwrap().block_on(async {
+/// let dir = std::env::temp_dir();
+/// let (src, dst) = (dir.join(format!("kasync-doc-src-{}", std::process::id())), dir.join(format!("kasync-doc-dst-{}", std::process::id())));
+/// std::fs::write(&src, "copied through the ring")?;
+/// let bytes = kasync_host::fs::copy(&src, &dst).await?;
+/// assert_eq!(bytes, 23);
+/// assert_eq!(std::fs::read(&dst)?, std::fs::read(&src)?);
+/// # std::fs::remove_file(&src)?; std::fs::remove_file(&dst)?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
 pub async fn copy(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> io::Result<u64> {
     let src = src.as_ref();
     let from = File::open(src).await?;

@@ -26,11 +26,35 @@ pub struct File {
 
 impl File {
     /// Opens `path` for reading.
+    ///
+    /// ```
+    /// use kasync_host::fs::File;
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// let file = File::open("/etc/hostname").await;
+    /// # drop(file);
+    /// let missing = File::open("/no/such/file").await.unwrap_err();
+    /// assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
         Self::open_with(path.as_ref(), libc::O_RDONLY, 0).await
     }
 
     /// Creates (or truncates) `path` for writing, mode 0644.
+    ///
+    /// ```
+    /// use kasync_host::fs::File;
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// let path = std::env::temp_dir().join(format!("kasync-doc-create-{}", std::process::id()));
+    /// let file = File::create(&path).await?;
+    /// file.write_all_at("written through the ring\n", 0).await.0?;
+    /// file.close().await?;
+    /// assert_eq!(std::fs::read_to_string(&path)?, "written through the ring\n");
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
         Self::open_with(
             path.as_ref(),
@@ -41,6 +65,19 @@ impl File {
     }
 
     /// Opens `path` with `open(2)` flags and mode.
+    ///
+    /// ```
+    /// use kasync_host::fs::File;
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// let path = std::env::temp_dir().join(format!("kasync-doc-append-{}", std::process::id()));
+    /// let log = File::open_with(&path, libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND, 0o600).await?;
+    /// log.write_all_at("one\n", u64::MAX).await.0?; // u64::MAX: at the end
+    /// log.write_all_at("two\n", u64::MAX).await.0?;
+    /// assert_eq!(std::fs::read_to_string(&path)?, "one\ntwo\n");
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn open_with(path: &Path, flags: i32, mode: u32) -> io::Result<File> {
         let fd = io().submit(OpenAt::new(path, flags, mode)?).await?;
         Ok(File { fd: fd.into() })
@@ -49,6 +86,18 @@ impl File {
     /// Reads into `buf` at `offset`, appending after the bytes it holds up
     /// to its capacity; `Ok(0)` at end of file. No spare capacity is
     /// `InvalidInput` (see [`Socket::read`](crate::net::Socket::read)).
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// # let path = std::env::temp_dir().join(format!("kasync-doc-read-{}", std::process::id()));
+    /// # std::fs::write(&path, "0123456789")?;
+    /// let file = kasync_host::fs::File::open(&path).await?;
+    /// let (n, buf) = file.read_at(Vec::with_capacity(4), 3).await;
+    /// assert_eq!(&buf[..n?], b"3456");
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
         io().submit(ReadAt {
             fd: (self.fd.as_raw_fd()).into(),
@@ -59,6 +108,18 @@ impl File {
     }
 
     /// Writes `buf`'s bytes at `offset`; may write only part of them.
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// # let path = std::env::temp_dir().join(format!("kasync-doc-write-{}", std::process::id()));
+    /// let file = kasync_host::fs::File::create(&path).await?;
+    /// let (n, _) = file.write_at("abc", 10).await; // a hole before it
+    /// assert_eq!(n?, 3);
+    /// assert_eq!(file.metadata()?.len(), 13);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
         io().submit(WriteAt {
             fd: (self.fd.as_raw_fd()).into(),
@@ -72,6 +133,8 @@ impl File {
     /// position, for pipes and files opened for appending); gives the
     /// buffer back in any case. An offset beyond `i64::MAX` (no file has
     /// one) is `InvalidInput`.
+    ///
+    /// (See [`create`](Self::create) for an example.)
     pub async fn write_all_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<()>, B) {
         if offset != u64::MAX && offset > i64::MAX as u64 {
             let error = io::Error::new(
@@ -98,6 +161,17 @@ impl File {
     }
 
     /// Reads the whole file from offset 0.
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// # let path = std::env::temp_dir().join(format!("kasync-doc-all-{}", std::process::id()));
+    /// # std::fs::write(&path, vec![7u8; 100_000])?;
+    /// let data = kasync_host::fs::File::open(&path).await?.read_to_end().await?;
+    /// assert_eq!(data.len(), 100_000);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn read_to_end(&self) -> io::Result<Vec<u8>> {
         let mut data = Vec::new();
         let mut chunk = Vec::with_capacity(64 * 1024);
@@ -114,6 +188,21 @@ impl File {
 
     /// Reads into a registered buffer at `offset` (see
     /// [`Runtime::register_buffers`](crate::Runtime::register_buffers)).
+    ///
+    /// ```
+    /// let rt = kasync_host::Runtime::new()?;
+    /// let pool = rt.register_buffers(2, 4096)?;
+    /// rt.block_on(async {
+    /// # let path = std::env::temp_dir().join(format!("kasync-doc-fixed-{}", std::process::id()));
+    /// # std::fs::write(&path, "registered")?;
+    ///     let file = kasync_host::fs::File::open(&path).await?;
+    ///     let (n, buf) = file.read_fixed_at(pool.take().expect("a free buffer"), 0).await;
+    ///     assert_eq!(&buf.as_slice()[..n?], b"registered");
+    /// # std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn read_fixed_at(&self, buf: FixedBuf, offset: u64) -> (io::Result<usize>, FixedBuf) {
         io().submit(ReadFixedAt {
             fd: self.fd.as_raw_fd().into(),
@@ -124,6 +213,22 @@ impl File {
     }
 
     /// Writes a registered buffer's data at `offset`.
+    ///
+    /// ```
+    /// let rt = kasync_host::Runtime::new()?;
+    /// let pool = rt.register_buffers(2, 4096)?;
+    /// rt.block_on(async {
+    /// # let path = std::env::temp_dir().join(format!("kasync-doc-wfixed-{}", std::process::id()));
+    ///     let file = kasync_host::fs::File::create(&path).await?;
+    ///     let mut buf = pool.take().expect("a free buffer");
+    ///     buf.extend_from_slice(b"from a registered buffer");
+    ///     let (n, _buf) = file.write_fixed_at(buf, 0).await;
+    ///     assert_eq!(n?, 24);
+    /// # std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn write_fixed_at(
         &self,
         buf: FixedBuf,
@@ -145,6 +250,19 @@ impl File {
     ///
     /// # Panics
     /// Outside [`Runtime::block_on`](crate::Runtime::block_on).
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// # let path = std::env::temp_dir().join(format!("kasync-doc-reg-{}", std::process::id()));
+    /// # std::fs::write(&path, "hot file")?;
+    /// let file = kasync_host::fs::File::open(&path).await?;
+    /// let registered = file.register()?;
+    /// let (n, buf) = registered.read_at(Vec::with_capacity(8), 0).await;
+    /// assert_eq!(&buf[..n?], b"hot file");
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn register(&self) -> io::Result<RegisteredFile<'_>> {
         let ring = io();
         let fixed = ring
@@ -158,6 +276,17 @@ impl File {
     }
 
     /// Flushes data and metadata to storage.
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// # let path = std::env::temp_dir().join(format!("kasync-doc-sync-{}", std::process::id()));
+    /// let file = kasync_host::fs::File::create(&path).await?;
+    /// file.write_all_at("durable", 0).await.0?;
+    /// file.sync_all().await?; // on storage now
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn sync_all(&self) -> io::Result<()> {
         io().submit(Fsync {
             fd: self.fd.as_raw_fd(),
@@ -166,6 +295,8 @@ impl File {
     }
 
     /// The file's metadata.
+    ///
+    /// (See [`write_at`](Self::write_at) for an example.)
     pub fn metadata(&self) -> io::Result<std::fs::Metadata> {
         // SAFETY: the std value borrows our descriptor for the call and is
         // never dropped, so it does not close it.
@@ -175,6 +306,17 @@ impl File {
 
     /// Truncates or extends the file to `len` bytes (`ftruncate`; the
     /// extension is a hole).
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// # let path = std::env::temp_dir().join(format!("kasync-doc-len-{}", std::process::id()));
+    /// let file = kasync_host::fs::File::create(&path).await?;
+    /// file.set_len(1 << 20)?;
+    /// assert_eq!(file.metadata()?.len(), 1 << 20);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn set_len(&self, len: u64) -> io::Result<()> {
         // SAFETY: as in `metadata`: borrowed for the call, never dropped.
         let file = ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(self.fd.as_raw_fd()) });
@@ -183,6 +325,8 @@ impl File {
 
     /// Closes the file through the ring, reporting errors (dropping a
     /// `File` closes it too, silently).
+    ///
+    /// (See [`create`](Self::create) for an example.)
     pub async fn close(self) -> io::Result<()> {
         io().submit(Close::new(self.fd.into_owned())).await
     }
@@ -217,7 +361,9 @@ impl RegisteredFile<'_> {
         }
     }
 
-    /// Reads into `buf` at `offset` through the registered descriptor.
+    /// Reads into `buf` at `offset` through the registered descriptor
+    /// (appending, as [`File::read_at`]). See [`File::register`] for an
+    /// example.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
         let ring = match self.ring() {
             Ok(ring) => ring,
@@ -232,6 +378,18 @@ impl RegisteredFile<'_> {
     }
 
     /// Writes `buf`'s bytes at `offset` through the registered descriptor.
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// # let path = std::env::temp_dir().join(format!("kasync-doc-regw-{}", std::process::id()));
+    /// let file = kasync_host::fs::File::create(&path).await?;
+    /// let registered = file.register()?;
+    /// let (n, _) = registered.write_at("fast path", 0).await;
+    /// assert_eq!(n?, 9);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
         let ring = match self.ring() {
             Ok(ring) => ring,
@@ -246,6 +404,22 @@ impl RegisteredFile<'_> {
     }
 
     /// Reads into a registered buffer: both registrations at once.
+    ///
+    /// ```
+    /// let rt = kasync_host::Runtime::new()?;
+    /// let pool = rt.register_buffers(2, 4096)?;
+    /// rt.block_on(async {
+    /// # let path = std::env::temp_dir().join(format!("kasync-doc-both-{}", std::process::id()));
+    /// # std::fs::write(&path, "both")?;
+    ///     let file = kasync_host::fs::File::open(&path).await?;
+    ///     let registered = file.register()?;
+    ///     let (n, buf) = registered.read_fixed_at(pool.take().expect("free"), 0).await;
+    ///     assert_eq!(&buf.as_slice()[..n?], b"both");
+    /// # std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn read_fixed_at(&self, buf: FixedBuf, offset: u64) -> (io::Result<usize>, FixedBuf) {
         let ring = match self.ring() {
             Ok(ring) => ring,
