@@ -93,8 +93,10 @@ assert_eq!(text, "through tokio's traits");
 "#
 )]
 pub struct Compat<S> {
-    stream: S,
+    // Dropped first: operations in flight are cancelled before the stream
+    // (and its descriptor) goes.
     state: Pin<Box<State>>,
+    stream: S,
 }
 
 /// What is in flight, and the buffers. Pinned (the operations live in

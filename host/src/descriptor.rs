@@ -2,10 +2,14 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-/// An owned descriptor that, when closed, first tells the readiness
-/// backend (in any runtime, on any thread) that its number is about to be
-/// free — so a new descriptor that gets the number is not taken for this
-/// one (see [`kasync_poll::closing`]). io_uring keeps nothing by number.
+/// An owned descriptor that, when closed, first makes sure nothing still
+/// queued names its number: it tells the readiness backend (in any
+/// runtime, on any thread) that the number is about to be free (see
+/// [`kasync_poll::closing`]), and has the current runtime hand its queued
+/// submissions to io_uring — which resolves the number when it takes an
+/// entry, so an entry still queued at the close (a send whose future was
+/// just dropped, its cancel) would otherwise act on whatever descriptor
+/// gets the number next.
 #[derive(Debug)]
 pub(crate) struct Descriptor(Option<OwnedFd>);
 
@@ -14,7 +18,7 @@ impl Descriptor {
     /// keeps it: the readiness backend forgets the number now.
     pub(crate) fn into_owned(mut self) -> OwnedFd {
         let fd = self.0.take().expect("a descriptor is owned until dropped");
-        kasync_poll::closing(fd.as_raw_fd());
+        before_close(&fd);
         fd
     }
 }
@@ -43,8 +47,16 @@ impl AsFd for Descriptor {
 impl Drop for Descriptor {
     fn drop(&mut self) {
         if let Some(fd) = self.0.take() {
-            kasync_poll::closing(fd.as_raw_fd());
+            before_close(&fd);
             drop(fd);
         }
     }
+}
+
+/// What must happen before `fd`'s number is given up (see [`Descriptor`]).
+fn before_close(fd: &OwnedFd) {
+    if let Some(io) = crate::runtime::try_io() {
+        io.reactor().submit_queued();
+    }
+    kasync_poll::closing(fd.as_raw_fd());
 }

@@ -302,3 +302,116 @@ fn a_connection_that_never_says_its_name_is_closed() {
         assert_eq!(said, "* no name given in time; goodbye\n");
     });
 }
+
+/// A TCP connection to `addr` whose receive buffer is set small before it
+/// connects (so the window it offers stays small).
+fn connect_with_small_receive_buffer(addr: SocketAddr) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let SocketAddr::V4(v4) = addr else {
+        panic!("the test server listens on IPv4")
+    };
+    // SAFETY: plain socket calls on a descriptor this function owns, with
+    // valid, initialised arguments; the descriptor goes to `TcpStream`.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        let small: libc::c_int = 4096;
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&small as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: v4.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*v4.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let r = libc::connect(
+            fd,
+            (&sin as *const libc::sockaddr_in).cast(),
+            size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+        assert_eq!(r, 0, "connect: {}", std::io::Error::last_os_error());
+        TcpStream::from_raw_fd(fd)
+    }
+}
+
+/// A member that stops reading is cut off (its send times out, or it
+/// falls more than the room's backlog behind) and its connection closed,
+/// while a member that reads gets every line: nobody waits for the
+/// slowest.
+#[test]
+fn a_member_that_stops_reading_is_cut_off_and_the_others_hear_everything() {
+    const LINES: usize = 3 * apps::BACKLOG;
+    // The talker keeps at most two windows ahead of the reader (a fast
+    // conversation; a talker that floods without limit outruns every
+    // member, and the room cuts them off rather than wait).
+    const WINDOW: usize = 64;
+    watchdog("a_member_that_stops_reading", || {
+        let addr = chat_server_with(apps::ChatLimits {
+            write_timeout: Duration::from_millis(200),
+            ..apps::ChatLimits::default()
+        });
+        // A small receive buffer from the handshake on, so the server's
+        // sends to the sleeper soon block.
+        let sleeper = connect_with_small_receive_buffer(addr);
+        let mut sleeper_writer = sleeper.try_clone().unwrap();
+        sleeper_writer.write_all(b"sleeper\n").unwrap();
+        sleeper
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let (_reader_stream, mut reader) = join(addr, "reader");
+        let (mut talker, _talker_reader) = join(addr, "talker");
+        read_until(&mut reader, |l| l.starts_with("* talker joined"));
+        let (progress, heard) = mpsc::channel::<usize>();
+        let counter = thread::spawn(move || {
+            let mut got = 0;
+            let mut line = String::new();
+            while got < LINES {
+                line.clear();
+                assert!(
+                    reader.read_line(&mut line).unwrap() > 0,
+                    "after {got} lines"
+                );
+                if line.starts_with("talker: ") {
+                    got += 1;
+                    if got % WINDOW == 0 {
+                        let _ = progress.send(got);
+                    }
+                }
+            }
+            got
+        });
+        let text = format!("{}\n", "z".repeat(4000));
+        let batch = text.repeat(WINDOW);
+        for sent in (WINDOW..=LINES).step_by(WINDOW) {
+            talker.write_all(batch.as_bytes()).unwrap();
+            if sent > WINDOW {
+                let confirmed = heard.recv().unwrap();
+                assert!(confirmed + 2 * WINDOW >= sent);
+            }
+        }
+        assert_eq!(
+            counter.join().unwrap(),
+            LINES,
+            "the reading member heard every line"
+        );
+        // The sleeper's connection is closed by the server: reading what
+        // the kernel buffered ends in end-of-stream (or a reset).
+        let mut sleeper = sleeper;
+        let mut sink = vec![0; 1 << 16];
+        loop {
+            match sleeper.read(&mut sink) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("the sleeper was not disconnected: {e}"),
+            }
+        }
+    });
+}

@@ -266,6 +266,19 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         f(unsafe { &mut *self.driver.get() })
     }
 
+    /// Hands the operations queued so far to the backend now
+    /// ([`Driver::flush`]) instead of at the run loop's next turn. Call it
+    /// before closing a descriptor that queued operations (or their
+    /// cancellations) name by number: a backend that batches submissions
+    /// would otherwise issue them after the close — against whatever new
+    /// descriptor gets the number. Does nothing when called from inside
+    /// the driver (a completion handler).
+    pub fn submit_queued(&self) {
+        if !self.driver_busy.get() {
+            self.driver_mut(|d| d.flush());
+        }
+    }
+
     /// Cancels every operation the backend holds and waits, turning the
     /// backend, until each has completed. Their awaiting futures (if any)
     /// then resolve with the cancelled (or completed) result. Operations

@@ -180,7 +180,7 @@ impl<T, const N: usize> Future for Send<'_, T, N> {
             if waiter.take_notified() {
                 continue;
             }
-            if channel.senders.lock().register(waiter, cx.waker(), 1) == Registered::Notified {
+            if channel.senders.register(waiter, cx.waker(), 1) == Registered::Notified {
                 continue;
             }
             // A receive between the first try and the registration woke
@@ -233,7 +233,7 @@ impl<T, const N: usize> Future for Recv<'_, T, N> {
             if waiter.take_notified() {
                 continue;
             }
-            if channel.receivers.lock().register(waiter, cx.waker(), 1) == Registered::Notified {
+            if channel.receivers.register(waiter, cx.waker(), 1) == Registered::Notified {
                 continue;
             }
             if let Some(value) = channel.try_recv() {

@@ -16,7 +16,7 @@ use crate::atomics::Racy;
 ///
 /// # Subscribers that fall behind
 ///
-/// A message stays until every subscriber has read it, so the slowest
+/// A message is kept until every subscriber has read it, so the slowest
 /// subscriber decides when there is room. What a publisher does about a
 /// subscriber that does not keep up — or never reads at all — is its
 /// choice, per message:
@@ -37,7 +37,10 @@ use crate::atomics::Racy;
 /// (an interrupt handler hands values to a task through a
 /// [`Channel`](super::Channel) or [`Signal`](super::Signal)). A message is
 /// cloned for each subscriber that reads it, under the queue's lock: keep
-/// `T` cheap to clone (a small value, an `Arc`).
+/// `T` cheap to clone (a small value, an `Arc`). A message everyone has
+/// read is dropped when its place is used again (or with the queue), by
+/// the publisher — never under the lock, so a panicking `Drop` cannot
+/// leave the queue locked or a publisher unwoken.
 ///
 /// ```
 /// use kasync::sync::{PubSub, WaitResult};
@@ -100,7 +103,14 @@ impl fmt::Display for SubscribersFull {
 impl core::error::Error for SubscribersFull {}
 
 struct Inner<T, const N: usize, const SUBS: usize> {
+    /// The places. Those from `tail` to `head` hold the messages kept; a
+    /// place outside that range may still hold a message every subscriber
+    /// has read (`filled`), dropped when the place is written again or the
+    /// queue is dropped — never under the lock, where user code must not
+    /// run.
     messages: [MaybeUninit<T>; N],
+    /// Which places hold a value (kept or read by all).
+    filled: [bool; N],
     /// Subscribers yet to read each message (by place).
     unread: [usize; N],
     /// Number of the next message to publish.
@@ -117,42 +127,44 @@ impl<T, const N: usize, const SUBS: usize> Inner<T, N, SUBS> {
         (number % N as u64) as usize
     }
 
-    /// Drops the messages every subscriber has read from the front;
-    /// returns how many places came free.
+    /// Frees the places of the messages every subscriber has read, from
+    /// the front (their values stay until the places are written again);
+    /// returns how many came free. Runs no user code.
     fn trim(&mut self) -> usize {
         let mut freed = 0;
         while self.tail < self.head && self.unread[Self::place(self.tail)] == 0 {
-            let place = Self::place(self.tail);
             self.tail += 1;
             freed += 1;
-            // SAFETY: places from `tail` to `head` hold messages; this one
-            // is now outside that range, so it is dropped exactly once.
-            unsafe { self.messages[place].assume_init_drop() };
         }
         freed
     }
 
-    /// Stores `message`, dropping the oldest one if `make_room` and all
-    /// places are taken; else hands it back.
+    /// Stores `message`, giving up the oldest one if `make_room` and all
+    /// places are taken; else hands it back. Returns the value the place
+    /// held before (to be dropped after the lock).
     fn push(&mut self, message: T, make_room: bool) -> Result<Option<T>, T> {
         if self.subscribers == 0 {
             return Ok(Some(message));
         }
-        let mut dropped = None;
         if self.head - self.tail == N as u64 {
             if !make_room {
                 return Err(message);
             }
-            let place = Self::place(self.tail);
             self.tail += 1;
-            // SAFETY: the oldest kept message, now outside `tail..head`.
-            dropped = Some(unsafe { self.messages[place].assume_init_read() });
         }
         let place = Self::place(self.head);
+        let old = if self.filled[place] {
+            // SAFETY: a filled place holds a value, outside `tail..head`
+            // now (the range is full only up to this place).
+            Some(unsafe { self.messages[place].assume_init_read() })
+        } else {
+            None
+        };
         self.messages[place].write(message);
+        self.filled[place] = true;
         self.unread[place] = self.subscribers;
         self.head += 1;
-        Ok(dropped)
+        Ok(old)
     }
 }
 
@@ -171,6 +183,7 @@ impl<T: Clone, const N: usize, const SUBS: usize> PubSub<T, N, SUBS> {
                 lock: SpinLock::new(),
                 inner: Racy::new(Inner {
                     messages: [const { MaybeUninit::uninit() }; N],
+                    filled: [false; N],
                     unread: [0; N],
                     head: 0,
                     tail: 0,
@@ -258,11 +271,11 @@ impl<T: Clone, const N: usize, const SUBS: usize> Default for PubSub<T, N, SUBS>
 impl<T, const N: usize, const SUBS: usize> Drop for PubSub<T, N, SUBS> {
     fn drop(&mut self) {
         let inner = self.inner.get_mut();
-        while inner.tail < inner.head {
-            let place = (inner.tail % N as u64) as usize;
-            inner.tail += 1;
-            // SAFETY: places from `tail` to `head` hold messages.
-            unsafe { inner.messages[place].assume_init_drop() };
+        for (message, filled) in inner.messages.iter_mut().zip(&mut inner.filled) {
+            if core::mem::take(filled) {
+                // SAFETY: a filled place holds a value; taken once.
+                unsafe { message.assume_init_drop() };
+            }
         }
     }
 }
@@ -375,7 +388,7 @@ impl<T: Clone, const N: usize, const SUBS: usize> Future for NextMessage<'_, '_,
             if waiter.take_notified() {
                 continue;
             }
-            if readers.lock().register(waiter, cx.waker(), 1) == Registered::Notified {
+            if readers.register(waiter, cx.waker(), 1) == Registered::Notified {
                 continue;
             }
             if let Some(result) = this.subscriber.try_next_message() {
@@ -459,7 +472,7 @@ impl<T: Clone, const N: usize, const SUBS: usize> Future for Publish<'_, T, N, S
             if waiter.take_notified() {
                 continue;
             }
-            if pubsub.writers.lock().register(waiter, cx.waker(), 1) == Registered::Notified {
+            if pubsub.writers.register(waiter, cx.waker(), 1) == Registered::Notified {
                 continue;
             }
             if try_publish(pubsub, message) {

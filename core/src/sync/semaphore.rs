@@ -136,11 +136,9 @@ impl<'s> Future for Acquire<'s> {
         if waiter.take_notified() {
             return Poll::Ready(permit);
         }
-        let mut queue = semaphore.queue.lock();
-        if !waiter.is_active() && queue.take_units(n) {
-            return Poll::Ready(permit);
-        }
-        match queue.register(waiter, cx.waker(), n) {
+        // Takes the permits at once if nobody waits ahead and they are
+        // there; else waits in line.
+        match semaphore.queue.register(waiter, cx.waker(), n) {
             Registered::Notified => Poll::Ready(permit),
             Registered::Waiting => {
                 permit.forget();

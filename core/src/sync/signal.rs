@@ -323,7 +323,7 @@ impl<T> Future for Wait<'_, T> {
             if waiter.take_notified() {
                 continue;
             }
-            if signal.waiters.lock().register(waiter, cx.waker(), 1) == Registered::Notified {
+            if signal.waiters.register(waiter, cx.waker(), 1) == Registered::Notified {
                 continue;
             }
             if let Some(value) = signal.try_take() {

@@ -13,12 +13,13 @@
 //!   compare-and-swap and leaves; the holder serves every request before
 //!   it lets go.
 //! * Joining, re-registering and leaving the list
-//!   ([`lock`](WaitQueue::lock), [`cancel`](WaitQueue::cancel)) happen in
-//!   tasks and may spin while another context holds the lock. The holder
-//!   never runs user code while holding it (wakers are woken and dropped
-//!   after it is released) and never waits for anything, so the spin is
-//!   short; and it never spins on an interrupt handler that preempted it,
-//!   because such a handler only ever *grants*, never waits for the lock.
+//!   ([`register`](WaitQueue::register), [`cancel`](WaitQueue::cancel))
+//!   happen in tasks and may spin while another context holds the lock.
+//!   The holder never runs user code while holding it (wakers are cloned
+//!   before, woken and dropped after) and never waits for anything, so the
+//!   spin is short; and it never spins on an interrupt handler that
+//!   preempted it, because such a handler only ever *grants*, never waits
+//!   for the lock.
 //!
 //! # Units
 //!
@@ -183,6 +184,63 @@ impl WaitQueue {
             queue: self,
             batch: Batch::new(),
             stale: None,
+        }
+    }
+
+    /// Puts `waiter` at the back of the list wanting `want` units — or,
+    /// if nobody waits and the units are there, takes them at once — or,
+    /// if it is already in the list, makes sure it wakes `waker`. Returns
+    /// [`Registered::Notified`] when the waiter got its units (at once, or
+    /// granted meanwhile; it is `IDLE` then). Task context.
+    ///
+    /// The waker is cloned with the lock released (a clone is user code,
+    /// which may itself use this primitive), so a first registration takes
+    /// the lock twice.
+    pub(crate) fn register(&self, waiter: Pin<&Waiter>, waker: &Waker, want: usize) -> Registered {
+        let node: *const Waiter = &*waiter;
+        let mut fresh: Option<Waker> = None;
+        loop {
+            let mut locked = self.lock();
+            match waiter.state.load(Ordering::Acquire) {
+                NOTIFIED => {
+                    waiter.state.store(IDLE, Ordering::Relaxed);
+                    locked.stale = fresh;
+                    return Registered::Notified;
+                }
+                WAITING => {
+                    // SAFETY: linked nodes are touched under the lock, which
+                    // we hold; `will_wake` is a comparison, no user code.
+                    let current = waiter.links.with_mut(|l| unsafe {
+                        (*l).waker.as_ref().is_some_and(|w| w.will_wake(waker))
+                    });
+                    if current {
+                        locked.stale = fresh;
+                        return Registered::Waiting;
+                    }
+                    if let Some(new) = fresh.take() {
+                        // SAFETY: as above.
+                        locked.stale = waiter
+                            .links
+                            .with_mut(|l| unsafe { (*l).waker.replace(new) });
+                        return Registered::Waiting;
+                    }
+                }
+                _ => {
+                    if locked.take_units(want) {
+                        locked.stale = fresh;
+                        return Registered::Notified;
+                    }
+                    if let Some(new) = fresh.take() {
+                        // SAFETY: `waiter` is pinned and `IDLE`; its owner
+                        // cancels it in `Drop` (the type's contract).
+                        locked.with_list(|list| unsafe { list.push_back(node, new, want) });
+                        waiter.state.store(WAITING, Ordering::Relaxed);
+                        return Registered::Waiting;
+                    }
+                }
+            }
+            drop(locked);
+            fresh = Some(waker.clone());
         }
     }
 
@@ -402,48 +460,6 @@ impl Locked<'_> {
     /// Units kept and not taken (accumulating queues).
     pub(crate) fn units(&mut self) -> usize {
         self.with_list(|list| list.units)
-    }
-
-    /// Puts `waiter` at the back of the list wanting `want` units, or, if
-    /// it is already there, makes sure it wakes `waker`. If it was granted
-    /// meanwhile it is `IDLE` again and the result says so.
-    pub(crate) fn register(
-        &mut self,
-        waiter: Pin<&Waiter>,
-        waker: &Waker,
-        want: usize,
-    ) -> Registered {
-        let node: *const Waiter = &*waiter;
-        match waiter.state.load(Ordering::Acquire) {
-            NOTIFIED => {
-                waiter.state.store(IDLE, Ordering::Relaxed);
-                Registered::Notified
-            }
-            WAITING => {
-                // SAFETY: linked nodes are touched under the lock, which we
-                // hold. `will_wake` is a comparison, no user code; a clone
-                // (user code) under the lock is covered by this guard's
-                // `Drop`, which lets go if it panics.
-                let stale = waiter.links.with_mut(|l| unsafe {
-                    match &(*l).waker {
-                        Some(w) if w.will_wake(waker) => None,
-                        _ => (*l).waker.replace(waker.clone()),
-                    }
-                });
-                if stale.is_some() {
-                    self.stale = stale;
-                }
-                Registered::Waiting
-            }
-            _ => {
-                let waker = waker.clone();
-                // SAFETY: `waiter` is pinned and `IDLE`; its owner cancels
-                // it in `Drop` (the type's contract).
-                self.with_list(|list| unsafe { list.push_back(node, waker, want) });
-                waiter.state.store(WAITING, Ordering::Relaxed);
-                Registered::Waiting
-            }
-        }
     }
 
     /// Unlinks a `WAITING` waiter; returns its waker (to drop after the

@@ -4,12 +4,15 @@
 //!
 //! Limits a public server needs, and what happens at each:
 //!
-//! * **A member that falls behind** — its unsent lines pass the outbox
-//!   limit (each line counted with its bookkeeping, so a flood of tiny
-//!   lines fills it too), or one line takes longer than the write timeout
-//!   to send — is told so (when it still reads) and disconnected: memory
-//!   per member stays bounded, whatever the others send. A line is stored
-//!   once, however many outboxes hold it.
+//! * **A member that falls behind** — more than [`BACKLOG`] lines, or one
+//!   send takes longer than the write timeout — is told so (when it still
+//!   reads) and disconnected. The room is a [`kasync::sync::PubSub`]: each
+//!   line is stored once, in the room's last [`BACKLOG`] lines, and a
+//!   member is only a cursor into them, so memory stays bounded whatever
+//!   the others send and however slowly one member reads; nobody waits
+//!   for the slowest (the lagging-subscriber policy of
+//!   [`PubSub::publish_immediate`]).
+//! * **A full room** ([`MEMBERS`]) turns a newcomer away with a word why.
 //! * **A line longer than the limit** gets the sender an error line and
 //!   the connection closed.
 //! * **A connection that never says its name** in time is closed.
@@ -25,24 +28,26 @@
 //!   reading and its writing joined in it, so a member admitted is a
 //!   member served.
 
-use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::cell::Cell;
 use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::Poll;
 use std::time::Duration;
+
+use futures_util::future::{Either, select};
+use kasync::sync::{PubSub, Signal, Subscriber, WaitResult};
 
 use super::lines::{LineBuffer, LineTooLong};
 use crate::net::{TcpListener, TcpStream};
 use crate::{io as ring, sleep, spawn_when_free};
 
-/// What a member's unsent lines may count before it is disconnected.
-const OUTBOX_BYTES: usize = 256 * 1024;
-/// What a queued line counts beyond its bytes (its share of the queue and
-/// of the allocation).
-const LINE_OVERHEAD: usize = 64;
+/// Lines the room keeps for members that have not sent them on yet: a
+/// member that falls further behind is disconnected.
+pub const BACKLOG: usize = 512;
+/// Members a room holds at once; one more is turned away with a word why.
+pub const MEMBERS: usize = 4096;
 /// Longest line a member may send, in bytes (without its line ending).
 const MAX_LINE: usize = 4096;
 /// Longest a single line may take to reach a member.
@@ -54,17 +59,23 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Lines a member's reader handles before it lets other tasks run.
 const LINES_PER_TURN: usize = 32;
 
-/// One line as members receive it (with its `\n`), stored once and shared
-/// by every outbox that holds it.
+/// One line as members receive it (with its `\n`), stored once in the
+/// room and shared by every member that sends it on.
 type Line = Rc<[u8]>;
 
-/// The limits of [`serve_chat_with`]. [`Default`]: outboxes of 256 KiB
-/// (each queued line counted with 64 bytes of bookkeeping), lines of 4096
-/// bytes, 10 s to send a line, 30 s to send a name.
+/// What the room broadcasts: who said it (not sent back to them), and the
+/// line.
+type Said = (u64, Line);
+
+/// The room: every line to every member, the last [`BACKLOG`] kept for
+/// the members still sending them on.
+type Room = PubSub<Said, BACKLOG, MEMBERS>;
+
+/// The limits of [`serve_chat_with`]. [`Default`]: lines of 4096 bytes,
+/// 10 s to send a line, 30 s to send a name. (How far a member may fall
+/// behind is [`BACKLOG`] lines; how many may join, [`MEMBERS`].)
 #[derive(Debug, Clone, Copy)]
 pub struct ChatLimits {
-    /// What a member's unsent lines may count before it is cut off.
-    pub outbox_bytes: usize,
     /// Longest line a member may send, in bytes (without its line ending).
     pub max_line: usize,
     /// Longest a line may take to reach a member before it is cut off.
@@ -76,70 +87,9 @@ pub struct ChatLimits {
 impl Default for ChatLimits {
     fn default() -> Self {
         Self {
-            outbox_bytes: OUTBOX_BYTES,
             max_line: MAX_LINE,
             write_timeout: WRITE_TIMEOUT,
             name_timeout: NAME_TIMEOUT,
-        }
-    }
-}
-
-/// Lines waiting to be sent to one member, and its writer's waker.
-struct Outbox {
-    lines: VecDeque<Line>,
-    /// What the queued lines count against [`OUTBOX_BYTES`].
-    counted: usize,
-    waker: Option<Waker>,
-    /// No more lines: the member left, or is being disconnected.
-    closed: bool,
-    /// What `counted` may reach.
-    limit: usize,
-}
-
-impl Outbox {
-    fn new(limit: usize) -> Self {
-        Self {
-            lines: VecDeque::new(),
-            counted: 0,
-            waker: None,
-            closed: false,
-            limit,
-        }
-    }
-
-    /// Queues `line`; past the limit the member is cut off: its queue is
-    /// replaced by a last notice and closed.
-    fn push(&mut self, line: Line) {
-        if self.closed {
-            return;
-        }
-        let cost = line.len() + LINE_OVERHEAD;
-        if self.counted + cost > self.limit {
-            self.lines.clear();
-            self.lines
-                .push_back(Rc::from(&b"* you fell too far behind; disconnecting\n"[..]));
-            self.counted = 0;
-            self.closed = true;
-        } else {
-            self.counted += cost;
-            self.lines.push_back(line);
-        }
-        if let Some(waker) = self.waker.take() {
-            waker.wake();
-        }
-    }
-
-    /// The next line to send; `None` once closed and empty.
-    fn pop(&mut self) -> Option<Line> {
-        let line = self.lines.pop_front()?;
-        self.counted = self.counted.saturating_sub(line.len() + LINE_OVERHEAD);
-        Some(line)
-    }
-
-    fn close(&mut self) {
-        self.closed = true;
-        if let Some(waker) = self.waker.take() {
-            waker.wake();
         }
     }
 }
@@ -149,22 +99,11 @@ fn line(text: String) -> Line {
     Rc::from(text.into_bytes())
 }
 
-struct Room {
-    members: BTreeMap<u64, Rc<RefCell<Outbox>>>,
-    next_id: u64,
+/// The room and what its members share.
+struct Chat {
+    room: &'static Room,
+    next_id: Cell<u64>,
     limits: ChatLimits,
-}
-
-impl Room {
-    /// Queues `text` for every member but `from`.
-    fn broadcast(&self, from: u64, text: &str) {
-        let shared = line(format!("{text}\n"));
-        for (&id, outbox) in &self.members {
-            if id != from {
-                outbox.borrow_mut().push(Rc::clone(&shared));
-            }
-        }
-    }
 }
 
 /// Runs the chat room on `listener` with the default [`ChatLimits`];
@@ -190,18 +129,20 @@ pub async fn serve_chat(listener: TcpListener) -> io::Result<()> {
     serve_chat_with(listener, ChatLimits::default()).await
 }
 
-/// [`serve_chat`] with other limits.
+/// [`serve_chat`] with other limits. The room's memory (its [`BACKLOG`]
+/// lines and [`MEMBERS`] places, about 80 KiB) is kept for the life of the
+/// process.
 pub async fn serve_chat_with(listener: TcpListener, limits: ChatLimits) -> io::Result<()> {
-    let room = Rc::new(RefCell::new(Room {
-        members: BTreeMap::new(),
-        next_id: 0,
+    let chat = Rc::new(Chat {
+        room: Box::leak(Box::new(Room::new())),
+        next_id: Cell::new(0),
         limits,
-    }));
+    });
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 // At the runtime's task limit, accepting waits for a slot.
-                if let Err(e) = spawn_when_free(member(Rc::clone(&room), stream)).await {
+                if let Err(e) = spawn_when_free(member(Rc::clone(&chat), stream)).await {
                     eprintln!("chat: {e}; closing the connection from {peer}");
                 }
             }
@@ -213,10 +154,10 @@ pub async fn serve_chat_with(listener: TcpListener, limits: ChatLimits) -> io::R
     }
 }
 
-/// One member, in one task: reads its lines and, at the same time, writes
-/// what others say to it.
-async fn member(room: Rc<RefCell<Room>>, stream: TcpStream) {
-    let limits = room.borrow().limits;
+/// One member, in one task: reads its lines and, at the same time, sends
+/// it what the others say.
+async fn member(chat: Rc<Chat>, stream: TcpStream) {
+    let limits = chat.limits;
     let stream = Rc::new(stream);
     let mut lines = LineBuffer::new(limits.max_line);
     let mut buf = Vec::with_capacity(4096);
@@ -234,27 +175,27 @@ async fn member(room: Rc<RefCell<Room>>, stream: TcpStream) {
         Ok(Read::Closed) => return,
         Err(_) => return refuse("* no name given in time; goodbye\n").await,
     };
-    let outbox = Rc::new(RefCell::new(Outbox::new(limits.outbox_bytes)));
-    let id = {
-        let mut room = room.borrow_mut();
-        let id = room.next_id;
-        room.next_id += 1;
-        room.members.insert(id, Rc::clone(&outbox));
-        let here = room.members.len();
-        outbox
-            .borrow_mut()
-            .push(line(format!("* welcome, {name} ({here} here)\n")));
-        room.broadcast(id, &format!("* {name} joined"));
-        id
+    let room = chat.room;
+    let Ok(mut subscriber) = room.subscriber() else {
+        return refuse("* the room is full; try again later\n").await;
     };
+    let id = chat.next_id.get();
+    chat.next_id.set(id + 1);
+    let welcome = format!("* welcome, {name} ({} here)\n", room.subscriber_count());
+    room.publish_immediate((id, line(format!("* {name} joined\n"))));
+    // The reader tells the writer it is done (with a last word, if any).
+    let leaving: Signal<Option<Line>> = Signal::new();
     let reader = async {
         let mut handled = 0;
+        let mut last_word = None;
         loop {
             match read_line(&stream, &mut lines, &mut buf).await {
                 Read::Line(text) if text.is_empty() => {}
-                Read::Line(text) => room.borrow().broadcast(id, &format!("{name}: {text}")),
+                Read::Line(text) => {
+                    room.publish_immediate((id, line(format!("{name}: {text}\n"))));
+                }
                 Read::TooLong => {
-                    outbox.borrow_mut().push(line(format!(
+                    last_word = Some(line(format!(
                         "* lines are limited to {} bytes; disconnecting\n",
                         limits.max_line
                     )));
@@ -267,18 +208,24 @@ async fn member(room: Rc<RefCell<Room>>, stream: TcpStream) {
                 yield_now().await;
             }
         }
-        {
-            let mut room = room.borrow_mut();
-            room.members.remove(&id);
-            room.broadcast(id, &format!("* {name} left"));
-        }
+        room.publish_immediate((id, line(format!("* {name} left\n"))));
         // The writer sends what is left, then shuts the connection down.
-        outbox.borrow_mut().close();
+        leaving.signal(last_word);
     };
     // A writer cut off shuts the connection down, which ends the reader.
-    let writer = write_outbox(Rc::clone(&stream), Rc::clone(&outbox), limits.write_timeout);
+    let writer = send_room(
+        &stream,
+        &mut subscriber,
+        id,
+        welcome,
+        &leaving,
+        limits.write_timeout,
+    );
     futures_util::future::join(reader, writer).await;
 }
+
+/// The last word to a member that fell more than [`BACKLOG`] lines behind.
+const FELL_BEHIND: &str = "* you fell too far behind; disconnecting\n";
 
 /// Lets the other tasks run once.
 async fn yield_now() {
@@ -330,33 +277,65 @@ async fn read_line(stream: &TcpStream, lines: &mut LineBuffer, buf: &mut Vec<u8>
     }
 }
 
-/// Bytes of queued lines the writer sends in one go.
+/// Bytes of lines the writer sends in one go.
 const BATCH: usize = 16 * 1024;
 
-/// Sends the member its outbox — the lines queued meanwhile in one send,
-/// up to [`BATCH`] bytes — until it leaves or is cut off; then shuts the
-/// connection down, which also ends the member's reading side.
-async fn write_outbox(stream: Rc<TcpStream>, outbox: Rc<RefCell<Outbox>>, timeout: Duration) {
+/// Sends the member what the others say — the lines published meanwhile
+/// in one send, up to [`BATCH`] bytes — until it leaves (then what is
+/// left) or falls more than [`BACKLOG`] lines behind (then a last word);
+/// then shuts the connection down, which also ends the member's reading
+/// side.
+async fn send_room(
+    stream: &TcpStream,
+    subscriber: &mut Subscriber<'static, Said, BACKLOG, MEMBERS>,
+    id: u64,
+    welcome: String,
+    leaving: &Signal<Option<Line>>,
+    timeout: Duration,
+) {
     let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        let more = poll_fn(|cx| {
-            let mut outbox = outbox.borrow_mut();
-            while batch.len() < BATCH {
-                let Some(line) = outbox.pop() else { break };
-                batch.extend_from_slice(&line);
+    batch.extend_from_slice(welcome.as_bytes());
+    let mut done = false;
+    while !done {
+        // What is there now.
+        while batch.len() < BATCH && !done {
+            match subscriber.try_next_message() {
+                Some(WaitResult::Message((from, line))) if from != id => {
+                    batch.extend_from_slice(&line)
+                }
+                Some(WaitResult::Message(_)) => {}
+                Some(WaitResult::Lagged(_)) => {
+                    batch.clear();
+                    batch.extend_from_slice(FELL_BEHIND.as_bytes());
+                    done = true;
+                }
+                None if leaving.signaled() => {
+                    if let Some(Some(word)) = leaving.try_take() {
+                        batch.extend_from_slice(&word);
+                    }
+                    done = true;
+                }
+                None => break,
             }
-            if !batch.is_empty() {
-                Poll::Ready(true)
-            } else if outbox.closed {
-                Poll::Ready(false)
-            } else {
-                outbox.waker = Some(cx.waker().clone());
-                Poll::Pending
+        }
+        if batch.is_empty() {
+            // Nothing yet: wait for a line, or for the member to leave.
+            let next = std::pin::pin!(subscriber.next_message());
+            let left = std::pin::pin!(leaving.wait());
+            match select(next, left).await {
+                Either::Left((WaitResult::Message((from, line)), _)) => {
+                    if from != id {
+                        batch.extend_from_slice(&line);
+                    }
+                }
+                Either::Left((WaitResult::Lagged(_), _)) => {
+                    batch.extend_from_slice(FELL_BEHIND.as_bytes());
+                    done = true;
+                }
+                // Put back for the loop above, which sends what is left.
+                Either::Right((word, _)) => leaving.signal(word),
             }
-        })
-        .await;
-        if !more {
-            break;
+            continue;
         }
         let sent = ring().timeout(timeout, stream.write_all(batch)).await;
         match sent {
@@ -368,7 +347,6 @@ async fn write_outbox(stream: Rc<TcpStream>, outbox: Rc<RefCell<Outbox>>, timeou
             _ => break,
         }
     }
-    outbox.borrow_mut().close();
     // SAFETY: `shutdown` on the member's socket, which `stream` keeps open;
     // it ends the reading task's receive (end of stream) as well.
     unsafe { libc::shutdown(stream.as_fd().as_raw_fd(), libc::SHUT_RDWR) };

@@ -6,7 +6,7 @@ mod echo;
 mod files;
 mod lines;
 
-pub use chat::{ChatLimits, serve_chat, serve_chat_with};
+pub use chat::{BACKLOG, ChatLimits, MEMBERS, serve_chat, serve_chat_with};
 pub use echo::{ECHO_WRITE_TIMEOUT, echo_connection, serve_echo, serve_echo_with};
 pub use files::{cat, cp};
 
