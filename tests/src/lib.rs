@@ -1,5 +1,6 @@
 //! Helpers shared by kasync's test suites and benchmarks.
 //!
+//! * [`alarm`] — a real interrupt: `SIGALRM` from an interval timer.
 //! * [`alloc_counter`] — a counting global allocator to prove code paths
 //!   allocation-free.
 //! * [`watchdog`] — turns a hang (a lost wake-up) into a loud failure
@@ -10,6 +11,7 @@
 //!
 //! The end-to-end tests themselves live in this package's `tests/` folder.
 
+pub mod alarm;
 pub mod alloc_counter;
 pub mod crowd;
 pub mod wake;

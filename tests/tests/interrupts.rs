@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use kasync::IrqQueue;
 use kasync_host::Runtime;
+use kasync_tests::alarm::{on_alarm, set_timer};
 use kasync_tests::watchdog::watchdog;
 
 static TICKS: IrqQueue<u64, 64> = IrqQueue::new();
@@ -14,40 +15,15 @@ static DELIVERED: AtomicU64 = AtomicU64::new(0);
 
 /// The "interrupt handler": count, push, done. Async-signal-safe: atomics
 /// and (through the wake) one eventfd write.
-extern "C" fn on_alarm(_signal: libc::c_int) {
+extern "C" fn on_alarm_handler(_signal: libc::c_int) {
     let n = DELIVERED.fetch_add(1, Ordering::Relaxed) + 1;
     let _ = TICKS.push(n);
-}
-
-fn set_timer(interval: Duration) {
-    let tv = libc::timeval {
-        tv_sec: interval.as_secs() as libc::time_t,
-        tv_usec: interval.subsec_micros() as libc::suseconds_t,
-    };
-    let timer = libc::itimerval {
-        it_interval: tv,
-        it_value: tv,
-    };
-    // SAFETY: a valid timer value; the old value is not needed.
-    let r = unsafe { libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut()) };
-    assert_eq!(r, 0);
 }
 
 #[test]
 fn sigalrm_pushes_into_an_irq_queue_and_wakes_the_parked_runtime() {
     watchdog("sigalrm", || {
-        // SAFETY: installs a handler that only touches atomics and the
-        // lock-free queue; `sa_mask` is initialised by `sigemptyset`.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_alarm as *const () as libc::sighandler_t;
-            libc::sigemptyset(&mut action.sa_mask);
-            action.sa_flags = libc::SA_RESTART;
-            assert_eq!(
-                libc::sigaction(libc::SIGALRM, &action, std::ptr::null_mut()),
-                0
-            );
-        }
+        on_alarm(on_alarm_handler);
         let rt = Runtime::new().unwrap();
         let target = 1_000;
         set_timer(Duration::from_millis(1));

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use kasync::sync::{Channel, Semaphore, Signal};
 use kasync_host::{Runtime, spawn};
+use kasync_tests::alarm::{on_alarm, set_timer};
 use kasync_tests::watchdog::watchdog;
 
 static EVENTS: Channel<u64, 16> = Channel::new();
@@ -24,7 +25,7 @@ static DELIVERED: AtomicU64 = AtomicU64::new(0);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// The "interrupt handler": only the `try_`/non-waiting operations.
-extern "C" fn on_alarm(_signal: libc::c_int) {
+extern "C" fn on_alarm_handler(_signal: libc::c_int) {
     let n = DELIVERED.fetch_add(1, Ordering::Relaxed) + 1;
     if EVENTS.try_send(n).is_err() {
         DROPPED.fetch_add(1, Ordering::Relaxed);
@@ -33,35 +34,10 @@ extern "C" fn on_alarm(_signal: libc::c_int) {
     TOKENS.release(1);
 }
 
-fn set_timer(interval: Duration) {
-    let tv = libc::timeval {
-        tv_sec: interval.as_secs() as libc::time_t,
-        tv_usec: interval.subsec_micros() as libc::suseconds_t,
-    };
-    let timer = libc::itimerval {
-        it_interval: tv,
-        it_value: tv,
-    };
-    // SAFETY: a valid timer value; the old value is not needed.
-    let r = unsafe { libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut()) };
-    assert_eq!(r, 0);
-}
-
 #[test]
 fn an_interrupt_feeds_channel_signal_and_semaphore_while_tasks_churn_their_lists() {
     watchdog("sync from SIGALRM", || {
-        // SAFETY: the handler touches only atomics and the lock-free
-        // operations; `sa_mask` is initialised by `sigemptyset`.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_alarm as *const () as libc::sighandler_t;
-            libc::sigemptyset(&mut action.sa_mask);
-            action.sa_flags = libc::SA_RESTART;
-            assert_eq!(
-                libc::sigaction(libc::SIGALRM, &action, std::ptr::null_mut()),
-                0
-            );
-        }
+        on_alarm(on_alarm_handler);
         let rt = Runtime::new().unwrap();
         const TARGET: u64 = 3_000;
         set_timer(Duration::from_micros(200));
