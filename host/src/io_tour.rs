@@ -58,6 +58,11 @@ impl fmt::Display for IoTourReport {
 }
 
 /// How the report names a backend.
+///
+/// ```
+/// use kasync_host::{Backend, io_tour::backend_name};
+/// assert_eq!(backend_name(Backend::Poll), "the readiness backend (epoll)");
+/// ```
 pub fn backend_name(backend: Backend) -> &'static str {
     match backend {
         Backend::Poll => "the readiness backend (epoll)",
@@ -66,6 +71,13 @@ pub fn backend_name(backend: Backend) -> &'static str {
 }
 
 /// Runs the I/O tour on `rt`.
+///
+/// ```
+/// let rt = kasync_host::Runtime::new()?;
+/// let report = kasync_host::io_tour::run(&rt)?;
+/// println!("{report:?}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn run(rt: &Runtime) -> io::Result<IoTourReport> {
     let before = rt.driver_stats();
     let report = rt.block_on(async {

@@ -28,6 +28,13 @@ pub struct Machine {
 impl Machine {
     /// Reads `/proc`, probes io_uring with the default settings, and reads
     /// `KASYNC_BACKEND`.
+    ///
+    /// ```
+    /// let machine = kasync_host::machine::Machine::detect();
+    /// println!("{} CPUs; io_uring usable: {}", machine.cpus, machine.io_uring_usable());
+    /// let (backend, why) = machine.backend();
+    /// println!("a runtime would use {backend} ({why})");
+    /// ```
     pub fn detect() -> Self {
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .ok()

@@ -79,6 +79,13 @@ impl fmt::Display for TourError {
 impl std::error::Error for TourError {}
 
 /// Runs the tour on the current thread (plus helper threads).
+///
+/// ```no_run
+/// // What `host` runs (it takes a few seconds).
+/// let report = kasync_host::tour::run()?;
+/// println!("{report:?}");
+/// # Ok::<(), kasync_host::tour::TourError>(())
+/// ```
 pub fn run() -> Result<TourReport, TourError> {
     let start = Instant::now();
     let runner = EXECUTOR.runner().map_err(|_| TourError::Busy)?;

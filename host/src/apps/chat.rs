@@ -132,6 +132,19 @@ pub async fn serve_chat(listener: TcpListener) -> io::Result<()> {
 /// [`serve_chat`] with other limits. The room's memory (its [`BACKLOG`]
 /// lines and [`MEMBERS`] places, about 80 KiB) is kept for the life of the
 /// process.
+///
+/// ```
+/// use std::time::Duration;
+/// use kasync_host::apps::{ChatLimits, serve_chat_with};
+///
+/// kasync_host::Runtime::new()?.block_on(async {
+///     let listener = kasync_host::net::TcpListener::bind("127.0.0.1:0")?;
+///     let limits = ChatLimits { name_timeout: Duration::from_secs(5), ..ChatLimits::default() };
+///     let _room = kasync_host::spawn(serve_chat_with(listener, limits)).unwrap();
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub async fn serve_chat_with(listener: TcpListener, limits: ChatLimits) -> io::Result<()> {
     let chat = Rc::new(Chat {
         room: Box::leak(Box::new(Room::new())),

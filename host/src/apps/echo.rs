@@ -47,6 +47,7 @@ pub async fn serve_echo(listener: TcpListener) -> io::Result<()> {
 }
 
 /// [`serve_echo`] with another time a peer may take nothing of its echo.
+/// (See [`serve_echo`] for an example.)
 pub async fn serve_echo_with(listener: TcpListener, write_timeout: Duration) -> io::Result<()> {
     let mut incoming = listener.incoming();
     while let Some(stream) = incoming.next().await {
@@ -72,6 +73,23 @@ pub async fn serve_echo_with(listener: TcpListener, write_timeout: Duration) -> 
 /// closes, or takes nothing of its echo for [`ECHO_WRITE_TIMEOUT`]; a failed
 /// receive or send (other than the peer resetting the connection) is
 /// reported on stderr.
+///
+/// ```
+/// use kasync_host::net::{TcpListener, TcpStream};
+///
+/// kasync_host::Runtime::new()?.block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let client = TcpStream::connect(listener.local_addr()?).await?;
+///     let (server_side, _) = listener.accept().await?;
+///     let _echo = kasync_host::spawn(kasync_host::apps::echo_connection(server_side)).unwrap();
+///     client.write_all("one connection").await.0?;
+///     let (r, back) = client.read_exact(Vec::with_capacity(14)).await;
+///     r?;
+///     assert_eq!(back, b"one connection");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub async fn echo_connection(stream: TcpStream) {
     echo_with(stream, ECHO_WRITE_TIMEOUT).await;
 }

@@ -22,6 +22,19 @@ pub struct CatReport {
 /// 64 KiB chunks through the ring; `-` is standard input. A file that
 /// cannot be read is reported in the result and skipped (as `cat` does);
 /// an error writing `out` (a closed pipe, a full disk) ends it.
+///
+/// ```
+/// # kasync_host::Runtime::new().unwrap().block_on(async {
+/// let path = std::env::temp_dir().join(format!("kasync-doc-cat-{}", std::process::id()));
+/// std::fs::write(&path, "cat me\n")?;
+/// let mut out = Vec::new();
+/// let report = kasync_host::apps::cat(&[path.as_path(), "/no/such/file".as_ref()], &mut out).await?;
+/// assert_eq!(out, b"cat me\n");
+/// assert_eq!(report.failed.len(), 1); // the missing file, reported and skipped
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
 pub async fn cat(paths: &[impl AsRef<Path>], out: &mut impl Write) -> io::Result<CatReport> {
     let mut report = CatReport::default();
     for path in paths {
@@ -97,6 +110,15 @@ async fn copy_out(source: impl Source, out: &mut impl Write) -> Result<u64, Fail
 }
 
 /// Copies `src` to `dst` (see [`fs::copy`]); the error names both.
+///
+/// ```
+/// # kasync_host::Runtime::new().unwrap().block_on(async {
+/// let missing = std::path::Path::new("/no/such/file");
+/// let error = kasync_host::apps::cp(missing, "/tmp/x".as_ref()).await.unwrap_err();
+/// assert!(error.to_string().contains("/no/such/file"), "{error}");
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
 pub async fn cp(src: &Path, dst: &Path) -> io::Result<u64> {
     fs::copy(src, dst).await.map_err(|e| {
         io::Error::new(

@@ -16,6 +16,16 @@ use std::net::SocketAddr;
 use crate::net::TcpListener;
 
 /// Parses `addr` and listens on it, with errors that say what was wrong.
+///
+/// ```
+/// # kasync_host::Runtime::new().unwrap().block_on(async {
+/// let listener = kasync_host::apps::listen("127.0.0.1:0")?;
+/// # drop(listener);
+/// let error = kasync_host::apps::listen("localhost").unwrap_err();
+/// assert!(error.to_string().contains("expected IP:PORT"), "{error}");
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
 pub fn listen(addr: &str) -> io::Result<TcpListener> {
     let parsed: SocketAddr = addr.parse().map_err(|e| {
         io::Error::new(
