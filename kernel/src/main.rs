@@ -180,7 +180,9 @@ async fn self_test(runner: &kasync::Runner<Hlt, 8, 1024>, io: Io) -> Result<Summ
     let scancodes = keys.await.map_err(|_| "keyboard task failed")?;
     let (typed, typed_len) = line.await.map_err(|_| "line task failed")?;
     // The interrupt's latest scancode: the release of the last key typed.
-    let last = keyboard::LATEST.try_take().ok_or("the keyboard interrupt signalled nothing")?;
+    let last = keyboard::LATEST
+        .try_take()
+        .ok_or("the keyboard interrupt signalled nothing")?;
     let expected = keyboard::make_code(TYPED.chars().last().unwrap_or('\n')).unwrap_or(0) | 0x80;
     if last != expected {
         return Err("the latest scancode signalled is not the last key's release");
