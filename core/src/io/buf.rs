@@ -42,7 +42,10 @@ pub unsafe trait IoBuf: 'static {
 ///
 /// # Safety
 /// As for [`IoBuf`], and [`stable_mut_ptr`](IoBufMut::stable_mut_ptr) may
-/// be written through for all `bytes_total` bytes.
+/// be written through for all `bytes_total` bytes. An implementation that
+/// overrides [`spare_ptr`](IoBufMut::spare_ptr) or
+/// [`spare_len`](IoBufMut::spare_len) keeps them inside that memory: the
+/// kernel writes `spare_len` bytes at `spare_ptr`.
 pub unsafe trait IoBufMut: IoBuf {
     /// Start of the memory, for writing.
     fn stable_mut_ptr(&mut self) -> *mut u8;
