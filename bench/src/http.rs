@@ -205,52 +205,57 @@ pub fn run(reps: usize, secs: u64) -> String {
 const RESPONSE: &[u8] =
     b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-type: text/plain\r\n\r\nhello";
 
-/// A listener with the same backlog as kasync's, on tokio.
-fn tokio_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(4096)
+/// Serves `addr` on tokio's current-thread runtime: a listener with the
+/// same backlog as kasync's, `TCP_NODELAY`, a task per connection.
+fn serve_tokio<F, Fut>(addr: SocketAddr, connection: F) -> std::io::Result<()>
+where
+    F: Fn(tokio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(4096)?;
+        loop {
+            let (stream, _) = listener.accept().await?;
+            stream.set_nodelay(true)?;
+            tokio::spawn(connection(stream));
+        }
+    })
 }
 
 /// The hand-written server of the `http` example, for tokio.
 pub fn serve_http_tokio(addr: SocketAddr) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let listener = tokio_listener(addr)?;
+    serve_tokio(addr, |mut stream| async move {
+        let mut received = Vec::with_capacity(4096);
+        let mut replies = Vec::with_capacity(4096);
+        let mut buf = [0u8; 4096];
         loop {
-            let (mut stream, _) = listener.accept().await?;
-            stream.set_nodelay(true)?;
-            tokio::spawn(async move {
-                let mut received = Vec::with_capacity(4096);
-                let mut replies = Vec::with_capacity(4096);
-                let mut buf = [0u8; 4096];
-                loop {
-                    let mut start = 0;
-                    while let Some(len) = received[start..]
-                        .windows(4)
-                        .position(|w| w == b"\r\n\r\n")
-                        .map(|at| at + 4)
-                    {
-                        start += len;
-                        replies.extend_from_slice(RESPONSE);
-                    }
-                    received.drain(..start);
-                    if !replies.is_empty() {
-                        if stream.write_all(&replies).await.is_err() {
-                            return;
-                        }
-                        replies.clear();
-                    }
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => received.extend_from_slice(&buf[..n]),
-                    }
+            let mut start = 0;
+            while let Some(len) = received[start..]
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map(|at| at + 4)
+            {
+                start += len;
+                replies.extend_from_slice(RESPONSE);
+            }
+            received.drain(..start);
+            if !replies.is_empty() {
+                if stream.write_all(&replies).await.is_err() {
+                    return;
                 }
-            });
+                replies.clear();
+            }
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
         }
     })
 }
@@ -262,24 +267,14 @@ pub fn serve_hyper_tokio(addr: SocketAddr) -> std::io::Result<()> {
     use hyper::server::conn::http1;
     use hyper::service::service_fn;
     use hyper_util::rt::TokioIo;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let listener = tokio_listener(addr)?;
-        loop {
-            let (stream, _) = listener.accept().await?;
-            stream.set_nodelay(true)?;
-            tokio::spawn(async move {
-                let hello = |_: hyper::Request<hyper::body::Incoming>| async {
-                    Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
-                        b"hello",
-                    ))))
-                };
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service_fn(hello))
-                    .await;
-            });
-        }
+    serve_tokio(addr, |stream| async move {
+        let hello = |_: hyper::Request<hyper::body::Incoming>| async {
+            Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
+                b"hello",
+            ))))
+        };
+        let _ = http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service_fn(hello))
+            .await;
     })
 }

@@ -12,18 +12,12 @@ use std::os::unix::net::UnixStream as StdUnixStream;
 
 use kasync::io::BufPool;
 use kasync_host::fs::File;
+use kasync_host::io;
 use kasync_host::net::{UdpSocket, UnixStream};
-use kasync_host::{Backend, Builder, Runtime, io};
 use kasync_ops::ops::ReadvAt;
-use kasync_tests::watchdog::watchdog;
 
-fn each_backend(what: &str, test: impl Fn(Runtime)) {
-    for backend in [Backend::Uring, Backend::Poll] {
-        watchdog(&format!("{what} on {backend}"), || {
-            test(Builder::new().backend(backend).build().unwrap())
-        });
-    }
-}
+mod support;
+use support::each_backend;
 
 #[test]
 fn a_socket_read_appends_to_a_vec() {

@@ -14,6 +14,15 @@ use kasync_host::{Runtime, apps};
 use kasync_tests::watchdog::watchdog;
 
 /// Runs the chat server on its own thread and runtime; returns its address.
+/// The tests here run one at a time: two of them measure the process's
+/// memory, which the others' transfers (megabytes through in-process
+/// sockets) would inflate.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn chat_server() -> SocketAddr {
     chat_server_with(apps::ChatLimits::default())
 }
@@ -74,6 +83,7 @@ fn rss_kib() -> u64 {
 /// every line.
 #[test]
 fn a_member_that_never_reads_does_not_grow_the_server() {
+    let _alone = one_at_a_time();
     const LINES: usize = 100_000;
     watchdog("a_member_that_never_reads", || {
         let addr = chat_server();
@@ -136,6 +146,7 @@ fn a_member_that_never_reads_does_not_grow_the_server() {
 /// the connection closed; the room goes on.
 #[test]
 fn an_endless_line_is_refused() {
+    let _alone = one_at_a_time();
     watchdog("an_endless_line_is_refused", || {
         let addr = chat_server();
         let (mut flooder, mut flooder_reader) = join(addr, "flooder");
@@ -167,6 +178,7 @@ fn an_endless_line_is_refused() {
 /// clients leave, new members chat as usual.
 #[test]
 fn running_out_of_descriptors_does_not_end_the_server() {
+    let _alone = one_at_a_time();
     use std::os::unix::process::CommandExt;
     watchdog("running_out_of_descriptors", || {
         let port = {
@@ -264,6 +276,7 @@ fn running_out_of_descriptors_does_not_end_the_server() {
 /// their queues cost the server much memory.
 #[test]
 fn a_flood_of_tiny_lines_is_counted_with_its_bookkeeping() {
+    let _alone = one_at_a_time();
     watchdog("a_flood_of_tiny_lines", || {
         let addr = chat_server();
         let sleepers: Vec<_> = (0..50)
@@ -290,6 +303,7 @@ fn a_flood_of_tiny_lines_is_counted_with_its_bookkeeping() {
 /// timeout, with a word why.
 #[test]
 fn a_connection_that_never_says_its_name_is_closed() {
+    let _alone = one_at_a_time();
     watchdog("a_connection_that_never_says_its_name", || {
         let addr = chat_server_with(apps::ChatLimits {
             name_timeout: Duration::from_millis(200),
@@ -347,6 +361,7 @@ fn connect_with_small_receive_buffer(addr: SocketAddr) -> TcpStream {
 /// slowest.
 #[test]
 fn a_member_that_stops_reading_is_cut_off_and_the_others_hear_everything() {
+    let _alone = one_at_a_time();
     const LINES: usize = 3 * apps::BACKLOG;
     // The talker keeps at most two windows ahead of the reader (a fast
     // conversation; a talker that floods without limit outruns every
@@ -412,6 +427,47 @@ fn a_member_that_stops_reading_is_cut_off_and_the_others_hear_everything() {
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
                 Err(e) => panic!("the sleeper was not disconnected: {e}"),
             }
+        }
+    });
+}
+
+/// A full room turns a newcomer away with a word why; once a member
+/// leaves, the next one gets in.
+#[test]
+fn a_full_room_turns_newcomers_away_until_someone_leaves() {
+    let _alone = one_at_a_time();
+    watchdog("a_full_room", || {
+        let addr = chat_server_with(apps::ChatLimits {
+            max_members: 2,
+            ..apps::ChatLimits::default()
+        });
+        let first = join(addr, "first");
+        let (_second, mut second_reader) = join(addr, "second");
+        let mut third = TcpStream::connect(addr).unwrap();
+        third.write_all(b"third\n").unwrap();
+        let mut refusal = String::new();
+        third.read_to_string(&mut refusal).unwrap();
+        assert_eq!(refusal, "* the room is full; try again later\n");
+        drop(first); // both halves: the connection closes
+        read_until(&mut second_reader, |l| l.starts_with("* first left"));
+        // Its place is free once the leaving member's task has sent its
+        // last lines and ended: a newcomer gets in within moments.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut fourth = TcpStream::connect(addr).unwrap();
+            fourth.write_all(b"fourth\n").unwrap();
+            let mut reader = BufReader::new(fourth);
+            let mut welcome = String::new();
+            reader.read_line(&mut welcome).unwrap();
+            if welcome.starts_with("* welcome, fourth") {
+                break;
+            }
+            assert_eq!(welcome, "* the room is full; try again later\n");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the place never came free"
+            );
+            thread::sleep(Duration::from_millis(10));
         }
     });
 }

@@ -10,16 +10,10 @@ use std::task::{Context, Waker};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use kasync_host::compat::Compat;
 use kasync_host::net::UnixStream;
-use kasync_host::{Backend, Builder, Runtime, sleep};
-use kasync_tests::watchdog::watchdog;
+use kasync_host::sleep;
 
-fn each_backend(what: &str, test: impl Fn(Runtime)) {
-    for backend in [Backend::Uring, Backend::Poll] {
-        watchdog(&format!("{what} on {backend}"), || {
-            test(Builder::new().backend(backend).build().unwrap())
-        });
-    }
-}
+mod support;
+use support::each_backend;
 
 #[test]
 fn a_read_left_pending_and_resumed_after_partial_reads_loses_and_repeats_nothing() {

@@ -13,16 +13,10 @@ use futures_util::io::{AsyncRead, AsyncWrite};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use kasync_host::compat::Compat;
 use kasync_host::net::{TcpListener, TcpStream, UnixStream};
-use kasync_host::{Backend, Builder, Runtime};
-use kasync_tests::watchdog::watchdog;
+use kasync_host::{Backend, Builder};
 
-fn each_backend(what: &str, test: impl Fn(Runtime)) {
-    for backend in [Backend::Uring, Backend::Poll] {
-        watchdog(&format!("{what} on {backend}"), || {
-            test(Builder::new().backend(backend).build().unwrap())
-        });
-    }
-}
+mod support;
+use support::each_backend;
 
 #[test]
 fn zero_writes_double_close_write_after_close() {

@@ -81,45 +81,25 @@ pub unsafe trait IoBufMut: IoBuf {
     }
 }
 
-// SAFETY: a `'static` slice lives for the whole program at a fixed address,
-// and all its bytes are initialised.
-unsafe impl IoBuf for &'static [u8] {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
+/// `IoBuf` for `'static` byte views whose every byte is data.
+macro_rules! static_bytes {
+    ($($t:ty),*) => {$(
+        // SAFETY: a `'static` value lives for the whole program at a fixed
+        // address, and all of its `len()` bytes are initialised.
+        unsafe impl IoBuf for $t {
+            fn stable_ptr(&self) -> *const u8 {
+                self.as_ptr()
+            }
+            fn bytes_init(&self) -> usize {
+                self.len()
+            }
+            fn bytes_total(&self) -> usize {
+                self.len()
+            }
+        }
+    )*};
 }
-
-// SAFETY: as for `&'static [u8]`.
-unsafe impl IoBuf for &'static mut [u8] {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
-
-// SAFETY: a `'static` string is as `&'static [u8]`: fixed, initialised.
-unsafe impl IoBuf for &'static str {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
+static_bytes!(&'static [u8], &'static mut [u8], &'static str);
 
 /// `N` buffers of `SIZE` bytes in static storage, handed out as [`PoolBuf`]s
 /// and returned when those are dropped. Taking and returning are lock-free.

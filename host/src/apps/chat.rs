@@ -72,8 +72,8 @@ type Said = (u64, Line);
 type Room = PubSub<Said, BACKLOG, MEMBERS>;
 
 /// The limits of [`serve_chat_with`]. [`Default`]: lines of 4096 bytes,
-/// 10 s to send a line, 30 s to send a name. (How far a member may fall
-/// behind is [`BACKLOG`] lines; how many may join, [`MEMBERS`].)
+/// 10 s to send a line, 30 s to send a name, [`MEMBERS`] members. (How far
+/// a member may fall behind is [`BACKLOG`] lines.)
 #[derive(Debug, Clone, Copy)]
 pub struct ChatLimits {
     /// Longest line a member may send, in bytes (without its line ending).
@@ -82,6 +82,9 @@ pub struct ChatLimits {
     pub write_timeout: Duration,
     /// How long a new connection may take to send its name.
     pub name_timeout: Duration,
+    /// Members at once (at most [`MEMBERS`]); one more is turned away
+    /// with a word why.
+    pub max_members: usize,
 }
 
 impl Default for ChatLimits {
@@ -90,6 +93,7 @@ impl Default for ChatLimits {
             max_line: MAX_LINE,
             write_timeout: WRITE_TIMEOUT,
             name_timeout: NAME_TIMEOUT,
+            max_members: MEMBERS,
         }
     }
 }
@@ -189,7 +193,8 @@ async fn member(chat: Rc<Chat>, stream: TcpStream) {
         Err(_) => return refuse("* no name given in time; goodbye\n").await,
     };
     let room = chat.room;
-    let Ok(mut subscriber) = room.subscriber() else {
+    let full = room.subscriber_count() >= limits.max_members;
+    let Some(mut subscriber) = room.subscriber().ok().filter(|_| !full) else {
         return refuse("* the room is full; try again later\n").await;
     };
     let id = chat.next_id.get();
@@ -332,6 +337,9 @@ async fn send_room(
             }
         }
         if batch.is_empty() {
+            if done {
+                break; // left, with nothing more to send
+            }
             // Nothing yet: wait for a line, or for the member to leave.
             let next = std::pin::pin!(subscriber.next_message());
             let left = std::pin::pin!(leaving.wait());
