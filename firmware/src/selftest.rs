@@ -1,0 +1,241 @@
+//! The self-test: tasks fed by interrupts, checked and reported on the UART.
+//!
+//! * uart: `run.sh` writes [`SENT`] bytes `0, 1, …` into QEMU's serial
+//!   input. The reader waits until the receive interrupt had to drop a byte
+//!   (its [`IrqQueue`](kasync::IrqQueue) is full — a reader that fell
+//!   behind), then drains; every byte is received in order or counted as
+//!   dropped.
+//! * kick: every 8th byte the receive interrupt raises the higher-priority
+//!   kick interrupt, which preempts it and sends its sequence number
+//!   through a `kasync::sync::Channel`; every kick is received or counted,
+//!   every one ran nested.
+//! * workers: 36 tasks (more than one 32-bit word of ready bits) wait on a
+//!   `kasync::sync::Semaphore` that the SysTick interrupt releases one
+//!   permit per tick.
+//! * ticker: five sleeps of 25 ticks, across the 32-bit wrap of SysTick's
+//!   count; timeouts fire and do not fire.
+
+use core::future::pending;
+use core::sync::atomic::{AtomicU32, Ordering};
+use core::time::Duration;
+
+use kasync::JoinHandle;
+use kasync::sync::Semaphore;
+use kasync::time::Clock;
+
+use crate::clock::{self, CLOCK};
+use crate::idle::SLEEPS;
+use crate::uart::{self, KICK_EVERY};
+use crate::{Io, Runner, kick, println};
+
+/// Bytes `run.sh` writes to the UART: `0, 1, …, SENT - 1`.
+pub const SENT: u32 = 200;
+/// Kick interrupts the receive interrupt raises for them.
+const KICKS: u32 = SENT / KICK_EVERY;
+/// Worker tasks.
+const WORKERS: u32 = 36;
+const TICKER_LINES: u64 = 5;
+const TICKER_EVERY: u64 = 25;
+
+/// Permits for the workers, released from the SysTick interrupt.
+static WORK: Semaphore = Semaphore::new(0);
+/// Permits SysTick still has to release (only SysTick writes it).
+static PERMITS_LEFT: AtomicU32 = AtomicU32::new(WORKERS);
+/// Workers that got their permit.
+static GRANTED: AtomicU32 = AtomicU32::new(0);
+
+/// Called by the SysTick exception on every tick.
+pub fn on_tick() {
+    let left = PERMITS_LEFT.load(Ordering::Relaxed);
+    if left > 0 {
+        PERMITS_LEFT.store(left - 1, Ordering::Relaxed);
+        WORK.release(1);
+    }
+}
+
+/// Runs the self-test; `Err` says what failed.
+pub async fn run(runner: &Runner, io: Io) -> Result<(), &'static str> {
+    let ticker = spawn(runner, ticker_task(io))?;
+    let timeouts = spawn(runner, timeout_task(io))?;
+    let reader = spawn(runner, uart_task())?;
+    let kicks = spawn(runner, kick_task())?;
+    let mut workers: [Option<JoinHandle<u32>>; WORKERS as usize] =
+        [const { None }; WORKERS as usize];
+    for (id, worker) in workers.iter_mut().enumerate() {
+        *worker = Some(spawn(runner, worker_task(id as u32))?);
+    }
+
+    let sleeps = ticker.await.map_err(|_| "the ticker task failed")??;
+    let fired_at = timeouts.await.map_err(|_| "the timeout task failed")??;
+    println!("timeout fired at +{fired_at} ticks (limit 20)");
+    let now = CLOCK.now();
+    if now <= u64::from(u32::MAX) {
+        return Err("the clock did not cross its 32-bit wrap");
+    }
+    println!(
+        "clock: {sleeps} sleeps in order across the 32-bit wrap of SysTick's count, now at tick {now:#x}"
+    );
+
+    let (received, dropped) = reader.await.map_err(|_| "the uart task failed")??;
+    println!(
+        "uart: {}/{SENT} bytes: {received} received in order, {dropped} dropped",
+        received + dropped
+    );
+
+    let kicked = kicks.await.map_err(|_| "the kick task failed")??;
+    let ran = kick::RAN.load(Ordering::Relaxed);
+    let nested = kick::NESTED.load(Ordering::Relaxed);
+    println!(
+        "kick: {nested}/{ran} kick interrupts ran nested in the UART's; {kicked} events received through a kasync::sync::Channel, {} dropped",
+        kick::DROPPED.load(Ordering::Relaxed)
+    );
+    if ran != KICKS || nested != ran {
+        return Err("the kick interrupt did not run nested once per 8 bytes");
+    }
+
+    let mut finished = 0;
+    for worker in &mut workers {
+        if let Some(worker) = worker.take() {
+            worker.await.map_err(|_| "a worker failed")?;
+            finished += 1;
+        }
+    }
+    let granted = GRANTED.load(Ordering::Relaxed);
+    println!(
+        "workers: {finished} tasks each took a permit the SysTick interrupt released through a kasync::sync::Semaphore ({granted} granted, {} left over)",
+        WORK.available_permits()
+    );
+    if finished != WORKERS || granted != WORKERS || WORK.available_permits() != 0 {
+        return Err("the workers did not get exactly one permit each");
+    }
+
+    let ticks = CLOCK.now();
+    let sleeps = SLEEPS.load(Ordering::Relaxed);
+    let interrupts = ticks - u64::from(clock::START)
+        + u64::from(uart::TAKEN.load(Ordering::Relaxed))
+        + u64::from(ran);
+    println!("idle: the core slept in wfi {sleeps} times; {interrupts} interrupts were taken");
+    if sleeps == 0 || u64::from(sleeps) > interrupts {
+        return Err("the run loop did not sleep in wfi, or slept more often than it was woken");
+    }
+    Ok(())
+}
+
+/// Prints where the self-test stood when its time ran out.
+pub fn report_stuck() {
+    println!(
+        "stuck: {} bytes taken by the UART interrupt, {} dropped, {} kicks, {} workers granted",
+        uart::TAKEN.load(Ordering::Relaxed),
+        uart::RECEIVED.dropped(),
+        kick::RAN.load(Ordering::Relaxed),
+        GRANTED.load(Ordering::Relaxed)
+    );
+}
+
+fn spawn<F>(runner: &Runner, task: F) -> Result<JoinHandle<F::Output>, &'static str>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    runner
+        .spawn_local(task)
+        .map_err(|_| "cannot spawn a task: the executor is full")
+}
+
+/// Waits for the receive interrupt to overflow its queue, then receives
+/// until every byte sent was received or counted as dropped. Returns
+/// (received, dropped).
+async fn uart_task() -> Result<(u32, u32), &'static str> {
+    let dropped_then = uart::OVERFLOWED.wait().await;
+    println!(
+        "uart: the reader fell behind: the interrupt's queue of {} was full and {dropped_then} byte(s) dropped",
+        uart::RECEIVED.capacity()
+    );
+    let mut received = 0u32;
+    let mut last: Option<u8> = None;
+    loop {
+        // A drop happens only while the queue is full, so the bytes still
+        // queued are received before it can be missed here.
+        let dropped = uart::RECEIVED.dropped() as u32;
+        match (received + dropped).cmp(&SENT) {
+            core::cmp::Ordering::Equal => return Ok((received, dropped)),
+            core::cmp::Ordering::Greater => return Err("more bytes arrived than were sent"),
+            core::cmp::Ordering::Less => {}
+        }
+        let byte = uart::RECEIVED.recv().await;
+        if last.is_some_and(|last| byte <= last) || u32::from(byte) >= SENT {
+            return Err("a byte arrived out of order, twice, or was never sent");
+        }
+        last = Some(byte);
+        received += 1;
+    }
+}
+
+/// Receives the kick interrupt's events until every kick was received or
+/// counted as dropped; returns how many were received.
+async fn kick_task() -> Result<u32, &'static str> {
+    let mut received = 0u32;
+    let mut last = 0;
+    while received + kick::DROPPED.load(Ordering::Relaxed) < KICKS {
+        let seq = kick::EVENTS.recv().await;
+        if seq <= last {
+            return Err("kick events arrived out of order");
+        }
+        last = seq;
+        received += 1;
+    }
+    Ok(received)
+}
+
+async fn worker_task(id: u32) -> u32 {
+    WORK.acquire(1).await.forget();
+    GRANTED.fetch_add(1, Ordering::Relaxed);
+    id
+}
+
+/// Prints a line every `TICKER_EVERY` ticks; checks each sleep ended on
+/// time and in order.
+async fn ticker_task(io: Io) -> Result<u64, &'static str> {
+    let timers = io.timers();
+    let start = timers.now();
+    let mut last = 0;
+    for line in 1..=TICKER_LINES {
+        let due = line * TICKER_EVERY;
+        timers.sleep_until(start + due).await;
+        let at = timers.now() - start;
+        println!("tick line {line} at +{at} ticks (due +{due})");
+        if at < due || at < last {
+            return Err("a sleep ended early or out of order");
+        }
+        last = at;
+    }
+    Ok(TICKER_LINES)
+}
+
+/// A timeout around a future that never completes fires; one around a
+/// shorter sleep does not. Returns when the first fired, in ticks.
+async fn timeout_task(io: Io) -> Result<u64, &'static str> {
+    let start = io.timers().now();
+    if io
+        .timeout(Duration::from_millis(20), pending::<()>())
+        .await
+        .is_ok()
+    {
+        return Err("a timeout around a pending future did not fire");
+    }
+    let fired_at = io.timers().now() - start;
+    if fired_at < 20 {
+        return Err("a timeout fired early");
+    }
+    if io
+        .timeout(
+            Duration::from_millis(100),
+            io.sleep(Duration::from_millis(5)),
+        )
+        .await
+        .is_err()
+    {
+        return Err("a timeout fired although its future finished first");
+    }
+    Ok(fired_at)
+}
