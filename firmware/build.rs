@@ -1,4 +1,7 @@
-//! Puts `memory.x` and `device.x` where cortex-m-rt's `link.x` finds them.
+//! Links with cortex-m-rt's `link.x`, and puts `memory.x` and `device.x`
+//! where it finds them. The link argument lives here rather than in
+//! `.cargo/config.toml`: a `RUSTFLAGS` in the environment would replace
+//! that and silently link an image without a vector table.
 
 use std::path::PathBuf;
 use std::{env, fs};
@@ -10,4 +13,5 @@ fn main() {
         println!("cargo:rerun-if-changed={script}");
     }
     println!("cargo:rustc-link-search={}", out.display());
+    println!("cargo:rustc-link-arg=-Tlink.x");
 }

@@ -19,6 +19,12 @@ pub const TICK_HZ: u32 = 1_000;
 pub const START: u32 = u32::MAX - 100;
 
 /// A 64-bit tick count kept as two 32-bit halves.
+///
+/// Read it ([`Clock::now`]) from thread mode or from handlers that cannot
+/// preempt SysTick (priority equal or lower): a read that preempts the
+/// tick between its two stores would see the new high half with the old
+/// low one — 2^32 ticks ahead — and nothing retries it. Here only the run
+/// loop reads it.
 pub struct SysTicks {
     high: AtomicU32,
     low: AtomicU32,
@@ -35,9 +41,8 @@ impl SysTicks {
     pub fn tick(&self) {
         let low = self.low.load(Ordering::Relaxed).wrapping_add(1);
         if low == 0 {
-            // The high half first: a reader that sees the new low half
-            // then sees the new high half, and one that read the old high
-            // half before it sees it change and retries.
+            // A reader this tick preempted (the only kind, see above)
+            // finds the high half changed under it and reads again.
             self.high.fetch_add(1, Ordering::Release);
         }
         self.low.store(low, Ordering::Release);

@@ -20,14 +20,21 @@ pub static RAN: AtomicU32 = AtomicU32::new(0);
 pub static NESTED: AtomicU32 = AtomicU32::new(0);
 /// Events [`EVENTS`] had no room for.
 pub static DROPPED: AtomicU32 = AtomicU32::new(0);
+/// Times [`raise`] found that the handler had already run when it returned.
+pub static AT_ONCE: AtomicU32 = AtomicU32::new(0);
 
 /// Pends the interrupt and lets it be taken before returning (the barriers
 /// make the pending write and the exception happen before the next
 /// instruction), so a caller of lower priority is preempted right here.
+/// Counts in [`AT_ONCE`] whether the handler did run before this returned.
 pub fn raise() {
+    let before = RAN.load(Ordering::Relaxed);
     NVIC::pend(Irq::Kick);
     asm::dsb();
     asm::isb();
+    if RAN.load(Ordering::Relaxed) != before {
+        AT_ONCE.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The handler (NVIC line 31, the highest priority here).

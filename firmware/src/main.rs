@@ -106,18 +106,21 @@ fn main() -> ! {
     let reactor: Pin<&'static FirmwareReactor> = Pin::static_ref(&REACTOR.0);
     let io = reactor.handle();
     let outcome = runner.block_on_with(&*reactor, async {
-        io.timeout(Duration::from_secs(10), selftest::run(&runner, io))
-            .await
+        io.timeout(
+            Duration::from_secs(10),
+            selftest::run(&runner, io, &mut cp.SYST),
+        )
+        .await
     });
     match outcome {
         Ok(Ok(())) => {
             println!("SELFTEST PASS");
-            semihosting::exit(true)
+            semihosting::exit(0)
         }
         Ok(Err(why)) => fail(why),
         Err(_) => {
             selftest::report_stuck();
-            fail("self-test did not finish within 10 s")
+            fail("self-test did not finish within 10 s of SysTick time")
         }
     }
 }
@@ -131,25 +134,25 @@ fn SysTick() {
 
 fn fail(why: &str) -> ! {
     println!("SELFTEST FAIL: {why}");
-    semihosting::exit(false)
+    semihosting::exit(semihosting::FAILED)
 }
 
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
     // Printing from a handler is fine here: nothing runs after it.
     println!("SELFTEST FAIL: hard fault at pc {:#010x}", frame.pc());
-    semihosting::exit(false)
+    semihosting::exit(semihosting::FAILED)
 }
 
 #[exception]
 unsafe fn DefaultHandler(irqn: i16) {
     println!("SELFTEST FAIL: unexpected exception or interrupt {irqn}");
-    semihosting::exit(false)
+    semihosting::exit(semihosting::FAILED)
 }
 
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
     cortex_m::interrupt::disable();
     println!("SELFTEST FAIL: panic: {info}");
-    semihosting::exit(false)
+    semihosting::exit(semihosting::FAILED)
 }

@@ -1,26 +1,34 @@
 //! The self-test: tasks fed by interrupts, checked and reported on the UART.
 //!
-//! * uart: `run.sh` writes [`SENT`] bytes `0, 1, …` into QEMU's serial
-//!   input. The reader waits until the receive interrupt had to drop a byte
-//!   (its [`IrqQueue`](kasync::IrqQueue) is full — a reader that fell
-//!   behind), then drains; every byte is received in order or counted as
-//!   dropped.
+//! * uart, first burst: `run.sh` writes [`FIRST_BURST`] bytes `0, 1, …`
+//!   into QEMU's serial input. The reader waits until the receive interrupt
+//!   had to drop a byte (its [`IrqQueue`](kasync::IrqQueue) is full — a
+//!   reader that fell behind), then drains: every byte is received in order
+//!   or counted as dropped.
+//! * uart, second burst: SysTick is stopped, the reader says on the UART
+//!   that it waits, and only then does `run.sh` send the rest. Nothing but
+//!   the UART's interrupts can wake the core now: the reader must be woken
+//!   by them out of `wfi`, byte after byte, to the last.
 //! * kick: every 8th byte the receive interrupt raises the higher-priority
-//!   kick interrupt, which preempts it and sends its sequence number
-//!   through a `kasync::sync::Channel`; every kick is received or counted,
-//!   every one ran nested.
+//!   kick interrupt, which preempts it at once and sends its sequence
+//!   number through a `kasync::sync::Channel`; every kick is received or
+//!   counted, every one ran nested and before `raise` returned.
 //! * workers: 36 tasks (more than one 32-bit word of ready bits) wait on a
 //!   `kasync::sync::Semaphore` that the SysTick interrupt releases one
 //!   permit per tick.
 //! * ticker: five sleeps of 25 ticks, across the 32-bit wrap of SysTick's
 //!   count; timeouts fire and do not fire.
+//!
+//! `run.sh` reads [`FIRST_BURST`], [`SENT`], [`KICK_EVERY`](crate::uart::KICK_EVERY)
+//! and [`WORKERS`] from this source: keep their `pub const` lines simple.
 
-use core::future::pending;
+use core::future::{pending, poll_fn};
 use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 
+use cortex_m::peripheral::SYST;
 use kasync::JoinHandle;
-use kasync::sync::Semaphore;
+use kasync::sync::{Semaphore, Signal};
 use kasync::time::Clock;
 
 use crate::clock::{self, CLOCK};
@@ -28,14 +36,25 @@ use crate::idle::SLEEPS;
 use crate::uart::{self, KICK_EVERY};
 use crate::{Io, Runner, kick, println};
 
-/// Bytes `run.sh` writes to the UART: `0, 1, …, SENT - 1`.
+/// Bytes `run.sh` writes to the UART at first: `0, 1, …, FIRST_BURST - 1`.
+pub const FIRST_BURST: u32 = 100;
+/// Bytes it writes in all: the second burst is `FIRST_BURST, …, SENT - 1`.
 pub const SENT: u32 = 200;
 /// Kick interrupts the receive interrupt raises for them.
 const KICKS: u32 = SENT / KICK_EVERY;
 /// Worker tasks.
-const WORKERS: u32 = 36;
+pub const WORKERS: u32 = 36;
 const TICKER_LINES: u64 = 5;
 const TICKER_EVERY: u64 = 25;
+
+const _: () = assert!(
+    FIRST_BURST as usize > uart::QUEUE,
+    "the first burst must overflow the receive queue"
+);
+const _: () = assert!(
+    SENT > FIRST_BURST && SENT <= 256,
+    "bytes are 0..SENT, one byte each"
+);
 
 /// Permits for the workers, released from the SysTick interrupt.
 static WORK: Semaphore = Semaphore::new(0);
@@ -43,6 +62,12 @@ static WORK: Semaphore = Semaphore::new(0);
 static PERMITS_LEFT: AtomicU32 = AtomicU32::new(WORKERS);
 /// Workers that got their permit.
 static GRANTED: AtomicU32 = AtomicU32::new(0);
+/// From the reader to `run`: the first burst is accounted for.
+static FIRST_DRAINED: Signal<u32> = Signal::new();
+/// From `run` to the reader: SysTick is stopped, ask for the rest.
+static SECOND_BURST: Signal<()> = Signal::new();
+/// Bytes the reader received so far (for the report when stuck).
+static RECEIVED_SO_FAR: AtomicU32 = AtomicU32::new(0);
 
 /// Called by the SysTick exception on every tick.
 pub fn on_tick() {
@@ -54,7 +79,7 @@ pub fn on_tick() {
 }
 
 /// Runs the self-test; `Err` says what failed.
-pub async fn run(runner: &Runner, io: Io) -> Result<(), &'static str> {
+pub async fn run(runner: &Runner, io: Io, syst: &mut SYST) -> Result<(), &'static str> {
     let ticker = spawn(runner, ticker_task(io))?;
     let timeouts = spawn(runner, timeout_task(io))?;
     let reader = spawn(runner, uart_task())?;
@@ -76,23 +101,6 @@ pub async fn run(runner: &Runner, io: Io) -> Result<(), &'static str> {
         "clock: {sleeps} sleeps in order across the 32-bit wrap of SysTick's count, now at tick {now:#x}"
     );
 
-    let (received, dropped) = reader.await.map_err(|_| "the uart task failed")??;
-    println!(
-        "uart: {}/{SENT} bytes: {received} received in order, {dropped} dropped",
-        received + dropped
-    );
-
-    let kicked = kicks.await.map_err(|_| "the kick task failed")??;
-    let ran = kick::RAN.load(Ordering::Relaxed);
-    let nested = kick::NESTED.load(Ordering::Relaxed);
-    println!(
-        "kick: {nested}/{ran} kick interrupts ran nested in the UART's; {kicked} events received through a kasync::sync::Channel, {} dropped",
-        kick::DROPPED.load(Ordering::Relaxed)
-    );
-    if ran != KICKS || nested != ran {
-        return Err("the kick interrupt did not run nested once per 8 bytes");
-    }
-
     let mut finished = 0;
     for worker in &mut workers {
         if let Some(worker) = worker.take() {
@@ -109,12 +117,58 @@ pub async fn run(runner: &Runner, io: Io) -> Result<(), &'static str> {
         return Err("the workers did not get exactly one permit each");
     }
 
+    // The second burst, tickless: only the UART's interrupts (and the kick
+    // they raise) can wake the core until the reader is done.
+    FIRST_DRAINED.wait().await;
+    syst.disable_counter();
+    let ticks_before = CLOCK.now();
+    let sleeps_before = SLEEPS.load(Ordering::Relaxed);
+    SECOND_BURST.signal(());
+    let report = reader.await.map_err(|_| "the uart task failed")??;
+    let tickless_sleeps = SLEEPS.load(Ordering::Relaxed) - sleeps_before;
+    let ticked = CLOCK.now() - ticks_before;
+    syst.enable_counter();
+    println!(
+        "uart: {}/{SENT} bytes: {} received in order, {} dropped; the second burst woke the reader {} times out of {tickless_sleeps} wfi sleeps with SysTick stopped ({ticked} ticks)",
+        report.received + report.dropped,
+        report.received,
+        report.dropped,
+        report.woken_in_second
+    );
+    if ticked != 0 {
+        return Err("SysTick ticked while it was stopped");
+    }
+    if report.woken_in_second == 0 || tickless_sleeps == 0 {
+        return Err("the second burst never had to wake the reader out of wfi");
+    }
+    // Anything after the last byte would be a byte never sent.
+    io.sleep(Duration::from_millis(20)).await;
+    let taken = uart::TAKEN.load(Ordering::Relaxed);
+    let overruns = uart::OVERRUNS.load(Ordering::Relaxed);
+    println!("uart: the receive interrupt took {taken} bytes, the UART overran {overruns} times");
+    if taken != SENT || !uart::RECEIVED.is_empty() {
+        return Err("more bytes arrived than were sent");
+    }
+    if overruns != 0 {
+        return Err("the UART lost bytes to overruns");
+    }
+
+    let kicked = kicks.await.map_err(|_| "the kick task failed")??;
+    let ran = kick::RAN.load(Ordering::Relaxed);
+    let nested = kick::NESTED.load(Ordering::Relaxed);
+    let at_once = kick::AT_ONCE.load(Ordering::Relaxed);
+    println!(
+        "kick: {nested}/{ran} kick interrupts ran nested in the UART's, {at_once} before raise() returned; {kicked} events received through a kasync::sync::Channel, {} dropped",
+        kick::DROPPED.load(Ordering::Relaxed)
+    );
+    if ran != KICKS || nested != ran || at_once != ran {
+        return Err("the kick interrupt did not preempt the UART's at once, once per 8 bytes");
+    }
+
     let ticks = CLOCK.now();
     let sleeps = SLEEPS.load(Ordering::Relaxed);
-    let interrupts = ticks - u64::from(clock::START)
-        + u64::from(uart::TAKEN.load(Ordering::Relaxed))
-        + u64::from(ran);
-    println!("idle: the core slept in wfi {sleeps} times; {interrupts} interrupts were taken");
+    let interrupts = ticks - u64::from(clock::START) + u64::from(taken) + u64::from(ran);
+    println!("idle: the run loop went to wfi {sleeps} times; {interrupts} interrupts were taken");
     if sleeps == 0 || u64::from(sleeps) > interrupts {
         return Err("the run loop did not sleep in wfi, or slept more often than it was woken");
     }
@@ -124,8 +178,9 @@ pub async fn run(runner: &Runner, io: Io) -> Result<(), &'static str> {
 /// Prints where the self-test stood when its time ran out.
 pub fn report_stuck() {
     println!(
-        "stuck: {} bytes taken by the UART interrupt, {} dropped, {} kicks, {} workers granted",
+        "stuck: the UART interrupt took {} of {SENT} bytes (first burst {FIRST_BURST}), the reader received {}, the queue dropped {}; {} kicks; {} of {WORKERS} workers granted",
         uart::TAKEN.load(Ordering::Relaxed),
+        RECEIVED_SO_FAR.load(Ordering::Relaxed),
         uart::RECEIVED.dropped(),
         kick::RAN.load(Ordering::Relaxed),
         GRANTED.load(Ordering::Relaxed)
@@ -142,33 +197,79 @@ where
         .map_err(|_| "cannot spawn a task: the executor is full")
 }
 
-/// Waits for the receive interrupt to overflow its queue, then receives
-/// until every byte sent was received or counted as dropped. Returns
-/// (received, dropped).
-async fn uart_task() -> Result<(u32, u32), &'static str> {
+/// What the reader saw.
+struct UartReport {
+    received: u32,
+    dropped: u32,
+    /// Bytes of the second burst the reader had to wait for (woken by the
+    /// receive interrupt).
+    woken_in_second: u32,
+}
+
+/// The receiving end: checks order, counts what it had to wait for.
+struct Reader {
+    received: u32,
+    last: Option<u8>,
+    woken: u32,
+}
+
+impl Reader {
+    /// Receives until `total` bytes are received or counted as dropped.
+    async fn until(&mut self, total: u32) -> Result<(), &'static str> {
+        loop {
+            // A drop happens only while the queue is full, so the bytes
+            // still queued are received before it can be missed here.
+            let dropped = uart::RECEIVED.dropped() as u32;
+            match (self.received + dropped).cmp(&total) {
+                core::cmp::Ordering::Equal => return Ok(()),
+                core::cmp::Ordering::Greater => return Err("more bytes arrived than were sent"),
+                core::cmp::Ordering::Less => {}
+            }
+            let mut waited = false;
+            let byte = poll_fn(|cx| {
+                let next = uart::RECEIVED.poll_recv(cx);
+                waited |= next.is_pending();
+                next
+            })
+            .await;
+            if waited {
+                self.woken += 1;
+            }
+            if self.last.is_some_and(|last| byte <= last) || u32::from(byte) >= SENT {
+                return Err("a byte arrived out of order, twice, or was never sent");
+            }
+            self.last = Some(byte);
+            self.received += 1;
+            RECEIVED_SO_FAR.store(self.received, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The UART's reader: falls behind on the first burst, then waits for the
+/// second with SysTick stopped.
+async fn uart_task() -> Result<UartReport, &'static str> {
     let dropped_then = uart::OVERFLOWED.wait().await;
     println!(
         "uart: the reader fell behind: the interrupt's queue of {} was full and {dropped_then} byte(s) dropped",
-        uart::RECEIVED.capacity()
+        uart::QUEUE
     );
-    let mut received = 0u32;
-    let mut last: Option<u8> = None;
-    loop {
-        // A drop happens only while the queue is full, so the bytes still
-        // queued are received before it can be missed here.
-        let dropped = uart::RECEIVED.dropped() as u32;
-        match (received + dropped).cmp(&SENT) {
-            core::cmp::Ordering::Equal => return Ok((received, dropped)),
-            core::cmp::Ordering::Greater => return Err("more bytes arrived than were sent"),
-            core::cmp::Ordering::Less => {}
-        }
-        let byte = uart::RECEIVED.recv().await;
-        if last.is_some_and(|last| byte <= last) || u32::from(byte) >= SENT {
-            return Err("a byte arrived out of order, twice, or was never sent");
-        }
-        last = Some(byte);
-        received += 1;
-    }
+    let mut reader = Reader {
+        received: 0,
+        last: None,
+        woken: 0,
+    };
+    reader.until(FIRST_BURST).await?;
+    FIRST_DRAINED.signal(reader.received);
+    SECOND_BURST.wait().await;
+    // run.sh sends the second burst when it reads this line.
+    println!("uart: waiting for the rest, SysTick stopped");
+    let woken_before = reader.woken;
+    reader.until(SENT).await?;
+    Ok(UartReport {
+        received: reader.received,
+        dropped: uart::RECEIVED.dropped() as u32,
+        woken_in_second: reader.woken - woken_before,
+    })
 }
 
 /// Receives the kick interrupt's events until every kick was received or

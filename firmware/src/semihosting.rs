@@ -1,27 +1,29 @@
 //! Leaving QEMU with a status, through Arm semihosting (`bkpt 0xab`; QEMU
-//! runs with `-semihosting-config enable=on`): the exit status is 0 for
-//! "application exit", 1 for any other reason.
+//! runs with `-semihosting-config enable=on`): `SYS_EXIT_EXTENDED` with
+//! "application exit" and a code, which QEMU makes its exit status.
 
 use core::arch::asm;
 
-const SYS_EXIT: u32 = 0x18;
+const SYS_EXIT_EXTENDED: u32 = 0x20;
 const ADP_STOPPED_APPLICATION_EXIT: u32 = 0x2_0026;
-const ADP_STOPPED_RUN_TIME_ERROR: u32 = 0x2_0023;
 
-/// Ends the QEMU run: status 0 on `success`, 1 otherwise. Without a
-/// debugger or semihosting host the `bkpt` faults; then it loops.
-pub fn exit(success: bool) -> ! {
-    let reason = if success {
-        ADP_STOPPED_APPLICATION_EXIT
-    } else {
-        ADP_STOPPED_RUN_TIME_ERROR
-    };
+/// The exit status of a failed self-test: QEMU's own errors exit with 1,
+/// so `run.sh` can tell the two apart.
+pub const FAILED: u32 = 3;
+
+/// Ends the QEMU run with exit status `code`.
+///
+/// Without a semihosting host (a real board with no debugger attached) the
+/// `bkpt` is a fault: the hard-fault handler calls this again and the core
+/// locks up — the end of the run either way.
+pub fn exit(code: u32) -> ! {
+    let block = [ADP_STOPPED_APPLICATION_EXIT, code];
     loop {
-        // SAFETY: the semihosting call reads r0 (operation) and r1 (on
-        // 32-bit Arm, SYS_EXIT's reason itself, not a pointer), may write
-        // r0, and touches no memory of ours.
+        // SAFETY: the semihosting call reads r0 (the operation) and r1 (a
+        // pointer to the two-word parameter block, alive on our stack for
+        // the call), may write r0, and writes no memory of ours.
         unsafe {
-            asm!("bkpt 0xab", inout("r0") SYS_EXIT => _, in("r1") reason, options(nostack));
+            asm!("bkpt 0xab", inout("r0") SYS_EXIT_EXTENDED => _, in("r1") block.as_ptr(), options(nostack, readonly));
         }
     }
 }
