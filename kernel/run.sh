@@ -11,22 +11,28 @@ fail() { echo "kernel: FAIL: $*" >&2; exit 1; }
 
 command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 is missing (apt-get install qemu-system-x86)"
 command -v objcopy >/dev/null || fail "objcopy is missing (apt-get install binutils)"
+command -v nm >/dev/null || fail "nm is missing (apt-get install binutils)"
 
 cargo build --release --quiet
-elf=target/x86_64-unknown-none/release/kasync-kernel
-bin=target/kasync-kernel.bin
+target_dir=${CARGO_TARGET_DIR:-target}
+elf=$target_dir/x86_64-unknown-none/release/kasync-kernel
+[ -f "$elf" ] || fail "no kernel image at $elf after the build"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+bin=$work/kasync-kernel.bin
 objcopy -O binary "$elf" "$bin"
 
 # No heap: no allocator symbol is linked, and no dependency enables `alloc`.
-if nm -C "$elf" | grep -E '__rust_alloc|__rust_dealloc|__rdl_alloc|alloc::alloc::'; then
+symbols=$(nm -C "$elf") || fail "nm cannot read $elf"
+if grep -E '__rust_alloc|__rust_dealloc|__rdl_alloc|alloc::alloc::' <<<"$symbols"; then
     fail "the kernel links an allocator"
 fi
-if cargo tree -e features --prefix none | grep -E 'feature "(alloc|std)"'; then
+if cargo tree -e normal,features --prefix none | grep -E 'feature "(alloc|std)"'; then
     fail "a dependency of the kernel enables alloc or std"
 fi
 echo "kernel: no allocator linked, no dependency enables alloc/std"
 
-log=target/serial.log
+log=$work/serial.log
 set +e
 timeout 60 qemu-system-x86_64 -accel tcg -kernel "$bin" \
     -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
