@@ -22,7 +22,7 @@
 //! `run.sh` reads [`FIRST_BURST`], [`SENT`], [`KICK_EVERY`](crate::uart::KICK_EVERY)
 //! and [`WORKERS`] from this source: keep their `pub const` lines simple.
 
-use core::future::{pending, poll_fn};
+use core::future::poll_fn;
 use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 
@@ -80,8 +80,11 @@ pub fn on_tick() {
 
 /// Runs the self-test; `Err` says what failed.
 pub async fn run(runner: &Runner, io: Io, syst: &mut SYST) -> Result<(), &'static str> {
-    let ticker = spawn(runner, ticker_task(io))?;
-    let timeouts = spawn(runner, timeout_task(io))?;
+    let ticker = spawn(
+        runner,
+        kasync_selftest::ticker(io, TICKER_LINES, TICKER_EVERY, print),
+    )?;
+    let timeouts = spawn(runner, kasync_selftest::timeouts(io, print))?;
     let reader = spawn(runner, uart_task())?;
     let kicks = spawn(runner, kick_task())?;
     let mut workers: [Option<JoinHandle<u32>>; WORKERS as usize] =
@@ -91,8 +94,7 @@ pub async fn run(runner: &Runner, io: Io, syst: &mut SYST) -> Result<(), &'stati
     }
 
     let sleeps = ticker.await.map_err(|_| "the ticker task failed")??;
-    let fired_at = timeouts.await.map_err(|_| "the timeout task failed")??;
-    println!("timeout fired at +{fired_at} ticks (limit 20)");
+    timeouts.await.map_err(|_| "the timeout task failed")??;
     let now = CLOCK.now();
     if now <= u64::from(u32::MAX) {
         return Err("the clock did not cross its 32-bit wrap");
@@ -297,49 +299,7 @@ async fn worker_task(id: u32) -> u32 {
     id
 }
 
-/// Prints a line every `TICKER_EVERY` ticks; checks each sleep ended on
-/// time and in order.
-async fn ticker_task(io: Io) -> Result<u64, &'static str> {
-    let timers = io.timers();
-    let start = timers.now();
-    let mut last = 0;
-    for line in 1..=TICKER_LINES {
-        let due = line * TICKER_EVERY;
-        timers.sleep_until(start + due).await;
-        let at = timers.now() - start;
-        println!("tick line {line} at +{at} ticks (due +{due})");
-        if at < due || at < last {
-            return Err("a sleep ended early or out of order");
-        }
-        last = at;
-    }
-    Ok(TICKER_LINES)
-}
-
-/// A timeout around a future that never completes fires; one around a
-/// shorter sleep does not. Returns when the first fired, in ticks.
-async fn timeout_task(io: Io) -> Result<u64, &'static str> {
-    let start = io.timers().now();
-    if io
-        .timeout(Duration::from_millis(20), pending::<()>())
-        .await
-        .is_ok()
-    {
-        return Err("a timeout around a pending future did not fire");
-    }
-    let fired_at = io.timers().now() - start;
-    if fired_at < 20 {
-        return Err("a timeout fired early");
-    }
-    if io
-        .timeout(
-            Duration::from_millis(100),
-            io.sleep(Duration::from_millis(5)),
-        )
-        .await
-        .is_err()
-    {
-        return Err("a timeout fired although its future finished first");
-    }
-    Ok(fired_at)
+/// Prints a line on the UART for the shared checks.
+fn print(line: core::fmt::Arguments<'_>) {
+    println!("{line}");
 }

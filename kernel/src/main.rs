@@ -23,7 +23,6 @@ mod keyboard;
 mod pic;
 mod serial;
 
-use core::future::pending;
 use core::panic::PanicInfo;
 use core::pin::Pin;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -162,10 +161,15 @@ async fn self_test(runner: &kasync::Runner<Hlt, 8, 1024>, io: Io) -> Result<Summ
         .spawn_local(line_task())
         .map_err(|_| "cannot spawn the line task")?;
     let ticker = runner
-        .spawn_local(ticker_task(io))
+        .spawn_local(kasync_selftest::ticker(
+            io,
+            TICKER_LINES,
+            TICKER_EVERY,
+            print,
+        ))
         .map_err(|_| "cannot spawn the ticker task")?;
     let timeouts = runner
-        .spawn_local(timeout_task(io))
+        .spawn_local(kasync_selftest::timeouts(io, print))
         .map_err(|_| "cannot spawn the timeout task")?;
 
     // Type on our own keyboard: each byte arrives as a real IRQ 1.
@@ -237,52 +241,9 @@ async fn line_task() -> ([u8; 32], usize) {
     }
 }
 
-/// Prints a line every `TICKER_EVERY` ticks; checks each sleep ended on
-/// time and in order.
-async fn ticker_task(io: Io) -> Result<u64, &'static str> {
-    let timers = io.timers();
-    let start = timers.now();
-    let mut last = 0;
-    for line in 1..=TICKER_LINES {
-        let due = line * TICKER_EVERY;
-        timers.sleep_until(start + due).await;
-        let at = timers.now() - start;
-        println!("tick line {line} at +{at} ticks (due +{due})");
-        if at < due || at < last {
-            return Err("a sleep ended early or out of order");
-        }
-        last = at;
-    }
-    Ok(TICKER_LINES)
-}
-
-/// A timeout around a future that never completes fires; one around a
-/// shorter sleep does not.
-async fn timeout_task(io: Io) -> Result<u64, &'static str> {
-    let start = io.timers().now();
-    if io
-        .timeout(Duration::from_millis(20), pending::<()>())
-        .await
-        .is_ok()
-    {
-        return Err("a timeout around a pending future did not fire");
-    }
-    let fired_at = io.timers().now() - start;
-    if fired_at < 20 {
-        return Err("a timeout fired early");
-    }
-    println!("timeout fired at +{fired_at} ticks (limit 20)");
-    if io
-        .timeout(
-            Duration::from_millis(100),
-            io.sleep(Duration::from_millis(5)),
-        )
-        .await
-        .is_err()
-    {
-        return Err("a timeout fired although its future finished first");
-    }
-    Ok(fired_at)
+/// Prints a line on COM1 for the shared checks.
+fn print(line: core::fmt::Arguments<'_>) {
+    println!("{line}");
 }
 
 fn fail(why: &str) -> ! {
