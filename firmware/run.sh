@@ -28,6 +28,29 @@ if cargo tree -e normal,features --prefix none | grep -E 'feature "(alloc|std)"'
 fi
 echo "firmware: no allocator linked, no dependency enables alloc/std"
 
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The README's firmware example compiles for the board: its block, after
+# what it leaves out (readme/prelude.rs), as a crate of its own.
+example=$work/readme-example
+mkdir -p "$example/src"
+here=$(pwd -P)
+for file in Cargo.toml build.rs; do
+    sed "s|@FIRMWARE@|$here|g" "readme/$file.in" > "$example/$file"
+done
+cp Cargo.lock "$example/"
+{
+    sed "s|@FIRMWARE@|$here|g" readme/prelude.rs
+    sed -n '/^## Embedding kasync in firmware/,/^## Benchmarks/p' ../README.md \
+        | sed -n '/^```rust,ignore$/,/^```$/p' | sed '1d;$d'
+} > "$example/src/main.rs"
+grep -q 'block_on_with' "$example/src/main.rs" || fail "no firmware example found in README.md"
+CARGO_TARGET_DIR=$target_dir/readme-example cargo build --release --quiet \
+    --manifest-path "$example/Cargo.toml" --target thumbv7em-none-eabihf \
+    || fail "the README's firmware example does not build"
+echo "firmware: the README's example builds for thumbv7em-none-eabihf"
+
 # What the self-test expects, from its source (one place for the numbers).
 constant() {
     local value
@@ -41,8 +64,6 @@ workers=$(constant WORKERS src/selftest.rs)
 kick_every=$(constant KICK_EVERY src/uart.rs)
 kicks=$((sent / kick_every))
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 log=$work/uart.log
 : > "$log"
 

@@ -63,7 +63,7 @@ static PERMITS_LEFT: AtomicU32 = AtomicU32::new(WORKERS);
 /// Workers that got their permit.
 static GRANTED: AtomicU32 = AtomicU32::new(0);
 /// From the reader to `run`: the first burst is accounted for.
-static FIRST_DRAINED: Signal<u32> = Signal::new();
+static FIRST_DRAINED: Signal<()> = Signal::new();
 /// From `run` to the reader: SysTick is stopped, ask for the rest.
 static SECOND_BURST: Signal<()> = Signal::new();
 /// Bytes the reader received so far (for the report when stuck).
@@ -264,7 +264,7 @@ async fn uart_task() -> Result<UartReport, &'static str> {
         woken: 0,
     };
     reader.until(FIRST_BURST).await?;
-    FIRST_DRAINED.signal(reader.received);
+    FIRST_DRAINED.signal(());
     SECOND_BURST.wait().await;
     // run.sh sends the second burst when it reads this line.
     println!("uart: waiting for the rest, SysTick stopped");
