@@ -96,41 +96,8 @@ fn a_member_that_never_reads_does_not_grow_the_server() {
         // conversation, not a flood): the reader is never behind, the
         // sleeper always is.
         const WINDOW: usize = 100;
-        let (progress, heard) = mpsc::channel::<usize>();
-        let counter = thread::spawn(move || {
-            let mut got = 0;
-            let mut line = String::new();
-            while got < LINES {
-                line.clear();
-                assert!(
-                    reader.read_line(&mut line).unwrap() > 0,
-                    "after {got} lines"
-                );
-                if line.starts_with("talker: ") {
-                    assert_eq!(line.len(), "talker: ".len() + 1000 + 1, "{got}");
-                    got += 1;
-                    if got % WINDOW == 0 {
-                        let _ = progress.send(got);
-                    }
-                }
-            }
-            got
-        });
-        let text = "x".repeat(1000);
-        let mut batch = String::new();
-        for _ in 0..WINDOW {
-            batch.push_str(&text);
-            batch.push('\n');
-        }
-        for sent in (WINDOW..=LINES).step_by(WINDOW) {
-            talker.write_all(batch.as_bytes()).unwrap();
-            if sent > WINDOW {
-                let confirmed = heard.recv().unwrap();
-                assert!(confirmed + 2 * WINDOW >= sent);
-            }
-        }
         assert_eq!(
-            counter.join().unwrap(),
+            talk_in_windows(&mut talker, reader, 1000, LINES, WINDOW),
             LINES,
             "the reading member got every line"
         );
@@ -140,6 +107,48 @@ fn a_member_that_never_reads_does_not_grow_the_server() {
             "the server's memory grew by {grown} KiB for a member that never reads"
         );
     });
+}
+
+/// The talker sends `lines` lines of `len` bytes, at most two windows of
+/// `window` lines ahead of what `reader` confirmed (a conversation, not a
+/// flood); returns how many of the talker's lines `reader` heard, each
+/// checked whole.
+fn talk_in_windows(
+    talker: &mut TcpStream,
+    mut reader: BufReader<TcpStream>,
+    len: usize,
+    lines: usize,
+    window: usize,
+) -> usize {
+    let (progress, heard) = mpsc::channel::<usize>();
+    let counter = thread::spawn(move || {
+        let mut got = 0;
+        let mut line = String::new();
+        while got < lines {
+            line.clear();
+            assert!(
+                reader.read_line(&mut line).unwrap() > 0,
+                "after {got} lines"
+            );
+            if line.starts_with("talker: ") {
+                assert_eq!(line.len(), "talker: ".len() + len + 1, "line {got}");
+                got += 1;
+                if got % window == 0 {
+                    let _ = progress.send(got);
+                }
+            }
+        }
+        got
+    });
+    let batch = format!("{}\n", "x".repeat(len)).repeat(window);
+    for sent in (window..=lines).step_by(window) {
+        talker.write_all(batch.as_bytes()).unwrap();
+        if sent > window {
+            let confirmed = heard.recv().unwrap();
+            assert!(confirmed + 2 * window >= sent);
+        }
+    }
+    counter.join().unwrap()
 }
 
 /// A line of 10 MB without a newline gets its sender an error line and
@@ -383,36 +392,8 @@ fn a_member_that_stops_reading_is_cut_off_and_the_others_hear_everything() {
         let (_reader_stream, mut reader) = join(addr, "reader");
         let (mut talker, _talker_reader) = join(addr, "talker");
         read_until(&mut reader, |l| l.starts_with("* talker joined"));
-        let (progress, heard) = mpsc::channel::<usize>();
-        let counter = thread::spawn(move || {
-            let mut got = 0;
-            let mut line = String::new();
-            while got < LINES {
-                line.clear();
-                assert!(
-                    reader.read_line(&mut line).unwrap() > 0,
-                    "after {got} lines"
-                );
-                if line.starts_with("talker: ") {
-                    got += 1;
-                    if got % WINDOW == 0 {
-                        let _ = progress.send(got);
-                    }
-                }
-            }
-            got
-        });
-        let text = format!("{}\n", "z".repeat(4000));
-        let batch = text.repeat(WINDOW);
-        for sent in (WINDOW..=LINES).step_by(WINDOW) {
-            talker.write_all(batch.as_bytes()).unwrap();
-            if sent > WINDOW {
-                let confirmed = heard.recv().unwrap();
-                assert!(confirmed + 2 * WINDOW >= sent);
-            }
-        }
         assert_eq!(
-            counter.join().unwrap(),
+            talk_in_windows(&mut talker, reader, 4000, LINES, WINDOW),
             LINES,
             "the reading member heard every line"
         );
