@@ -30,7 +30,14 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 const USAGE: &str = "usage: kasync-bench [executor|nop|file|echo|http|idle|timers|all] [--quick] [--report FILE [--chart FILE.svg]]";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = match std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string())
+        .collect()
+    {
+        Ok(args) => args,
+        Err(bad) => return usage(&format!("the argument {bad:?} is not valid UTF-8")),
+    };
     // Either echo client on its own, for profiling a server by hand:
     // `kasync-bench client-epoll|client-kasync ADDR CONNS REQUESTS SIZE`.
     if let [kind, addr, conns, requests, size] = args.as_slice()

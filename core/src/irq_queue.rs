@@ -10,8 +10,19 @@ use futures_util::stream::Stream;
 use crate::atomics::{AtomicUsize, Ordering, WakerSlot};
 use crate::ring::Ring;
 
-/// A bounded, lock-free, allocation-free queue of `N` values (`N` a power of
-/// two) that interrupt handlers push into and tasks receive from.
+/// A bounded, lock-free, allocation-free queue of `N` values that interrupt
+/// handlers push into and tasks receive from. `N` is a power of two and at
+/// least 2; any other capacity is refused at compile time:
+///
+/// ```compile_fail
+/// # use kasync::IrqQueue;
+/// static ONE: IrqQueue<u8, 1> = IrqQueue::new(); // error: at least 2
+/// ```
+///
+/// ```compile_fail
+/// # use kasync::IrqQueue;
+/// static THREE: IrqQueue<u8, 3> = IrqQueue::new(); // error: a power of two
+/// ```
 ///
 /// This is the scancode queue of a hobby kernel made generic:
 ///

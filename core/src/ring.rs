@@ -7,7 +7,12 @@ use core::mem::MaybeUninit;
 
 use crate::atomics::{AtomicUsize, Ordering, Racy};
 
-/// `N` places (`N` a power of two) for values in flight.
+/// `N` places for values in flight. `N` is a power of two and at least 2,
+/// checked at compile time: a place's stamp says "free for the push at
+/// `pos`" or "full with the push at `pos`" by its distance from `pos`, and
+/// with one place "full at `pos`" and "free for `pos + 1`" would be the same
+/// stamp (a second push would overwrite the first, and a push and a pop
+/// could touch one value at once).
 pub(crate) struct Ring<T, const N: usize> {
     /// Position of the next value to pop.
     head: AtomicUsize,
@@ -34,7 +39,7 @@ impl<T, const N: usize> Ring<T, N> {
     crate::atomics::const_fn! {
         /// An empty ring.
         pub(crate) fn new() -> Self {
-            const { assert!(N.is_power_of_two(), "the capacity N must be a power of two") };
+            const { assert!(N >= 2 && N.is_power_of_two(), "the capacity N must be a power of two and at least 2") };
             #[cfg(not(loom))]
             let cells = {
                 let mut cells = [const { Cell { stamp: AtomicUsize::new(0), value: Racy::new(MaybeUninit::uninit()) } }; N];

@@ -422,6 +422,35 @@ fn channel_dropped_receiver_hands_its_wake_on() {
     });
 }
 
+/// Two receives at once on a full channel — one finds the other waking
+/// senders and leaves its wake owed — while a sender waits for room twice:
+/// both sends finish (no owed wake is lost).
+#[test]
+fn channel_concurrent_receives_owe_no_lost_sender_wake() {
+    model_spinning_bounded(2, || {
+        let ch = Arc::new(Channel::<u32, 2>::new());
+        ch.try_send(1).unwrap();
+        ch.try_send(2).unwrap();
+        let receivers: Vec<_> = (0..2)
+            .map(|_| {
+                let ch = ch.clone();
+                thread::spawn(move || ch.try_recv())
+            })
+            .collect();
+        loom::future::block_on(ch.send(3));
+        loom::future::block_on(ch.send(4));
+        let mut got: Vec<u32> = receivers
+            .into_iter()
+            .filter_map(|r| r.join().unwrap())
+            .collect();
+        while let Some(v) = ch.try_recv() {
+            got.push(v);
+        }
+        got.sort();
+        assert_eq!(got, [1, 2, 3, 4]);
+    });
+}
+
 /// Two threads increment under the async mutex: no increment is lost and
 /// the hand-over to a waiter is never missed.
 #[test]

@@ -64,8 +64,13 @@ async fn serve(stream: TcpStream) -> io::Result<()> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::args()
+    let addr = std::env::args_os()
         .nth(1)
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| format!("the address {a:?} is not valid UTF-8"))
+        })
+        .transpose()?
         .unwrap_or_else(|| "127.0.0.1:3001".into());
     let rt = Runtime::new()?;
     rt.block_on(async {

@@ -3,7 +3,8 @@
 //! With no arguments it checks the machine and runs a short tour of the
 //! runtime; sub-commands run the demo servers and file tools.
 
-use std::path::PathBuf;
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
 use std::process::ExitCode;
 
 use futures_util::future::{Either, select};
@@ -36,8 +37,10 @@ a backend that cannot be set up), 2 on bad arguments.";
 struct Usage(String);
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if !matches!(args.first().map(String::as_str), Some("echo" | "chat")) {
+    // Arguments as the OS gives them: paths pass through byte for byte,
+    // and a word that is not UTF-8 where one must be is a usage error.
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if !matches!(args.first().and_then(|a| a.to_str()), Some("echo" | "chat")) {
         // A command whose output pipe closes (`host cat f | head`, `host
         // --help | head`) ends quietly, as other tools do, by SIGPIPE
         // (Rust's runtime ignores it, which turns the closed pipe into an
@@ -56,15 +59,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &[String]) -> Result<ExitCode, Usage> {
+/// `arg` as text, or a usage error naming `what` it should have been.
+fn text<'a>(arg: &'a OsStr, what: &str) -> Result<&'a str, Usage> {
+    arg.to_str().ok_or_else(|| {
+        Usage(format!(
+            "{what} {arg:?} is not valid UTF-8 (no command or address has bytes outside UTF-8)"
+        ))
+    })
+}
+
+fn run(args: &[OsString]) -> Result<ExitCode, Usage> {
     let Some((command, rest)) = args.split_first() else {
         return Ok(check_and_tour());
     };
+    let command = text(command, "the command")?;
     if rest.iter().any(|a| a == "--help" || a == "-h") || command == "--help" || command == "-h" {
         println!("{}", help(command));
         return Ok(ExitCode::SUCCESS);
     }
-    match command.as_str() {
+    match command {
         "echo" => Ok(serve(rest, "127.0.0.1:7000", "echo", |l| {
             Box::pin(apps::serve_echo(l))
         })?),
@@ -86,8 +99,8 @@ fn run(args: &[String]) -> Result<ExitCode, Usage> {
         }
         "cp" => match rest {
             [src, dst] => Ok(with_runtime(|rt| {
-                let (src, dst) = (PathBuf::from(src), PathBuf::from(dst));
-                let bytes = rt.block_on(apps::cp(&src, &dst))?;
+                let (src, dst) = (Path::new(src), Path::new(dst));
+                let bytes = rt.block_on(apps::cp(src, dst))?;
                 println!("copied {bytes} bytes");
                 Ok(())
             })),
@@ -102,7 +115,7 @@ fn run(args: &[String]) -> Result<ExitCode, Usage> {
 /// skipped, and the exit status is then 1. A reader that goes away (a
 /// closed pipe: `host cat big | head`) ends it quietly, as it does other
 /// tools: by `SIGPIPE`.
-fn cat(paths: &[String]) -> ExitCode {
+fn cat(paths: &[OsString]) -> ExitCode {
     let mut failed = false;
     let code = with_runtime(|rt| {
         let mut out = std::io::stdout().lock();
@@ -118,7 +131,7 @@ fn cat(paths: &[String]) -> ExitCode {
 
 /// Runs the benchmark suite, a separate binary so the peers it measures
 /// against stay out of `host`.
-fn bench(args: &[String]) -> ExitCode {
+fn bench(args: &[OsString]) -> ExitCode {
     let exe = std::env::current_exe()
         .ok()
         .map(|p| p.with_file_name("kasync-bench"));
@@ -180,14 +193,14 @@ fn with_runtime(f: impl FnOnce(&Runtime) -> std::io::Result<()>) -> ExitCode {
 type Server = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>>>>;
 
 fn serve(
-    args: &[String],
+    args: &[OsString],
     default: &str,
     name: &str,
     server: impl FnOnce(kasync_host::net::TcpListener) -> Server,
 ) -> Result<ExitCode, Usage> {
     let addr = match args {
         [] => default.to_owned(),
-        [flag, addr] if flag == "--addr" => addr.clone(),
+        [flag, addr] if flag == "--addr" => text(addr, "the address")?.to_owned(),
         _ => return Err(Usage(format!("{name} takes only --addr IP:PORT"))),
     };
     if let Err(e) = addr.parse::<std::net::SocketAddr>() {

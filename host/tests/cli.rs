@@ -88,6 +88,55 @@ fn cat_and_cp() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Arguments that are not UTF-8: a command or an address is a usage error
+/// (exit 2, a message, no panic); a path passes through byte for byte.
+#[test]
+fn non_utf8_arguments_are_usage_errors_or_exact_paths() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let bad = OsStr::from_bytes(b"\xff");
+    let check = |args: &[&OsStr], what: &str| {
+        let out = host().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(what) && stderr.contains("not valid UTF-8"),
+            "{args:?}: {stderr}"
+        );
+    };
+    check(&[bad], "the command \"\\xFF\"");
+    check(
+        &[
+            OsStr::new("echo"),
+            OsStr::new("--addr"),
+            OsStr::from_bytes(b"127.0.0.1:\xff"),
+        ],
+        "the address",
+    );
+    check(
+        &[OsStr::new("chat"), OsStr::new("--addr"), bad],
+        "the address",
+    );
+
+    // cp and cat take such paths as they are.
+    let dir = scratch("non-utf8");
+    let src = dir.join(OsStr::from_bytes(b"src-\xff"));
+    let dst = dir.join(OsStr::from_bytes(b"dst-\xfe\x80"));
+    std::fs::write(&src, b"bytes \xff kept\n").unwrap();
+    let out = host().arg("cp").arg(&src).arg(&dst).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&dst).unwrap(), b"bytes \xff kept\n");
+    let out = host().arg("cat").arg(&dst).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"bytes \xff kept\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A scratch directory for one test.
 fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("kasync-cli-{name}-{}", std::process::id()));

@@ -103,6 +103,13 @@ static_bytes!(&'static [u8], &'static mut [u8], &'static str);
 
 /// `N` buffers of `SIZE` bytes in static storage, handed out as [`PoolBuf`]s
 /// and returned when those are dropped. Taking and returning are lock-free.
+/// `N` and `SIZE` are at least 1 (checked at compile time): a read into an
+/// empty buffer could not tell "no room" from "end of file".
+///
+/// ```compile_fail
+/// # use kasync::io::BufPool;
+/// static EMPTY: BufPool<4, 0> = BufPool::new(); // error: SIZE is 0
+/// ```
 ///
 /// ```
 /// use kasync::io::BufPool;
@@ -129,6 +136,12 @@ impl<const N: usize, const SIZE: usize> BufPool<N, SIZE> {
     crate::atomics::const_fn! {
         /// A pool with every buffer free (and zeroed).
         pub fn new() -> Self {
+            const {
+                assert!(
+                    N > 0 && SIZE > 0,
+                    "a BufPool needs at least one buffer (N) of at least one byte (SIZE): an empty buffer makes every read look like end of file"
+                )
+            };
             Self {
                 #[cfg(not(loom))]
                 taken: [const { AtomicBool::new(false) }; N],

@@ -190,6 +190,7 @@ impl<'c, const Q: usize> SimDriver<'c, Q> {
     /// a timer pending and nothing to complete, the simulator moves `clock`
     /// forward to that timer (virtual time: sleeps take no real time).
     pub const fn new(clock: &'c ManualClock) -> Self {
+        const { assert!(Q > 0, "the simulator's queue depth Q must be at least 1") };
         Self {
             clock,
             mode: Cell::new(SimMode::Immediate),

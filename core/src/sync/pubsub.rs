@@ -35,12 +35,24 @@ use crate::atomics::Racy;
 /// A new subscriber sees the messages published after it subscribed. With
 /// no subscriber, a message is dropped at once. All of it happens in tasks
 /// (an interrupt handler hands values to a task through a
-/// [`Channel`](super::Channel) or [`Signal`](super::Signal)). A message is
-/// cloned for each subscriber that reads it, under the queue's lock: keep
-/// `T` cheap to clone (a small value, an `Arc`). A message everyone has
-/// read is dropped when its place is used again (or with the queue), by
-/// the publisher — never under the lock, so a panicking `Drop` cannot
-/// leave the queue locked or a publisher unwoken.
+/// [`Channel`](super::Channel) or [`Signal`](super::Signal)).
+///
+/// # User code: `Clone` and `Drop`
+///
+/// A message is cloned for each subscriber that reads it — keep `T` cheap
+/// to clone (a small value, an `Arc`) — and never under the queue's lock:
+/// the reader moves the message out of its place under the lock, clones it
+/// with the lock released, and puts it back. A `Clone` may therefore use
+/// this queue (publish, count, subscribe) without deadlocking, and a
+/// panicking `Clone` puts the message back unread. While one subscriber
+/// clones a message, another that wants the same message waits for it (a
+/// `try_` read finds nothing new yet); a publisher that overwrites the
+/// message meanwhile leaves the reader's copy to be dropped by the reader.
+/// Because only one context holds a message at a time, `T` need only be
+/// `Send`, not `Sync`. A message everyone has read is dropped when its
+/// place is used again (or with the queue), by the publisher — also never
+/// under the lock, so a panicking `Drop` cannot leave the queue locked or
+/// a publisher unwoken.
 ///
 /// ```
 /// use kasync::sync::{PubSub, WaitResult};
@@ -105,12 +117,17 @@ impl core::error::Error for SubscribersFull {}
 struct Inner<T, const N: usize, const SUBS: usize> {
     /// The places. Those from `tail` to `head` hold the messages kept; a
     /// place outside that range may still hold a message every subscriber
-    /// has read (`filled`), dropped when the place is written again or the
+    /// has read (`Filled`), dropped when the place is written again or the
     /// queue is dropped — never under the lock, where user code must not
     /// run.
     messages: [MaybeUninit<T>; N],
-    /// Which places hold a value (kept or read by all).
-    filled: [bool; N],
+    /// What each place holds.
+    places: [Place; N],
+    /// The number of the message each place was last written with.
+    numbers: [u64; N],
+    /// A reader found its message lent out (see [`Loan`]) and waits for
+    /// its return.
+    waiting_for_loan: bool,
     /// Subscribers yet to read each message (by place).
     unread: [usize; N],
     /// Number of the next message to publish.
@@ -120,6 +137,18 @@ struct Inner<T, const N: usize, const SUBS: usize> {
     /// Each subscriber's next message number, if the place is taken.
     cursors: [Option<u64>; SUBS],
     subscribers: usize,
+}
+
+/// What a place of [`Inner::messages`] holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Nothing.
+    Empty,
+    /// A value.
+    Filled,
+    /// Its value is lent to a reader that clones it with the lock
+    /// released ([`Loan`]); the place is empty until it is returned.
+    Lent,
 }
 
 impl<T, const N: usize, const SUBS: usize> Inner<T, N, SUBS> {
@@ -153,23 +182,29 @@ impl<T, const N: usize, const SUBS: usize> Inner<T, N, SUBS> {
             self.tail += 1;
         }
         let place = Self::place(self.head);
-        let old = if self.filled[place] {
+        let old = if self.places[place] == Place::Filled {
             // SAFETY: a filled place holds a value, outside `tail..head`
             // now (the range is full only up to this place).
             Some(unsafe { self.messages[place].assume_init_read() })
         } else {
+            // Empty, or lent: the reader that holds the value finds the
+            // place written again and drops it.
             None
         };
         self.messages[place].write(message);
-        self.filled[place] = true;
+        self.places[place] = Place::Filled;
+        self.numbers[place] = self.head;
         self.unread[place] = self.subscribers;
         self.head += 1;
         Ok(old)
     }
 }
 
-// SAFETY: everything in `inner` is touched only under `lock`; messages are
-// cloned there and handed to subscribers in other contexts (`T: Send`).
+// SAFETY: everything in `inner` is touched only under `lock`, but for a
+// message lent out: it was moved out of its place under the lock and is
+// touched only by the one reader holding it until it moves back under the
+// lock. No two contexts ever see one message at once, so values only move
+// between contexts (`T: Send`; no `Sync` needed).
 unsafe impl<T: Send, const N: usize, const SUBS: usize> Sync for PubSub<T, N, SUBS> {}
 // SAFETY: as above.
 unsafe impl<T: Send, const N: usize, const SUBS: usize> Send for PubSub<T, N, SUBS> {}
@@ -183,7 +218,9 @@ impl<T: Clone, const N: usize, const SUBS: usize> PubSub<T, N, SUBS> {
                 lock: SpinLock::new(),
                 inner: Racy::new(Inner {
                     messages: [const { MaybeUninit::uninit() }; N],
-                    filled: [false; N],
+                    places: [Place::Empty; N],
+                    numbers: [0; N],
+                    waiting_for_loan: false,
                     unread: [0; N],
                     head: 0,
                     tail: 0,
@@ -214,6 +251,7 @@ impl<T: Clone, const N: usize, const SUBS: usize> PubSub<T, N, SUBS> {
         .map(|index| Subscriber {
             pubsub: self,
             index,
+            copy: None,
         })
         .ok_or(SubscribersFull { limit: SUBS })
     }
@@ -271,8 +309,9 @@ impl<T: Clone, const N: usize, const SUBS: usize> Default for PubSub<T, N, SUBS>
 impl<T, const N: usize, const SUBS: usize> Drop for PubSub<T, N, SUBS> {
     fn drop(&mut self) {
         let inner = self.inner.get_mut();
-        for (message, filled) in inner.messages.iter_mut().zip(&mut inner.filled) {
-            if core::mem::take(filled) {
+        for (message, place) in inner.messages.iter_mut().zip(&mut inner.places) {
+            // (No place is lent: a loan borrows the queue.)
+            if core::mem::replace(place, Place::Empty) == Place::Filled {
                 // SAFETY: a filled place holds a value; taken once.
                 unsafe { message.assume_init_drop() };
             }
@@ -294,34 +333,58 @@ impl<T, const N: usize, const SUBS: usize> fmt::Debug for PubSub<T, N, SUBS> {
 pub struct Subscriber<'p, T: Clone, const N: usize, const SUBS: usize> {
     pubsub: &'p PubSub<T, N, SUBS>,
     index: usize,
+    /// A copy read but not yet returned: kept here while the read wakes
+    /// publishers (user code), so a panicking waker loses no message.
+    copy: Option<T>,
 }
 
 impl<'p, T: Clone, const N: usize, const SUBS: usize> Subscriber<'p, T, N, SUBS> {
     /// The next message, or how many were dropped before this subscriber
-    /// read them; `None` if there is nothing new.
+    /// read them; `None` if there is nothing new (or the next message is
+    /// being cloned by another subscriber right now: then
+    /// [`next_message`](Self::next_message) waits for it).
+    ///
+    /// The message is cloned with the queue's lock released; if the
+    /// `Clone` panics, the message stays unread.
     pub fn try_next_message(&mut self) -> Option<WaitResult<T>> {
+        if let Some(copy) = self.copy.take() {
+            return Some(WaitResult::Message(copy));
+        }
         let index = self.index;
-        let (result, freed) = self.pubsub.with(|inner| {
+        let pubsub = self.pubsub;
+        let loan = pubsub.with(|inner| {
             let next = inner.cursors[index].expect("a live subscriber has a cursor");
             if next < inner.tail {
                 inner.cursors[index] = Some(inner.tail);
-                return (Some(WaitResult::Lagged(inner.tail - next)), 0);
+                return Err(Some(WaitResult::Lagged(inner.tail - next)));
             }
             if next == inner.head {
-                return (None, 0);
+                return Err(None);
             }
             let place = Inner::<T, N, SUBS>::place(next);
-            // SAFETY: `tail <= next < head`: the place holds a message.
-            // A panicking clone leaves everything as it was.
-            let message = unsafe { inner.messages[place].assume_init_ref() }.clone();
-            inner.cursors[index] = Some(next + 1);
-            inner.unread[place] -= 1;
-            (Some(WaitResult::Message(message)), inner.trim())
+            if inner.places[place] == Place::Lent {
+                inner.waiting_for_loan = true;
+                return Err(None);
+            }
+            inner.places[place] = Place::Lent;
+            // SAFETY: `tail <= next < head`: the place holds a message,
+            // and marking it lent makes this reader its only user.
+            let message = unsafe { inner.messages[place].assume_init_read() };
+            Ok(Loan {
+                pubsub,
+                place,
+                number: next,
+                message: Some(message),
+            })
         });
-        if freed > 0 {
-            self.pubsub.writers.grant(freed, false);
-        }
-        result
+        let mut loan = match loan {
+            Ok(loan) => loan,
+            Err(result) => return result,
+        };
+        // The lock is released: user code may run (and use this queue).
+        self.copy = loan.message.clone();
+        loan.give_back(Some(index));
+        self.copy.take().map(WaitResult::Message)
     }
 
     /// Waits for the next message (or the news that some were dropped).
@@ -329,6 +392,7 @@ impl<'p, T: Clone, const N: usize, const SUBS: usize> Subscriber<'p, T, N, SUBS>
         NextMessage {
             subscriber: self,
             waiter: Waiter::new(),
+            got: None,
         }
     }
 }
@@ -361,11 +425,79 @@ impl<T: Clone, const N: usize, const SUBS: usize> fmt::Debug for Subscriber<'_, 
     }
 }
 
+/// A message moved out of its place for a reader to clone with the lock
+/// released. Giving it back (also while unwinding from a panicking
+/// `Clone`) returns it to its place — or, if a publisher wrote the place
+/// again meanwhile, drops it after the lock.
+struct Loan<'p, T: Clone, const N: usize, const SUBS: usize> {
+    pubsub: &'p PubSub<T, N, SUBS>,
+    place: usize,
+    number: u64,
+    message: Option<T>,
+}
+
+impl<T: Clone, const N: usize, const SUBS: usize> Loan<'_, T, N, SUBS> {
+    /// Returns the message; with `read`, subscriber `read` has read it
+    /// (its cursor moves on). Wakes readers that waited for the loan and
+    /// publishers for the room the read freed.
+    fn give_back(&mut self, read: Option<usize>) {
+        let Some(message) = self.message.take() else {
+            return;
+        };
+        let (superseded, woken, freed) = self.pubsub.with(|inner| {
+            let place = self.place;
+            let superseded =
+                if inner.places[place] == Place::Lent && inner.numbers[place] == self.number {
+                    inner.messages[place].write(message);
+                    inner.places[place] = Place::Filled;
+                    None
+                } else {
+                    Some(message)
+                };
+            let mut freed = 0;
+            if let Some(index) = read {
+                inner.cursors[index] = Some(self.number + 1);
+                // Still kept (not dropped for room meanwhile): one fewer
+                // to read it.
+                if self.number >= inner.tail {
+                    inner.unread[place] -= 1;
+                    freed = inner.trim();
+                }
+            }
+            (
+                superseded,
+                core::mem::take(&mut inner.waiting_for_loan),
+                freed,
+            )
+        });
+        if freed > 0 {
+            self.pubsub.writers.grant(freed, false);
+        }
+        if woken {
+            self.pubsub.readers.grant(0, true);
+        }
+        // After the lock: user code.
+        drop(superseded);
+    }
+}
+
+impl<T: Clone, const N: usize, const SUBS: usize> Drop for Loan<'_, T, N, SUBS> {
+    fn drop(&mut self) {
+        // Only reached with the message still out when the clone panicked:
+        // the message goes back unread.
+        self.give_back(None);
+    }
+}
+
 /// Future of [`Subscriber::next_message`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct NextMessage<'s, 'p, T: Clone, const N: usize, const SUBS: usize> {
     subscriber: &'s mut Subscriber<'p, T, N, SUBS>,
     waiter: Waiter,
+    /// A result read while the waiter leaves the list (which may run user
+    /// code: a waker's drop); kept here if that panics, and returned by the
+    /// next poll.
+    got: Option<WaitResult<T>>,
 }
 
 impl<T: Clone, const N: usize, const SUBS: usize> Future for NextMessage<'_, '_, T, N, SUBS> {
@@ -377,11 +509,16 @@ impl<T: Clone, const N: usize, const SUBS: usize> Future for NextMessage<'_, '_,
         // SAFETY: as above.
         let waiter = unsafe { Pin::new_unchecked(&this.waiter) };
         let readers = &this.subscriber.pubsub.readers;
+        if let Some(result) = this.got.take() {
+            return Poll::Ready(result);
+        }
         loop {
             if let Some(result) = this.subscriber.try_next_message() {
                 if waiter.is_active() {
+                    this.got = Some(result);
                     // A wake-everyone needs no forwarding.
                     readers.cancel(waiter);
+                    return Poll::Ready(this.got.take().expect("kept until here"));
                 }
                 return Poll::Ready(result);
             }
@@ -392,8 +529,9 @@ impl<T: Clone, const N: usize, const SUBS: usize> Future for NextMessage<'_, '_,
                 continue;
             }
             if let Some(result) = this.subscriber.try_next_message() {
+                this.got = Some(result);
                 readers.cancel(waiter);
-                return Poll::Ready(result);
+                return Poll::Ready(this.got.take().expect("kept until here"));
             }
             return Poll::Pending;
         }

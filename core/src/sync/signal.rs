@@ -175,71 +175,76 @@ impl<T> Signal<T> {
 
     /// Takes the value if there is one (the latest; older ones are
     /// dropped). Task context.
+    ///
+    /// Older values are taken out under the taker's lock and dropped after
+    /// it is released, *before* the newest is taken: a `Drop` may use this
+    /// signal again, and if one panics, the newest value is still here.
     pub fn try_take(&self) -> Option<T> {
-        let _taking = self.taking.lock();
-        // SAFETY: `last` is touched only under `taking`, which we hold.
+        loop {
+            let mut older: [Option<T>; 2] = [None, None];
+            {
+                let _taking = self.taking.lock();
+                match self.pick(&mut older) {
+                    Pick::Taken(value) => return Some(value),
+                    Pick::Nothing => return None,
+                    Pick::Older => {}
+                }
+            }
+            // Outside the lock: user code. Then look again.
+            drop(older);
+        }
+    }
+
+    /// Under `taking`: takes the newest value if nothing older is left,
+    /// else moves the older values into `older` (to be dropped by the
+    /// caller once the lock is released) and takes nothing.
+    fn pick(&self, older: &mut [Option<T>; 2]) -> Pick<T> {
+        // SAFETY: `last` is touched only under `taking`, which the caller
+        // holds.
         let last = self.last.with_mut(|l| unsafe { *l });
         loop {
             let states = [
                 self.slots[0].state.load(Ordering::Acquire),
                 self.slots[1].state.load(Ordering::Acquire),
             ];
-            // The newest published value that is newer than the last taken.
-            let mut best: Option<usize> = None;
-            for (i, &s) in states.iter().enumerate() {
-                if s & 3 != FULL {
-                    continue;
-                }
-                let number = s >> 2;
-                if let Some(last) = last
-                    && !newer(number, last)
-                {
-                    // Published before the last one taken: stale.
-                    self.discard(i, s);
-                    continue;
-                }
-                match best {
-                    Some(b) if newer(states[b] >> 2, number) => {}
-                    _ => best = Some(i),
+            let full = |i: usize| states[i] & 3 == FULL;
+            let number = |i: usize| states[i] >> 2;
+            // Stale: published before the last one taken. Older: a
+            // published value older than the one in the other place.
+            let stale = |i: usize| last.is_some_and(|last| !newer(number(i), last));
+            let older_than_other = |i: usize| full(1 - i) && newer(number(1 - i), number(i));
+            let mut found_older = false;
+            for (i, slot) in older.iter_mut().enumerate() {
+                if full(i) && (stale(i) || older_than_other(i)) {
+                    *slot = self.take_out(i, states[i]);
+                    found_older |= slot.is_some();
                 }
             }
-            let i = best?;
-            let slot = &self.slots[i];
-            if slot
-                .state
-                .compare_exchange(states[i], READING, Ordering::Acquire, Ordering::Relaxed)
-                .is_err()
-            {
-                continue; // overwritten meanwhile: look again
+            if found_older {
+                return Pick::Older;
             }
-            // SAFETY: the place is ours (`READING`) and holds a value.
-            let value = slot.value.with_mut(|v| unsafe { (*v).assume_init_read() });
-            slot.state.store(FREE, Ordering::Release);
-            // SAFETY: under `taking`.
-            self.last.with_mut(|l| unsafe { *l = Some(states[i] >> 2) });
-            // Drop an older value still in the other place.
-            let other = 1 - i;
-            let s = self.slots[other].state.load(Ordering::Acquire);
-            if s & 3 == FULL && newer(states[i] >> 2, s >> 2) {
-                self.discard(other, s);
+            let Some(i) = (0..2).find(|&i| full(i) && !stale(i) && !older_than_other(i)) else {
+                return Pick::Nothing;
+            };
+            if let Some(value) = self.take_out(i, states[i]) {
+                // SAFETY: under `taking`.
+                self.last.with_mut(|l| unsafe { *l = Some(number(i)) });
+                return Pick::Taken(value);
             }
-            return Some(value);
+            // Overwritten meanwhile: look again.
         }
     }
 
-    /// Drops the value in place `i` if it still has state `state`.
-    fn discard(&self, i: usize, state: usize) {
+    /// Moves the value out of place `i` if it still has state `state`.
+    fn take_out(&self, i: usize, state: usize) -> Option<T> {
         let slot = &self.slots[i];
-        if slot
-            .state
+        slot.state
             .compare_exchange(state, READING, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            // SAFETY: the place is ours (`READING`) and holds a value.
-            let value = slot.value.with_mut(|v| unsafe { (*v).assume_init_read() });
-            slot.state.store(FREE, Ordering::Release);
-            drop(value);
-        }
+            .ok()?;
+        // SAFETY: the place is ours (`READING`) and holds a value.
+        let value = slot.value.with_mut(|v| unsafe { (*v).assume_init_read() });
+        slot.state.store(FREE, Ordering::Release);
+        Some(value)
     }
 
     /// `true` if a value is waiting to be taken (a snapshot).
@@ -259,8 +264,19 @@ impl<T> Signal<T> {
         Wait {
             signal: self,
             waiter: Waiter::new(),
+            got: None,
         }
     }
+}
+
+/// What [`Signal::pick`] did.
+enum Pick<T> {
+    /// Took the newest value.
+    Taken(T),
+    /// Took older values out (for the caller to drop); look again.
+    Older,
+    /// No value.
+    Nothing,
 }
 
 /// `true` if published number `a` came after `b` (numbers wrap).
@@ -299,6 +315,10 @@ impl<T> fmt::Debug for Signal<T> {
 pub struct Wait<'s, T> {
     signal: &'s Signal<T>,
     waiter: Waiter,
+    /// A value taken while the waiter leaves the list (which may run user
+    /// code: a waker's drop or wake); kept here if that panics, and
+    /// returned by the next poll.
+    got: Option<T>,
 }
 
 impl<T> Wait<'_, T> {
@@ -312,13 +332,24 @@ impl<T> Wait<'_, T> {
 impl<T> Future for Wait<'_, T> {
     type Output = T;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        let signal = self.signal;
-        // SAFETY: `waiter` is never moved out of the pinned future.
-        let waiter = unsafe { self.into_ref().map_unchecked(|this| &this.waiter) };
+        // SAFETY: `waiter` is never moved out of the pinned future (it is
+        // only used through `Pin<&Waiter>`); `got` is not pinned.
+        let Wait {
+            signal,
+            waiter,
+            got,
+        } = unsafe { self.get_unchecked_mut() };
+        let signal: &Signal<T> = signal;
+        // SAFETY: as above.
+        let waiter = unsafe { Pin::new_unchecked(&*waiter) };
+        if let Some(value) = got.take() {
+            return Poll::Ready(value);
+        }
         loop {
             if let Some(value) = signal.try_take() {
+                *got = Some(value);
                 Self::leave(signal, waiter);
-                return Poll::Ready(value);
+                return Poll::Ready(got.take().expect("kept until here"));
             }
             if waiter.take_notified() {
                 continue;
@@ -327,8 +358,9 @@ impl<T> Future for Wait<'_, T> {
                 continue;
             }
             if let Some(value) = signal.try_take() {
+                *got = Some(value);
                 Self::leave(signal, waiter);
-                return Poll::Ready(value);
+                return Poll::Ready(got.take().expect("kept until here"));
             }
             return Poll::Pending;
         }
