@@ -382,3 +382,24 @@ fn a_message_being_cloned_is_waited_for_by_other_readers() {
     }
     assert_eq!(PS.len(), 0, "both read it: its place is free");
 }
+
+#[test]
+fn a_read_whose_publisher_wake_panics_keeps_the_copy_for_the_subscriber() {
+    let ps: PubSub<Talker, 1, 2> = PubSub::new();
+    let mut sub = ps.subscriber().unwrap();
+    ps.publish_immediate(Talker(1));
+    let (_bomb, waker) = panicking_waker();
+    let mut publish = pin!(ps.publish(Talker(2)));
+    assert!(
+        poll(publish.as_mut(), &waker).is_pending(),
+        "full: the publisher waits"
+    );
+    // The read frees the room and wakes the publisher, whose waker panics.
+    let r = catch_unwind(AssertUnwindSafe(|| sub.try_next_message()));
+    assert!(r.is_err());
+    // The copy read is kept for the subscriber, and counted as read.
+    assert_eq!(sub.try_next_message(), Some(WaitResult::Message(Talker(1))));
+    assert_eq!(noop(publish.as_mut()), Poll::Ready(()));
+    assert_eq!(sub.try_next_message(), Some(WaitResult::Message(Talker(2))));
+    assert_eq!(sub.try_next_message(), None);
+}
