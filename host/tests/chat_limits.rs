@@ -10,10 +10,11 @@ use std::thread;
 use std::time::Duration;
 
 use kasync_host::net::TcpListener;
-use kasync_host::{Runtime, apps};
-use kasync_tests::watchdog::watchdog;
+use kasync_host::{Backend, apps};
 
-/// Runs the chat server on its own thread and runtime; returns its address.
+mod support;
+use support::each_backend_by_name;
+
 /// The tests here run one at a time: two of them measure the process's
 /// memory, which the others' transfers (megabytes through in-process
 /// sockets) would inflate.
@@ -23,15 +24,17 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn chat_server() -> SocketAddr {
-    chat_server_with(apps::ChatLimits::default())
+/// Runs the chat server on its own thread and a runtime of `backend`;
+/// returns its address.
+fn chat_server(backend: Backend) -> SocketAddr {
+    chat_server_with(backend, apps::ChatLimits::default())
 }
 
 /// [`chat_server`] with other limits.
-fn chat_server_with(limits: apps::ChatLimits) -> SocketAddr {
+fn chat_server_with(backend: Backend, limits: apps::ChatLimits) -> SocketAddr {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        let rt = Runtime::new().expect("io_uring is available on this machine");
+        let rt = support::runtime(backend);
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
@@ -85,8 +88,8 @@ fn rss_kib() -> u64 {
 fn a_member_that_never_reads_does_not_grow_the_server() {
     let _alone = one_at_a_time();
     const LINES: usize = 100_000;
-    watchdog("a_member_that_never_reads", || {
-        let addr = chat_server();
+    each_backend_by_name("a_member_that_never_reads", |backend| {
+        let addr = chat_server(backend);
         let (_sleeper, _sleeper_reader) = join(addr, "sleeper");
         let (_reader_stream, mut reader) = join(addr, "reader");
         let (mut talker, _talker_reader) = join(addr, "talker");
@@ -106,6 +109,74 @@ fn a_member_that_never_reads_does_not_grow_the_server() {
             grown < 40 * 1024,
             "the server's memory grew by {grown} KiB for a member that never reads"
         );
+    });
+}
+
+/// A member that never reads, a talker that sends 20 000 lines of 4 000
+/// bytes as fast as the room takes them (no window: a flood), and a
+/// member that reads: the reader hears every line, whole and in order,
+/// while the sleeper's sends to it wait for room that never comes.
+#[test]
+fn a_reader_hears_a_flood_whole_and_in_order_beside_a_member_that_never_reads() {
+    let _alone = one_at_a_time();
+    const LINES: usize = 20_000;
+    const LEN: usize = 4_000;
+    each_backend_by_name("a_reader_hears_a_flood_beside_a_sleeper", |backend| {
+        let addr = chat_server(backend);
+        let (_sleeper, _sleeper_reader) = join(addr, "sleeper");
+        let (reader_stream, mut reader) = join(addr, "reader");
+        let (mut talker, _talker_reader) = join(addr, "talker");
+        read_until(&mut reader, |l| l.starts_with("* talker joined"));
+        // Line `i`: its number, then filler up to `LEN` bytes.
+        let text = |i: usize| format!("{i:08} {}", "z".repeat(LEN - 9));
+        let flood = thread::spawn(move || {
+            for i in 0..LINES {
+                let mut one = text(i).into_bytes();
+                one.push(b'\n');
+                talker.write_all(&one).unwrap();
+            }
+            talker
+        });
+        // A bounded wait: a reader that stops hearing lines fails here
+        // (before the watchdog's deadline), saying how far it got.
+        reader_stream
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(45);
+        let mut got = 0;
+        let mut line = String::new();
+        while got < LINES {
+            match reader.read_line(&mut line) {
+                Ok(0) => panic!("on {backend}: the reader was disconnected after {got} lines"),
+                Ok(_) if !line.ends_with('\n') => continue, // the rest is coming
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "on {backend}: the reader heard {got} of {LINES} lines, then nothing"
+                    );
+                    continue; // what was read so far stays in `line`
+                }
+                Err(e) => panic!("on {backend}: reading after {got} lines: {e}"),
+            }
+            if let Some(said) = line.strip_prefix("talker: ") {
+                assert_eq!(
+                    said.strip_suffix('\n'),
+                    Some(text(got).as_str()),
+                    "on {backend}: line {got} whole and in order"
+                );
+                got += 1;
+            } else {
+                assert!(line.starts_with("* "), "on {backend}: {line:?}");
+            }
+            line.clear();
+        }
+        drop(flood.join().unwrap());
     });
 }
 
@@ -156,8 +227,8 @@ fn talk_in_windows(
 #[test]
 fn an_endless_line_is_refused() {
     let _alone = one_at_a_time();
-    watchdog("an_endless_line_is_refused", || {
-        let addr = chat_server();
+    each_backend_by_name("an_endless_line_is_refused", |backend| {
+        let addr = chat_server(backend);
         let (mut flooder, mut flooder_reader) = join(addr, "flooder");
         let writer = thread::spawn(move || {
             let chunk = vec![b'y'; 64 * 1024];
@@ -189,7 +260,7 @@ fn an_endless_line_is_refused() {
 fn running_out_of_descriptors_does_not_end_the_server() {
     let _alone = one_at_a_time();
     use std::os::unix::process::CommandExt;
-    watchdog("running_out_of_descriptors", || {
+    each_backend_by_name("running_out_of_descriptors", |backend| {
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             probe.local_addr().unwrap().port()
@@ -198,6 +269,7 @@ fn running_out_of_descriptors_does_not_end_the_server() {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_host"));
         command
             .args(["chat", "--addr", &addr.to_string()])
+            .env(kasync_host::BACKEND_VARIABLE, backend.name())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         // SAFETY: only `setrlimit`, async-signal-safe, between fork and exec.
@@ -286,8 +358,8 @@ fn running_out_of_descriptors_does_not_end_the_server() {
 #[test]
 fn a_flood_of_tiny_lines_is_counted_with_its_bookkeeping() {
     let _alone = one_at_a_time();
-    watchdog("a_flood_of_tiny_lines", || {
-        let addr = chat_server();
+    each_backend_by_name("a_flood_of_tiny_lines", |backend| {
+        let addr = chat_server(backend);
         let sleepers: Vec<_> = (0..50)
             .map(|i| join(addr, &format!("sleeper{i}")))
             .collect();
@@ -313,11 +385,14 @@ fn a_flood_of_tiny_lines_is_counted_with_its_bookkeeping() {
 #[test]
 fn a_connection_that_never_says_its_name_is_closed() {
     let _alone = one_at_a_time();
-    watchdog("a_connection_that_never_says_its_name", || {
-        let addr = chat_server_with(apps::ChatLimits {
-            name_timeout: Duration::from_millis(200),
-            ..apps::ChatLimits::default()
-        });
+    each_backend_by_name("a_connection_that_never_says_its_name", |backend| {
+        let addr = chat_server_with(
+            backend,
+            apps::ChatLimits {
+                name_timeout: Duration::from_millis(200),
+                ..apps::ChatLimits::default()
+            },
+        );
         let silent = TcpStream::connect(addr).unwrap();
         let mut reader = BufReader::new(silent);
         let mut said = String::new();
@@ -376,11 +451,14 @@ fn a_member_that_stops_reading_is_cut_off_and_the_others_hear_everything() {
     // conversation; a talker that floods without limit outruns every
     // member, and the room cuts them off rather than wait).
     const WINDOW: usize = 64;
-    watchdog("a_member_that_stops_reading", || {
-        let addr = chat_server_with(apps::ChatLimits {
-            write_timeout: Duration::from_millis(200),
-            ..apps::ChatLimits::default()
-        });
+    each_backend_by_name("a_member_that_stops_reading", |backend| {
+        let addr = chat_server_with(
+            backend,
+            apps::ChatLimits {
+                write_timeout: Duration::from_millis(200),
+                ..apps::ChatLimits::default()
+            },
+        );
         // A small receive buffer from the handshake on, so the server's
         // sends to the sleeper soon block.
         let sleeper = connect_with_small_receive_buffer(addr);
@@ -417,11 +495,14 @@ fn a_member_that_stops_reading_is_cut_off_and_the_others_hear_everything() {
 #[test]
 fn a_full_room_turns_newcomers_away_until_someone_leaves() {
     let _alone = one_at_a_time();
-    watchdog("a_full_room", || {
-        let addr = chat_server_with(apps::ChatLimits {
-            max_members: 2,
-            ..apps::ChatLimits::default()
-        });
+    each_backend_by_name("a_full_room", |backend| {
+        let addr = chat_server_with(
+            backend,
+            apps::ChatLimits {
+                max_members: 2,
+                ..apps::ChatLimits::default()
+            },
+        );
         let first = join(addr, "first");
         let (_second, mut second_reader) = join(addr, "second");
         let mut third = TcpStream::connect(addr).unwrap();

@@ -11,8 +11,10 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use kasync::io::sim::SimRng;
 use kasync_host::net::TcpListener;
-use kasync_host::{Runtime, apps, sleep, spawn};
-use kasync_tests::watchdog::watchdog;
+use kasync_host::{Backend, apps, sleep, spawn};
+
+mod support;
+use support::each_backend_by_name;
 
 /// The byte at stream position `i` of stream `seed`: position-dependent,
 /// so a reordering, a loss or a duplicate shows.
@@ -34,13 +36,13 @@ async fn yield_once() {
     .await;
 }
 
-/// Runs `host echo`'s server on its own thread and runtime, with
-/// `buffers` shared receive buffers of 4 KiB; returns its address. The
-/// server thread ends with the test process.
-fn echo_server(buffers: u16) -> SocketAddr {
+/// Runs `host echo`'s server on its own thread and a runtime of
+/// `backend`, with `buffers` shared receive buffers of 4 KiB; returns its
+/// address. The server thread ends with the test process.
+fn echo_server(backend: Backend, buffers: u16) -> SocketAddr {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        let rt = Runtime::new().expect("io_uring is available on this machine");
+        let rt = support::runtime(backend);
         rt.register_recv_buffers(buffers, 4096).unwrap();
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -88,8 +90,8 @@ fn full_duplex(addr: SocketAddr, seed: u64, total: u64) {
 /// of 1 byte to 64 KiB while its echo is read: every byte back, in order.
 #[test]
 fn large_full_duplex_streams_come_back_in_order() {
-    watchdog("large_full_duplex_streams_come_back_in_order", || {
-        let addr = echo_server(512);
+    each_backend_by_name("large_full_duplex_streams_come_back_in_order", |backend| {
+        let addr = echo_server(backend, 512);
         let streams: Vec<_> = (0..4)
             .map(|seed| thread::spawn(move || full_duplex(addr, seed, 16 << 20)))
             .collect();
@@ -105,8 +107,8 @@ fn large_full_duplex_streams_come_back_in_order() {
 /// and the bytes still arrive in order.
 #[test]
 fn a_slow_reader_on_recv_multi_gets_every_byte_in_order() {
-    watchdog("a_slow_reader_on_recv_multi", || {
-        let rt = Runtime::new().unwrap();
+    each_backend_by_name("a_slow_reader_on_recv_multi", |backend| {
+        let rt = support::runtime(backend);
         let ring = rt.register_recv_buffers(1024, 4096).unwrap();
         let total: u64 = 8 << 20;
         let got = rt.block_on(async {
@@ -150,61 +152,64 @@ fn a_slow_reader_on_recv_multi_gets_every_byte_in_order() {
 /// could pin. Then the hostile peers leave and everything is released.
 #[test]
 fn peers_that_never_read_do_not_starve_the_others() {
-    watchdog("peers_that_never_read_do_not_starve_the_others", || {
-        let addr = echo_server(128);
-        let hostile: Vec<TcpStream> = (0..100)
-            .map(|_| {
-                let s = TcpStream::connect(addr).unwrap();
-                s.set_nonblocking(true).unwrap();
-                s
-            })
-            .collect();
-        // Each sends until its socket is full: the server's echo of it
-        // cannot be sent back (nobody reads), its receive falls behind.
-        let chunk = vec![0x55u8; 64 * 1024];
-        for _ in 0..3 {
-            for mut s in &hostile {
-                loop {
-                    match s.write(&chunk) {
-                        Ok(_) => {}
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                        Err(e) => panic!("hostile peer: {e}"),
+    each_backend_by_name(
+        "peers_that_never_read_do_not_starve_the_others",
+        |backend| {
+            let addr = echo_server(backend, 128);
+            let hostile: Vec<TcpStream> = (0..100)
+                .map(|_| {
+                    let s = TcpStream::connect(addr).unwrap();
+                    s.set_nonblocking(true).unwrap();
+                    s
+                })
+                .collect();
+            // Each sends until its socket is full: the server's echo of it
+            // cannot be sent back (nobody reads), its receive falls behind.
+            let chunk = vec![0x55u8; 64 * 1024];
+            for _ in 0..3 {
+                for mut s in &hostile {
+                    loop {
+                        match s.write(&chunk) {
+                            Ok(_) => {}
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                            Err(e) => panic!("hostile peer: {e}"),
+                        }
                     }
                 }
+                thread::sleep(Duration::from_millis(50));
             }
-            thread::sleep(Duration::from_millis(50));
-        }
-        let good: Vec<_> = (0..100u64)
-            .map(|seed| {
-                thread::spawn(move || {
-                    let mut s = TcpStream::connect(addr).unwrap();
-                    let mut rng = SimRng::new(seed);
-                    for round in 0..10 {
-                        let len = 1 + rng.below(8000) as usize;
-                        let payload: Vec<u8> = (0..len)
-                            .map(|i| byte_at(seed + 1000, (round * 8000 + i) as u64))
-                            .collect();
-                        s.write_all(&payload).unwrap();
-                        let mut back = vec![0u8; len];
-                        s.read_exact(&mut back).unwrap();
-                        assert_eq!(back, payload, "good peer {seed}, round {round}");
-                    }
+            let good: Vec<_> = (0..100u64)
+                .map(|seed| {
+                    thread::spawn(move || {
+                        let mut s = TcpStream::connect(addr).unwrap();
+                        let mut rng = SimRng::new(seed);
+                        for round in 0..10 {
+                            let len = 1 + rng.below(8000) as usize;
+                            let payload: Vec<u8> = (0..len)
+                                .map(|i| byte_at(seed + 1000, (round * 8000 + i) as u64))
+                                .collect();
+                            s.write_all(&payload).unwrap();
+                            let mut back = vec![0u8; len];
+                            s.read_exact(&mut back).unwrap();
+                            assert_eq!(back, payload, "good peer {seed}, round {round}");
+                        }
+                    })
                 })
-            })
-            .collect();
-        for g in good {
-            g.join().unwrap();
-        }
-        drop(hostile);
-    });
+                .collect();
+            for g in good {
+                g.join().unwrap();
+            }
+            drop(hostile);
+        },
+    );
 }
 
 /// The echo server keeps serving after the hostile peers have gone: a
 /// task on the server's runtime sees its receive buffers come back.
 #[test]
 fn shared_buffers_come_back_after_hostile_peers_leave() {
-    watchdog("shared_buffers_come_back", || {
-        let rt = Runtime::new().unwrap();
+    each_backend_by_name("shared_buffers_come_back", |backend| {
+        let rt = support::runtime(backend);
         let ring = rt.register_recv_buffers(32, 4096).unwrap();
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -243,8 +248,8 @@ fn shared_buffers_come_back_after_hostile_peers_leave() {
 /// still connected.
 #[test]
 fn a_peer_that_never_reads_is_let_go_and_its_slots_come_back() {
-    watchdog("a_peer_that_never_reads_is_let_go", || {
-        let rt = Runtime::new().unwrap();
+    each_backend_by_name("a_peer_that_never_reads_is_let_go", |backend| {
+        let rt = support::runtime(backend);
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
@@ -302,10 +307,10 @@ fn a_peer_that_never_reads_is_let_go_and_its_slots_come_back() {
 /// only once much of the send queue has drained).
 #[test]
 fn a_slow_but_steady_reader_is_not_let_go() {
-    watchdog("a_slow_but_steady_reader_is_not_let_go", || {
+    each_backend_by_name("a_slow_but_steady_reader_is_not_let_go", |backend| {
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
-            let rt = Runtime::new().unwrap();
+            let rt = support::runtime(backend);
             rt.block_on(async {
                 let listener = TcpListener::bind("127.0.0.1:0").unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
