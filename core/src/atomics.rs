@@ -25,46 +25,138 @@ macro_rules! const_fn {
 pub(crate) use const_fn;
 
 /// A slot for one waker that can be registered from one context and woken
-/// from any other, without locks or allocation.
+/// from any other (an interrupt handler, a thread), without locks or
+/// allocation.
+///
+/// The waker's own code — its `clone`, the `drop` of the one it replaces,
+/// its `wake` — never runs while the slot is claimed, so a waker that
+/// panics there leaves the slot working for the next registration (a
+/// panic in a `clone` or `drop` reaches the registering caller, one in a
+/// `wake` the waking one).
 pub(crate) struct WakerSlot {
-    #[cfg(not(loom))]
-    inner: futures_util::task::AtomicWaker,
-    #[cfg(loom)]
-    inner: loom::future::AtomicWaker,
+    /// [`IDLE`](slot::IDLE), or [`REGISTERING`](slot::REGISTERING) and/or
+    /// [`WAKING`](slot::WAKING).
+    state: AtomicUsize,
+    waker: Racy<Option<Waker>>,
 }
+
+mod slot {
+    /// Nobody uses the waker.
+    pub(super) const IDLE: usize = 0;
+    /// The registering context is changing the waker.
+    pub(super) const REGISTERING: usize = 1;
+    /// A wake came: the context that clears this wakes the waker (the
+    /// registering one, if it was registering).
+    pub(super) const WAKING: usize = 2;
+}
+
+// SAFETY: the waker is reached only by the context that moved `state` off
+// `IDLE` (the registering one, or a waking one), which hands it on through
+// `state`'s Acquire/Release; `Waker` is `Send + Sync`.
+unsafe impl Sync for WakerSlot {}
+// SAFETY: as above.
+unsafe impl Send for WakerSlot {}
 
 impl WakerSlot {
     const_fn! {
         pub(crate) fn new() -> Self {
             Self {
-                #[cfg(not(loom))]
-                inner: futures_util::task::AtomicWaker::new(),
-                #[cfg(loom)]
-                inner: loom::future::AtomicWaker::new(),
+                state: AtomicUsize::new(slot::IDLE),
+                waker: Racy::new(None),
             }
         }
     }
 
-    /// Registers `waker` to be woken by the next [`wake`](Self::wake).
+    /// Registers `waker` to be woken by the next [`wake`](Self::wake). One
+    /// registering context at a time (the slot's owner). A wake that comes
+    /// while it registers is not lost: the waker registered (old or new)
+    /// is woken.
     pub(crate) fn register(&self, waker: &Waker) {
-        #[cfg(not(loom))]
-        self.inner.register(waker);
-        #[cfg(loom)]
-        self.inner.register_by_ref(waker);
+        let mut fresh: Option<Waker> = None;
+        loop {
+            if self
+                .state
+                .compare_exchange(
+                    slot::IDLE,
+                    slot::REGISTERING,
+                    Ordering::Acquire,
+                    Ordering::Acquire,
+                )
+                .is_err()
+            {
+                // A wake in progress: it takes whatever was registered, so
+                // wake this one directly (its task polls again).
+                drop(fresh);
+                waker.wake_by_ref();
+                return;
+            }
+            // SAFETY: `REGISTERING` gives this context the waker; `will_wake`
+            // is a comparison, no user code.
+            let current = self
+                .waker
+                .with_mut(|w| unsafe { (*w).as_ref().is_some_and(|old| old.will_wake(waker)) });
+            let replaced = if current {
+                None
+            } else if let Some(new) = fresh.take() {
+                // SAFETY: as above.
+                self.waker.with_mut(|w| unsafe { (*w).replace(new) })
+            } else {
+                // A clone is user code: let go first, clone, come back.
+                self.release(None);
+                fresh = Some(waker.clone());
+                continue;
+            };
+            self.release(replaced);
+            return;
+        }
+    }
+
+    /// Lets go of a claim made by `register`, then drops `replaced` and,
+    /// if a wake came meanwhile, wakes the waker (both outside the claim).
+    fn release(&self, replaced: Option<Waker>) {
+        let woken = match self.state.compare_exchange(
+            slot::REGISTERING,
+            slot::IDLE,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => None,
+            Err(_) => {
+                // `WAKING` came: the wake is this context's to do.
+                // SAFETY: still claimed (`REGISTERING` is set).
+                let waker = self.waker.with_mut(|w| unsafe { (*w).take() });
+                self.state.store(slot::IDLE, Ordering::Release);
+                waker
+            }
+        };
+        drop(replaced);
+        if let Some(waker) = woken {
+            waker.wake();
+        }
     }
 
     /// Wakes and removes the registered waker, if any.
     pub(crate) fn wake(&self) {
-        self.inner.wake();
+        if let Some(waker) = self.take() {
+            waker.wake();
+        }
     }
 
     /// Takes the registered waker out (to drop or wake it once the caller
-    /// has settled whatever state the waker's code might observe).
+    /// has settled whatever state the waker's code might observe). `None`
+    /// also while a registration is under way: that registration then
+    /// wakes the waker itself.
     pub(crate) fn take(&self) -> Option<Waker> {
-        #[cfg(not(loom))]
-        return self.inner.take();
-        #[cfg(loom)]
-        return self.inner.take_waker();
+        match self.state.fetch_or(slot::WAKING, Ordering::AcqRel) {
+            slot::IDLE => {
+                // SAFETY: this context moved the state off `IDLE`.
+                let waker = self.waker.with_mut(|w| unsafe { (*w).take() });
+                self.state.fetch_and(!slot::WAKING, Ordering::Release);
+                waker
+            }
+            // Registering (it wakes when it lets go) or another wake.
+            _ => None,
+        }
     }
 }
 

@@ -33,6 +33,7 @@ mod atomics;
 mod list;
 mod ring;
 mod storage;
+mod unwind;
 
 pub mod chunk;
 pub mod executor;

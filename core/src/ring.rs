@@ -21,11 +21,26 @@ pub(crate) struct Ring<T, const N: usize> {
     cells: [Cell<T>; N],
 }
 
-/// One place. `stamp == position` means free for the push at `position`;
-/// `stamp == position + 1` means it holds that push's value.
+/// One place. Its stamp `== position` means free for the push at
+/// `position`; `== position + 1` means it holds that push's value. Stored
+/// less the place's index, so a new ring's stamps (each its index) are all
+/// zero: an array of one constant, which const evaluation builds at any
+/// size (a loop setting each would hit its step limit at a million places).
 struct Cell<T> {
-    stamp: AtomicUsize,
+    stored_stamp: AtomicUsize,
     value: Racy<MaybeUninit<T>>,
+}
+
+impl<T> Cell<T> {
+    /// The stamp of this place, the ring's place `index`.
+    fn stamp(&self, index: usize, order: Ordering) -> usize {
+        self.stored_stamp.load(order).wrapping_add(index)
+    }
+
+    /// Sets the stamp of this place, the ring's place `index`.
+    fn set_stamp(&self, index: usize, stamp: usize, order: Ordering) {
+        self.stored_stamp.store(stamp.wrapping_sub(index), order);
+    }
 }
 
 // SAFETY: a value is written by the one pusher that claimed its place and
@@ -41,17 +56,9 @@ impl<T, const N: usize> Ring<T, N> {
         pub(crate) fn new() -> Self {
             const { assert!(N >= 2 && N.is_power_of_two(), "the capacity N must be a power of two and at least 2") };
             #[cfg(not(loom))]
-            let cells = {
-                let mut cells = [const { Cell { stamp: AtomicUsize::new(0), value: Racy::new(MaybeUninit::uninit()) } }; N];
-                let mut i = 0;
-                while i < N {
-                    cells[i].stamp = AtomicUsize::new(i);
-                    i += 1;
-                }
-                cells
-            };
+            let cells = [const { Cell { stored_stamp: AtomicUsize::new(0), value: Racy::new(MaybeUninit::uninit()) } }; N];
             #[cfg(loom)]
-            let cells = core::array::from_fn(|i| Cell { stamp: AtomicUsize::new(i), value: Racy::new(MaybeUninit::uninit()) });
+            let cells = core::array::from_fn(|_| Cell { stored_stamp: AtomicUsize::new(0), value: Racy::new(MaybeUninit::uninit()) });
             Self {
                 head: AtomicUsize::new(0),
                 tail: AtomicUsize::new(0),
@@ -65,8 +72,9 @@ impl<T, const N: usize> Ring<T, N> {
     pub(crate) fn push(&self, value: T) -> Result<(), T> {
         let mut pos = self.tail.load(Ordering::Relaxed);
         loop {
-            let cell = &self.cells[pos & (N - 1)];
-            let stamp = cell.stamp.load(Ordering::Acquire);
+            let index = pos & (N - 1);
+            let cell = &self.cells[index];
+            let stamp = cell.stamp(index, Ordering::Acquire);
             let lag = stamp.wrapping_sub(pos) as isize;
             if lag == 0 {
                 match self.tail.compare_exchange_weak(
@@ -80,7 +88,7 @@ impl<T, const N: usize> Ring<T, N> {
                         // free place at `pos`; nobody reads it before the
                         // stamp below says it is full.
                         cell.value.with_mut(|v| unsafe { (*v).write(value) });
-                        cell.stamp.store(pos.wrapping_add(1), Ordering::Release);
+                        cell.set_stamp(index, pos.wrapping_add(1), Ordering::Release);
                         return Ok(());
                     }
                     Err(actual) => pos = actual,
@@ -101,8 +109,9 @@ impl<T, const N: usize> Ring<T, N> {
     pub(crate) fn pop(&self) -> Option<T> {
         let mut pos = self.head.load(Ordering::Relaxed);
         loop {
-            let cell = &self.cells[pos & (N - 1)];
-            let stamp = cell.stamp.load(Ordering::Acquire);
+            let index = pos & (N - 1);
+            let cell = &self.cells[index];
+            let stamp = cell.stamp(index, Ordering::Acquire);
             let lag = stamp.wrapping_sub(pos.wrapping_add(1)) as isize;
             if lag == 0 {
                 match self.head.compare_exchange_weak(
@@ -116,7 +125,7 @@ impl<T, const N: usize> Ring<T, N> {
                         // pushed at `pos` (Acquire made it visible), and
                         // winning the exchange made it ours alone.
                         let value = cell.value.with_mut(|v| unsafe { (*v).assume_init_read() });
-                        cell.stamp.store(pos.wrapping_add(N), Ordering::Release);
+                        cell.set_stamp(index, pos.wrapping_add(N), Ordering::Release);
                         return Some(value);
                     }
                     Err(actual) => pos = actual,
@@ -130,16 +139,33 @@ impl<T, const N: usize> Ring<T, N> {
         }
     }
 
-    /// Values pushed and not yet popped (a snapshot).
+    /// Values pushed and not yet popped: the tail read between two equal
+    /// reads of the head, so both are of one moment (retried a bounded
+    /// number of times while pops race; then the last pair, which can be
+    /// off by what moved meanwhile but is never above `N`).
     pub(crate) fn len(&self) -> usize {
-        let tail = self.tail.load(Ordering::Relaxed);
-        let head = self.head.load(Ordering::Relaxed);
-        tail.wrapping_sub(head).min(N)
+        let mut head = self.head.load(Ordering::Acquire);
+        let mut tail = self.tail.load(Ordering::Acquire);
+        for _ in 0..64 {
+            let again = self.head.load(Ordering::Acquire);
+            if again == head {
+                break;
+            }
+            head = again;
+            tail = self.tail.load(Ordering::Acquire);
+        }
+        // A tail read behind the head (a pop this context saw before the
+        // push it took) is an emptied ring, never a full one.
+        match tail.wrapping_sub(head) {
+            len if len <= N => len,
+            _ => 0,
+        }
     }
 }
 
 impl<T, const N: usize> Drop for Ring<T, N> {
     fn drop(&mut self) {
-        while self.pop().is_some() {}
+        // Every value, also when one's `Drop` panics.
+        crate::unwind::each_even_if_one_panics(core::iter::from_fn(|| self.pop()), drop);
     }
 }

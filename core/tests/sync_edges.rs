@@ -354,3 +354,27 @@ fn pubsub_lagging_and_unread_accounting() {
     drop(fast);
     assert_eq!(ps.subscriber_count(), 0);
 }
+
+/// A million places (a thousand under miri) build in a `static`: the ring
+/// is one constant array, not a loop that const evaluation would stop.
+#[test]
+fn a_ring_of_a_million_places_is_a_static() {
+    #[cfg(not(miri))]
+    const PLACES: usize = 1 << 20;
+    #[cfg(miri)]
+    const PLACES: usize = 1 << 10;
+    static CH: kasync::sync::Channel<u32, PLACES> = kasync::sync::Channel::new();
+    static Q: kasync::IrqQueue<u32, PLACES> = kasync::IrqQueue::new();
+    for lap in 0..3u32 {
+        for i in 0..PLACES as u32 {
+            CH.try_send(lap ^ i).unwrap();
+        }
+        assert!(CH.is_full());
+        for i in 0..PLACES as u32 {
+            assert_eq!(CH.try_recv(), Some(lap ^ i));
+        }
+        assert_eq!(CH.try_recv(), None);
+    }
+    Q.push(7).unwrap();
+    assert_eq!(Q.try_recv(), Some(7));
+}

@@ -36,6 +36,17 @@ a backend that cannot be set up), 2 on bad arguments.";
 /// A command-line mistake.
 struct Usage(String);
 
+/// Prints a line on standard output; one whose reader has gone is
+/// dropped. (The servers keep `SIGPIPE` ignored — their sockets report a
+/// closed peer as an error — so `println!` would panic on a closed pipe:
+/// `host echo | head -1`.)
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn main() -> ExitCode {
     // Arguments as the OS gives them: paths pass through byte for byte,
     // and a word that is not UTF-8 where one must be is a usage error.
@@ -73,8 +84,11 @@ fn run(args: &[OsString]) -> Result<ExitCode, Usage> {
         return Ok(check_and_tour());
     };
     let command = text(command, "the command")?;
-    if rest.iter().any(|a| a == "--help" || a == "-h") || command == "--help" || command == "-h" {
-        println!("{}", help(command));
+    // `--` ends the options: a file after it may be called `--help`.
+    let options = rest.iter().take_while(|a| *a != "--");
+    if command == "--help" || command == "-h" || options.clone().any(|a| a == "--help" || a == "-h")
+    {
+        say!("{}", help(command));
         return Ok(ExitCode::SUCCESS);
     }
     match command {
@@ -220,7 +234,7 @@ fn serve(
     Ok(with_runtime(|rt| {
         rt.block_on(async {
             let listener = apps::listen(&addr)?;
-            println!(
+            say!(
                 "{name}: listening on {} (Ctrl-C stops)",
                 listener.local_addr()?
             );
@@ -233,7 +247,7 @@ fn serve(
             match select(server(listener), stop).await {
                 Either::Left((result, _)) => result,
                 Either::Right((signal, _)) => {
-                    println!("{name}: stopping on signal {}", signal?);
+                    say!("{name}: stopping on signal {}", signal?);
                     Ok(())
                 }
             }

@@ -43,8 +43,9 @@ const OWED: usize = 4;
 ///   value; both in tasks. Waiting tasks are kept in the futures
 ///   themselves (no allocation, no limit on how many wait).
 ///
-/// Values are received in the order their sends claimed a place. A
-/// channel is never closed: it lives in a `static`.
+/// Values are received in the order their sends claimed a place (but see
+/// a value given back, below). A channel is never closed: it lives in a
+/// `static`.
 ///
 /// # Wakers are user code
 ///
@@ -54,8 +55,11 @@ const OWED: usize = 4;
 ///
 /// * If a sender's waker panics inside [`try_recv`](Self::try_recv) (or
 ///   [`recv`](Self::recv)), the value it took is given back to the channel
-///   and is the next one received; the panic goes on to the caller.
-///   (Meanwhile the channel may hold `N + 1` values.)
+///   and is the next one received (a receiver waiting meanwhile is woken
+///   for it); the panic goes on to the caller. (Meanwhile the channel may
+///   hold `N + 1` values.) A receive that ran while the waker did — one the
+///   waker made itself, an interrupt handler's, another thread's — may
+///   have taken the value after it, so these two arrive swapped.
 /// * If a receiver's waker panics inside [`try_send`](Self::try_send), the
 ///   value **has been sent**: it is in the channel, and the panic goes on
 ///   to the caller, which must not send it again. [`send`](Self::send)
@@ -312,6 +316,10 @@ impl<T, const N: usize> Drop for GiveBack<'_, T, N> {
         channel
             .waking
             .fetch_xor(WAKING | RETURNED, Ordering::AcqRel);
+        // A receiver that found the channel empty meanwhile (the value
+        // was held) waits for it: wake one. (A second panicking waker,
+        // this one, aborts: it runs while the first panic unwinds.)
+        channel.receivers.grant(1, false);
     }
 }
 

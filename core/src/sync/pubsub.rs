@@ -309,13 +309,16 @@ impl<T: Clone, const N: usize, const SUBS: usize> Default for PubSub<T, N, SUBS>
 impl<T, const N: usize, const SUBS: usize> Drop for PubSub<T, N, SUBS> {
     fn drop(&mut self) {
         let inner = self.inner.get_mut();
-        for (message, place) in inner.messages.iter_mut().zip(&mut inner.places) {
-            // (No place is lent: a loan borrows the queue.)
+        // Every message, also when one's `Drop` panics. (No place is
+        // lent: a loan borrows the queue.)
+        let places = inner.messages.iter_mut().zip(&mut inner.places);
+        crate::unwind::each_even_if_one_panics(places, |(message, place)| {
             if core::mem::replace(place, Place::Empty) == Place::Filled {
-                // SAFETY: a filled place holds a value; taken once.
+                // SAFETY: a filled place holds a value; emptied before it is
+                // dropped, so taken once.
                 unsafe { message.assume_init_drop() };
             }
-        }
+        });
     }
 }
 

@@ -131,19 +131,18 @@ impl<'s> Future for Acquire<'s> {
         let (semaphore, n) = (self.semaphore, self.n);
         // SAFETY: `waiter` is never moved out of the pinned future.
         let waiter = unsafe { self.into_ref().map_unchecked(|this| &this.waiter) };
-        let permit = Permit { semaphore, n };
         // Granted while waiting: the permits are ours.
         if waiter.take_notified() {
-            return Poll::Ready(permit);
+            return Poll::Ready(Permit { semaphore, n });
         }
         // Takes the permits at once if nobody waits ahead and they are
-        // there; else waits in line.
+        // there; else waits in line. (The permit exists only once they are
+        // ours: a waker's code that panics inside `register` must not give
+        // back permits never taken — `register` itself gives back the ones
+        // it took then.)
         match semaphore.queue.register(waiter, cx.waker(), n) {
-            Registered::Notified => Poll::Ready(permit),
-            Registered::Waiting => {
-                permit.forget();
-                Poll::Pending
-            }
+            Registered::Notified => Poll::Ready(Permit { semaphore, n }),
+            Registered::Waiting => Poll::Pending,
         }
     }
 }

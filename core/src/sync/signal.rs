@@ -293,12 +293,15 @@ impl<T> Default for Signal<T> {
 
 impl<T> Drop for Signal<T> {
     fn drop(&mut self) {
-        for slot in &mut self.slots {
-            if slot.state.load(Ordering::Acquire) & 3 == FULL {
-                // SAFETY: a `FULL` place holds a value; `&mut self`.
-                slot.value.with_mut(|v| unsafe { (*v).assume_init_drop() });
-            }
-        }
+        // Every value, also when one's `Drop` panics.
+        let full = self
+            .slots
+            .iter_mut()
+            .filter(|slot| slot.state.load(Ordering::Acquire) & 3 == FULL);
+        crate::unwind::each_even_if_one_panics(full, |slot| {
+            // SAFETY: a `FULL` place holds a value, visited once; `&mut self`.
+            slot.value.with_mut(|v| unsafe { (*v).assume_init_drop() });
+        });
     }
 }
 

@@ -205,7 +205,7 @@ impl WaitQueue {
                 NOTIFIED => {
                     waiter.state.store(IDLE, Ordering::Relaxed);
                     locked.stale = fresh;
-                    return Registered::Notified;
+                    return self.notified(locked, want);
                 }
                 WAITING => {
                     // SAFETY: linked nodes are touched under the lock, which
@@ -228,7 +228,7 @@ impl WaitQueue {
                 _ => {
                     if locked.take_units(want) {
                         locked.stale = fresh;
-                        return Registered::Notified;
+                        return self.notified(locked, want);
                     }
                     if let Some(new) = fresh.take() {
                         // SAFETY: `waiter` is pinned and `IDLE`; its owner
@@ -242,6 +242,24 @@ impl WaitQueue {
             drop(locked);
             fresh = Some(waker.clone());
         }
+    }
+
+    /// Lets go of the lock after a registering waiter got its `want` units.
+    /// If the user code that runs then (a replaced waker's `drop`, the
+    /// wakes of waiters served meanwhile) panics, the caller never learns
+    /// it got them: they go back to the queue, for the next in line.
+    fn notified(&self, locked: Locked<'_>, want: usize) -> Registered {
+        /// Gives the units back if dropped (during an unwind).
+        struct GiveBack<'q>(&'q WaitQueue, usize);
+        impl Drop for GiveBack<'_> {
+            fn drop(&mut self) {
+                self.0.grant(self.1, false);
+            }
+        }
+        let give_back = GiveBack(self, want);
+        drop(locked);
+        core::mem::forget(give_back);
+        Registered::Notified
     }
 
     /// Grants `units` to the waiters in FIFO order (kept for later ones if
@@ -312,7 +330,18 @@ impl WaitQueue {
                 // code that wants this lock). Another context that takes
                 // the lock meanwhile serves what is left.
                 self.word.fetch_and(!LOCKED, Ordering::Release);
+                // A waker that panics here must not strand the waiters
+                // not yet served (their units are counted): the unwind
+                // serves them (a second panic there aborts).
+                struct ServeRest<'q>(&'q WaitQueue);
+                impl Drop for ServeRest<'_> {
+                    fn drop(&mut self) {
+                        self.0.grant(0, false);
+                    }
+                }
+                let serve_rest = ServeRest(self);
                 batch.wake_all();
+                core::mem::forget(serve_rest);
                 if self.word.fetch_or(LOCKED, Ordering::Acquire) & LOCKED != 0 {
                     return;
                 }
