@@ -21,6 +21,58 @@ pub fn inb(port: u16) -> u8 {
     value
 }
 
+/// Writes `value` to I/O port `port`, ordered with memory accesses (see
+/// `outw`).
+pub fn outb_ordered(port: u16, value: u8) {
+    // SAFETY: port I/O to a device the kernel found and owns.
+    unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nostack, preserves_flags)) };
+}
+
+/// Reads a byte from I/O port `port`, ordered with memory accesses.
+pub fn inb_ordered(port: u16) -> u8 {
+    let value: u8;
+    // SAFETY: as for `outb_ordered`.
+    unsafe { asm!("in al, dx", out("al") value, in("dx") port, options(nostack, preserves_flags)) };
+    value
+}
+
+/// Writes `value` to the 16-bit I/O port `port`. Without `nomem`, unlike
+/// `outb`: the wider accesses reach the PCI and virtio devices, which read
+/// memory the kernel wrote (a queue notification must come after the
+/// ring's writes), so the compiler may not move memory accesses across
+/// them.
+pub fn outw(port: u16, value: u16) {
+    // SAFETY: port I/O to devices the kernel found and owns (PCI
+    // configuration, the virtio device's register block).
+    unsafe { asm!("out dx, ax", in("dx") port, in("ax") value, options(nostack, preserves_flags)) };
+}
+
+/// Reads 16 bits from I/O port `port`.
+pub fn inw(port: u16) -> u16 {
+    let value: u16;
+    // SAFETY: as for `outw`.
+    unsafe { asm!("in ax, dx", out("ax") value, in("dx") port, options(nostack, preserves_flags)) };
+    value
+}
+
+/// Writes `value` to the 32-bit I/O port `port`.
+pub fn outl(port: u16, value: u32) {
+    // SAFETY: as for `outw`.
+    unsafe {
+        asm!("out dx, eax", in("dx") port, in("eax") value, options(nostack, preserves_flags))
+    };
+}
+
+/// Reads 32 bits from I/O port `port`.
+pub fn inl(port: u16) -> u32 {
+    let value: u32;
+    // SAFETY: as for `outw`.
+    unsafe {
+        asm!("in eax, dx", out("eax") value, in("dx") port, options(nostack, preserves_flags))
+    };
+    value
+}
+
 /// Disables interrupts.
 pub fn disable_interrupts() {
     // SAFETY: masking interrupts is always sound; the `nomem`-less form

@@ -65,6 +65,7 @@ pub const IRQ_BASE: usize = 32;
 unsafe extern "C" {
     fn irq_timer_entry();
     fn irq_keyboard_entry();
+    fn irq_disk_entry();
     fn fault_entries();
 }
 
@@ -95,6 +96,21 @@ pub fn init() {
     unsafe {
         core::arch::asm!("lidt [{}]", in(reg) &pointer, options(readonly, nostack, preserves_flags))
     };
+}
+
+/// The entry stub of the disk's interrupt (its line is known only once the
+/// device is found: see [`set_irq`]).
+pub fn disk_entry() -> u64 {
+    irq_disk_entry as *const () as u64
+}
+
+/// Routes IRQ `line` (0–15) of the 8259s to the entry stub at `entry`.
+/// Call with interrupts disabled.
+pub fn set_irq(line: u8, entry: u64) {
+    let table = IDT.0.get();
+    // SAFETY: single CPU, interrupts off: nobody else touches the table,
+    // and the CPU reads a gate only when that vector fires.
+    unsafe { (*table)[IRQ_BASE + usize::from(line & 15)] = Gate::interrupt(entry) };
 }
 
 core::arch::global_asm!(
@@ -128,6 +144,7 @@ core::arch::global_asm!(
 
 IRQ_ENTRY irq_timer_entry, timer_interrupt
 IRQ_ENTRY irq_keyboard_entry, keyboard_interrupt
+IRQ_ENTRY irq_disk_entry, disk_interrupt
 "#
 );
 

@@ -51,6 +51,24 @@ pub fn end_of_interrupt() {
     outb(0x20, 0x20);
 }
 
+/// Acknowledges IRQ `line`: the slave PIC too for lines 8–15.
+pub fn end_of_interrupt_from(line: u8) {
+    if line >= 8 {
+        outb(0xA0, 0x20);
+    }
+    outb(0x20, 0x20);
+}
+
+/// Unmasks IRQ `line` (and, for a slave line, the cascade on IRQ 2).
+pub fn unmask(line: u8) {
+    if line < 8 {
+        outb(0x21, inb(0x21) & !(1 << line));
+    } else {
+        outb(0x21, inb(0x21) & !(1 << 2));
+        outb(0xA1, inb(0xA1) & !(1 << (line - 8)));
+    }
+}
+
 /// Reads which IRQs are masked (for diagnostics).
 pub fn mask() -> u8 {
     inb(0x21)
