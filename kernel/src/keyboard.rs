@@ -55,8 +55,15 @@ pub fn init() {
     drain_output();
 }
 
-/// Delivers `scancode` as if the keyboard sent it.
+/// Delivers `scancode` as if the keyboard sent it, once the interrupt
+/// handler has read the one before (a byte still in the output buffer
+/// would be overwritten — timer interrupts that arrive in bursts, as under
+/// nested KVM, make the typing's sleeps no guarantee). Task context, with
+/// interrupts enabled.
 pub fn type_scancode(scancode: u8) {
+    while inb(STATUS_COMMAND) & 0x01 != 0 {
+        core::hint::spin_loop();
+    }
     wait_writable();
     outb(STATUS_COMMAND, 0xD2);
     wait_writable();

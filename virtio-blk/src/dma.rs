@@ -5,6 +5,8 @@
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use crate::driver::InFlight;
+
 /// How the kernel turns the addresses of memory the device may use into
 /// physical (bus) addresses.
 ///
@@ -25,9 +27,20 @@ pub unsafe trait Dma {
 /// 256 by default, at most 1024.
 pub const MAX_QUEUE: usize = 1024;
 
-/// Bytes of [`QueueMemory`]: the rings of a [`MAX_QUEUE`]-entry queue in
-/// the legacy layout, and each request's header and status byte.
+/// Bytes of [`QueueMemory`] the device sees: the rings of a
+/// [`MAX_QUEUE`]-entry queue in the legacy layout, and each request's
+/// header and status byte.
 pub const QUEUE_MEMORY_BYTES: usize = 48 * 1024;
+
+/// What the driver keeps per descriptor, beside the memory the device
+/// sees (never given to the device): the links of the free list and of
+/// each chain, and the request each chain in flight is. Kept in the
+/// `static` region rather than in the driver, so the driver stays small
+/// enough to move on a kernel's stack.
+pub(crate) struct Book {
+    pub(crate) next: [u16; MAX_QUEUE],
+    pub(crate) in_flight: [Option<InFlight>; MAX_QUEUE],
+}
 
 /// The region a driver's virtqueue lives in: descriptor table, available
 /// and used rings, request headers and status bytes. Give the driver a
@@ -43,11 +56,12 @@ pub const QUEUE_MEMORY_BYTES: usize = 48 * 1024;
 #[repr(C, align(4096))]
 pub struct QueueMemory {
     bytes: UnsafeCell<[u8; QUEUE_MEMORY_BYTES]>,
+    book: UnsafeCell<Book>,
     taken: AtomicBool,
 }
 
-// SAFETY: the bytes are reached only through the one driver that won
-// `taken` (and the device it drives); `taken` is an atomic.
+// SAFETY: the bytes and the book are reached only through the one driver
+// that won `taken` (and the device it drives); `taken` is an atomic.
 unsafe impl Sync for QueueMemory {}
 
 impl QueueMemory {
@@ -55,16 +69,28 @@ impl QueueMemory {
     pub const fn new() -> Self {
         Self {
             bytes: UnsafeCell::new([0; QUEUE_MEMORY_BYTES]),
+            book: UnsafeCell::new(Book {
+                next: [0; MAX_QUEUE],
+                in_flight: [None; MAX_QUEUE],
+            }),
             taken: AtomicBool::new(false),
         }
     }
 
-    /// The region's bytes for the one driver that claims it first.
-    pub(crate) fn claim(&'static self) -> Option<*mut u8> {
+    /// The region's bytes and the driver's book, for the one driver that
+    /// claims them first.
+    #[expect(
+        clippy::mut_from_ref,
+        reason = "the one claim `taken` lets through gets the book, for good"
+    )]
+    pub(crate) fn claim(&'static self) -> Option<(*mut u8, &'static mut Book)> {
         self.taken
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
-            .ok()
-            .map(|_| self.bytes.get().cast::<u8>())
+            .ok()?;
+        // SAFETY: winning `taken` (never reset) makes this the only
+        // reference to the book, for good.
+        let book = unsafe { &mut *self.book.get() };
+        Some((self.bytes.get().cast::<u8>(), book))
     }
 }
 

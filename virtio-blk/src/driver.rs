@@ -51,7 +51,7 @@ const EARLY: usize = 8;
 
 /// What a request in flight is.
 #[derive(Debug, Clone, Copy)]
-struct InFlight {
+pub(crate) struct InFlight {
     id: OpId,
     /// Descriptors of its chain.
     descs: u16,
@@ -112,7 +112,8 @@ pub struct BlkDriver<T: Transport, D: Dma, H: Halt> {
     queue: SplitQueue,
     features: u32,
     capacity: u64,
-    in_flight: [Option<InFlight>; MAX_QUEUE],
+    /// By head descriptor (in the `QueueMemory`'s book).
+    in_flight: &'static mut [Option<InFlight>; MAX_QUEUE],
     early: [(OpId, i32); EARLY],
     early_len: usize,
     stats: Cell<BlkStats>,
@@ -136,7 +137,7 @@ impl<T: Transport, D: Dma, H: Halt> BlkDriver<T, D, H> {
             queue: device.queue,
             features: device.features,
             capacity: device.capacity,
-            in_flight: [None; MAX_QUEUE],
+            in_flight: device.in_flight,
             early: [(OpId::from_u64(0), 0); EARLY],
             early_len: 0,
             stats: Cell::new(BlkStats::default()),

@@ -80,7 +80,7 @@ pub(crate) struct SplitQueue {
     layout: Layout,
     /// Links of the free list and of each chain in flight (the driver's
     /// copy: the descriptors in shared memory are only ever written).
-    next: [u16; MAX_QUEUE],
+    next: &'static mut [u16; MAX_QUEUE],
     free_head: u16,
     free: u16,
     /// The available index the driver has reached, and the one the device
@@ -100,11 +100,15 @@ impl SplitQueue {
     /// `base` points to `layout.end` bytes, 4096-aligned, that only this
     /// queue (and the device it is given to) uses from now on, at physical
     /// address `phys`.
-    pub(crate) unsafe fn new(base: *mut u8, phys: u64, layout: Layout) -> Self {
+    pub(crate) unsafe fn new(
+        base: *mut u8,
+        phys: u64,
+        layout: Layout,
+        next: &'static mut [u16; MAX_QUEUE],
+    ) -> Self {
         // SAFETY: the caller gives the queue these bytes.
         unsafe { core::ptr::write_bytes(base, 0, layout.end) };
         let size = layout.size;
-        let mut next = [0; MAX_QUEUE];
         for (i, link) in next.iter_mut().enumerate().take(size as usize) {
             *link = (i as u16).wrapping_add(1);
         }

@@ -5,7 +5,8 @@
 
 use core::fmt;
 
-use crate::dma::{Dma, QueueMemory};
+use crate::dma::{Dma, MAX_QUEUE, QueueMemory};
+use crate::driver::InFlight;
 use crate::queue::{Layout, SplitQueue};
 use crate::transport::{Transport, feature, reg, status};
 
@@ -49,6 +50,7 @@ impl fmt::Display for SetupError {
 /// What set-up learnt about the device.
 pub(crate) struct Device {
     pub(crate) queue: SplitQueue,
+    pub(crate) in_flight: &'static mut [Option<InFlight>; MAX_QUEUE],
     pub(crate) features: u32,
     pub(crate) capacity: u64,
 }
@@ -59,7 +61,7 @@ pub(crate) fn bring_up(
     dma: &impl Dma,
     memory: &'static QueueMemory,
 ) -> Result<Device, SetupError> {
-    let base = memory.claim().ok_or(SetupError::MemoryTaken)?;
+    let (base, book) = memory.claim().ok_or(SetupError::MemoryTaken)?;
     transport.write8(reg::STATUS, 0);
     transport.write8(reg::STATUS, status::ACKNOWLEDGE);
     transport.write8(reg::STATUS, status::ACKNOWLEDGE | status::DRIVER);
@@ -87,7 +89,8 @@ pub(crate) fn bring_up(
     // SAFETY: `claim` gave these bytes to this driver alone, 4096-aligned
     // (`QueueMemory`'s alignment) and `layout.end` <= its size; `dma`
     // vouches for `phys`.
-    let queue = unsafe { SplitQueue::new(base, phys, layout) };
+    let queue = unsafe { SplitQueue::new(base, phys, layout, &mut book.next) };
+    book.in_flight.fill(None);
     transport.write32(reg::QUEUE_PFN, (phys >> 12) as u32);
     let low = transport.read32(reg::CONFIG);
     let high = transport.read32(reg::CONFIG + 4);
@@ -98,6 +101,7 @@ pub(crate) fn bring_up(
     );
     Ok(Device {
         queue,
+        in_flight: &mut book.in_flight,
         features,
         capacity,
     })

@@ -471,3 +471,12 @@ fn set_up_refuses_what_it_cannot_drive() {
         (SECTORS, 16, 5)
     );
 }
+
+#[test]
+fn the_driver_is_small_enough_to_move_on_a_kernel_stack() {
+    // Its per-descriptor tables live in the static `QueueMemory`: a
+    // driver moved by value (out of `new`, into a reactor) must not
+    // overflow a small boot stack.
+    let size = std::mem::size_of::<Drv>();
+    assert!(size <= 512, "BlkDriver is {size} bytes");
+}
