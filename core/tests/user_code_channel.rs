@@ -322,9 +322,14 @@ fn a_notified_send_dropped_before_its_poll_forwards_and_drops_its_value_once() {
 #[test]
 fn a_leaked_waiting_recv_swallows_a_notification() {
     static CH: Channel<u32, 2> = Channel::new();
-    let mut leaked = Box::pin(CH.recv());
+    // Leaked for good: kept where a static reaches it (so miri does not
+    // count it as lost memory), never dropped.
+    static LEAKED: std::sync::atomic::AtomicPtr<()> =
+        std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+    let leaked: &'static mut _ = Box::leak(Box::new(CH.recv()));
+    LEAKED.store((&raw mut *leaked).cast(), Ordering::SeqCst);
+    let mut leaked = Pin::static_mut(leaked);
     assert!(poll(leaked.as_mut(), Waker::noop()).is_pending());
-    std::mem::forget(leaked);
     let (wc, w) = counting();
     let mut r = pin!(CH.recv());
     assert!(poll(r.as_mut(), &w).is_pending());
