@@ -781,6 +781,42 @@ fn held_back_operations_are_not_overtaken() {
     assert_eq!(reactor.occupied(), 0);
 }
 
+/// A held-back submission that is dropped gives its place in line up: a
+/// new submission that takes its slot at once queues behind every
+/// operation that waited before it, not in the dropped one's place.
+#[test]
+fn a_submission_in_a_dropped_ones_slot_queues_last() {
+    let clock = ManualClock::new(1_000);
+    let reactor = reactor!(clock, SimDriver::<1>::new(&clock), 4);
+    let io = reactor.as_ref().handle();
+    let mut first = pin!(io.submit(SimNop));
+    let mut dropped = Box::pin(io.submit(SimNop));
+    let mut waiting = pin!(io.submit(SimNop));
+    assert!(poll_once(first.as_mut()).is_pending());
+    assert!(poll_once(dropped.as_mut()).is_pending());
+    assert!(poll_once(waiting.as_mut()).is_pending());
+    assert_eq!(reactor.in_flight(), 1, "the queue holds one; two wait");
+    drop(dropped);
+    // Takes the slot just freed (the free stack reuses it first).
+    let mut later = pin!(io.submit(SimNop));
+    assert!(poll_once(later.as_mut()).is_pending());
+    reactor.turn();
+    assert!(poll_once(first.as_mut()).is_ready());
+    reactor.turn();
+    assert!(
+        poll_once(waiting.as_mut()).is_ready(),
+        "the operation that waited longer went first"
+    );
+    assert!(
+        poll_once(later.as_mut()).is_pending(),
+        "the later one waits its turn"
+    );
+    reactor.turn();
+    assert!(poll_once(later.as_mut()).is_ready());
+    assert_eq!(reactor.occupied(), 0);
+    assert_eq!(reactor.with_driver(|sim| sim.stats().submitted), 3);
+}
+
 /// An operation whose `build` panics when it is retried after a full
 /// backend queue (a full queue does not build it, so the retry is its first
 /// build): the panic reaches the turn once, then the operation completes as

@@ -73,8 +73,11 @@ pub struct Reactor<D: Driver, C: Clock, const M: usize, const K: usize = 128> {
     backend_owned: Cell<usize>,
     /// Slots that wait for room in the backend's queue — `Unsubmitted`, or
     /// with a cancel `Wanted` — first to last (index + 1, 0 ends), so a
-    /// turn retries them in order without scanning the table. An entry can
-    /// be stale (its slot moved on); the retry re-checks each.
+    /// turn retries them in order without scanning the table. A slot
+    /// leaves the list when it is freed (a reused slot queues last, never
+    /// in the place of the operation it held before); an entry can still
+    /// be stale (its cancel outlived by a completion), so the retry
+    /// re-checks each.
     retry_head: Cell<u32>,
     retry_tail: Cell<u32>,
     /// Slots completed during a reap and not yet handled (index + 1, 0 ends).
@@ -507,10 +510,27 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             return;
         }
         slot.next_retry.set(0);
-        match self.retry_tail.replace(index + 1) {
+        let tail = self.retry_tail.replace(index + 1);
+        slot.prev_retry.set(tail);
+        match tail {
             0 => self.retry_head.set(index + 1),
             tail => self.slot(tail - 1).next_retry.set(index + 1),
         }
+    }
+
+    /// Takes slot `index` off the retry list, wherever it is on it.
+    fn unlink_retry(&self, index: u32) {
+        let slot = self.slot(index);
+        let (prev, next) = (slot.prev_retry.get(), slot.next_retry.get());
+        match prev {
+            0 => self.retry_head.set(next),
+            prev => self.slot(prev - 1).next_retry.set(next),
+        }
+        match next {
+            0 => self.retry_tail.set(prev),
+            next => self.slot(next - 1).prev_retry.set(prev),
+        }
+        slot.on_retry_list.set(false);
     }
 
     /// Retries what a full backend queue held back: submissions, cancels.
@@ -548,11 +568,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
                 slot.cancel.set(CancelState::Requested);
             }
             progress = true;
-            self.retry_head.set(slot.next_retry.get());
-            if self.retry_head.get() == 0 {
-                self.retry_tail.set(0);
-            }
-            slot.on_retry_list.set(false);
+            self.unlink_retry(index);
         }
     }
 
@@ -646,6 +662,11 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         // Only operations the backend is done with (or never got) are
         // freed, so the count of backend-owned slots does not change.
         debug_assert!(!slot.state.get().backend_owned());
+        // Held back (or its cancel was) and given up: out of the line, so
+        // whatever takes the slot next queues last.
+        if slot.on_retry_list.get() {
+            self.unlink_retry(index);
+        }
         slot.state.set(State::Free);
         slot.cancel.set(CancelState::No);
         slot.generation.set(slot.generation.get().wrapping_add(1));

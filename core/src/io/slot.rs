@@ -223,6 +223,9 @@ pub(crate) struct OpSlot<D: Driver, const K: usize> {
     pub(crate) on_retry_list: Cell<bool>,
     /// Next slot on the retry list: index + 1, or 0.
     pub(crate) next_retry: Cell<u32>,
+    /// The slot before it on the retry list: index + 1, or 0 (first), so a
+    /// slot freed while on the list leaves it at once.
+    pub(crate) prev_retry: Cell<u32>,
     /// The stored operation's functions: a table in static memory
     /// ([`OpVTable::of`]), while the slot is occupied.
     pub(crate) vtable: Cell<Option<NonNull<OpVTable<D>>>>,
@@ -248,6 +251,7 @@ impl<D: Driver, const K: usize> OpSlot<D, K> {
             next_free: Cell::new(0),
             on_retry_list: Cell::new(false),
             next_retry: Cell::new(0),
+            prev_retry: Cell::new(0),
             vtable: Cell::new(None),
             storage: UnsafeCell::new(Storage::uninit()),
         }
