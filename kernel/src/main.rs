@@ -194,7 +194,23 @@ extern "C" fn kmain() -> ! {
             exit(Status::Success)
         }
         Ok(Err(why)) => fail(why),
-        Err(_) => fail("self-test did not finish within 30 s"),
+        Err(_) => {
+            // What the disk did, so a stuck device can be told from a
+            // stuck kernel.
+            let s = reactor.with_driver(|d| d.stats());
+            println!(
+                "disk: {} requests submitted, {} completed, {} waited for queue room, {} bogus entries; {} notifications, {} interrupts; {} halts, {} ticks",
+                s.submitted,
+                s.completed,
+                s.queue_full,
+                s.bogus,
+                s.notifies,
+                disk::INTERRUPTS.load(Ordering::Relaxed),
+                HALTS.load(Ordering::Relaxed) + disk::HALTS.load(Ordering::Relaxed),
+                TICKS.now()
+            );
+            fail("self-test did not finish within 30 s")
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use kasync::executor::Idle;
 use kasync::io::{Completion, Driver, OpId, errno};
 
 use crate::dma::{Dma, MAX_QUEUE, QueueMemory};
-use crate::queue::{HEADER_BYTES, Part, SplitQueue};
+use crate::queue::{HEADER_BYTES, Part, Publish, SplitQueue};
 use crate::request::{Request, SECTOR, What, kind};
 use crate::setup::{SetupError, bring_up};
 use crate::transport::{Transport, feature, reg};
@@ -55,8 +55,10 @@ pub(crate) struct InFlight {
     id: OpId,
     /// Descriptors of its chain.
     descs: u16,
-    /// What a success reports: the data's length.
+    /// The data's length.
     bytes: u32,
+    /// A read: the device writes the data (and says how much it wrote).
+    device_writes: bool,
 }
 
 /// Counters of what the driver did.
@@ -170,6 +172,12 @@ impl<T: Transport, D: Dma, H: Halt> BlkDriver<T, D, H> {
         self.queue.size() / CHAIN
     }
 
+    /// Tells the device its queue has new requests.
+    fn notify(&mut self) {
+        self.transport.write16(reg::QUEUE_NOTIFY, 0);
+        self.update(|s| s.notifies += 1);
+    }
+
     /// What the driver did so far.
     pub fn stats(&self) -> BlkStats {
         self.stats.get()
@@ -264,6 +272,7 @@ impl<T: Transport, D: Dma, H: Halt> BlkDriver<T, D, H> {
             id,
             descs: count as u16,
             bytes,
+            device_writes: kind == kind::IN,
         });
         self.update(|s| s.submitted += 1);
         Ok(())
@@ -306,9 +315,11 @@ unsafe impl<T: Transport, D: Dma, H: Halt> Driver for BlkDriver<T, D, H> {
     }
 
     fn flush(&mut self) {
-        if self.queue.publish() {
-            self.transport.write16(reg::QUEUE_NOTIFY, 0);
-            self.update(|s| s.notifies += 1);
+        match self.queue.publish() {
+            Publish::Nothing => {}
+            Publish::Notify => self.notify(),
+            // The device is working through the queue and sees them.
+            Publish::Suppressed => {}
         }
     }
 
@@ -319,23 +330,36 @@ unsafe impl<T: Transport, D: Dma, H: Halt> Driver for BlkDriver<T, D, H> {
             self.early_len -= 1;
             sink(id, Completion::new(result));
         }
-        while let Some((head, _len)) = self.queue.pop_used() {
-            let entry = usize::try_from(head)
+        while let Some((head, written)) = self.queue.pop_used() {
+            // A head that names no request in flight — or one whose status
+            // the device has not written yet (a stale or early entry of a
+            // broken device: the request is still the device's, and so is
+            // its buffer) — is ignored; the request stays in flight.
+            let index = usize::try_from(head)
                 .ok()
-                .filter(|&h| h < self.queue.size() as usize)
-                .and_then(|h| self.in_flight[h].take());
-            let Some(entry) = entry else {
+                .filter(|&h| h < self.queue.size() as usize);
+            let status = index.map(|h| self.queue.status(h as u16));
+            let entry = match (index, status) {
+                (Some(h), Some(status)) if status != done::UNWRITTEN => self.in_flight[h].take(),
+                _ => None,
+            };
+            let (Some(entry), Some(status)) = (entry, status) else {
                 self.update(|s| s.bogus += 1);
                 continue;
             };
             let head = head as u16;
-            let status = self.queue.status(head);
             self.queue.release(head, entry.descs);
             let result = match status {
+                // A read reports what the device says it wrote (the data,
+                // then the status byte), never more than it asked for: no
+                // byte it did not write is called read.
+                done::OK if entry.device_writes => {
+                    written.saturating_sub(1).min(entry.bytes) as i32
+                }
                 done::OK => entry.bytes as i32,
                 done::UNSUPP => -EOPNOTSUPP,
                 done::IOERR => -errno::EIO,
-                // A status the device never wrote (or one it should not).
+                // A status no device should write.
                 _ => -errno::EIO,
             };
             self.update(|s| {

@@ -15,6 +15,18 @@ use crate::dma::{MAX_QUEUE, QUEUE_MEMORY_BYTES};
 const DESC_NEXT: u16 = 1;
 /// The device writes the descriptor's buffer (else it reads it).
 const DESC_WRITE: u16 = 2;
+/// What [`Queue::publish`] found.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Publish {
+    /// Nothing new to show the device.
+    Nothing,
+    /// New chains; the device wants a notification.
+    Notify,
+    /// New chains; the device said it needs no notification (it is
+    /// working through the queue and will see them).
+    Suppressed,
+}
+
 /// In the used ring's flags: the device needs no notification now.
 const USED_NO_NOTIFY: u16 = 1;
 
@@ -38,10 +50,12 @@ const fn align_up(value: usize, to: usize) -> usize {
 
 impl Layout {
     /// The legacy layout of a queue of `size` entries, or `None` if the
-    /// driver cannot hold one so large (or `size` is not a power of two).
+    /// driver cannot hold one so large, one too small for a request (below
+    /// 4), or `size` is not a power of two.
     pub(crate) const fn of(size: u16) -> Option<Layout> {
         let q = size as usize;
-        if q == 0 || !q.is_power_of_two() || q > MAX_QUEUE {
+        // Below 4 entries no request chain (three descriptors) fits.
+        if q < 4 || !q.is_power_of_two() || q > MAX_QUEUE {
             return None;
         }
         let avail = 16 * q;
@@ -245,11 +259,11 @@ impl SplitQueue {
         Some(head)
     }
 
-    /// Shows the device the chains queued since the last call. Returns
-    /// `true` if the device wants to be notified of them.
-    pub(crate) fn publish(&mut self) -> bool {
+    /// Shows the device the chains queued since the last call, and says
+    /// whether it wants to be notified of them.
+    pub(crate) fn publish(&mut self) -> Publish {
         if self.avail_idx == self.published {
-            return false;
+            return Publish::Nothing;
         }
         // The descriptors and ring entries before the index that covers them.
         fence(Ordering::SeqCst);
@@ -257,7 +271,11 @@ impl SplitQueue {
         self.published = self.avail_idx;
         // The index before reading whether the device wants to hear of it.
         fence(Ordering::SeqCst);
-        self.read16(self.layout.used) & USED_NO_NOTIFY == 0
+        if self.read16(self.layout.used) & USED_NO_NOTIFY == 0 {
+            Publish::Notify
+        } else {
+            Publish::Suppressed
+        }
     }
 
     /// `true` if the device has returned chains not yet taken.

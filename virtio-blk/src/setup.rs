@@ -18,7 +18,8 @@ pub enum SetupError {
     /// The device offers no request queue (queue size 0).
     NoQueue,
     /// The device's queue size is not one this driver can lay out (not a
-    /// power of two, or above [`MAX_QUEUE`](crate::MAX_QUEUE)).
+    /// power of two, below 4 — too small for one request's three
+    /// descriptors — or above [`MAX_QUEUE`](crate::MAX_QUEUE)).
     QueueSize(u16),
     /// The kernel's [`Dma`] cannot give the queue memory a physical
     /// address the device can use (none, not page-aligned, or beyond the
@@ -37,7 +38,7 @@ impl fmt::Display for SetupError {
             }
             SetupError::QueueSize(size) => write!(
                 f,
-                "the device's queue has {size} entries; this driver lays out powers of two up to {} (set the device's queue-size)",
+                "the device's queue has {size} entries; this driver lays out powers of two from 4 to {} (set the device's queue-size)",
                 crate::dma::MAX_QUEUE
             ),
             SetupError::QueueAddress => f.write_str(

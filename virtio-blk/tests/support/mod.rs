@@ -145,6 +145,23 @@ pub struct Device {
     /// Used-ring entries to write, before the next real one, naming heads
     /// the driver never gave (a hostile device).
     pub bogus: RefCell<Vec<u32>>,
+    /// Takes requests but never completes them (a stuck device).
+    pub stall: Cell<bool>,
+    /// Returns requests in the used ring before it writes their status
+    /// byte (a broken device's early entry); each is returned again, its
+    /// status written, the next time the device works.
+    pub early_entries: Cell<bool>,
+    /// Requests returned early: (head, where its status goes, the status,
+    /// the used `len`).
+    early: RefCell<Vec<(u16, u64, u8, u32)>>,
+    /// Completes reads with status OK without writing their data.
+    pub skip_data: Cell<bool>,
+    /// The `len` it puts in used entries instead of the real one.
+    pub used_len: Cell<Option<u32>>,
+    /// Added to used.idx once, after the next used entry.
+    pub idx_jump: Cell<u16>,
+    /// Halts after which the test fails as "would hang" (0: no limit).
+    pub max_halts: Cell<u64>,
 }
 
 impl Device {
@@ -167,6 +184,13 @@ impl Device {
             interrupts: Cell::new(0),
             halts: Cell::new(0),
             bogus: RefCell::default(),
+            stall: Cell::new(false),
+            early_entries: Cell::new(false),
+            early: RefCell::default(),
+            skip_data: Cell::new(false),
+            used_len: Cell::new(None),
+            idx_jump: Cell::new(0),
+            max_halts: Cell::new(0),
         })
     }
 
@@ -208,7 +232,9 @@ impl Device {
     /// `true` if the driver gave requests the device has not completed.
     pub fn busy(&self) -> bool {
         self.queue_pfn.get() != 0
-            && (!self.held.borrow().is_empty() || self.ring16(16 * self.q() + 2) != self.seen.get())
+            && (!self.held.borrow().is_empty()
+                || !self.early.borrow().is_empty()
+                || self.ring16(16 * self.q() + 2) != self.seen.get())
     }
 
     /// Requests taken and not yet completed.
@@ -216,11 +242,44 @@ impl Device {
         self.held.borrow().len()
     }
 
+    /// `true` if a request the device holds (taken, not completed, or
+    /// returned early) has its data at `ptr`.
+    pub fn holds_ptr(&self, ptr: *const u8) -> bool {
+        self.take_available();
+        let mut held: Vec<u16> = self.held.borrow().iter().copied().collect();
+        held.extend(self.early.borrow().iter().map(|e| e.0));
+        held.into_iter().any(|head| {
+            let (_, _, flags, next) = self.descriptor(head);
+            if flags & 1 == 0 {
+                return false;
+            }
+            let (data, len, _, _) = self.descriptor(next);
+            if len == 1 {
+                return false;
+            }
+            self.mappings.at(data, len as usize).cast_const() == ptr
+        })
+    }
+
+    /// The heads the device holds.
+    pub fn held_heads(&self) -> Vec<u16> {
+        self.held.borrow().iter().copied().collect()
+    }
+
     /// Takes the new available entries and completes up to `per_halt` of
     /// the requests held; raises the interrupt if it completed any.
     pub fn work(&self) {
         self.take_available();
+        if self.stall.get() {
+            return;
+        }
         let mut done = 0;
+        // What it returned early, now for real (status first).
+        for (head, status_at, status, written) in self.early.take() {
+            self.write(status_at, &[status]);
+            self.push_used(u32::from(head), written);
+            done += 1;
+        }
         while done < self.behaviour.per_halt {
             let head = {
                 let mut held = self.held.borrow_mut();
@@ -316,7 +375,9 @@ impl Device {
                     1
                 } else {
                     let range = start as usize..(start + len) as usize;
-                    if kind == 0 {
+                    if kind == 0 && self.skip_data.get() {
+                        written += len as u32;
+                    } else if kind == 0 {
                         let bytes = self.disk.borrow()[range].to_vec();
                         self.write(*data, &bytes);
                         written += len as u32;
@@ -333,11 +394,28 @@ impl Device {
             }
             _ => 2,
         };
-        self.write(status_at, &[status]);
         for id in self.bogus.borrow_mut().drain(..) {
             self.push_used(id, 0);
         }
+        let written = self.used_len.get().unwrap_or(written);
+        if self.early_entries.get() {
+            self.early
+                .borrow_mut()
+                .push((head, status_at, status, written));
+            self.push_used(u32::from(head), written);
+            return;
+        }
+        self.write(status_at, &[status]);
         self.push_used(u32::from(head), written);
+        let jump = self.idx_jump.replace(0);
+        if jump != 0 {
+            let used = self.used();
+            let idx = self.ring16(used + 2);
+            self.write(
+                self.base() + used + 2,
+                &idx.wrapping_add(jump).to_ne_bytes(),
+            );
+        }
     }
 
     fn push_used(&self, id: u32, len: u32) {
@@ -427,6 +505,11 @@ impl Halt for DeviceHalt {
         }
         let device = &self.0;
         device.halts.set(device.halts.get() + 1);
+        let max = device.max_halts.get();
+        assert!(
+            max == 0 || device.halts.get() <= max,
+            "the run loop halted {max} times without progress: it would hang"
+        );
         assert!(
             device.busy(),
             "the run loop halted with nothing for the device to do: it would sleep forever"
@@ -434,3 +517,5 @@ impl Halt for DeviceHalt {
         device.work();
     }
 }
+
+pub mod rig;
