@@ -6,133 +6,20 @@
 
 use std::cell::Cell;
 use std::future::{Future, poll_fn};
-use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
 
-use kasync::Runner;
-use kasync::executor::{Executor, Spin};
-use kasync::io::{IoBuf, IoBufMut, Reactor, errno};
-use kasync::time::ManualClock;
+use kasync::io::errno;
 use kasync_virtio_blk::transport::{feature, status};
 use kasync_virtio_blk::{
     BlkDriver, Flush, QueueMemory, ReadSectors, SECTOR, SetupError, WriteSectors,
 };
 
 mod support;
-use support::{Behaviour, Device, DeviceHalt, Ports, RecordingDma, SECTORS, disk_byte};
+use support::rig::{Drv, Sectors, assert_original};
+use support::{Behaviour, Device, DeviceHalt, Ports, RecordingDma, SECTORS};
 
-type Drv = BlkDriver<Ports, RecordingDma, DeviceHalt>;
-type Disk = Reactor<Drv, &'static ManualClock, 64, 64>;
-type Io = kasync::io::Handle<'static, Drv, &'static ManualClock, 64, 64>;
-
-/// A heap buffer that counts how often buffers of its family are dropped.
-struct Sectors {
-    data: Box<[u8]>,
-    init: usize,
-    drops: Rc<Cell<usize>>,
-}
-
-impl Sectors {
-    fn empty(sectors: usize, drops: &Rc<Cell<usize>>) -> Self {
-        Self {
-            data: vec![0; sectors * SECTOR].into_boxed_slice(),
-            init: 0,
-            drops: drops.clone(),
-        }
-    }
-    fn filled(bytes: &[u8], drops: &Rc<Cell<usize>>) -> Self {
-        Self {
-            data: bytes.into(),
-            init: bytes.len(),
-            drops: drops.clone(),
-        }
-    }
-    fn bytes(&self) -> &[u8] {
-        &self.data[..self.init]
-    }
-}
-
-impl Drop for Sectors {
-    fn drop(&mut self) {
-        self.drops.set(self.drops.get() + 1);
-    }
-}
-
-// SAFETY: a boxed slice does not move when the box does; `init` never
-// exceeds its length.
-unsafe impl IoBuf for Sectors {
-    fn stable_ptr(&self) -> *const u8 {
-        self.data.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.init
-    }
-    fn bytes_total(&self) -> usize {
-        self.data.len()
-    }
-}
-
-// SAFETY: as above; the box is exclusively ours.
-unsafe impl IoBufMut for Sectors {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.data.as_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, n: usize) {
-        self.init = self.init.max(n.min(self.data.len()));
-    }
-}
-
-/// A device behaving so, its driver in a reactor, and a runner.
-struct Rig {
-    device: Rc<Device>,
-    disk: Pin<&'static Disk>,
-    io: Io,
-    runner: Runner<Spin, 64, 1024>,
-}
-
-impl Rig {
-    fn new(behaviour: Behaviour) -> Rig {
-        let device = Device::new(behaviour);
-        let driver = BlkDriver::new(
-            Ports(device.clone()),
-            RecordingDma(device.mappings.clone()),
-            Box::leak(Box::new(QueueMemory::new())),
-            DeviceHalt(device.clone()),
-        )
-        .expect("the simulated device sets up");
-        let clock: &'static ManualClock = Box::leak(Box::new(ManualClock::new(1_000)));
-        let disk: &'static Disk = Box::leak(Box::new(Reactor::new(driver, clock)));
-        let disk = Pin::static_ref(disk);
-        let executor: &'static Executor<Spin, 64, 1024> = Box::leak(Box::new(Executor::new(Spin)));
-        Rig {
-            device,
-            io: disk.handle(),
-            disk,
-            runner: executor.runner().expect("a fresh executor"),
-        }
-    }
-
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.runner.block_on_with(&*self.disk, future)
-    }
-
-    fn stats(&self) -> kasync_virtio_blk::BlkStats {
-        self.disk.with_driver(|d| d.stats())
-    }
-}
-
-/// Checks `bytes` are the disk's, from `sector` on, as the device started.
-fn assert_original(bytes: &[u8], sector: u64) {
-    for (i, &b) in bytes.iter().enumerate() {
-        let at = sector * SECTOR as u64 + i as u64;
-        assert_eq!(
-            b,
-            disk_byte(at),
-            "byte {i} of the read from sector {sector}"
-        );
-    }
-}
+type Rig = support::rig::Rig<64>;
 
 /// Concurrent reads (each a task of the 64 the executor holds).
 const READS: usize = if cfg!(miri) { 12 } else { 60 };
@@ -341,11 +228,7 @@ fn a_request_that_cannot_be_valid_or_that_the_device_fails_is_an_error_value() {
             Err(errno::EIO),
             "the device fails sector 7"
         );
-        let tiny = Sectors {
-            data: vec![0; 100].into_boxed_slice(),
-            init: 0,
-            drops: drops.clone(),
-        };
+        let tiny = Sectors::bytes_of(100, &drops);
         assert_eq!(
             io.submit(ReadSectors::new(0, tiny)).await.0,
             Err(errno::EINVAL)

@@ -1,5 +1,6 @@
-//! A rig for the zz_break tests: a counted heap buffer and a device +
-//! driver + reactor + runner, the reactor's table size a parameter.
+//! A test rig: a heap buffer that counts its drops (and can watch for a
+//! drop while the device holds it), and a device, its driver in a
+//! reactor (op table of `M` slots) and a runner.
 
 use std::cell::Cell;
 use std::future::Future;
