@@ -66,6 +66,17 @@ fn early(log: &[(u64, Result<usize, i32>, bool)]) -> Vec<String> {
         .collect()
 }
 
+/// Fails if any read was reported while the device still held its buffer.
+fn assert_none_early(rig: &Rig<16>, log: &Reported) {
+    let log = log.borrow();
+    let bad = early(&log);
+    assert!(
+        bad.is_empty(),
+        "{bad:?}\nlog {log:?}\nstats {:?}",
+        rig.stats()
+    );
+}
+
 #[test]
 fn a_later_requests_head_returned_early_is_not_reported_before_the_device_is_done() {
     let rig = rig(16);
@@ -79,13 +90,7 @@ fn a_later_requests_head_returned_early_is_not_reported_before_the_device_is_don
             t.await.unwrap();
         }
     });
-    let log = log.borrow();
-    let bad = early(&log);
-    assert!(
-        bad.is_empty(),
-        "{bad:?}\nlog {log:?}\nstats {:?}",
-        rig.stats()
-    );
+    assert_none_early(&rig, &log);
 }
 
 #[test]
@@ -113,13 +118,7 @@ fn a_stale_duplicate_of_a_reused_head_does_not_complete_the_new_request() {
             .submit(ReadSectors::new(23, Sectors::empty(1, &drops2)))
             .await;
     });
-    let log = log.borrow();
-    let bad = early(&log);
-    assert!(
-        bad.is_empty(),
-        "{bad:?}\nlog {log:?}\nstats {:?}",
-        rig.stats()
-    );
+    assert_none_early(&rig, &log);
 }
 
 #[test]
@@ -143,13 +142,7 @@ fn a_used_idx_that_jumps_past_the_queue_size_reports_nothing_early() {
             t.await.unwrap();
         }
     });
-    let log = log.borrow();
-    let bad = early(&log);
-    assert!(
-        bad.is_empty(),
-        "{bad:?}\nlog {log:?}\nstats {:?}",
-        rig.stats()
-    );
+    assert_none_early(&rig, &log);
 }
 
 /// A request the device returns before it writes the status byte stays
