@@ -10,7 +10,7 @@ use kasync::executor::Idle;
 use kasync::io::{Completion, Driver, OpId, errno};
 
 use crate::dma::{Dma, MAX_QUEUE, QueueMemory};
-use crate::queue::{HEADER_BYTES, Part, Publish, SplitQueue};
+use crate::queue::{HEADER_BYTES, Part, SplitQueue};
 use crate::request::{Request, SECTOR, What, kind};
 use crate::setup::{SetupError, bring_up};
 use crate::transport::{Transport, feature, reg};
@@ -172,12 +172,6 @@ impl<T: Transport, D: Dma, H: Halt> BlkDriver<T, D, H> {
         self.queue.size() / CHAIN
     }
 
-    /// Tells the device its queue has new requests.
-    fn notify(&mut self) {
-        self.transport.write16(reg::QUEUE_NOTIFY, 0);
-        self.update(|s| s.notifies += 1);
-    }
-
     /// What the driver did so far.
     pub fn stats(&self) -> BlkStats {
         self.stats.get()
@@ -315,11 +309,9 @@ unsafe impl<T: Transport, D: Dma, H: Halt> Driver for BlkDriver<T, D, H> {
     }
 
     fn flush(&mut self) {
-        match self.queue.publish() {
-            Publish::Nothing => {}
-            Publish::Notify => self.notify(),
-            // The device is working through the queue and sees them.
-            Publish::Suppressed => {}
+        if self.queue.publish() {
+            self.transport.write16(reg::QUEUE_NOTIFY, 0);
+            self.update(|s| s.notifies += 1);
         }
     }
 
@@ -335,19 +327,17 @@ unsafe impl<T: Transport, D: Dma, H: Halt> Driver for BlkDriver<T, D, H> {
             // the device has not written yet (a stale or early entry of a
             // broken device: the request is still the device's, and so is
             // its buffer) — is ignored; the request stays in flight.
-            let index = usize::try_from(head)
+            let entry = usize::try_from(head)
                 .ok()
-                .filter(|&h| h < self.queue.size() as usize);
-            let status = index.map(|h| self.queue.status(h as u16));
-            let entry = match (index, status) {
-                (Some(h), Some(status)) if status != done::UNWRITTEN => self.in_flight[h].take(),
-                _ => None,
-            };
-            let (Some(entry), Some(status)) = (entry, status) else {
+                .filter(|&h| h < self.queue.size() as usize)
+                .filter(|&h| self.queue.status(h as u16) != done::UNWRITTEN)
+                .and_then(|h| self.in_flight[h].take());
+            let Some(entry) = entry else {
                 self.update(|s| s.bogus += 1);
                 continue;
             };
             let head = head as u16;
+            let status = self.queue.status(head);
             self.queue.release(head, entry.descs);
             let result = match status {
                 // A read reports what the device says it wrote (the data,

@@ -15,18 +15,6 @@ use crate::dma::{MAX_QUEUE, QUEUE_MEMORY_BYTES};
 const DESC_NEXT: u16 = 1;
 /// The device writes the descriptor's buffer (else it reads it).
 const DESC_WRITE: u16 = 2;
-/// What [`Queue::publish`] found.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Publish {
-    /// Nothing new to show the device.
-    Nothing,
-    /// New chains; the device wants a notification.
-    Notify,
-    /// New chains; the device said it needs no notification (it is
-    /// working through the queue and will see them).
-    Suppressed,
-}
-
 /// In the used ring's flags: the device needs no notification now.
 const USED_NO_NOTIFY: u16 = 1;
 
@@ -259,11 +247,11 @@ impl SplitQueue {
         Some(head)
     }
 
-    /// Shows the device the chains queued since the last call, and says
-    /// whether it wants to be notified of them.
-    pub(crate) fn publish(&mut self) -> Publish {
+    /// Shows the device the chains queued since the last call. Returns
+    /// `true` if the device wants to be notified of them.
+    pub(crate) fn publish(&mut self) -> bool {
         if self.avail_idx == self.published {
-            return Publish::Nothing;
+            return false;
         }
         // The descriptors and ring entries before the index that covers them.
         fence(Ordering::SeqCst);
@@ -271,11 +259,7 @@ impl SplitQueue {
         self.published = self.avail_idx;
         // The index before reading whether the device wants to hear of it.
         fence(Ordering::SeqCst);
-        if self.read16(self.layout.used) & USED_NO_NOTIFY == 0 {
-            Publish::Notify
-        } else {
-            Publish::Suppressed
-        }
+        self.read16(self.layout.used) & USED_NO_NOTIFY == 0
     }
 
     /// `true` if the device has returned chains not yet taken.
