@@ -14,7 +14,17 @@ use kasync_poll::{PollDriver, PollPlatform};
 #[cfg(target_os = "linux")]
 pub(crate) use kasync_uring::Config;
 #[cfg(target_os = "linux")]
-use kasync_uring::{Flags, UringDriver, UringPlatform};
+use kasync_uring::{Feature, Flags, UringDriver, UringPlatform};
+
+/// The io_uring features the host asks drivers about, named where there
+/// is no io_uring.
+#[cfg(not(target_os = "linux"))]
+#[derive(Debug, Clone, Copy)]
+enum Feature {
+    MultishotAccept,
+    BufferRings,
+    MultishotRecv,
+}
 
 /// io_uring's settings, kept (and unused) where there is no io_uring.
 #[cfg(not(target_os = "linux"))]
@@ -239,6 +249,38 @@ impl HostDriver {
         match self {
             HostDriver::Uring(d) => Some(d.flags()),
             HostDriver::Poll(_) => None,
+        }
+    }
+
+    /// The io_uring features this driver uses (`None` on the readiness
+    /// backend, which needs none).
+    #[cfg(target_os = "linux")]
+    pub fn features(&self) -> Option<kasync_uring::Features> {
+        match self {
+            HostDriver::Uring(d) => Some(d.features()),
+            HostDriver::Poll(_) => None,
+        }
+    }
+
+    /// `true` if this driver runs multishot accepts (the readiness backend
+    /// always does; io_uring since Linux 5.19).
+    pub fn multishot_accept(&self) -> bool {
+        self.has(Feature::MultishotAccept)
+    }
+
+    /// `true` if this driver runs multishot receives into provided buffers
+    /// (the readiness backend always does; io_uring since Linux 6.0).
+    pub fn multishot_recv(&self) -> bool {
+        self.has(Feature::BufferRings) && self.has(Feature::MultishotRecv)
+    }
+
+    fn has(&self, feature: Feature) -> bool {
+        #[cfg(target_os = "linux")]
+        return self.features().is_none_or(|f| f.contains(feature));
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = feature;
+            true
         }
     }
 

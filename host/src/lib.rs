@@ -106,6 +106,12 @@ pub mod time;
 pub mod tour;
 
 pub use backend::{BACKEND_VARIABLE, Backend, HostDriver, HostPlatform, SetupError};
+/// io_uring's features and the set of them (the
+/// [feature table](kasync_uring::features)): what
+/// [`Runtime::io_uring_features`] reports and
+/// [`Builder::io_uring_without`] takes.
+#[cfg(target_os = "linux")]
+pub use kasync_uring::{Feature, Features, WITHOUT_VARIABLE};
 pub use per_core::per_core;
 pub use runtime::{
     Builder, CHUNK_SLOTS, Io, MAX_OPERATIONS, MAX_TASKS, MonotonicClock, OP_BYTES, OPS,

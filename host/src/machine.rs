@@ -3,7 +3,7 @@
 use std::fmt;
 
 #[cfg(target_os = "linux")]
-use kasync_uring::{Config, ProbeReport, SetupError, io_uring_disabled, probe};
+use kasync_uring::{Config, Features, ProbeReport, SetupError, io_uring_disabled, probe};
 
 use crate::{BACKEND_VARIABLE, Backend};
 
@@ -26,7 +26,8 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// Reads `/proc`, probes io_uring with the default settings, and reads
+    /// Reads `/proc`, probes io_uring with the default settings (less the
+    /// features `KASYNC_URING_WITHOUT` pretends are missing), and reads
     /// `KASYNC_BACKEND`.
     ///
     /// ```
@@ -47,18 +48,16 @@ impl Machine {
             #[cfg(target_os = "linux")]
             io_uring_disabled: io_uring_disabled(),
             #[cfg(target_os = "linux")]
-            io_uring: probe(&Config::default()),
+            io_uring: Config::from_env().and_then(|config| probe(&config)),
             requested: Backend::from_env(),
         }
     }
 
-    /// `true` if io_uring works here with every operation kasync uses.
+    /// `true` if io_uring works here with every operation kasync needs
+    /// (Linux 5.10's; newer features have fallbacks).
     pub fn io_uring_usable(&self) -> bool {
         #[cfg(target_os = "linux")]
-        return self
-            .io_uring
-            .as_ref()
-            .is_ok_and(|r| r.opcodes.iter().all(|(_, ok)| *ok));
+        return self.io_uring.as_ref().is_ok_and(ProbeReport::usable);
         #[cfg(not(target_os = "linux"))]
         false
     }
@@ -68,7 +67,11 @@ impl Machine {
         #[cfg(target_os = "linux")]
         return match &self.io_uring {
             Err(e) => format!("io_uring is unavailable: {e}"),
-            Ok(_) => "this kernel's io_uring lacks operations kasync needs".into(),
+            Ok(r) if r.pretended.contains(kasync_uring::Feature::Base) => format!(
+                "{} pretends io_uring is older than Linux 5.10",
+                kasync_uring::WITHOUT_VARIABLE
+            ),
+            Ok(_) => "this kernel's io_uring is older than Linux 5.10, kasync's minimum".into(),
         };
         #[cfg(not(target_os = "linux"))]
         "io_uring is Linux-only".into()
@@ -105,12 +108,45 @@ impl Machine {
                 if missing.is_empty() {
                     writeln!(
                         f,
-                        "operations:   all {} kasync uses are present",
+                        "operations:   all {} kasync needs are present (Linux 5.10's)",
                         report.opcodes.len()
-                    )
+                    )?;
                 } else {
-                    writeln!(f, "operations:   MISSING {}", missing.join(", "))
+                    writeln!(
+                        f,
+                        "operations:   MISSING {} (kasync needs Linux 5.10 or newer)",
+                        missing.join(", ")
+                    )?;
                 }
+                if !report.pretended.is_empty() {
+                    writeln!(
+                        f,
+                        "pretending:   {}={} (behaving as if the kernel lacked these)",
+                        kasync_uring::WITHOUT_VARIABLE,
+                        report.pretended
+                    )?;
+                }
+                let lacks: Vec<_> = report.lacks().collect();
+                if lacks.is_empty() {
+                    return writeln!(f, "features:     all {} kasync uses", Features::ALL.len());
+                }
+                writeln!(
+                    f,
+                    "features:     {} of {}; lacks {}:",
+                    report.features.len(),
+                    Features::ALL.len(),
+                    lacks.len()
+                )?;
+                for feature in lacks {
+                    let (major, minor) = feature.since();
+                    writeln!(
+                        f,
+                        "  {:<17} (Linux {major}.{minor}) -> {}",
+                        feature.name(),
+                        feature.fallback()
+                    )?;
+                }
+                Ok(())
             }
             Err(e) => writeln!(f, "io_uring:     UNAVAILABLE — {e}"),
         }
@@ -129,6 +165,10 @@ impl fmt::Display for Machine {
         writeln!(f, "cpus:         {}", self.cpus)?;
         #[cfg(target_os = "linux")]
         self.fmt_io_uring(f)?;
+        #[cfg(target_os = "linux")]
+        if let Err(e @ SetupError::BadConfig(_)) = &self.io_uring {
+            return write!(f, "backend:      none — {e}");
+        }
         match &self.requested {
             Err(e) => write!(f, "backend:      none — {e}"),
             Ok(_) => {

@@ -173,10 +173,14 @@ impl TcpListener {
     /// # Ok::<(), std::io::Error>(())
     /// # }).unwrap();
     /// ```
+    ///
+    /// On a kernel without multishot accept (before Linux 5.19) the stream
+    /// submits one accept at a time instead, the next as soon as the last
+    /// connection is taken: the same connections, one submission each.
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming {
             fd: self.fd.as_raw_fd(),
-            accept: Box::pin(io().submit_multishot(AcceptMulti::new(self.fd.as_raw_fd()))),
+            accept: Accepting::arm(self.fd.as_raw_fd()),
             _listener: std::marker::PhantomData,
         }
     }
@@ -184,6 +188,25 @@ impl TcpListener {
 
 type AcceptStream =
     kasync::io::Multi<'static, AcceptMulti, HostDriver, MonotonicClock, OPS, OP_BYTES>;
+type AcceptOne = kasync::io::Op<'static, Accept, HostDriver, MonotonicClock, OPS, OP_BYTES>;
+
+/// The accept an [`Incoming`] keeps in flight.
+enum Accepting {
+    /// One multishot accept.
+    Multi(std::pin::Pin<Box<AcceptStream>>),
+    /// One plain accept (no multishot accept on this kernel).
+    One(std::pin::Pin<Box<AcceptOne>>),
+}
+
+impl Accepting {
+    fn arm(fd: RawFd) -> Self {
+        if crate::runtime::multishot_accept() {
+            Accepting::Multi(Box::pin(io().submit_multishot(AcceptMulti::new(fd))))
+        } else {
+            Accepting::One(Box::pin(io().submit(Accept::new(fd))))
+        }
+    }
+}
 
 /// The addresses `addr` stands for; an error if it stands for none.
 fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
@@ -233,7 +256,7 @@ impl Drop for TcpListener {
 /// The stream of [`TcpListener::incoming`].
 pub struct Incoming<'l> {
     fd: RawFd,
-    accept: std::pin::Pin<Box<AcceptStream>>,
+    accept: Accepting,
     _listener: std::marker::PhantomData<&'l TcpListener>,
 }
 
@@ -249,18 +272,25 @@ impl futures_util::Stream for Incoming<'_> {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
+        let stream = |fd: io::Result<OwnedFd>| {
+            fd.map(|fd| TcpStream {
+                socket: Socket { fd: fd.into() },
+            })
+        };
         loop {
-            match std::task::ready!(self.accept.as_mut().poll_next(cx)) {
-                Some(fd) => {
-                    let stream = fd.map(|fd| TcpStream {
-                        socket: Socket { fd: fd.into() },
-                    });
-                    return std::task::Poll::Ready(Some(stream));
+            let fd = self.fd;
+            match &mut self.accept {
+                Accepting::Multi(accept) => {
+                    match std::task::ready!(accept.as_mut().poll_next(cx)) {
+                        Some(fd) => return std::task::Poll::Ready(Some(stream(fd))),
+                        // The kernel ended the multishot accept: arm a new one.
+                        None => self.accept = Accepting::arm(fd),
+                    }
                 }
-                // The kernel ended the multishot accept: arm a new one.
-                None => {
-                    let fd = self.fd;
-                    self.accept = Box::pin(io().submit_multishot(AcceptMulti::new(fd)));
+                Accepting::One(accept) => {
+                    let accepted = std::task::ready!(accept.as_mut().poll(cx));
+                    self.accept = Accepting::arm(fd);
+                    return std::task::Poll::Ready(Some(stream(accepted.map(|(fd, _)| fd))));
                 }
             }
         }

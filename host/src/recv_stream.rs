@@ -14,7 +14,9 @@ use kasync::io::{Multi, Op};
 use kasync_ops::ops::{Recv, RecvMulti};
 use kasync_ops::{BufRing, RecvBuf};
 
-use crate::runtime::{MonotonicClock, OP_BYTES, OPS, io, recv_buffers};
+use crate::runtime::{
+    MonotonicClock, OP_BYTES, OPS, RECV_BUFFER_BYTES, io, multishot_recv, recv_buffers,
+};
 
 type Receive = Multi<'static, RecvMulti, HostDriver, MonotonicClock, OPS, OP_BYTES>;
 type OwnedRead = Op<'static, Recv<Vec<u8>>, HostDriver, MonotonicClock, OPS, OP_BYTES>;
@@ -42,6 +44,10 @@ type OwnedRead = Op<'static, Recv<Vec<u8>>, HostDriver, MonotonicClock, OPS, OP_
 ///   none): the stream reads into a buffer of its own instead — one read at
 ///   a time, [`RecvBuf::is_shared`] is `false` — until the pool recovers.
 ///   Nobody waits for the pool.
+/// * **No shared buffers at all**: on a kernel without provided-buffer
+///   rings or multishot receive (before Linux 6.0), every item is a read
+///   into a buffer of the stream's own, one at a time — the same bytes in
+///   the same order, one submission each.
 ///
 /// What is left to the user: **drop items promptly**, or
 /// [`detach`](RecvBuf::detach) an item that must wait (a write to a peer
@@ -49,6 +55,8 @@ type OwnedRead = Op<'static, Recv<Vec<u8>>, HostDriver, MonotonicClock, OPS, OP_
 pub struct RecvStream<'s> {
     fd: RawFd,
     ring: Option<&'static BufRing>,
+    /// No multishot receive on this driver: only reads of our own.
+    plain: bool,
     receive: Option<Pin<Box<Receive>>>,
     /// A read into a buffer of the stream's own, while the pool is short.
     own_read: Option<Pin<Box<OwnedRead>>>,
@@ -75,6 +83,7 @@ impl RecvStream<'_> {
         Self {
             fd,
             ring: None,
+            plain: false,
             receive: None,
             own_read: None,
             starved: false,
@@ -99,9 +108,14 @@ impl Stream for RecvStream<'_> {
                 return Poll::Ready(None);
             }
             let ring = match this.ring {
-                Some(ring) => ring,
+                Some(ring) => Some(ring),
+                None if this.plain => None,
+                None if !multishot_recv() => {
+                    this.plain = true;
+                    None
+                }
                 None => match recv_buffers() {
-                    Ok(ring) => *this.ring.insert(ring),
+                    Ok(ring) => Some(*this.ring.insert(ring)),
                     Err(e) => {
                         this.done = true;
                         return Poll::Ready(Some(Err(e)));
@@ -124,12 +138,17 @@ impl Stream for RecvStream<'_> {
                 });
             }
             if this.receive.is_none() {
-                if std::mem::take(&mut this.starved) || pool_low(ring) {
-                    // Short of shared buffers: one read into our own.
-                    let buf = Vec::with_capacity(ring.buffer_size());
-                    this.own_read = Some(Box::pin(io().submit(Recv { fd: this.fd, buf })));
-                    continue;
-                }
+                let ring = match ring {
+                    Some(ring) if !std::mem::take(&mut this.starved) && !pool_low(ring) => ring,
+                    // Short of shared buffers, or none to be had: one read
+                    // into our own.
+                    _ => {
+                        let size = ring.map_or(RECV_BUFFER_BYTES, BufRing::buffer_size);
+                        let buf = Vec::with_capacity(size);
+                        this.own_read = Some(Box::pin(io().submit(Recv { fd: this.fd, buf })));
+                        continue;
+                    }
+                };
                 this.receive = Some(Box::pin(
                     io().submit_multishot(RecvMulti::new(this.fd, ring)),
                 ));

@@ -284,6 +284,31 @@ impl Builder {
         self
     }
 
+    /// Makes io_uring behave as if the kernel lacked `features` (added to
+    /// those the environment variable
+    /// [`KASYNC_URING_WITHOUT`](kasync_uring::WITHOUT_VARIABLE) names), so
+    /// that a program can be tried on the fallbacks an older kernel runs
+    /// (see the [feature table](kasync_uring::features)). Pretending to
+    /// lack [`Feature::Base`](kasync_uring::Feature::Base) makes
+    /// [`Backend::Auto`] choose the readiness backend, as on a kernel
+    /// older than Linux 5.10.
+    ///
+    /// ```
+    /// use kasync_host::Features;
+    ///
+    /// let like_5_15: Features = "linux-5.15".parse().unwrap();
+    /// let rt = kasync_host::Builder::new().io_uring_without(like_5_15).build()?;
+    /// if let Some(features) = rt.io_uring_features() {
+    ///     assert!(!features.contains(kasync_host::Feature::MultishotAccept));
+    /// }
+    /// # Ok::<(), kasync_host::SetupError>(())
+    /// ```
+    #[cfg(target_os = "linux")]
+    pub fn io_uring_without(mut self, features: kasync_uring::Features) -> Self {
+        self.config.without = self.config.without.or(features);
+        self
+    }
+
     /// `true`: a panic in a spawned task aborts the process (after the
     /// panic hook printed it), for programs that prefer to crash and be
     /// restarted. `false` (the default): the task ends as panicked and
@@ -329,9 +354,19 @@ impl Builder {
             Backend::Auto => Backend::from_env()?.unwrap_or(Backend::Auto),
             forced => forced,
         };
+        #[cfg(target_os = "linux")]
+        let config = Config {
+            without: self
+                .config
+                .without
+                .or(kasync_uring::Features::from_env().map_err(SetupError::BadConfig)?),
+            ..self.config
+        };
+        #[cfg(not(target_os = "linux"))]
+        let config = self.config;
         let settings = Settings {
             backend,
-            config: self.config,
+            config,
             max_tasks: self.max_tasks,
             max_operations: self.max_operations,
         };
@@ -343,7 +378,7 @@ impl Builder {
         let core = match spare {
             Some(core) => core,
             None => {
-                let (driver, platform, fallback) = HostDriver::new(backend, &self.config)?;
+                let (driver, platform, fallback) = HostDriver::new(backend, &config)?;
                 if let Some(why) = fallback {
                     report_fallback(&why);
                 }
@@ -453,6 +488,25 @@ impl Runtime {
         self.core.reactor.with_driver(|d| d.flags())
     }
 
+    /// The io_uring features this runtime's ring uses (`None` on the
+    /// readiness backend): what the kernel has, less what
+    /// [`Builder::io_uring_without`] or `KASYNC_URING_WITHOUT` pretend is
+    /// missing. Linux only.
+    ///
+    /// ```
+    /// let rt = kasync_host::Runtime::new()?;
+    /// if let Some(features) = rt.io_uring_features() {
+    ///     for lacking in kasync_host::Features::ALL.minus(features).iter() {
+    ///         println!("no {lacking}: {}", lacking.fallback());
+    ///     }
+    /// }
+    /// # Ok::<(), kasync_host::SetupError>(())
+    /// ```
+    #[cfg(target_os = "linux")]
+    pub fn io_uring_features(&self) -> Option<kasync_uring::Features> {
+        self.core.reactor.with_driver(|d| d.features())
+    }
+
     /// Counters of the driver (system calls, completions, …).
     ///
     /// ```
@@ -501,10 +555,17 @@ impl Runtime {
     /// use. Once per ring: a runtime that reuses a ring gets its buffers
     /// back, and asking again for buffers of a different shape is an error.
     ///
+    /// On a kernel without provided-buffer rings (before Linux 5.19) this
+    /// is an `Unsupported` error and `recv_multi` reads into buffers of its
+    /// own: the same bytes, without the shared pool.
+    ///
     /// ```
     /// let rt = kasync_host::Runtime::new()?;
-    /// let ring = rt.register_recv_buffers(64, 2048)?;
-    /// assert_eq!((ring.buffers(), ring.buffer_size()), (64, 2048));
+    /// match rt.register_recv_buffers(64, 2048) {
+    ///     Ok(ring) => assert_eq!((ring.buffers(), ring.buffer_size()), (64, 2048)),
+    ///     Err(e) if e.kind() == std::io::ErrorKind::Unsupported => println!("{e}"),
+    ///     Err(e) => return Err(e.into()),
+    /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn register_recv_buffers(
@@ -801,6 +862,22 @@ pub(crate) fn recv_buffers() -> std::io::Result<&'static kasync_ops::BufRing> {
         Some(ring) => Ok(ring),
         None => d.register_buf_ring(RECV_BUFFERS, RECV_BUFFER_BYTES),
     })
+}
+
+/// `true` if the current runtime's driver runs multishot accepts.
+///
+/// # Panics
+/// Outside [`Runtime::block_on`].
+pub(crate) fn multishot_accept() -> bool {
+    io().reactor().with_driver(|d| d.multishot_accept())
+}
+
+/// `true` if the current runtime's driver runs multishot receives.
+///
+/// # Panics
+/// Outside [`Runtime::block_on`].
+pub(crate) fn multishot_recv() -> bool {
+    io().reactor().with_driver(|d| d.multishot_recv())
 }
 
 /// The current runtime's handle, or `None` outside

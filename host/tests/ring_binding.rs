@@ -13,7 +13,9 @@ use kasync_host::{Runtime, io};
 use kasync_ops::Target;
 use kasync_ops::ops::{ReadAt, RecvMulti};
 use kasync_tests::watchdog::watchdog;
-use kasync_uring::{Config, UringDriver};
+use kasync_uring::{Config, Feature, UringDriver};
+
+mod support;
 
 /// A driver of its own: "another ring" (never run, only registered with).
 fn foreign_driver() -> UringDriver {
@@ -24,9 +26,13 @@ fn foreign_driver() -> UringDriver {
 fn a_buffer_ring_of_another_ring_is_refused_and_nothing_is_read_from_it() {
     watchdog("a_buffer_ring_of_another_ring_is_refused", || {
         let foreign = foreign_driver();
+        if !foreign.features().contains(Feature::BufferRings) {
+            eprintln!("this kernel lacks buffer-rings: there is no foreign buffer ring to refuse");
+            return;
+        }
         let foreign_ring = foreign.register_buf_ring(4, 64).unwrap();
         let rt = Runtime::new().unwrap();
-        let own_ring = rt.register_recv_buffers(8, 64).unwrap();
+        let own_ring = support::recv_buffers(&rt, 8, 64);
         rt.block_on(async {
             let (a, b) = UnixStream::pair().unwrap();
             let (sent, _) = b.write_all(b"hello".to_vec()).await;
@@ -44,11 +50,13 @@ fn a_buffer_ring_of_another_ring_is_refused_and_nothing_is_read_from_it() {
                 4,
                 "the foreign ring was not touched"
             );
-            assert_eq!(
-                own_ring.available(),
-                8,
-                "the runtime's ring was not consumed"
-            );
+            if let Some(own_ring) = own_ring {
+                assert_eq!(
+                    own_ring.available(),
+                    8,
+                    "the runtime's ring was not consumed"
+                );
+            }
             // The data is still there for a proper receive.
             let (n, buf) = a.read(Vec::with_capacity(16)).await;
             assert_eq!(n.unwrap(), 5);

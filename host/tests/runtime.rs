@@ -256,10 +256,15 @@ fn a_runtime_gets_the_setup_it_asks_for_after_another_was_dropped() {
     assert!(!plain.flags().unwrap().single_issuer);
     drop(plain);
     let default = Builder::new().backend(Backend::Uring).build().unwrap();
-    assert!(
-        default.flags().unwrap().single_issuer,
-        "not the spare plain ring"
-    );
+    let features = default.io_uring_features().unwrap();
+    if features.contains(kasync_host::Feature::SingleIssuer) {
+        assert!(
+            default.flags().unwrap().single_issuer,
+            "not the spare plain ring"
+        );
+    } else {
+        eprintln!("this ring lacks single-issuer: which ring was reused is not visible");
+    }
     drop(default);
     let poll = Builder::new().backend(Backend::Poll).build().unwrap();
     assert_eq!(poll.backend(), Backend::Poll, "not a spare io_uring core");

@@ -19,6 +19,7 @@ use kasync_ops::{
 
 use crate::enter::RingFd;
 use crate::entry::entry;
+use crate::features::{Feature, Features};
 use crate::setup::{self, Config, Flags, SetupError};
 
 /// `user_data` of the ring's own operations (never an `OpId`: op-table
@@ -38,11 +39,19 @@ const TIMEOUT_TAG: u64 = u64::MAX - 2;
 ///   kept armed in the ring ([`UringPlatform`]).
 /// * A full submission queue, `EBUSY` (completion queue overflow) and
 ///   `EAGAIN` are back-pressure: the reactor reaps and retries.
+/// * On a kernel without a [`Feature`] (or told to behave as one, see
+///   [`Config::without`]) the driver refuses what that kernel refuses —
+///   multishot accepts and receives complete with `-EINVAL`, buffer rings
+///   cannot be registered — and runs the older equivalent of the rest
+///   (see the [feature table](crate::features)).
 pub struct UringDriver {
     ring: IoUring,
     /// How `io_uring_enter` names the ring (unregistered in `Drop`).
     ring_fd: RingFd,
     flags: Flags,
+    features: Features,
+    /// Some operation-level feature is missing: `push` looks at each call.
+    lacking_ops: bool,
     eventfd: OwnedFd,
     /// Where the armed eventfd read lands; boxed so its address is stable.
     eventfd_buf: Box<u64>,
@@ -52,9 +61,9 @@ pub struct UringDriver {
     stats: DriverStats,
     /// This ring's identity, which its registered resources carry.
     id: DriverId,
-    /// Operations refused before reaching the kernel (bound to another
-    /// ring): reported with `-EXDEV` at the next reap.
-    refused: VecDeque<OpId>,
+    /// Operations finished without the kernel (refused, or run on the
+    /// ring's thread for want of a feature): reported at the next reap.
+    local: VecDeque<(OpId, i32)>,
     fixed_bufs: Cell<Option<&'static FixedBufPool>>,
     buf_ring: Cell<Option<&'static BufRing>>,
     /// Registered-file table: `true` where an index is in use.
@@ -63,40 +72,55 @@ pub struct UringDriver {
 
 impl UringDriver {
     /// Sets up a ring (see [`Config`]), checks that the kernel has every
-    /// operation kasync uses, and creates the wake-up eventfd.
+    /// operation of [`Feature::Base`] (Linux 5.10), finds out which newer
+    /// features it has, and creates the wake-up eventfd.
     pub fn new(config: &Config) -> Result<Self, SetupError> {
-        let (ring, flags) = setup::build(config)?;
-        if let Some((name, _)) = setup::probe(&ring)?.into_iter().find(|(_, ok)| !ok) {
-            return Err(SetupError::MissingOpcode(name));
-        }
-        if !flags.nodrop {
-            // Without it a full completion queue drops completions, and an
-            // operation whose completion is lost would never be released.
-            return Err(SetupError::MissingFeature("NODROP"));
-        }
+        let setup::Opened {
+            ring,
+            mut ring_fd,
+            flags,
+            features,
+            opcodes: _,
+        } = match setup::open(config) {
+            Ok(opened) => match opened.require_base(config) {
+                Ok(()) => opened,
+                Err(e) => {
+                    let mut opened = opened;
+                    opened.ring_fd.unregister();
+                    return Err(e);
+                }
+            },
+            Err(e) => return Err(e),
+        };
         // SAFETY: plain eventfd creation; the result is checked.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         if fd < 0 {
-            return Err(SetupError::EventFd(io::Error::last_os_error()));
+            let error = io::Error::last_os_error();
+            ring_fd.unregister();
+            return Err(SetupError::EventFd(error));
         }
         // SAFETY: `fd` is a fresh descriptor we own.
         let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let ring_fd = RingFd::new(&ring);
-        let flags = Flags {
-            registered_ring: ring_fd.is_registered(),
-            ..flags
-        };
+        let lacking_ops = [
+            Feature::Shutdown,
+            Feature::MultishotAccept,
+            Feature::MultishotRecv,
+        ]
+        .into_iter()
+        .any(|f| !features.contains(f));
         Ok(Self {
             ring,
             ring_fd,
             flags,
+            features,
+            lacking_ops,
             eventfd,
             eventfd_buf: Box::new(0),
             eventfd_armed: false,
             timeout: Box::new(Timespec::new()),
             stats: DriverStats::default(),
             id: DriverId::next(),
-            refused: VecDeque::new(),
+            local: VecDeque::new(),
             fixed_bufs: Cell::new(None),
             buf_ring: Cell::new(None),
             fixed_files: RefCell::new(Vec::new()),
@@ -106,6 +130,21 @@ impl UringDriver {
     /// The setup flags in use.
     pub fn flags(&self) -> Flags {
         self.flags
+    }
+
+    /// The features this ring uses: what the kernel has, less what the
+    /// [`Config::without`] it was made with pretends is missing.
+    ///
+    /// ```
+    /// use kasync_uring::{Config, Feature, Features, UringDriver};
+    ///
+    /// let config = Config { without: Features::NONE.with(Feature::MultishotAccept), ..Config::default() };
+    /// # let Ok(driver) = UringDriver::new(&config) else { return };
+    /// assert!(!driver.features().contains(Feature::MultishotAccept));
+    /// assert!(driver.features().contains(Feature::Base));
+    /// ```
+    pub fn features(&self) -> Features {
+        self.features
     }
 
     /// What the driver did so far.
@@ -155,12 +194,19 @@ impl UringDriver {
     /// Registers `count` receive buffers of `size` bytes as this ring's
     /// provided-buffer group, for multishot receives
     /// ([`RecvMulti`](kasync_ops::ops::RecvMulti)). Once per ring. `count` must be
-    /// a power of two up to 32768. Needs Linux 5.19 (the receives 6.0).
+    /// a power of two up to 32768. Needs [`Feature::BufferRings`]
+    /// (Linux 5.19; the receives need [`Feature::MultishotRecv`], 6.0):
+    /// without it the error is `Unsupported`.
     pub fn register_buf_ring(&self, count: u16, size: usize) -> io::Result<&'static BufRing> {
         if self.buf_ring.get().is_some() {
             return Err(already_registered());
         }
+        // Shapes are checked (and memory found) first: a bad request is
+        // the same error on every kernel.
         let ring = BufRing::new(count, size, self.id)?;
+        if !self.features.contains(Feature::BufferRings) {
+            return Err(no_buffer_rings());
+        }
         let (addr, entries) = ring.registration();
         // SAFETY: the ring memory is page-aligned and holds `entries`
         // entries; it is leaked below, so it stays valid for as long as the
@@ -172,10 +218,7 @@ impl UringDriver {
         }
         .map_err(|e| {
             if e.raw_os_error() == Some(libc::EINVAL) {
-                io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "this kernel cannot register a provided-buffer ring (needs Linux 5.19 or later)",
-                )
+                no_buffer_rings()
             } else {
                 e
             }
@@ -197,7 +240,14 @@ impl UringDriver {
         const TABLE: u32 = 1024;
         let mut table = self.fixed_files.borrow_mut();
         if table.is_empty() {
-            self.ring.submitter().register_files_sparse(TABLE)?;
+            if self.features.contains(Feature::SparseFiles) {
+                self.ring.submitter().register_files_sparse(TABLE)?;
+            } else {
+                // Before 5.19: a table of empty (-1) entries.
+                self.ring
+                    .submitter()
+                    .register_files(&[-1; TABLE as usize])?;
+            }
             *table = vec![false; TABLE as usize];
         }
         let index = table
@@ -228,6 +278,32 @@ impl UringDriver {
             *used = false;
         }
         Ok(())
+    }
+
+    /// The result of `call` on a ring that lacks what it needs, finished
+    /// here: what the older kernel answers (`-EINVAL` for a multishot
+    /// flag it does not know), or the older equivalent run on this thread.
+    /// `None`: the kernel runs it.
+    #[cold]
+    fn without_kernel(features: Features, call: &Call) -> Option<i32> {
+        let has = |feature| features.contains(feature);
+        match *call {
+            Call::Shutdown { fd, how } if !has(Feature::Shutdown) => {
+                // SAFETY: `shutdown(2)` on a descriptor number; it never
+                // blocks, and a bad descriptor is an error result.
+                let result = unsafe { libc::shutdown(fd, how) };
+                Some(if result < 0 {
+                    -io::Error::last_os_error()
+                        .raw_os_error()
+                        .unwrap_or(libc::EIO)
+                } else {
+                    0
+                })
+            }
+            Call::AcceptMulti { .. } if !has(Feature::MultishotAccept) => Some(-libc::EINVAL),
+            Call::RecvMulti { .. } if !has(Feature::MultishotRecv) => Some(-libc::EINVAL),
+            _ => None,
+        }
     }
 
     fn push_raw(&mut self, entry: &squeue::Entry) -> bool {
@@ -292,8 +368,9 @@ impl UringDriver {
 
 // SAFETY: every accepted operation is either in the ring (the kernel
 // posts exactly one final completion per entry: `NODROP` is required, so
-// none is lost; `IORING_CQE_F_MORE` is `has_more`) or on `refused`, whose
-// entries never reach the kernel and are reported once each; the kernel is
+// none is lost; `IORING_CQE_F_MORE` is `has_more`) or on `local`, whose
+// entries never reach the kernel (a refusal, or a `shutdown(2)` that is
+// over before `push` returns) and are reported once each, without `MORE`; the kernel is
 // done with an entry's memory when it posts its final completion. `build`
 // runs before anything is queued; `reap` consumes each completion before
 // handing it on and keeps no state in locals across the sink.
@@ -313,7 +390,13 @@ unsafe impl Driver for UringDriver {
         if call.bound().is_some_and(|owner| owner != self.id) {
             // Registered resources of another ring: the index would name
             // whatever this ring registered there. Never submitted.
-            self.refused.push_back(id);
+            self.local.push_back((id, -libc::EXDEV));
+            return true;
+        }
+        if self.lacking_ops
+            && let Some(result) = Self::without_kernel(self.features, &call)
+        {
+            self.local.push_back((id, result));
             return true;
         }
         let entry = entry(&call).user_data(id.to_u64());
@@ -353,9 +436,9 @@ unsafe impl Driver for UringDriver {
     // moves past an entry when it is taken, and is stored when the queue
     // handle drops, also while unwinding).
     fn reap(&mut self, mut sink: impl FnMut(OpId, Completion)) {
-        while let Some(id) = self.refused.pop_front() {
+        while let Some((id, result)) = self.local.pop_front() {
             self.stats.completions += 1;
-            sink(id, Completion::new(-libc::EXDEV));
+            sink(id, Completion::new(result));
         }
         let buf_ring = self.buf_ring.get();
         for cqe in self.ring.completion() {
@@ -386,7 +469,7 @@ unsafe impl Driver for UringDriver {
 
     fn park(&mut self, timeout: Option<Duration>, idle: &Idle<'_>) {
         self.arm_eventfd();
-        if !idle.is_idle() || !self.refused.is_empty() {
+        if !idle.is_idle() || !self.local.is_empty() {
             self.flush();
             return;
         }
@@ -405,6 +488,13 @@ unsafe impl Driver for UringDriver {
         }
         self.enter(1, timeout);
     }
+}
+
+fn no_buffer_rings() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this kernel's io_uring has no provided-buffer rings (they came in Linux 5.19): receive into buffers of your own",
+    )
 }
 
 impl Drop for UringDriver {

@@ -77,6 +77,15 @@ impl RingFd {
         }
     }
 
+    /// The plain descriptor, never registered (a ring told to behave as if
+    /// `IORING_REGISTER_RING_FDS` were missing).
+    pub(crate) fn plain(ring: &IoUring) -> Self {
+        Self {
+            raw: ring.as_raw_fd(),
+            registered: None,
+        }
+    }
+
     /// `true` if enters use the registered index.
     pub(crate) fn is_registered(&self) -> bool {
         self.registered.is_some()

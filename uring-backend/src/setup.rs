@@ -5,6 +5,10 @@ use std::io;
 
 use io_uring::{IoUring, Probe, opcode};
 
+use crate::enter::RingFd;
+use crate::features::{Feature, Features};
+use crate::trial;
+
 /// How to set up the ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
@@ -22,6 +26,12 @@ pub struct Config {
     /// ring order, without the index array: one memory load less per
     /// entry; Linux 6.6).
     pub no_sqarray: bool,
+    /// Behave as if the kernel lacked these features: the driver refuses
+    /// what such a kernel refuses and runs each fallback (see the
+    /// [feature table](crate::features)). For testing the fallbacks on a
+    /// new kernel; [`Config::from_env`] reads it from
+    /// [`KASYNC_URING_WITHOUT`](crate::WITHOUT_VARIABLE).
+    pub without: Features,
 }
 
 impl Default for Config {
@@ -32,7 +42,27 @@ impl Default for Config {
             defer_taskrun: true,
             coop_taskrun: true,
             no_sqarray: true,
+            without: Features::NONE,
         }
+    }
+}
+
+impl Config {
+    /// The default settings, without the features that
+    /// [`KASYNC_URING_WITHOUT`](crate::WITHOUT_VARIABLE) names (a
+    /// [`SetupError::BadConfig`] that lists the names if its value is not
+    /// understood).
+    ///
+    /// ```
+    /// let config = kasync_uring::Config::from_env()?;
+    /// println!("pretending to lack: {}", config.without);
+    /// # Ok::<(), kasync_uring::SetupError>(())
+    /// ```
+    pub fn from_env() -> Result<Config, SetupError> {
+        Ok(Config {
+            without: Features::from_env().map_err(SetupError::BadConfig)?,
+            ..Config::default()
+        })
     }
 }
 
@@ -95,10 +125,15 @@ pub enum SetupError {
         /// What happened and what to do about it.
         advice: &'static str,
     },
-    /// The kernel lacks an operation kasync needs.
+    /// The kernel lacks an operation kasync needs (it is older than
+    /// Linux 5.10).
     MissingOpcode(&'static str),
-    /// The kernel lacks a ring feature kasync needs.
+    /// The kernel lacks a ring feature kasync needs (it is older than
+    /// Linux 5.10).
     MissingFeature(&'static str),
+    /// [`Config::without`] names [`Feature::Base`]: the ring behaves as a
+    /// kernel older than kasync's minimum would.
+    PretendedTooOld,
     /// Creating the wake-up eventfd failed.
     EventFd(io::Error),
     /// The [`Config`] asks for something no kernel accepts.
@@ -113,11 +148,16 @@ impl fmt::Display for SetupError {
             }
             SetupError::MissingOpcode(name) => write!(
                 f,
-                "this kernel's io_uring lacks the {name} operation; kasync needs Linux 5.19 or newer"
+                "this kernel's io_uring lacks the {name} operation; kasync's io_uring backend needs Linux 5.10 or newer"
             ),
             SetupError::MissingFeature(name) => write!(
                 f,
-                "this kernel's io_uring lacks the {name} feature; kasync needs Linux 5.19 or newer"
+                "this kernel's io_uring lacks the {name} feature; kasync's io_uring backend needs Linux 5.10 or newer"
+            ),
+            SetupError::PretendedTooOld => write!(
+                f,
+                "io_uring is set to behave like a kernel older than Linux 5.10 (the feature `base` is in {}), which kasync's io_uring backend does not run on",
+                crate::WITHOUT_VARIABLE
             ),
             SetupError::EventFd(error) => write!(f, "cannot create an eventfd: {error}"),
             SetupError::BadConfig(what) => write!(f, "bad io_uring settings: {what}"),
@@ -131,6 +171,7 @@ impl std::error::Error for SetupError {
             SetupError::Unavailable { error, .. } | SetupError::EventFd(error) => Some(error),
             SetupError::MissingOpcode(_)
             | SetupError::MissingFeature(_)
+            | SetupError::PretendedTooOld
             | SetupError::BadConfig(_) => None,
         }
     }
@@ -147,7 +188,7 @@ pub fn io_uring_disabled() -> u8 {
 fn advice(error: &io::Error) -> &'static str {
     match error.raw_os_error() {
         Some(libc::ENOSYS) => {
-            "The kernel has no io_uring (too old, or built without CONFIG_IO_URING): use Linux 5.19 or newer."
+            "The kernel has no io_uring (too old, or built without CONFIG_IO_URING): use Linux 5.10 or newer."
         }
         Some(libc::EPERM) if io_uring_disabled() != 0 => {
             "The sysctl kernel.io_uring_disabled forbids it: set it to 0 (or 1 and join the io_uring group)."
@@ -163,8 +204,8 @@ fn advice(error: &io::Error) -> &'static str {
     }
 }
 
-/// Operations the host runtime relies on.
-pub(crate) const NEEDED: [(u8, &str); 19] = [
+/// The operations of [`Feature::Base`]: every ring needs them.
+pub(crate) const BASE: [(u8, &str); 17] = [
     (opcode::Nop::CODE, "NOP"),
     (opcode::Read::CODE, "READ"),
     (opcode::Write::CODE, "WRITE"),
@@ -179,11 +220,9 @@ pub(crate) const NEEDED: [(u8, &str); 19] = [
     (opcode::Readv::CODE, "READV"),
     (opcode::Writev::CODE, "WRITEV"),
     (opcode::Statx::CODE, "STATX"),
-    (opcode::Shutdown::CODE, "SHUTDOWN"),
     (opcode::Timeout::CODE, "TIMEOUT"),
     (opcode::SendMsg::CODE, "SENDMSG"),
     (opcode::RecvMsg::CODE, "RECVMSG"),
-    (opcode::AcceptMulti::CODE, "ACCEPT (multishot)"),
 ];
 
 /// Creates a ring with the most helpful flags the kernel accepts.
@@ -196,22 +235,17 @@ pub(crate) fn build(config: &Config) -> Result<(IoUring, Flags), SetupError> {
     }
     // Newest flag first: an older kernel drops `NO_SQARRAY` (6.6) before
     // `DEFER_TASKRUN` (6.1), `SINGLE_ISSUER` (6.0) and `COOP_TASKRUN` (5.19).
-    let no_sqarray = config.no_sqarray;
+    // A feature the config pretends is missing is never asked for.
+    let allowed = |feature| !config.without.contains(feature);
+    let no_sqarray = config.no_sqarray && allowed(Feature::NoSqarray);
+    let single = config.single_issuer && allowed(Feature::SingleIssuer);
+    let defer = single && config.defer_taskrun && allowed(Feature::DeferTaskrun);
+    let coop = config.coop_taskrun && allowed(Feature::CoopTaskrun);
     let attempts = [
-        (
-            config.single_issuer,
-            config.single_issuer && config.defer_taskrun,
-            config.coop_taskrun,
-            no_sqarray,
-        ),
-        (
-            config.single_issuer,
-            config.single_issuer && config.defer_taskrun,
-            config.coop_taskrun,
-            false,
-        ),
-        (config.single_issuer, false, config.coop_taskrun, false),
-        (false, false, config.coop_taskrun, false),
+        (single, defer, coop, no_sqarray),
+        (single, defer, coop, false),
+        (single, false, coop, false),
+        (false, false, coop, false),
         (false, false, false, false),
     ];
     let mut last = None;
@@ -241,7 +275,7 @@ pub(crate) fn build(config: &Config) -> Result<(IoUring, Flags), SetupError> {
                     coop_taskrun: coop,
                     no_sqarray: no_array,
                     registered_ring: false,
-                    ext_arg: ring.params().is_feature_ext_arg(),
+                    ext_arg: ring.params().is_feature_ext_arg() && allowed(Feature::ExtArg),
                     nodrop: ring.params().is_feature_nodrop(),
                 };
                 return Ok((ring, flags));
@@ -263,15 +297,86 @@ pub(crate) fn build(config: &Config) -> Result<(IoUring, Flags), SetupError> {
 /// `IORING_MAX_ENTRIES`).
 const MAX_ENTRIES: u32 = 32_768;
 
-/// Which of the needed operations the ring's kernel supports.
-pub(crate) fn probe(ring: &IoUring) -> Result<Vec<(&'static str, bool)>, SetupError> {
+/// A ring set up with `config`, what its kernel offers, and how enters
+/// name it.
+pub(crate) struct Opened {
+    pub(crate) ring: IoUring,
+    pub(crate) ring_fd: RingFd,
+    pub(crate) flags: Flags,
+    /// What the ring may use: what the kernel has, less `config.without`.
+    pub(crate) features: Features,
+    /// Each operation of [`Feature::Base`], and whether the kernel has it.
+    pub(crate) opcodes: Vec<(&'static str, bool)>,
+}
+
+/// Sets up a ring, probes its operations, registers its descriptor (unless
+/// pretended missing) and works out its [`Features`]. Does not refuse a
+/// kernel below the minimum: [`Opened::require_base`] does.
+pub(crate) fn open(config: &Config) -> Result<Opened, SetupError> {
+    let (ring, flags) = build(config)?;
     let mut probe = Probe::new();
     if ring.submitter().register_probe(&mut probe).is_err() {
         // Kernels before 5.6 cannot probe; they also lack what we need.
         return Err(SetupError::MissingOpcode("PROBE (register_probe)"));
     }
-    Ok(NEEDED
+    let opcodes: Vec<_> = BASE
         .iter()
         .map(|&(code, name)| (name, probe.is_supported(code)))
-        .collect())
+        .collect();
+    let ring_fd = if config.without.contains(Feature::RegisteredRing) {
+        RingFd::plain(&ring)
+    } else {
+        RingFd::new(&ring)
+    };
+    let flags = Flags {
+        registered_ring: ring_fd.is_registered(),
+        ..flags
+    };
+    let base = opcodes.iter().all(|(_, ok)| *ok) && flags.nodrop;
+    let has = [
+        (Feature::Base, base),
+        (Feature::ExtArg, flags.ext_arg),
+        (
+            Feature::Shutdown,
+            probe.is_supported(opcode::Shutdown::CODE),
+        ),
+        (Feature::RegisteredRing, flags.registered_ring),
+        (Feature::CoopTaskrun, flags.coop_taskrun),
+        (Feature::SingleIssuer, flags.single_issuer),
+        (Feature::DeferTaskrun, flags.defer_taskrun),
+        (Feature::NoSqarray, flags.no_sqarray),
+    ];
+    let features = has
+        .into_iter()
+        .filter(|(_, on)| *on)
+        .map(|(feature, _)| feature)
+        .collect::<Features>()
+        .or(trial::tried())
+        .minus(config.without);
+    Ok(Opened {
+        ring,
+        ring_fd,
+        flags,
+        features,
+        opcodes,
+    })
+}
+
+impl Opened {
+    /// Refuses a kernel (real or pretended) below kasync's minimum, naming
+    /// what it lacks.
+    pub(crate) fn require_base(&self, config: &Config) -> Result<(), SetupError> {
+        if let Some((name, _)) = self.opcodes.iter().find(|(_, ok)| !ok) {
+            return Err(SetupError::MissingOpcode(name));
+        }
+        if !self.flags.nodrop {
+            // Without it a full completion queue drops completions, and an
+            // operation whose completion is lost would never be released.
+            return Err(SetupError::MissingFeature("NODROP"));
+        }
+        if config.without.contains(Feature::Base) {
+            return Err(SetupError::PretendedTooOld);
+        }
+        Ok(())
+    }
 }

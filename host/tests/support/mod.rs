@@ -1,6 +1,7 @@
 //! What several host test binaries share.
 
-use kasync_host::{Backend, Builder, Runtime};
+use kasync_host::{Backend, Builder, Feature, Runtime};
+use kasync_ops::BufRing;
 use kasync_tests::watchdog::watchdog;
 
 /// The backends every backend-dependent test runs on, in order.
@@ -40,4 +41,27 @@ pub fn runtime(backend: Backend) -> Runtime {
         .backend(backend)
         .build()
         .unwrap_or_else(|e| panic!("a runtime on {backend}: {e}"))
+}
+
+/// `rt`'s shared receive buffers (`count` × `size`, registered now), or
+/// `None` where its ring has none to use — no provided-buffer rings or no
+/// multishot receive (before Linux 6.0, or pretended so with
+/// `KASYNC_URING_WITHOUT`). Says so on stderr; the caller then checks
+/// what holds without them (every byte, in order, in buffers of the
+/// stream's own).
+#[allow(
+    dead_code,
+    reason = "not every test binary uses shared receive buffers"
+)]
+pub fn recv_buffers(rt: &Runtime, count: u16, size: usize) -> Option<&'static BufRing> {
+    let shared = rt
+        .io_uring_features()
+        .is_none_or(|f| f.contains(Feature::BufferRings) && f.contains(Feature::MultishotRecv));
+    if !shared {
+        eprintln!(
+            "this ring lacks buffer-rings or multishot-recv: shared receive buffers are not checked here, only the fallback"
+        );
+        return None;
+    }
+    Some(rt.register_recv_buffers(count, size).unwrap())
 }
