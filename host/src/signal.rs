@@ -1,10 +1,11 @@
-//! Signals as futures: a `signalfd` read through the ring.
+//! Signals as futures: a `signalfd`, waited for through the ring and read
+//! on the runtime's thread.
 
 use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use kasync_ops::ops::ReadAt;
+use kasync_ops::ops::Readable;
 
 use crate::descriptor::Descriptor;
 use crate::runtime::io;
@@ -57,7 +58,7 @@ impl Signals {
             if r != 0 {
                 return Err(io::Error::from_raw_os_error(r));
             }
-            libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
+            libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK)
         };
         if fd < 0 {
             return Err(io::Error::last_os_error());
@@ -71,24 +72,36 @@ impl Signals {
     ///
     /// (See [`new`](Self::new) for an example.)
     pub async fn recv(&self) -> io::Result<i32> {
+        // A signalfd read returns the *reading* thread's signals, and an
+        // io_uring read of it may run on a kernel worker thread, which has
+        // none (on Linux 6.1 such a read waits forever). So the ring only
+        // waits for the descriptor to become readable, and the read is
+        // made here, without blocking.
         let size = mem::size_of::<libc::signalfd_siginfo>();
-        let (result, buf) = io()
-            .submit(ReadAt {
-                fd: (self.fd.as_raw_fd()).into(),
-                buf: Vec::with_capacity(size),
-                offset: u64::MAX,
+        loop {
+            io().submit(Readable {
+                fd: self.fd.as_raw_fd(),
             })
-            .await;
-        if result? < size {
-            return Err(io::Error::other("short read from signalfd"));
+            .await?;
+            let mut info = mem::MaybeUninit::<libc::signalfd_siginfo>::uninit();
+            // SAFETY: reads at most `size` bytes into `info`, which has
+            // room for them; the descriptor is non-blocking.
+            let n = unsafe { libc::read(self.fd.as_raw_fd(), info.as_mut_ptr().cast(), size) };
+            if n < 0 {
+                let error = io::Error::last_os_error();
+                match error.kind() {
+                    // Taken by another reader (or a spurious wake): wait again.
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => continue,
+                    _ => return Err(error),
+                }
+            }
+            if n as usize != size {
+                return Err(io::Error::other("short read from signalfd"));
+            }
+            // SAFETY: the kernel wrote a whole `signalfd_siginfo`.
+            let info = unsafe { info.assume_init() };
+            return Ok(info.ssi_signo as i32);
         }
-        // SAFETY: the kernel wrote a whole `signalfd_siginfo`.
-        let info: libc::signalfd_siginfo = unsafe {
-            buf.as_ptr()
-                .cast::<libc::signalfd_siginfo>()
-                .read_unaligned()
-        };
-        Ok(info.ssi_signo as i32)
     }
 }
 

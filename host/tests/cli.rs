@@ -563,3 +563,65 @@ fn bpf_stmt(code: u16, k: u32) -> libc::sock_filter {
 fn bpf_jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
 }
+
+/// On a kernel without some io_uring features (pretended here: Linux
+/// 5.15's set), the machine check names each one with what runs instead,
+/// and the tour passes on those fallbacks.
+#[test]
+fn the_machine_check_names_what_the_kernel_lacks() {
+    let out = host()
+        .env("KASYNC_URING_WITHOUT", "linux-5.15")
+        .env_remove("KASYNC_BACKEND")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for line in [
+        "pretending:   KASYNC_URING_WITHOUT=registered-ring,",
+        "multishot-accept  (Linux 5.19) -> one accept at a time",
+        "multishot-recv    (Linux 6.0) -> receives one at a time into buffers of their own",
+        "== tour: I/O on io_uring",
+        "tour passed",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in\n{stdout}");
+    }
+    assert!(!stdout.contains("ext-arg "), "5.15 has ext-arg:\n{stdout}");
+}
+
+/// Below kasync's minimum (pretended: Linux 5.4) the runtime runs on the
+/// readiness backend and says why.
+#[test]
+fn below_the_minimum_kernel_the_tour_runs_on_readiness_and_says_why() {
+    let out = host()
+        .env("KASYNC_URING_WITHOUT", "linux-5.4")
+        .env_remove("KASYNC_BACKEND")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("backend:      the readiness backend (epoll) (KASYNC_URING_WITHOUT pretends io_uring is older than Linux 5.10)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("== tour: I/O on the readiness backend"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("older than Linux 5.10"), "{stderr}");
+}
+
+/// A feature list that names no feature is refused, naming the ones that
+/// exist.
+#[test]
+fn a_bad_feature_list_is_refused_with_the_names_that_work() {
+    for bad in ["multishot", "linux-five", "base;ext-arg"] {
+        let out = host().env("KASYNC_URING_WITHOUT", bad).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{bad}: {stderr}");
+        assert!(
+            stderr.contains("KASYNC_URING_WITHOUT") && stderr.contains("multishot-accept"),
+            "{bad}: {stderr}"
+        );
+    }
+}

@@ -216,6 +216,13 @@ pub enum Call {
         /// Its length.
         len: libc::socklen_t,
     },
+    /// Waits until `fd` is readable (`poll` for `POLLIN`): the ready
+    /// events. For descriptors whose reads must be made by the waiting
+    /// thread itself (a `signalfd` reads the reading thread's signals).
+    Readable {
+        /// The descriptor.
+        fd: RawFd,
+    },
     /// `shutdown`.
     Shutdown {
         /// The socket.
@@ -234,6 +241,13 @@ pub enum Call {
 }
 
 impl Call {
+    /// `true` for a plain read or receive of 0 bytes (which completes at
+    /// once with 0, or the descriptor's error).
+    #[inline]
+    pub fn is_zero_length_read(&self) -> bool {
+        matches!(self, Call::Read { len: 0, .. } | Call::Recv { len: 0, .. })
+    }
+
     /// The driver whose registered resources the call names, if any;
     /// [`DriverId::NOWHERE`] when it names resources of two different
     /// drivers. A driver refuses a call bound to another.

@@ -202,6 +202,21 @@ impl Attempt<'_> {
                 }
             }
             Call::Connect { fd, addr, len } => self.connect(waiter, fd, addr, len),
+            Call::Readable { fd } => {
+                let mut probe = libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one live `pollfd`; a zero timeout never blocks.
+                let ret = unsafe { libc::poll(&mut probe, 1, 0) };
+                match self.sys(ret as isize) {
+                    0 => Outcome::Wait(Dir::Read),
+                    error if error < 0 => done(error),
+                    _ if probe.revents & libc::POLLNVAL != 0 => done(-libc::EBADF),
+                    _ => done(i32::from(probe.revents)),
+                }
+            }
             Call::Shutdown { fd, how } => {
                 // SAFETY: plain system call on a descriptor.
                 let ret = unsafe { libc::shutdown(fd, how) };

@@ -167,6 +167,7 @@ pub(crate) fn direction(call: &Call) -> Option<(RawFd, Dir)> {
         | Call::RecvMsg { fd, .. }
         | Call::Accept { fd, .. }
         | Call::AcceptMulti { fd }
+        | Call::Readable { fd }
         | Call::RecvMulti { fd, .. } => Some((fd, Dir::Read)),
         Call::Writev { fd, .. }
         | Call::Send { fd, .. }

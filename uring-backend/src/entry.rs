@@ -131,6 +131,7 @@ pub(crate) fn entry(call: &Call) -> squeue::Entry {
             .build(),
         Call::Connect { fd, addr, len } => opcode::Connect::new(types::Fd(fd), addr, len).build(),
         Call::Shutdown { fd, how } => opcode::Shutdown::new(types::Fd(fd), how).build(),
+        Call::Readable { fd } => opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32).build(),
         Call::RecvMulti { fd, .. } => opcode::RecvMulti::new(types::Fd(fd), GROUP).build(),
     }
 }

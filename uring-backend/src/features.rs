@@ -10,7 +10,7 @@
 //!
 //! | feature | Linux | detected by | without it |
 //! |---|---|---|---|
-//! | `base`: NOP, READ(V), WRITE(V), READ/WRITE_FIXED, FSYNC, SENDMSG, RECVMSG, TIMEOUT, ACCEPT, ASYNC_CANCEL, CONNECT, OPENAT, CLOSE, STATX, SEND, RECV; `IORING_FEAT_NODROP` | 5.10 | opcode probe (`IORING_REGISTER_PROBE`), the setup's feature bits | the readiness backend (epoll) |
+//! | `base`: NOP, READ(V), WRITE(V), READ/WRITE_FIXED, FSYNC, SENDMSG, RECVMSG, TIMEOUT, ACCEPT, ASYNC_CANCEL, POLL_ADD, CONNECT, OPENAT, CLOSE, STATX, SEND, RECV; `IORING_FEAT_NODROP` | 5.10 | opcode probe (`IORING_REGISTER_PROBE`), the setup's feature bits | the readiness backend (epoll) |
 //! | `ext-arg`: waits with a timeout (`IORING_FEAT_EXT_ARG`) | 5.11 | the setup's feature bits | a TIMEOUT entry submitted beside the wait |
 //! | `shutdown`: IORING_OP_SHUTDOWN | 5.11 | opcode probe | `shutdown(2)` on the ring's thread (it never blocks), reported as the operation's completion |
 //! | `registered-ring`: `IORING_REGISTER_RING_FDS` | 5.18 | trial: registering the ring with itself | enters name the plain descriptor |

@@ -205,7 +205,7 @@ fn advice(error: &io::Error) -> &'static str {
 }
 
 /// The operations of [`Feature::Base`]: every ring needs them.
-pub(crate) const BASE: [(u8, &str); 17] = [
+pub(crate) const BASE: [(u8, &str); 18] = [
     (opcode::Nop::CODE, "NOP"),
     (opcode::Read::CODE, "READ"),
     (opcode::Write::CODE, "WRITE"),
@@ -217,6 +217,7 @@ pub(crate) const BASE: [(u8, &str); 17] = [
     (opcode::Send::CODE, "SEND"),
     (opcode::Recv::CODE, "RECV"),
     (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+    (opcode::PollAdd::CODE, "POLL_ADD"),
     (opcode::Readv::CODE, "READV"),
     (opcode::Writev::CODE, "WRITEV"),
     (opcode::Statx::CODE, "STATX"),

@@ -119,11 +119,11 @@ async fn echo_with(stream: TcpStream, write_timeout: Duration) {
 }
 
 /// Sends all of `buf`, as long as the peer takes some of what was sent
-/// within every `stall`: the send queue of the socket shrinking counts,
-/// even while the send itself still waits for room. `None` once the peer
-/// took nothing for `stall` (noticed within one and a half `stall`s: the
-/// queue is looked at every half `stall`, and only once a send has waited
-/// that long — a send that finishes in time costs no look).
+/// within every `stall`: the peer acknowledging bytes counts, even while
+/// the send itself still waits for room. `None` once the peer took nothing
+/// for `stall` (noticed within one and a half `stall`s: progress is looked
+/// at every half `stall`, and only once a send has waited that long — a
+/// send that finishes in time costs no look).
 async fn send_while_taken(
     stream: &TcpStream,
     buf: crate::net::RecvBuf,
@@ -136,22 +136,61 @@ async fn send_while_taken(
         return Some(result);
     }
     let tick = stall / 2;
-    // The queue at the last two looks, oldest first.
-    let mut looks: [Option<usize>; 2] = [None, None];
+    // Progress at the last two looks, oldest first.
+    let mut looks: [Option<i64>; 2] = [None, None];
     loop {
         match ring().timeout(tick, send.as_mut()).await {
             Ok((result, _)) => return Some(result),
             Err(_) => {
-                let now = unsent(stream);
-                // A whole `stall` ago the queue was no longer than now:
-                // nothing was taken.
-                if looks[0].is_some_and(|then| now >= then) {
+                let now = taken(stream);
+                // A whole `stall` ago the peer had taken as much: nothing
+                // was taken since.
+                if looks[0].is_some_and(|then| now <= then) {
                     return None;
                 }
                 looks = [looks[1], Some(now)];
             }
         }
     }
+}
+
+/// How far the peer has taken the stream; larger is further. On Linux the
+/// bytes it acknowledged (`TCP_INFO`'s `tcpi_bytes_acked`, which only
+/// grows: a send queue that is refilled as fast as the peer drains it
+/// still shows progress); elsewhere, or if the kernel will not say, the
+/// send queue's length, negated (a shorter queue is progress).
+fn taken(stream: &TcpStream) -> i64 {
+    #[cfg(target_os = "linux")]
+    if let Some(acked) = acked(stream) {
+        return i64::try_from(acked).unwrap_or(i64::MAX);
+    }
+    -i64::try_from(unsent(stream)).unwrap_or(i64::MAX)
+}
+
+/// Bytes the peer acknowledged so far (`tcpi_bytes_acked`, Linux 4.1).
+#[cfg(target_os = "linux")]
+fn acked(stream: &TcpStream) -> Option<u64> {
+    use std::os::fd::{AsFd, AsRawFd};
+    let mut info = std::mem::MaybeUninit::<libc::tcp_info>::zeroed();
+    let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `TCP_INFO` writes at most `len` bytes into `info`, which has
+    // room for them, and sets `len` to how many it wrote.
+    let r = unsafe {
+        libc::getsockopt(
+            stream.as_fd().as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    let needed = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + size_of::<u64>();
+    if r < 0 || (len as usize) < needed {
+        return None;
+    }
+    // SAFETY: zeroed, then written by the kernel: every field is an
+    // integer, and the one read was written (`len` covers it).
+    Some(unsafe { info.assume_init() }.tcpi_bytes_acked)
 }
 
 /// Bytes in the socket's send queue (sent but not yet acknowledged, or not

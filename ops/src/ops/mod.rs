@@ -90,6 +90,6 @@ mod statx;
 pub use file::{Close, Fsync, OpenAt, ReadAt, ReadvAt, Timeout, WriteAt, WritevAt};
 pub use fixed::{ReadFixedAt, WriteFixedAt};
 pub use multi::{AcceptMulti, RecvMulti};
-pub use net::{Accept, Connect, Recv, RecvFrom, Send, SendTo, Shutdown};
+pub use net::{Accept, Connect, Readable, Recv, RecvFrom, Send, SendTo, Shutdown};
 #[cfg(target_os = "linux")]
 pub use statx::Statx;

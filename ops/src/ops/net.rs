@@ -169,6 +169,27 @@ unsafe impl<D: Driver<Op = Call>> Operation<D> for Shutdown {
     }
 }
 
+/// Waits until a descriptor is readable, and reads nothing: the caller
+/// then reads it on its own thread (without blocking, the descriptor in
+/// non-blocking mode), for descriptors whose reads depend on the reading
+/// thread, like a `signalfd`.
+#[derive(Debug)]
+pub struct Readable {
+    /// The descriptor.
+    pub fd: RawFd,
+}
+
+// SAFETY: describes no memory.
+unsafe impl<D: Driver<Op = Call>> Operation<D> for Readable {
+    type Output = io::Result<()>;
+    fn build(&mut self) -> Call {
+        Call::Readable { fd: self.fd }
+    }
+    fn complete(self, c: Completion) -> io::Result<()> {
+        result(c).map(drop)
+    }
+}
+
 /// Sends a datagram to an address (`sendmsg`).
 pub struct SendTo<B> {
     fd: RawFd,
