@@ -241,13 +241,6 @@ pub enum Call {
 }
 
 impl Call {
-    /// `true` for a plain read or receive of 0 bytes (which completes at
-    /// once with 0, or the descriptor's error).
-    #[inline]
-    pub fn is_zero_length_read(&self) -> bool {
-        matches!(self, Call::Read { len: 0, .. } | Call::Recv { len: 0, .. })
-    }
-
     /// The driver whose registered resources the call names, if any;
     /// [`DriverId::NOWHERE`] when it names resources of two different
     /// drivers. A driver refuses a call bound to another.

@@ -280,35 +280,19 @@ impl UringDriver {
         Ok(())
     }
 
-    /// The result of `call` finished here, without the kernel: what an
-    /// older kernel answers (`-EINVAL` for a multishot flag it does not
-    /// know), the older equivalent of what it lacks, or a zero-length read
-    /// made directly. `None`: the kernel runs it.
+    /// The result of `call` on a ring that lacks what it needs, finished
+    /// here: what the older kernel answers (`-EINVAL` for a multishot
+    /// flag it does not know), or the older equivalent run on this thread.
+    /// `None`: the kernel runs it.
     #[cold]
-    fn without_kernel(features: Features, call: &Call) -> Option<i32> {
+    #[inline(never)]
+    fn without_kernel(features: Features, call: Call) -> Option<i32> {
         let has = |feature| features.contains(feature);
-        match *call {
+        match call {
             Call::Shutdown { fd, how } if !has(Feature::Shutdown) => {
                 // SAFETY: `shutdown(2)` on a descriptor number; it never
                 // blocks, and a bad descriptor is an error result.
                 let result = unsafe { libc::shutdown(fd, how) };
-                Some(if result < 0 { -errno() } else { 0 })
-            }
-            // Nothing to wait for, but some kernels' io_uring waits for
-            // data anyway (Linux 6.1, a pipe): the system call itself,
-            // which a length of 0 never makes block.
-            Call::Read { fd, len: 0, .. } => {
-                // SAFETY: a read of 0 bytes touches no memory.
-                let result = unsafe { libc::read(fd.raw(), std::ptr::dangling_mut(), 0) };
-                Some(if result < 0 { -errno() } else { 0 })
-            }
-            Call::Recv {
-                fd, len: 0, flags, ..
-            } => {
-                // SAFETY: a receive of 0 bytes touches no memory.
-                let result = unsafe {
-                    libc::recv(fd, std::ptr::dangling_mut(), 0, flags | libc::MSG_DONTWAIT)
-                };
                 Some(if result < 0 { -errno() } else { 0 })
             }
             Call::AcceptMulti { .. } if !has(Feature::MultishotAccept) => Some(-libc::EINVAL),
@@ -404,8 +388,8 @@ unsafe impl Driver for UringDriver {
             self.local.push_back((id, -libc::EXDEV));
             return true;
         }
-        if (self.lacking_ops || call.is_zero_length_read())
-            && let Some(result) = Self::without_kernel(self.features, &call)
+        if self.lacking_ops
+            && let Some(result) = Self::without_kernel(self.features, call)
         {
             self.local.push_back((id, result));
             return true;
