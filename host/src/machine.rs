@@ -148,6 +148,7 @@ impl Machine {
                 }
                 Ok(())
             }
+            Err(e @ SetupError::BadConfig(_)) => writeln!(f, "io_uring:     not tried — {e}"),
             Err(e) => writeln!(f, "io_uring:     UNAVAILABLE — {e}"),
         }
     }
@@ -168,6 +169,13 @@ impl fmt::Display for Machine {
         #[cfg(target_os = "linux")]
         if let Err(e @ SetupError::BadConfig(_)) = &self.io_uring {
             return write!(f, "backend:      none — {e}");
+        }
+        if matches!(self.requested, Ok(Some(Backend::Uring))) && !self.io_uring_usable() {
+            return write!(
+                f,
+                "backend:      none — {BACKEND_VARIABLE}=uring, but {}",
+                self.why_not_io_uring()
+            );
         }
         match &self.requested {
             Err(e) => write!(f, "backend:      none — {e}"),

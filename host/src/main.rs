@@ -29,6 +29,8 @@ usage:
 
 Every command runs on io_uring where it works and on the readiness backend
 (epoll) otherwise; KASYNC_BACKEND=uring|poll|auto chooses.
+KASYNC_URING_WITHOUT=linux-5.15 (or feature names, e.g. multishot-accept)
+makes io_uring behave as on an older kernel: `host` lists what it lacks.
 
 Servers stop on Ctrl-C. Exit status: 0 on success, 1 on failure (including
 a backend that cannot be set up), 2 on bad arguments.";

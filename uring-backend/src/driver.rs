@@ -80,6 +80,7 @@ impl UringDriver {
             mut ring_fd,
             flags,
             features,
+            unasked: _,
             opcodes: _,
         } = match setup::open(config) {
             Ok(opened) => match opened.require_base(config) {
@@ -133,7 +134,8 @@ impl UringDriver {
     }
 
     /// The features this ring uses: what the kernel has, less what the
-    /// [`Config::without`] it was made with pretends is missing.
+    /// [`Config::without`] it was made with pretends is missing (and less
+    /// setup flags its [`Config`] did not ask for).
     ///
     /// ```
     /// use kasync_uring::{Config, Feature, Features, UringDriver};
@@ -475,10 +477,22 @@ unsafe impl Driver for UringDriver {
             }
             if !self.flags.ext_arg {
                 *self.timeout = Timespec::new().sec(t.as_secs()).nsec(t.subsec_nanos());
+                // `count(1)`: the timeout also ends with the first
+                // completion, the one that ends this wait otherwise — so
+                // no earlier wait's timeout stays armed in the kernel.
                 let entry = opcode::Timeout::new(&*self.timeout)
+                    .count(1)
                     .build()
                     .user_data(TIMEOUT_TAG);
-                self.push_raw(&entry);
+                if !self.push_raw(&entry) {
+                    // Make room by submitting what is queued.
+                    self.enter(0, None);
+                    if !self.push_raw(&entry) {
+                        // Still full: never wait untimed with a timer due;
+                        // the loop turns and parks again.
+                        return;
+                    }
+                }
             }
         }
         self.enter(1, timeout);

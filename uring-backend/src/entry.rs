@@ -19,8 +19,9 @@ pub(crate) fn entry(call: &Call) -> squeue::Entry {
         // A read of nothing has nothing to wait for, but some kernels'
         // io_uring waits for data anyway (Linux 6.1, an empty pipe): it
         // completes with 0 at once, which POSIX allows a zero-length
-        // read(2) to do without checking the descriptor.
-        Call::Read { len: 0, .. } | Call::Recv { len: 0, .. } => opcode::Nop::new().build(),
+        // read(2) to do without checking the descriptor. (Not a receive:
+        // a zero-length recv(2) takes a datagram.)
+        Call::Read { len: 0, .. } => opcode::Nop::new().build(),
         Call::Read {
             fd,
             buf,

@@ -209,6 +209,17 @@ impl Features {
             .collect()
     }
 
+    /// The set as bits (one per [`Feature`], in [`Feature::ALL`]'s order).
+    pub const fn bits(self) -> u16 {
+        self.0
+    }
+
+    /// The set of `bits` (as [`bits`](Self::bits) gives them); bits that
+    /// name no feature are dropped.
+    pub const fn from_bits(bits: u16) -> Features {
+        Features(bits & Features::ALL.0)
+    }
+
     /// `true` if `feature` is in the set.
     pub const fn contains(self, feature: Feature) -> bool {
         self.0 & feature.bit() != 0
@@ -333,9 +344,10 @@ impl std::str::FromStr for Features {
             }
             let version = word.strip_prefix("linux-").unwrap_or(&word);
             if version.starts_with(|c: char| c.is_ascii_digit()) {
-                let parsed = version
-                    .split_once('.')
-                    .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
+                // `X.Y`, or a whole release as `uname -r` gives it
+                // (`5.15.0-91-generic`): patch releases bring no io_uring
+                // feature. Past 255 is as new as can be.
+                let parsed = parse_version(version);
                 let Some((major, minor)) = parsed else {
                     return Err(ParseFeaturesError(format!(
                         "{word:?} is not a Linux version like linux-5.15"
@@ -355,6 +367,39 @@ impl std::str::FromStr for Features {
         }
         Ok(set)
     }
+}
+
+/// Tries now, on a small ring of their own, the features that only a trial
+/// can detect (multishot accept and receive, buffer rings, sparse file
+/// tables) and gives those the kernel has. Rings do this once per process
+/// and keep the answers; this asks again, uncached — for a report, or to
+/// check what a ring was given. A trial that cannot be made (no descriptor
+/// or memory to spare) counts as absent.
+///
+/// ```
+/// let found = kasync_uring::features::try_now();
+/// println!("by trial: {found}");
+/// ```
+pub fn try_now() -> Features {
+    crate::trial::try_all(crate::trial::TRIED).1
+}
+
+/// `MAJOR.MINOR`, then anything that does not continue the minor number
+/// (`.3`, `-91-generic`); numbers past 255 count as 255.
+fn parse_version(version: &str) -> Option<(u8, u8)> {
+    let (major, rest) = version.split_once('.')?;
+    let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let (minor, _after) = rest.split_at(digits);
+    let number = |part: &str| -> Option<u8> {
+        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(
+            part.parse::<u64>()
+                .map_or(u8::MAX, |n| u8::try_from(n).unwrap_or(u8::MAX)),
+        )
+    };
+    Some((number(major)?, number(minor)?))
 }
 
 #[cfg(test)]

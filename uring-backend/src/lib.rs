@@ -45,17 +45,25 @@ pub struct ProbeReport {
     /// the kernel has it.
     pub opcodes: Vec<(&'static str, bool)>,
     /// The features a ring with this config uses: what the kernel has,
-    /// less [`Config::without`].
+    /// less [`Config::without`] and less setup flags the config did not
+    /// ask for.
     pub features: Features,
     /// What the config pretends is missing ([`Config::without`]).
     pub pretended: Features,
+    /// Setup flags the config did not ask for (the ring does not use
+    /// them, whether or not the kernel has them).
+    pub unasked: Features,
 }
 
 impl ProbeReport {
     /// The features this kernel (or the pretence) lacks, oldest first;
-    /// [`Feature::fallback`] says what runs instead.
+    /// [`Feature::fallback`] says what runs instead. Setup flags the config
+    /// did not ask for are not counted.
     pub fn lacks(&self) -> impl Iterator<Item = Feature> {
-        Features::ALL.minus(self.features).iter()
+        Features::ALL
+            .minus(self.features)
+            .minus(self.unasked)
+            .iter()
     }
 
     /// `true` if a ring runs here: every [`Feature::Base`] operation is
@@ -86,5 +94,6 @@ pub fn probe(config: &Config) -> Result<ProbeReport, SetupError> {
         opcodes: opened.opcodes,
         features: opened.features,
         pretended: config.without,
+        unasked: opened.unasked,
     })
 }

@@ -156,7 +156,7 @@ impl fmt::Display for SetupError {
             ),
             SetupError::PretendedTooOld => write!(
                 f,
-                "io_uring is set to behave like a kernel older than Linux 5.10 (the feature `base` is in {}), which kasync's io_uring backend does not run on",
+                "io_uring is set to behave like a kernel older than Linux 5.10, which kasync's io_uring backend does not run on: the features to pretend missing (Config::without, Builder::io_uring_without or {}) include `base`. Leave `base` out, or use the readiness backend (KASYNC_BACKEND=poll)",
                 crate::WITHOUT_VARIABLE
             ),
             SetupError::EventFd(error) => write!(f, "cannot create an eventfd: {error}"),
@@ -306,6 +306,8 @@ pub(crate) struct Opened {
     pub(crate) flags: Flags,
     /// What the ring may use: what the kernel has, less `config.without`.
     pub(crate) features: Features,
+    /// Setup flags the config did not ask for (so not known either way).
+    pub(crate) unasked: Features,
     /// Each operation of [`Feature::Base`], and whether the kernel has it.
     pub(crate) opcodes: Vec<(&'static str, bool)>,
 }
@@ -354,11 +356,26 @@ pub(crate) fn open(config: &Config) -> Result<Opened, SetupError> {
         .collect::<Features>()
         .or(trial::tried())
         .minus(config.without);
+    let unasked = [
+        (Feature::SingleIssuer, config.single_issuer),
+        (
+            Feature::DeferTaskrun,
+            config.single_issuer && config.defer_taskrun,
+        ),
+        (Feature::CoopTaskrun, config.coop_taskrun),
+        (Feature::NoSqarray, config.no_sqarray),
+    ]
+    .into_iter()
+    .filter(|(_, asked)| !asked)
+    .map(|(feature, _)| feature)
+    .collect::<Features>()
+    .minus(config.without);
     Ok(Opened {
         ring,
         ring_fd,
         flags,
         features,
+        unasked,
         opcodes,
     })
 }

@@ -11,22 +11,33 @@
 
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use kasync_ops::{BufRing, DriverId};
 
 use crate::features::{Feature, Features};
 
-/// The features found by trial (a subset of [`TRIED`]), tried on first
-/// use. A machine where even the trial ring cannot be made is taken to
-/// have none of them: the fallbacks work everywhere.
+/// The features found by trial (a subset of [`TRIED`]). Each answer the
+/// kernel gave is kept for the rest of the process; a trial that could not
+/// be made (no descriptor or memory to spare just then) counts as absent
+/// for this ring — the fallbacks work everywhere — and is made again for
+/// the next.
 pub(crate) fn tried() -> Features {
-    static FOUND: OnceLock<Features> = OnceLock::new();
-    *FOUND.get_or_init(|| try_all().map_or(Features::NONE, |found| found.and(TRIED)))
+    /// Bits of the features the kernel answered about, and of those it has.
+    static ANSWERED: AtomicU16 = AtomicU16::new(0);
+    static FOUND: AtomicU16 = AtomicU16::new(0);
+    let answered = Features::from_bits(ANSWERED.load(Ordering::Acquire));
+    let found = Features::from_bits(FOUND.load(Ordering::Acquire)).and(answered);
+    if answered == TRIED {
+        return found;
+    }
+    let (asked, has) = try_all(TRIED.minus(answered));
+    // Found first: a reader that sees a feature answered sees its answer.
+    FOUND.fetch_or(has.bits(), Ordering::Release);
+    ANSWERED.fetch_or(asked.bits(), Ordering::Release);
+    found.or(has)
 }
 
 /// What the trials decide.
@@ -36,23 +47,43 @@ pub(crate) const TRIED: Features = Features::NONE
     .with(Feature::BufferRings)
     .with(Feature::MultishotRecv);
 
-/// Runs every trial on a fresh ring.
-pub(crate) fn try_all() -> io::Result<Features> {
-    let mut ring = IoUring::new(8)?;
-    let mut found = Features::NONE;
-    if sparse_files(&ring)? {
-        found = found.with(Feature::SparseFiles);
+/// Tries the features of `wanted` on a fresh ring, now: which the kernel
+/// answered about, and which of those it has.
+pub(crate) fn try_all(wanted: Features) -> (Features, Features) {
+    let mut answered = Features::NONE;
+    let mut has = Features::NONE;
+    let Ok(mut ring) = IoUring::new(8) else {
+        return (answered, has);
+    };
+    let mut note = |feature, answer: io::Result<bool>| {
+        if let Ok(yes) = answer {
+            answered = answered.with(feature);
+            if yes {
+                has = has.with(feature);
+            }
+        }
+    };
+    if wanted.contains(Feature::SparseFiles) {
+        note(Feature::SparseFiles, sparse_files(&ring));
     }
-    if multishot_accept(&mut ring)? {
-        found = found.with(Feature::MultishotAccept);
+    if wanted.contains(Feature::MultishotAccept) {
+        note(Feature::MultishotAccept, multishot_accept(&mut ring));
     }
-    if let Some(recv) = buffer_ring_and_multishot_recv(&mut ring)? {
-        found = found.with(Feature::BufferRings);
-        if recv {
-            found = found.with(Feature::MultishotRecv);
+    if wanted.contains(Feature::BufferRings) || wanted.contains(Feature::MultishotRecv) {
+        match buffer_ring_and_multishot_recv(&mut ring) {
+            Ok(None) => {
+                // No buffer rings: kasync's multishot receives need them.
+                note(Feature::BufferRings, Ok(false));
+                note(Feature::MultishotRecv, Ok(false));
+            }
+            Ok(Some(recv)) => {
+                note(Feature::BufferRings, Ok(true));
+                note(Feature::MultishotRecv, Ok(recv));
+            }
+            Err(_) => {}
         }
     }
-    Ok(found)
+    (answered, has)
 }
 
 /// `IORING_RSRC_REGISTER_SPARSE`: a sparse file table of one entry.
@@ -73,18 +104,52 @@ const CANCEL: u64 = 2;
 /// `kasync_ops::GROUP`; the trial ring is separate anyway).
 const TRIAL_GROUP: u16 = 0x7ff0;
 
+/// A socket of `libc::socket`'s, owned.
+fn socket(kind: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain system call; the result is checked.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, kind | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn check(result: libc::c_int) -> io::Result<()> {
+    if result < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// A listening Unix socket with an address the kernel picked (autobind:
+/// an abstract name no other socket holds, so no other process can make
+/// the trial fail) and a connection already queued on it.
+fn listener_with_a_connection() -> io::Result<(OwnedFd, OwnedFd)> {
+    let listener = socket(libc::SOCK_STREAM)?;
+    // SAFETY: `sockaddr_un` is plain integers; all zeroes is valid.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let family = size_of::<libc::sa_family_t>() as libc::socklen_t;
+    // SAFETY: `addr` is a live `sockaddr_un`; a length of just the family
+    // asks the kernel to pick an abstract name (autobind).
+    check(unsafe { libc::bind(listener.as_raw_fd(), (&raw const addr).cast(), family) })?;
+    // SAFETY: listening on a bound socket we own.
+    check(unsafe { libc::listen(listener.as_raw_fd(), 1) })?;
+    let mut len = size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    // SAFETY: writes at most `len` bytes into `addr`, which has room.
+    check(unsafe { libc::getsockname(listener.as_raw_fd(), (&raw mut addr).cast(), &mut len) })?;
+    let client = socket(libc::SOCK_STREAM)?;
+    // SAFETY: connects to the `len` bytes of address the kernel gave.
+    check(unsafe { libc::connect(client.as_raw_fd(), (&raw const addr).cast(), len) })?;
+    Ok((listener, client))
+}
+
 /// A multishot accept on a listening Unix socket with a connection
 /// already queued.
 fn multishot_accept(ring: &mut IoUring) -> io::Result<bool> {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let name = format!(
-        "kasync-trial-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let addr = SocketAddr::from_abstract_name(name.as_bytes())?;
-    let listener = UnixListener::bind_addr(&addr)?;
-    let _client = UnixStream::connect_addr(&addr)?;
+    let (listener, _client) = listener_with_a_connection()?;
     let entry = opcode::AcceptMulti::new(types::Fd(listener.as_raw_fd()))
         .flags(libc::SOCK_CLOEXEC)
         .build();
@@ -103,12 +168,15 @@ fn multishot_accept(ring: &mut IoUring) -> io::Result<bool> {
 /// buffer rings) and tries a multishot receive from it on a socket pair
 /// with one byte already sent.
 fn buffer_ring_and_multishot_recv(ring: &mut IoUring) -> io::Result<Option<bool>> {
+    // Everything that can fail is made before the registration.
+    let (ours, mut peer) = UnixStream::pair()?;
+    peer.write_all(b"?")?;
     let buffers = BufRing::new(1, 64, DriverId::next())?;
     let (addr, entries) = buffers.registration();
     // SAFETY: the ring memory is page-aligned and holds `entries` entries;
     // it stays alive until the kernel is done with it: the registration is
-    // undone below after the receive's last completion, and if the trial
-    // fails half-way the memory is leaked instead of freed.
+    // undone below after the receive's last completion, and on any failure
+    // after this point the memory is leaked instead of freed.
     match unsafe {
         ring.submitter()
             .register_buf_ring_with_flags(addr, entries, TRIAL_GROUP, 0)
@@ -117,19 +185,20 @@ fn buffer_ring_and_multishot_recv(ring: &mut IoUring) -> io::Result<Option<bool>
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Ok(None),
         Err(e) => return Err(e),
     }
-    let (ours, mut peer) = UnixStream::pair()?;
-    peer.write_all(b"?")?;
     let entry = opcode::RecvMulti::new(types::Fd(ours.as_raw_fd()), TRIAL_GROUP).build();
-    let answer = match run(ring, entry, |_| {}) {
-        Ok(answer) => answer,
+    let answer = run(ring, entry, |_| {}).and_then(|answer| {
+        ring.submitter()
+            .unregister_buf_ring(TRIAL_GROUP)
+            .map(|()| answer)
+    });
+    match answer {
+        Ok(answer) => Ok(Some(answer != -libc::EINVAL)),
         Err(e) => {
-            // The receive may still be armed on the buffer.
+            // The kernel may still hold the buffer ring.
             std::mem::forget(buffers);
-            return Err(e);
+            Err(e)
         }
-    };
-    ring.submitter().unregister_buf_ring(TRIAL_GROUP)?;
-    Ok(Some(answer != -libc::EINVAL))
+    }
 }
 
 /// Submits `entry` (which refers to no memory of ours) and waits for its
@@ -148,7 +217,11 @@ fn run(
     let mut cancelled = false;
     let mut cancel_pending = false;
     while armed || cancel_pending {
-        ring.submit_and_wait(1)?;
+        match ring.submit_and_wait(1) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
         for cqe in ring.completion() {
             match cqe.user_data() {
                 TRIAL => {

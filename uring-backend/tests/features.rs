@@ -299,3 +299,69 @@ fn the_probe_reports_what_a_driver_gets() {
         assert!(report.lacks().all(|f| !driver.features().contains(f)));
     }
 }
+
+#[test]
+fn a_full_release_is_the_same_kernel_as_its_major_minor() {
+    let like_5_15 = Features::newer_than(5, 15);
+    for word in ["linux-5.15.3", "5.15.0-91-generic", "linux-6.1.0-18-amd64"] {
+        let expected = if word.contains("6.1") {
+            Features::newer_than(6, 1)
+        } else {
+            like_5_15
+        };
+        match word.parse::<Features>() {
+            Ok(set) => assert_eq!(set, expected, "{word}"),
+            Err(e) => panic!("{word:?} (a `uname -r` release) is refused: {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_version_past_255_is_not_called_not_a_version() {
+    match "linux-256.0".parse::<Features>() {
+        Ok(set) => assert!(set.is_empty(), "Linux 256.0 lacks nothing: {set}"),
+        Err(e) => {
+            let e = e.to_string();
+            assert!(
+                !e.contains("is not a Linux version"),
+                "linux-256.0 is refused as \"not a Linux version\": {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn flags_not_asked_for_are_not_features_the_kernel_lacks() {
+    let all = UringDriver::new(&Config::default()).unwrap().features();
+    let config = Config {
+        single_issuer: false,
+        defer_taskrun: false,
+        coop_taskrun: false,
+        no_sqarray: false,
+        ..Config::default()
+    };
+    assert_eq!(config.without, Features::NONE);
+    let driver = UringDriver::new(&config).unwrap();
+    let report = probe(&config).unwrap();
+    let lacks: Features = report.lacks().collect();
+    eprintln!(
+        "default ring: {all}\nflags off:   {}\nprobe lacks: {lacks}",
+        driver.features()
+    );
+    for feature in [
+        Feature::CoopTaskrun,
+        Feature::SingleIssuer,
+        Feature::DeferTaskrun,
+        Feature::NoSqarray,
+    ] {
+        if !all.contains(feature) {
+            continue; // the kernel really lacks it
+        }
+        assert!(
+            !lacks.contains(feature),
+            "probe says the kernel lacks {feature} (Linux {:?}), which it has; \
+             the config only did not ask for it, and `without` is empty",
+            feature.since()
+        );
+    }
+}

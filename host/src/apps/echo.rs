@@ -4,9 +4,14 @@
 //! takes nothing of its echo for [`ECHO_WRITE_TIMEOUT`] is disconnected —
 //! its connection would otherwise keep a send and a receive of the
 //! runtime's op table, and a buffer, for as long as it likes. A peer that
-//! reads, however slowly, is not (progress is measured by what leaves the
-//! socket's send queue, not by whole pieces). The shared receive buffers
-//! follow the runtime's policy (see [`RecvStream`](crate::net::RecvStream)).
+//! reads slowly but steadily is not: progress is the bytes the peer's
+//! kernel acknowledges, not whole pieces sent. What a server can see sets
+//! the bound: a peer whose receive window is full acknowledges again only
+//! once its reader has freed about a segment's worth (up to 64 KiB on
+//! loopback), so a reader must take about that much per timeout — a reader
+//! slower than that (say 4 KiB per 100 ms against a one-second timeout)
+//! looks like one that stopped. The shared receive buffers follow the
+//! runtime's policy (see [`RecvStream`](crate::net::RecvStream)).
 
 use std::io;
 use std::time::Duration;
