@@ -318,7 +318,10 @@ fn a_slow_but_steady_reader_is_not_let_go() {
             rt.block_on(async {
                 let listener = TcpListener::bind("127.0.0.1:0").unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
-                apps::serve_echo_with(listener, Duration::from_millis(1000)).await
+                // Three seconds of patience: 60 of the reader's pauses, so
+                // that a loaded or emulated machine (CI boots an older
+                // kernel under QEMU) does not make a pause look like a stop.
+                apps::serve_echo_with(listener, Duration::from_secs(3)).await
             })
             .unwrap();
         });
@@ -336,7 +339,7 @@ fn a_slow_but_steady_reader_is_not_let_go() {
         while at < total {
             // At most about 1.3 MiB/s: slower than the sender (the
             // server's sends wait for room, each for longer than the stall
-            // time), never stalled for the second the server allows.
+            // time), never stalled for the seconds the server allows.
             thread::sleep(Duration::from_millis(50));
             let n = reader.read(&mut buf).unwrap_or(0);
             assert!(n > 0, "let go after {at} of {total} bytes");

@@ -35,3 +35,17 @@ pub fn set_timer(interval: Duration) {
     let r = unsafe { libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut()) };
     assert_eq!(r, 0);
 }
+
+/// Stops the timer and settles: a `SIGALRM` generated before (pending, or
+/// on its way to another thread) is discarded or has run when this
+/// returns, so counters its handler keeps are final — otherwise a signal
+/// already pending when the timer stops can run its handler between two
+/// reads of them. (Ignoring `SIGALRM` discards a pending one; a handler
+/// that had already started on another thread ends within microseconds.)
+/// [`on_alarm`] installs the handler again.
+pub fn stop_timer() {
+    set_timer(Duration::ZERO);
+    // SAFETY: setting the disposition of SIGALRM to "ignore".
+    unsafe { libc::signal(libc::SIGALRM, libc::SIG_IGN) };
+    std::thread::sleep(Duration::from_millis(20));
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kasync::IrqQueue;
 use kasync_host::Runtime;
-use kasync_tests::alarm::{on_alarm, set_timer};
+use kasync_tests::alarm::{on_alarm, set_timer, stop_timer};
 use kasync_tests::watchdog::watchdog;
 
 static TICKS: IrqQueue<u64, 64> = IrqQueue::new();
@@ -39,7 +39,7 @@ fn sigalrm_pushes_into_an_irq_queue_and_wakes_the_parked_runtime() {
             }
             (received, last)
         });
-        set_timer(Duration::ZERO);
+        stop_timer();
         let mut drained = 0;
         while TICKS.try_recv().is_some() {
             drained += 1;

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use kasync::sync::{Channel, Semaphore, Signal};
 use kasync_host::{Runtime, spawn};
-use kasync_tests::alarm::{on_alarm, set_timer};
+use kasync_tests::alarm::{on_alarm, set_timer, stop_timer};
 use kasync_tests::watchdog::watchdog;
 
 static EVENTS: Channel<u64, 16> = Channel::new();
@@ -94,7 +94,7 @@ fn an_interrupt_feeds_channel_signal_and_semaphore_while_tasks_churn_their_lists
             let acquired = semaphore.await.unwrap();
             (received, signalled, acquired)
         });
-        set_timer(Duration::ZERO);
+        stop_timer();
         let delivered = DELIVERED.load(Ordering::Relaxed);
         let mut rest = 0;
         while EVENTS.try_recv().is_some() {

@@ -23,11 +23,16 @@
 //! | `defer-taskrun`: `IORING_SETUP_DEFER_TASKRUN` | 6.1 | trial set-up | completion work runs when the kernel chooses |
 //! | `no-sqarray`: `IORING_SETUP_NO_SQARRAY` | 6.6 | trial set-up | the submission index array |
 //!
+//! Not used, so not detected: `SEND_ZC`, `IORING_RECVSEND_POLL_FIRST`,
+//! `SQPOLL`, `IOPOLL`, registered eventfds.
+//!
 //! No feature is inferred from another one's probe: multishot accept and
 //! receive reuse the ACCEPT and RECV opcodes, which the probe reports
 //! since 5.5/5.6, so they are tried for real once per process (a small
 //! ring of its own, a Unix socket and a socket pair, well under a
-//! millisecond) and the answers are kept.
+//! millisecond) and the kernel's answers are kept; a trial that could not
+//! be made (no descriptor to spare) is made again for the next ring.
+//! [`try_now`] asks again, uncached.
 //!
 //! # Pretending to be an older kernel
 //!
