@@ -75,24 +75,18 @@ impl UringDriver {
     /// operation of [`Feature::Base`] (Linux 5.10), finds out which newer
     /// features it has, and creates the wake-up eventfd.
     pub fn new(config: &Config) -> Result<Self, SetupError> {
+        let mut opened = setup::open(config)?;
+        if let Err(e) = opened.require_base(config) {
+            opened.ring_fd.unregister();
+            return Err(e);
+        }
         let setup::Opened {
             ring,
             mut ring_fd,
             flags,
             features,
-            unasked: _,
-            opcodes: _,
-        } = match setup::open(config) {
-            Ok(opened) => match opened.require_base(config) {
-                Ok(()) => opened,
-                Err(e) => {
-                    let mut opened = opened;
-                    opened.ring_fd.unregister();
-                    return Err(e);
-                }
-            },
-            Err(e) => return Err(e),
-        };
+            ..
+        } = opened;
         // SAFETY: plain eventfd creation; the result is checked.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         if fd < 0 {
