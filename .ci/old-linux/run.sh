@@ -15,20 +15,25 @@ here=.ci/old-linux
 work=target/old-linux
 mkdir -p "$work"
 
+# A static busybox (the initramfs has no libraries for it) with `ip`.
+static_busybox() {
+    local b
+    b=$(command -v busybox) || return 1
+    local applets
+    applets=$("$b" --list) || return 1
+    [[ $(ldd "$b" 2>&1) == *"not a dynamic executable"* && $'\n'$applets$'\n' == *$'\nip\n'* ]]
+}
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
-[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx ip || need+=(busybox-static)
+static_busybox || need+=(busybox-static)
 command -v cpio >/dev/null || need+=(cpio)
 command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq "${need[@]}"
 fi
+static_busybox || { echo "old-linux: no static busybox with ip (install busybox-static)" >&2; exit 1; }
 busybox=$(command -v busybox)
-file "$busybox" 2>/dev/null | grep -q 'dynamically linked' && {
-    echo "old-linux: $busybox is not static; install busybox-static" >&2
-    exit 1
-}
 
 # The kernel: Debian 12's linux-image-*-cloud-amd64, unpacked once.
 kernel=${KASYNC_OLD_KERNEL:-}
@@ -36,11 +41,11 @@ if [ -z "$kernel" ]; then
     kernel=$(ls "$work"/kernel/boot/vmlinuz-6.1.* 2>/dev/null | head -1 || true)
     if [ -z "$kernel" ]; then
         pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-            awk '/Depends: linux-image-6\.1\./ {print $2; exit}')
+            awk '/Depends: linux-image-6\.1\./ && !found {print $2; found = 1}')
         if [ -z "$pkg" ]; then
             apt-get update -qq
             pkg=$(apt-cache depends linux-image-cloud-amd64 |
-                awk '/Depends: linux-image-6\.1\./ {print $2; exit}')
+                awk '/Depends: linux-image-6\.1\./ && !found {print $2; found = 1}')
         fi
         if [ -z "$pkg" ]; then
             echo "old-linux: apt offers no Linux 6.1 cloud kernel (is this Debian 12?); set KASYNC_OLD_KERNEL" >&2
