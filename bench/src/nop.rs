@@ -31,6 +31,23 @@ fn kasync_nops(rt: &Runtime, ops: usize, depth: usize) -> u64 {
     rt.driver_stats().enters - before
 }
 
+/// `ops` no-ops with `depth` in flight, all from one task: `depth` lanes
+/// of sequential no-ops joined (`join_all`), so the per-task cost of
+/// [`kasync_nops`]'s `depth` tasks is visible beside it.
+fn kasync_nops_one_task(rt: &Runtime, ops: usize, depth: usize) -> u64 {
+    let before = rt.driver_stats().enters;
+    rt.block_on(async {
+        let per_lane = ops / depth;
+        let lanes = (0..depth).map(|_| async move {
+            for _ in 0..per_lane {
+                io().submit(Nop).await.expect("nop");
+            }
+        });
+        futures_util::future::join_all(lanes).await;
+    });
+    rt.driver_stats().enters - before
+}
+
 /// The same with a raw ring: keep `depth` in flight, one
 /// `submit_and_wait(1)` per turn; with `register`, enters name the ring by
 /// its registered descriptor. Returns the `io_uring_enter` count.
@@ -70,7 +87,8 @@ fn raw_nops(ring: &mut IoUring, ops: usize, depth: usize, register: bool) -> u64
     enters
 }
 
-/// Nop round trips at 1 and 32 in flight: kasync, a raw loop on a ring
+/// Nop round trips at 1 and 32 in flight: kasync (at 32 also from one task
+/// whose 32 lanes are joined), a raw loop on a ring
 /// with `IoUring::new`'s defaults (what a hand-written loop starts from),
 /// and a raw loop on a ring set up exactly like kasync's.
 pub fn run(reps: usize, ops: usize) -> Vec<Results> {
@@ -102,31 +120,38 @@ pub fn run(reps: usize, ops: usize) -> Vec<Results> {
         .map(|depth| {
             let (plain, tuned) = (&mut plain, &mut tuned);
             let (rt, poll) = (&rt, &poll);
+            let mut contenders = vec![Contender {
+                name: "kasync",
+                run: Box::new(move || Run::counted(kasync_nops(rt, ops, depth))),
+            }];
+            if depth > 1 {
+                contenders.push(Contender {
+                    name: "kasync, one task (lanes joined)",
+                    run: Box::new(move || Run::counted(kasync_nops_one_task(rt, ops, depth))),
+                });
+            }
+            contenders.extend([
+                Contender {
+                    name: "kasync (epoll)",
+                    run: Box::new(move || Run::counted(kasync_nops(poll, ops, depth))),
+                },
+                Contender {
+                    name: "raw io-uring loop",
+                    run: Box::new(move || Run::counted(raw_nops(plain, ops, depth, false))),
+                },
+                Contender {
+                    name: "raw loop, kasync's ring setup",
+                    run: Box::new(move || {
+                        Run::counted(raw_nops(tuned, ops, depth, registered_ring))
+                    }),
+                },
+            ]);
             compare(
                 &format!("nop round trip, {depth} in flight"),
                 ops,
                 reps,
                 Some("io_uring_enter (epoll_wait)"),
-                vec![
-                    Contender {
-                        name: "kasync",
-                        run: Box::new(move || Run::counted(kasync_nops(rt, ops, depth))),
-                    },
-                    Contender {
-                        name: "kasync (epoll)",
-                        run: Box::new(move || Run::counted(kasync_nops(poll, ops, depth))),
-                    },
-                    Contender {
-                        name: "raw io-uring loop",
-                        run: Box::new(move || Run::counted(raw_nops(plain, ops, depth, false))),
-                    },
-                    Contender {
-                        name: "raw loop, kasync's ring setup",
-                        run: Box::new(move || {
-                            Run::counted(raw_nops(tuned, ops, depth, registered_ring))
-                        }),
-                    },
-                ],
+                contenders,
             )
         })
         .collect()
