@@ -491,7 +491,9 @@ impl Runtime {
     /// The io_uring features this runtime's ring uses (`None` on the
     /// readiness backend): what the kernel has, less what
     /// [`Builder::io_uring_without`] or `KASYNC_URING_WITHOUT` pretend is
-    /// missing. Linux only.
+    /// missing, and less setup flags [`Builder::setup_flags`] turned off
+    /// (so a feature missing here is not always missing from the kernel:
+    /// `kasync_uring::probe` tells the two apart). Linux only.
     ///
     /// ```
     /// let rt = kasync_host::Runtime::new()?;
