@@ -11,6 +11,7 @@
 
 mod cpu;
 mod echo;
+mod embassy;
 mod epoll_client;
 mod executor;
 mod file;
@@ -18,6 +19,7 @@ mod harness;
 mod http;
 mod idle;
 mod nop;
+mod parker;
 mod timers;
 
 use std::process::ExitCode;

@@ -1,0 +1,2 @@
+// Part of https://github.com/rust-lang/rust/issues/97708 workaround
+fn main() {}
