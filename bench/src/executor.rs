@@ -4,7 +4,10 @@
 //! current-thread runtime, `futures`' `LocalPool`, and the executors a
 //! kernel or firmware author picks instead — embassy-executor's raw
 //! executor (tasks in a `TaskPool`) and maitake's `LocalScheduler` (boxed
-//! tasks, driven by `tick`).
+//! tasks, driven by `tick`). Tasks nobody waits for are spawned the way each
+//! executor offers: kasync's `spawn_detached` (and, in a row of its own,
+//! `spawn` with the handle dropped, as tokio, `LocalPool` and maitake must),
+//! embassy's pool spawn (it has no handles).
 
 use std::cell::Cell;
 use std::future::poll_fn;
@@ -102,6 +105,17 @@ pub fn run(reps: usize, spawns: usize, cycles: usize) -> Vec<Results> {
                     run: Box::new(|| {
                         in_batches(spawns, batch, |n| {
                             for _ in 0..n {
+                                EXEC.spawn_detached(trivial_task()).expect("the batch fits");
+                            }
+                            while runner.tick(u32::MAX).ready_left {}
+                        })
+                    }),
+                },
+                Contender {
+                    name: "kasync, JoinHandle dropped",
+                    run: Box::new(|| {
+                        in_batches(spawns, batch, |n| {
+                            for _ in 0..n {
                                 drop(EXEC.spawn(trivial_task()).expect("the batch fits"));
                             }
                             while runner.tick(u32::MAX).ready_left {}
@@ -180,7 +194,11 @@ fn in_batches(spawns: usize, batch: usize, mut one_batch: impl FnMut(usize)) -> 
         let n = batch.min(spawns - spawned);
         one_batch(n);
         spawned += n;
-        assert_eq!(DONE.load(Ordering::Relaxed), spawned, "a batch did not finish");
+        assert_eq!(
+            DONE.load(Ordering::Relaxed),
+            spawned,
+            "a batch did not finish"
+        );
     }
     Run::plain()
 }

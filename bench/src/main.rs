@@ -10,6 +10,7 @@
 //! suite working); `--report` writes the Markdown report to a file.
 
 mod cpu;
+mod cross_wake;
 mod echo;
 mod embassy;
 mod epoll_client;
@@ -138,10 +139,10 @@ fn main() -> ExitCode {
             other => return usage(&format!("unknown argument {other:?}")),
         }
     }
-    let (reps, spawns, cycles, nops) = if quick {
-        (3, 5_000, 20_000, 5_000)
+    let (reps, spawns, cycles, nops, rings) = if quick {
+        (3, 5_000, 20_000, 5_000, 2_000)
     } else {
-        (11, 100_000, 1_000_000, 200_000)
+        (11, 100_000, 1_000_000, 200_000, 20_000)
     };
     let (file_size, file_reads) = if quick {
         (32u64 << 20, 5_000)
@@ -175,6 +176,18 @@ fn main() -> ExitCode {
             out += &r.markdown();
         }
         out += "\n";
+        out += "### Wakes from another thread\n\n";
+        out += "A task waits on a doorbell that a thread on the other CPU rings as soon \
+                as the task waits again; latency is from the ring to the task running. \
+                Spinning: the run loop is polled in a busy loop. Parking: each executor's \
+                own idle policy (kasync's `ThreadPlatform` spins up to 5 µs before it sleeps; \
+                a row without that spin beside it). Gaps: the bell rings 2 µs or 50 µs \
+                after the task waits; the counter is the runner thread's CPU time per wake.\n\n";
+        for r in cross_wake::run(reps, rings) {
+            out += &harness::Results::header(r.counter, true, false);
+            out += &r.markdown();
+            out += "\n";
+        }
     }
     if suite == "nop" || suite == "all" {
         out += "## No-op round trip through io_uring\n\n";

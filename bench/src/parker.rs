@@ -40,18 +40,15 @@ impl Parker {
         }
     }
 
-    /// Sleeps until [`pend`](Self::pend), unless it was called since the
-    /// last park or `has_work()` says there is work after arming.
-    pub fn park(&self, has_work: impl Fn() -> bool) {
+    /// Sleeps until [`pend`](Self::pend) — at once if it was called since
+    /// the last park (the signal of work that arrived while the runner
+    /// polled).
+    pub fn park(&self) {
         if self
             .state
             .compare_exchange(EMPTY, PARKED, Ordering::SeqCst, Ordering::SeqCst)
             .is_err()
         {
-            self.state.store(EMPTY, Ordering::SeqCst);
-            return;
-        }
-        if has_work() {
             self.state.store(EMPTY, Ordering::SeqCst);
             return;
         }

@@ -7,6 +7,7 @@ use core::future::poll_fn;
 use core::task::{Poll, Waker};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use kasync::IrqQueue;
 use kasync::executor::{Executor, ThreadPlatform};
@@ -20,12 +21,37 @@ const ROUNDS: usize = if cfg!(miri) { 30 } else { 10_000 };
 #[test]
 fn wake_from_another_thread_while_parked() {
     static EXEC: Executor<ThreadPlatform, 4, 256> = Executor::new(ThreadPlatform::new());
-    watchdog("wake_from_another_thread_while_parked", || {
-        let runner = EXEC.runner().unwrap();
+    ping_pong_with_another_thread("wake_from_another_thread_while_parked", &EXEC);
+}
+
+/// The same with no spin before sleeping: every idle moment is a real
+/// `thread::park`.
+#[test]
+fn wake_from_another_thread_while_parked_without_spinning() {
+    static EXEC: Executor<ThreadPlatform, 4, 256> =
+        Executor::new(ThreadPlatform::with_spin(Duration::ZERO));
+    ping_pong_with_another_thread(
+        "wake_from_another_thread_while_parked_without_spinning",
+        &EXEC,
+    );
+}
+
+/// The same with a spin longer than the test: the runner never sleeps, so
+/// only the spin's own watch for wakes can let it see them.
+#[test]
+fn wake_from_another_thread_while_spinning() {
+    static EXEC: Executor<ThreadPlatform, 4, 256> =
+        Executor::new(ThreadPlatform::with_spin(Duration::from_secs(3600)));
+    ping_pong_with_another_thread("wake_from_another_thread_while_spinning", &EXEC);
+}
+
+fn ping_pong_with_another_thread(name: &str, exec: &'static Executor<ThreadPlatform, 4, 256>) {
+    watchdog(name, || {
+        let runner = exec.runner().unwrap();
         let turn = Arc::new(AtomicUsize::new(0));
         let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
         let (t, w) = (turn.clone(), waker.clone());
-        let waiter = EXEC
+        let waiter = exec
             .spawn(async move {
                 for round in 0..ROUNDS {
                     // Wait until the other thread moved the counter to odd.

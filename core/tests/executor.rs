@@ -79,6 +79,145 @@ fn detached_task_runs_and_frees_its_slot() {
     assert_eq!(EXEC.occupied(), 0);
 }
 
+/// `spawn_detached`: no handle; the run loop drops the output (once) and
+/// frees the slot, which the next spawn reuses; `freed_slots` counts it.
+#[test]
+fn spawn_detached_runs_drops_the_output_and_frees_the_slot() {
+    static EXEC: Executor<Spin, 1, 128> = Executor::new(Spin);
+    let runner = EXEC.runner().unwrap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    for round in 1..=3 {
+        let freed = EXEC.freed_slots();
+        let d = drops.clone();
+        EXEC.spawn_detached(async move {
+            yield_times(2).await;
+            Counted(d)
+        })
+        .unwrap();
+        assert_eq!(
+            EXEC.spawn_detached(async {}),
+            Err(SpawnError::Full),
+            "one slot"
+        );
+        while runner.tick(16).ready_left {}
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            round,
+            "the output dropped once"
+        );
+        assert_eq!(EXEC.occupied(), 0);
+        assert_eq!(EXEC.freed_slots().wrapping_sub(freed), 1);
+    }
+    // An output without drop glue takes the one-step free.
+    let ran = Rc::new(Cell::new(0u32));
+    for _ in 0..5 {
+        let r = ran.clone();
+        runner
+            .spawn_local_detached(async move {
+                r.set(r.get() + 1);
+                42u64
+            })
+            .unwrap();
+        runner.tick(1);
+        assert_eq!(EXEC.occupied(), 0);
+    }
+    assert_eq!(ran.get(), 5);
+}
+
+/// A handle that registered its waker (polled once, `Pending`) and is then
+/// dropped gives the waker back — it is not left in the slot; one that
+/// never registered skips that step and loses nothing either.
+#[test]
+fn a_dropped_handle_gives_back_the_waker_it_registered() {
+    use std::task::{Context, Wake};
+    static EXEC: Executor<Spin, 2, 128> = Executor::new(Spin);
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    let runner = EXEC.runner().unwrap();
+    let done = Rc::new(Cell::new(false));
+    let slot: Rc<RefCell<Option<Waker>>> = Rc::default();
+    let counted = Arc::new(Noop);
+    let waker = Waker::from(counted.clone());
+    for round in 0..3 {
+        done.set(false);
+        let mut handle = runner
+            .spawn_local(wait_for(done.clone(), slot.clone()))
+            .unwrap();
+        if round > 0 {
+            let mut cx = Context::from_waker(&waker);
+            assert!(core::pin::Pin::new(&mut handle).poll(&mut cx).is_pending());
+            assert_eq!(Arc::strong_count(&counted), 3, "the slot holds a clone");
+        }
+        drop(handle);
+        assert_eq!(
+            Arc::strong_count(&counted),
+            2,
+            "round {round}: the clone is back"
+        );
+        runner.tick(4);
+        done.set(true);
+        if let Some(w) = slot.borrow_mut().take() {
+            w.wake();
+        }
+        while runner.tick(4).ready_left {}
+        assert_eq!(EXEC.occupied(), 0);
+    }
+}
+
+/// Detached tasks that panic, whose output's drop panics, or that are
+/// still running at shutdown all give their slot back.
+#[test]
+fn detached_tasks_give_their_slot_back_on_panic_and_shutdown() {
+    static EXEC: Executor<Spin, 2, 128> = Executor::new(Spin);
+    {
+        let runner = EXEC.runner().unwrap();
+        runner
+            .spawn_local_detached(async { panic!("a detached task panics") })
+            .unwrap();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.tick(4)));
+        assert!(result.is_err(), "the task's panic comes out of the tick");
+        assert_eq!(EXEC.occupied(), 0);
+
+        let drops = Rc::new(Cell::new(0));
+        let d = drops.clone();
+        runner
+            .spawn_local_detached(async move { Grenade(d) })
+            .unwrap();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.tick(4)));
+        assert!(result.is_err(), "the output's panic comes out of the tick");
+        assert_eq!(drops.get(), 1);
+        assert_eq!(EXEC.occupied(), 0);
+
+        let dropped = Rc::new(Cell::new(false));
+        struct Flag(Rc<Cell<bool>>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.set(true);
+            }
+        }
+        let flag = Flag(dropped.clone());
+        runner
+            .spawn_local_detached(async move {
+                let _flag = flag;
+                core::future::pending::<()>().await
+            })
+            .unwrap();
+        runner.tick(4);
+        assert_eq!(EXEC.occupied(), 1);
+        drop(runner);
+        assert!(dropped.get(), "shutdown dropped the detached future");
+    }
+    assert_eq!(EXEC.occupied(), 0);
+}
+
 #[test]
 fn output_outlives_the_task_until_the_handle_takes_it() {
     static EXEC: Executor<Spin, 2, 128> = Executor::new(Spin);

@@ -304,6 +304,34 @@ fn handle_drop_races_completion() {
     });
 }
 
+/// The handle of a task whose output needs no drop is let go on another
+/// thread while the task finishes — the run loop's one-step free races the
+/// handle's release: the slot is freed exactly once, by whichever comes
+/// last.
+#[test]
+fn handle_drop_races_a_one_step_finish() {
+    model(|| {
+        let exec = executor();
+        let runner = exec.runner().unwrap();
+        let signal = Arc::new(Signal::default());
+        let s = signal.clone();
+        let freed_before = exec.freed_slots();
+        let task = exec
+            .spawn(async move {
+                s.wait().await;
+                7u32
+            })
+            .unwrap();
+        runner.tick(1);
+        let other = thread::spawn(move || drop(task));
+        signal.fire();
+        runner.tick(4);
+        other.join().unwrap();
+        assert_eq!(exec.occupied(), 0);
+        assert_eq!(exec.freed_slots().wrapping_sub(freed_before), 1);
+    });
+}
+
 /// Two producers (an interrupt and a thread) race into a 2-place queue
 /// while the consumer receives: every value is received or counted as
 /// dropped, none twice.

@@ -43,6 +43,9 @@ pub struct JoinHandle<T> {
     /// The task's header; `None` once the output was taken.
     header: Option<*const Header>,
     storage: *mut u8,
+    /// This handle registered a waker in the slot (only a handle does): a
+    /// handle that never did has none to take back when it is dropped.
+    registered: bool,
     _output: PhantomData<T>,
 }
 
@@ -64,6 +67,7 @@ impl<T> JoinHandle<T> {
         Self {
             header: Some(header),
             storage,
+            registered: false,
             _output: PhantomData,
         }
     }
@@ -111,9 +115,14 @@ impl<T> Future for JoinHandle<T> {
     /// # Panics
     /// When polled again after it returned `Ready`.
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let header = self.header().expect("JoinHandle polled after it completed");
+        let raw = self.header.expect("JoinHandle polled after it completed");
+        // SAFETY: see `header()`.
+        let header = unsafe { &*raw };
         let mut s = header.state.load(Ordering::Acquire);
         if s & ALIVE != 0 {
+            // Set first: a registration that unwinds (a waker's `clone` or
+            // `drop` panics) may still have left a waker in the slot.
+            self.registered = true;
             header.join_waker.register(cx.waker());
             s = header.state.load(Ordering::Acquire);
             if s & ALIVE != 0 {
@@ -132,7 +141,11 @@ impl<T> Future for JoinHandle<T> {
         };
         // Settle the slot before a foreign waker's drop can run (and
         // unwind): the output is out, the references are given back.
-        let waker = header.join_waker.take();
+        let waker = if self.registered {
+            header.join_waker.take()
+        } else {
+            None
+        };
         header.release(HANDLE | (s & OUTPUT), || self.count_free());
         self.header = None;
         drop(waker);
@@ -146,7 +159,14 @@ impl<T> Drop for JoinHandle<T> {
     /// neither leaks the slot nor drops anything twice.
     fn drop(&mut self) {
         let Some(header) = self.header() else { return };
-        let waker = header.join_waker.take();
+        // Only this handle registers the slot's join waker, and it takes
+        // it back when it resolves; a handle that never registered one has
+        // nothing to take (and skips two read-modify-writes).
+        let waker = if self.registered {
+            header.join_waker.take()
+        } else {
+            None
+        };
         let mut s = header.state.load(Ordering::Acquire);
         loop {
             if s & OUTPUT != 0 {

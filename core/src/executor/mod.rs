@@ -501,6 +501,38 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
         unsafe { self.spawn_unchecked(future) }.map_err(|r| r.error)
     }
 
+    /// [`spawn`](Self::spawn) without a [`JoinHandle`]: the task runs on its
+    /// own, its output is dropped when it finishes (on the runner's
+    /// thread), and nobody can wait for it or abort it. Cheaper than
+    /// dropping the handle of [`spawn`](Self::spawn) — no handle to let go
+    /// of, and the slot is freed in the step that finishes the task.
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicU32, Ordering};
+    /// use kasync::executor::{Executor, Spin};
+    ///
+    /// static EXECUTOR: Executor<Spin, 4, 64> = Executor::new(Spin);
+    /// static RAN: AtomicU32 = AtomicU32::new(0);
+    ///
+    /// let runner = EXECUTOR.runner().unwrap();
+    /// for _ in 0..10 {
+    ///     EXECUTOR.spawn_detached(async { RAN.fetch_add(1, Ordering::Relaxed); }).unwrap();
+    ///     runner.tick(u32::MAX); // runs it; its slot is free again
+    /// }
+    /// assert_eq!(RAN.load(Ordering::Relaxed), 10);
+    /// assert_eq!(EXECUTOR.occupied(), 0);
+    /// ```
+    pub fn spawn_detached<F>(&'static self, future: F) -> Result<(), SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: 'static,
+    {
+        const { assert_fits::<F, S>() };
+        // SAFETY: `F` is `Send`, so whichever thread runs it is fine; its
+        // output is made and dropped by the run loop alone.
+        unsafe { self.spawn_detached_unchecked(future) }.map_err(|r| r.error)
+    }
+
     /// [`try_spawn`](Self::try_spawn) that hands the future back when it
     /// cannot be spawned (no slot free, or too large), so the caller can
     /// wait and try again — back-pressure — instead of losing it.
@@ -619,6 +651,46 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
     where
         F: Future + 'static,
     {
+        // SAFETY: forwarded from the caller.
+        let (header, storage) = unsafe { self.spawn_raw(future, HANDLE) }?;
+        // SAFETY: the header pointer has whole-executor provenance, and the
+        // slot holds a `HANDLE` reference for the new handle.
+        Ok(unsafe { JoinHandle::new(header, storage) })
+    }
+
+    /// [`spawn_unchecked`](Self::spawn_unchecked) with no handle: the run
+    /// loop drops the output and frees the slot when the task finishes.
+    ///
+    /// # Safety
+    /// As for `spawn_unchecked`.
+    pub(crate) unsafe fn spawn_detached_unchecked<F>(
+        &'static self,
+        future: F,
+    ) -> Result<(), Rejected<F>>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.spawn_raw(future, 0) }.map(drop)
+    }
+
+    /// Claims a slot, writes `future` into it and queues it, with the
+    /// reference flags `handle` (`HANDLE` or none) besides `ALIVE`; returns
+    /// the slot's header (with whole-executor or whole-chunk provenance)
+    /// and storage.
+    ///
+    /// # Safety
+    /// As for [`spawn_unchecked`](Self::spawn_unchecked).
+    #[inline(always)]
+    unsafe fn spawn_raw<F>(
+        &'static self,
+        future: F,
+        handle: u32,
+    ) -> Result<(*const Header, *mut u8), Rejected<F>>
+    where
+        F: Future + 'static,
+    {
         let (index, claimed) = match self.claim() {
             Ok(claimed) => claimed,
             Err(error) => return Err(Rejected { error, future }),
@@ -637,15 +709,13 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Executor<P, N, S> {
         // whoever sees `ALIVE`. Nobody else writes the state while only
         // `CLAIMED` is set.
         slot.header.state.store(
-            state::generation(claimed) | ALIVE | HANDLE,
+            state::generation(claimed) | ALIVE | handle,
             Ordering::Release,
         );
         // SAFETY: `shared_ptr` has whole-executor provenance.
         unsafe { Shared::enqueue(self.shared_ptr(), &slot.header) };
-        // SAFETY: the header pointer has whole-executor provenance, and the
-        // slot holds a `HANDLE` reference for the new handle.
         // (`Header` is the first field of the `repr(C)` slot.)
-        Ok(unsafe { JoinHandle::new(slot_ptr.cast::<Header>().as_ptr(), storage) })
+        Ok((slot_ptr.cast::<Header>().as_ptr(), storage))
     }
 
     /// Finds a free slot and marks it `CLAIMED` — adding a chunk if every

@@ -21,9 +21,11 @@
 //! them), and a wake stops climbing as soon as it reads the next level's
 //! bit already set — so a steady wake→poll hand-off touches the leaf and
 //! reads one summary word, whatever the depth. The run loop clears a
-//! summary bit only when it finds the word below empty — while looking for
-//! work, or before sleeping — and then re-checks that word, restoring the
-//! bit if work arrived. Every level is the same pair: "set a bit below,
+//! summary bit only when it finds the word below empty while looking for
+//! work — but never the bit over the word it emptied last, the one a task
+//! spawned or woken next most likely lands in, so one task at a time costs
+//! no summary writes — and then re-checks that word, restoring the bit if
+//! work arrived. Every level is the same pair: "set a bit below,
 //! read the bit above" (waker) / "clear the bit above, read the word below"
 //! (run loop). It needs a store-load order: every access is `SeqCst`, so
 //! all of them fall into one total order and one of the two reads sees the
@@ -174,7 +176,7 @@ impl Batch {
 
 /// Takes the ready tasks of `leaf`, leaf word number `number` of `words`
 /// (a power of two), whose summary bit is `bit` of `above`; moves the
-/// cursor past it.
+/// cursor past it. `last`: the word is the one the previous take emptied.
 #[inline(always)]
 fn take_leaf(
     above: &AtomicUsize,
@@ -186,9 +188,14 @@ fn take_leaf(
 ) -> Option<Batch> {
     // A load first, so that an empty word costs no swap.
     if load(leaf) == 0 {
-        // A lazily kept flag: drop it, so that later visits skip the
-        // word — unless work arrived meanwhile.
-        if !clear_and_recheck(above, 1 << bit, leaf) {
+        // The word the last take emptied keeps its flag: it is the one
+        // most likely to be refilled (a task spawned or woken right after
+        // the one that ran), and its waker then finds the flag set and
+        // need not set it again — clearing and re-setting it would cost
+        // two read-modify-writes per task. At most this one word is
+        // visited while empty; the others drop their flag, so that later
+        // visits skip them — unless work arrived meanwhile.
+        if is_last(number, words, *cursor) || !clear_and_recheck(above, 1 << bit, leaf) {
             return None;
         }
     }
@@ -204,6 +211,13 @@ fn take_leaf(
         base: number * LEAF_BITS,
         bits,
     })
+}
+
+/// `true` if word `number` of `words` (a power of two) is the one the last
+/// take emptied: the cursor stands right after it.
+#[inline(always)]
+fn is_last(number: usize, words: usize, cursor: usize) -> bool {
+    (number + 1) & (words - 1) == cursor & (words - 1)
 }
 
 /// The set bits of `bits`, lowest first.
@@ -398,7 +412,10 @@ impl ReadyQueue {
         let word = self.word(mid);
         let mut bits = load(word);
         if bits == 0 {
-            if !clear_and_recheck(&self.top, flag, word) {
+            // As in `take_leaf`: the middle word over the leaf the last
+            // take emptied keeps its flag.
+            let last_mid = (*cursor).wrapping_sub(1) % LEAF_WORDS / MID_BITS;
+            if mid == last_mid || !clear_and_recheck(&self.top, flag, word) {
                 return None;
             }
             bits = load(word);

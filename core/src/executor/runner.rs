@@ -143,6 +143,18 @@ unsafe fn finish(
         0
     };
     let mut s = header.state.load(Ordering::Acquire);
+    // With no handle (a detached task, or its handle is gone — a handle
+    // never reappears), nothing of the task is wanted: if no output drop
+    // has to run either, the slot is freed in this one step. And a plain
+    // store does it: without a handle nobody but the run loop writes the
+    // state of an `ALIVE` slot (spawners claim only free slots, wakers only
+    // read, `abort` needs the handle). Release: whoever claims the slot
+    // next sees the future's drop done.
+    if s & HANDLE == 0 && (outcome != Outcome::Output || !vtable.output_needs_drop) {
+        header.state.store(state::freed(s), Ordering::Release);
+        freed.by_run_loop();
+        return;
+    }
     let keep_output = loop {
         // A handle never reappears once gone: without one, nobody can
         // take the output, and it is dropped below.
@@ -225,6 +237,33 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         // runner, which cannot leave this thread; shutdown (dropping the
         // runner) drops them here too.
         unsafe { self.exec.spawn_unchecked(future) }.map_err(|r| r.error)
+    }
+
+    /// [`spawn_local`](Self::spawn_local) without a [`JoinHandle`]: the
+    /// task runs on its own and its output is dropped when it finishes
+    /// (see [`Executor::spawn_detached`](super::Executor::spawn_detached)).
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use kasync::executor::{Executor, Spin};
+    ///
+    /// static EXECUTOR: Executor<Spin, 2, 64> = Executor::new(Spin);
+    /// let runner = EXECUTOR.runner().unwrap();
+    /// let seen = Rc::new(Cell::new(0)); // `!Send`: fine on the runner
+    /// let in_task = seen.clone();
+    /// runner.spawn_local_detached(async move { in_task.set(7) }).unwrap();
+    /// runner.tick(u32::MAX);
+    /// assert_eq!(seen.get(), 7);
+    /// ```
+    pub fn spawn_local_detached<F>(&self, future: F) -> Result<(), SpawnError>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        const { super::assert_fits::<F, S>() };
+        // SAFETY: as in `spawn_local`.
+        unsafe { self.exec.spawn_detached_unchecked(future) }.map_err(|r| r.error)
     }
 
     /// [`try_spawn_local`](Self::try_spawn_local) that hands the future

@@ -23,6 +23,9 @@ pub(crate) struct TaskVTable {
     pub(crate) drop_future: unsafe fn(*mut u8),
     /// Drops the output in place (nobody is left to take it).
     pub(crate) drop_output: unsafe fn(*mut u8),
+    /// `drop_output` runs code (the output has drop glue): a finished task
+    /// with no handle must keep its slot while it runs.
+    pub(crate) output_needs_drop: bool,
 }
 
 /// The vtable for future type `F`.
@@ -33,6 +36,7 @@ impl<F: Future> VTableOf<F> {
         poll: poll_in_place::<F>,
         drop_future: drop_in_place_as::<F>,
         drop_output: drop_in_place_as::<F::Output>,
+        output_needs_drop: core::mem::needs_drop::<F::Output>(),
     };
 }
 
