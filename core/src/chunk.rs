@@ -156,6 +156,11 @@ pub(crate) struct Chunks {
     table: AtomicPtr<AtomicPtr<u8>>,
     /// Chunks added; they are the table's first `len` entries.
     len: AtomicUsize,
+    /// [`limit`](Self::limit), worked out once: `capacity` is on every
+    /// spawn and submission.
+    limit: usize,
+    /// log2 of [`per_chunk`](Self::per_chunk).
+    shift: u32,
 }
 
 impl Chunks {
@@ -168,6 +173,14 @@ impl Chunks {
             align: usize,
             head: usize,
         ) -> Self {
+            let (limit, shift) = match growth {
+                None => (inline, 0),
+                Some(g) => {
+                    let chunked = inline + MAX_CHUNKS * g.slots_per_chunk();
+                    let limit = if chunked < g.max_slots { chunked } else { g.max_slots };
+                    (limit, g.shift)
+                }
+            };
             Self {
                 growth,
                 elem_size,
@@ -176,6 +189,8 @@ impl Chunks {
                 inline,
                 table: AtomicPtr::new(core::ptr::null_mut()),
                 len: AtomicUsize::new(0),
+                limit,
+                shift,
             }
         }
     }
@@ -186,19 +201,15 @@ impl Chunks {
     }
 
     /// Slots per chunk (1 without growth).
+    #[inline]
     pub(crate) fn per_chunk(&self) -> usize {
-        self.growth.map_or(1, |g| g.slots_per_chunk())
+        1 << self.shift
     }
 
     /// Slots the table may have at most.
+    #[inline]
     pub(crate) fn limit(&self) -> usize {
-        match self.growth {
-            None => self.inline,
-            Some(g) => {
-                let chunked = self.inline + MAX_CHUNKS * g.slots_per_chunk();
-                chunked.min(g.max_slots)
-            }
-        }
+        self.limit
     }
 
     /// Slots available now: inline ones plus those of the chunks added,
@@ -209,7 +220,7 @@ impl Chunks {
             return self.inline;
         }
         let len = self.len.load(Ordering::Acquire);
-        (self.inline + len * self.per_chunk()).min(self.limit())
+        (self.inline + (len << self.shift)).min(self.limit)
     }
 
     /// A chunk's layout; `None` if it does not fit the address space

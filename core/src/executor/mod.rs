@@ -62,7 +62,7 @@ pub use platform::{Idle, Platform, Spin};
 pub use runner::{Runner, TickStats};
 #[cfg(all(feature = "std", not(loom)))]
 pub use thread_platform::ThreadPlatform;
-pub(crate) use waker::{WakerCell, wake};
+pub(crate) use waker::{WakeBatch, WakerCell, wake};
 
 use crate::atomics::{AtomicU32, AtomicUsize, Ordering};
 use crate::chunk::{Chunks, GrowError, Growth};

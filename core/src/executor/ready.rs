@@ -220,6 +220,12 @@ fn is_last(number: usize, words: usize, cursor: usize) -> bool {
     (number + 1) & (words - 1) == cursor & (words - 1)
 }
 
+/// The leaf word of task `index` and its bit there.
+#[inline(always)]
+pub(crate) const fn locate(index: usize) -> (usize, usize) {
+    (index / LEAF_BITS, 1 << (index % LEAF_BITS))
+}
+
 /// The set bits of `bits`, lowest first.
 #[inline]
 fn ones(mut bits: usize) -> impl Iterator<Item = usize> {
@@ -293,6 +299,38 @@ impl ReadyQueue {
             return false;
         }
         self.mark_top(leaf);
+        self.claim_pend()
+    }
+
+    /// Marks every task of `bits` in leaf word `leaf` ready — the wakes
+    /// of several tasks of one word in one read-modify-write (a reactor's
+    /// reap wakes many tasks at once). Returns `true` if the run loop
+    /// sleeps and must be pended.
+    ///
+    /// Unlike [`push`](Self::push) it does not ask whether the bits were
+    /// set already (that would take a compare-exchange loop for a mask): it
+    /// always goes on to read the summary bits and the sleeping flag, which
+    /// costs loads when they are set or clear as they should be.
+    #[inline]
+    pub(crate) fn push_bits(&self, leaf: usize, bits: usize) -> bool {
+        // As in `push_small`: the release half publishes the wakers' writes.
+        match self.leaves {
+            None => {
+                self.word(leaf).fetch_or(bits, Ordering::SeqCst);
+                self.mark_top(leaf);
+            }
+            Some(leaves) => {
+                Self::leaf(leaves, leaf).fetch_or(bits, Ordering::SeqCst);
+                let mid = leaf / MID_BITS;
+                let flag = 1 << (leaf % MID_BITS);
+                // As in `push_large`.
+                if load(self.word(mid)) & flag == 0
+                    && self.word(mid).fetch_or(flag, Ordering::SeqCst) & flag == 0
+                {
+                    self.mark_top(mid);
+                }
+            }
+        }
         self.claim_pend()
     }
 

@@ -111,6 +111,21 @@ impl Shared {
         }
     }
 
+    /// Marks the tasks of `bits` in ready-queue leaf word `leaf` ready and
+    /// pends the platform if the run loop sleeps (see [`WakeBatch`]).
+    ///
+    /// [`WakeBatch`]: super::waker::WakeBatch
+    ///
+    /// # Safety
+    /// As for [`Shared::enqueue`]; the bits name tasks of this executor.
+    pub(crate) unsafe fn enqueue_bits(this: *const Shared, leaf: usize, bits: usize) {
+        // SAFETY: guaranteed by the caller.
+        if unsafe { &*this }.ready.push_bits(leaf, bits) {
+            // SAFETY: guaranteed by the caller.
+            unsafe { Shared::pend(this) };
+        }
+    }
+
     /// Wakes the root future of `block_on`.
     ///
     /// # Safety

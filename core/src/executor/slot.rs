@@ -179,10 +179,7 @@ impl Header {
     pub(crate) unsafe fn wake(this: *const Header, tag: usize) {
         // SAFETY: the caller guarantees `this` is a live header.
         let header = unsafe { &*this };
-        // Relaxed: the check only filters stale wakers; what the waker did
-        // before waking reaches the run loop through the queue.
-        let s = header.state.load(Ordering::Relaxed);
-        if s & ALIVE == 0 || state::tag(s) != tag {
+        if !header.wanted(tag) {
             return;
         }
         // SAFETY: guaranteed by the caller.
@@ -190,6 +187,17 @@ impl Header {
         // SAFETY: `shared` is the live executor's `Shared`, reached with
         // the executor's provenance.
         unsafe { Shared::enqueue(shared, header) };
+    }
+
+    /// `true` if a wake with generation tag `tag` is for the task now in
+    /// the slot and it is alive (a wake of a finished task, or of the
+    /// slot's earlier occupant, does nothing).
+    #[inline(always)]
+    pub(crate) fn wanted(&self, tag: usize) -> bool {
+        // Relaxed: the check only filters stale wakers; what the waker did
+        // before waking reaches the run loop through the queue.
+        let s = self.state.load(Ordering::Relaxed);
+        s & ALIVE != 0 && state::tag(s) == tag
     }
 
     /// Clears reference flags `refs`; frees the slot when no reference

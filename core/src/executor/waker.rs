@@ -55,11 +55,17 @@ unsafe fn task_clone(ptr: *const ()) -> RawWaker {
 }
 
 unsafe fn task_wake(ptr: *const ()) {
-    let tag = ptr.addr() & TAG_MASK;
-    let header = ptr.map_addr(|addr| addr & !TAG_MASK).cast::<Header>();
+    let (header, tag) = decode(ptr);
     // SAFETY: `ptr` was made by `task_waker` from a header pointer with
     // the provenance of a `'static` executor, so the header is valid.
     unsafe { Header::wake(header, tag) }
+}
+
+/// The header pointer and generation tag a task waker's data holds.
+#[inline(always)]
+fn decode(ptr: *const ()) -> (*const Header, usize) {
+    let tag = ptr.addr() & TAG_MASK;
+    (ptr.map_addr(|addr| addr & !TAG_MASK).cast::<Header>(), tag)
 }
 
 unsafe fn task_drop(_: *const ()) {}
@@ -114,6 +120,75 @@ pub(crate) fn wake(waker: Waker) {
     }
 }
 
+/// Task wakes gathered while a reactor reaps completions, made ready one
+/// ready-queue word at a time: the tasks of one word (64 slots) cost one
+/// read-modify-write together instead of one each. Every wake still
+/// reaches the queue through an atomic `fetch_or` — an interrupt handler
+/// or another thread waking the same word meanwhile is not lost — only
+/// later: when the next wake is for another word (or executor), at
+/// [`flush`](Self::flush), or when the batch is dropped (also by an
+/// unwind). A reactor turn flushes before it returns, so no wake waits
+/// past the turn that reaped its completion.
+pub(crate) struct WakeBatch {
+    /// The executor of the gathered wakes (null while none).
+    shared: *const Shared,
+    /// Their ready-queue leaf word.
+    leaf: usize,
+    /// Their bits in it.
+    bits: usize,
+}
+
+impl WakeBatch {
+    /// An empty batch.
+    pub(crate) const fn new() -> Self {
+        Self {
+            shared: ptr::null(),
+            leaf: 0,
+            bits: 0,
+        }
+    }
+
+    /// Adds the wake of the task waker with data `data`.
+    ///
+    /// # Safety
+    /// `data` is the data of a waker with `TASK_VTABLE`.
+    #[inline]
+    unsafe fn add(&mut self, data: *const ()) {
+        let (header, tag) = decode(data);
+        // SAFETY: made by `task_waker` from a header of a `'static`
+        // executor, with its provenance (the caller's waker is one).
+        let live = unsafe { &*header };
+        if !live.wanted(tag) {
+            return;
+        }
+        // SAFETY: as above.
+        let shared = unsafe { Header::shared(header) };
+        let (leaf, bit) = super::ready::locate(live.index as usize);
+        if self.bits != 0 && (leaf != self.leaf || !ptr::eq(shared, self.shared)) {
+            self.flush();
+        }
+        self.shared = shared;
+        self.leaf = leaf;
+        self.bits |= bit;
+    }
+
+    /// Makes the gathered tasks ready.
+    pub(crate) fn flush(&mut self) {
+        let bits = mem::take(&mut self.bits);
+        if bits != 0 {
+            // SAFETY: `shared` came from `Header::shared` of a live header
+            // of a `'static` executor, and the bits are of its tasks.
+            unsafe { Shared::enqueue_bits(self.shared, self.leaf, bits) };
+        }
+    }
+}
+
+impl Drop for WakeBatch {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 /// Where the reactor and the timers keep the waker of whoever waits on an
 /// operation or a timer.
 ///
@@ -156,13 +231,19 @@ impl WakerCell {
         }
     }
 
-    /// Wakes the waker now if it is a kasync task's (which only marks the
-    /// task ready, without running any other code) and returns `true`;
-    /// `false` leaves any other waker in place.
-    pub(crate) fn wake_task(&self) -> bool {
+    /// Wakes the waker into `batch` if it is a kasync task's (which only
+    /// marks the task ready, without running any other code): it is taken
+    /// and its wake gathered (made ready when the batch flushes), and the
+    /// result is `true`; `false` leaves any other waker in place.
+    #[inline]
+    pub(crate) fn wake_task_into(&self, batch: &mut WakeBatch) -> bool {
         match self.0.take() {
             Some(waker) if is_task_waker(&waker) => {
-                wake(waker);
+                let data = waker.data();
+                // Its drop does nothing.
+                mem::forget(waker);
+                // SAFETY: a waker with `TASK_VTABLE`.
+                unsafe { batch.add(data) };
                 true
             }
             other => {

@@ -105,7 +105,9 @@ where
     /// When polled again after it returned `Ready`.
     ///
     /// Inlined where it is awaited: taking a completion is a few loads and
-    /// stores; submitting (the larger part) stays a call.
+    /// stores; submitting (the larger part) is left to the compiler, which
+    /// inlines it into small futures (a call's saving of registers was a
+    /// tenth of a no-op's instructions).
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let (reactor, stage, waiter) = self.parts();
@@ -119,7 +121,7 @@ where
 
 /// Polls an operation that is not in the op table yet: moves it into a
 /// free slot and submits it, or waits for a slot.
-#[inline(never)]
+#[inline]
 fn poll_pending<T, D, C, const M: usize, const K: usize>(
     reactor: &Reactor<D, C, M, K>,
     stage: &mut Stage<T>,

@@ -14,7 +14,7 @@ use super::handle::Handle;
 use super::slot::{self, CancelState, OpSlot, OpVTable, State};
 use super::{Completion, Driver, OpId, Operation};
 use crate::chunk::{Chunks, Growth};
-use crate::executor::{Drive, Idle};
+use crate::executor::{Drive, Idle, WakeBatch};
 use crate::list::{List, Node};
 use crate::storage;
 use crate::time::{Clock, Timers};
@@ -467,8 +467,24 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         // this one queues behind it instead of taking the room it frees.
         // SAFETY: the slot holds the `T` just written; `push` only borrows
         // it where it lies.
-        let pushed = self.retry_head.get() == 0
-            && self.driver_mut(|d| unsafe { slot::push::<D, T>(slot.ptr(), d, id) });
+        // A backend that may finish an operation while it is pushed is
+        // asked for that completion in the same borrow.
+        let (pushed, inline) = if self.retry_head.get() == 0 {
+            self.driver_mut(|d| {
+                // SAFETY: as above.
+                if !unsafe { slot::push::<D, T>(slot.ptr(), d, id) } {
+                    return (false, None);
+                }
+                let inline = if D::COMPLETES_INLINE && !T::MULTISHOT {
+                    d.take_inline(id)
+                } else {
+                    None
+                };
+                (true, inline)
+            })
+        } else {
+            (false, None)
+        };
         core::mem::forget(guard);
         // Straight from `Free` to the final state.
         if pushed {
@@ -476,10 +492,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
             self.backend_owned.set(self.backend_owned.get() + 1);
             // Finished while pushed: completed now (no waker is set yet,
             // and the future looks at the slot right after this).
-            if D::COMPLETES_INLINE
-                && !T::MULTISHOT
-                && let Some(completion) = self.driver_mut(|d| d.take_inline(id))
-            {
+            if let Some(completion) = inline {
                 slot.completion.set(completion);
                 self.set_state(slot, State::Completed);
             }
@@ -731,7 +744,7 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
     /// taken and the slot's state settled: if one panics, that completion
     /// is lost (whatever it produced is leaked), and the reap stops with
     /// the rest left to the driver for the next turn.
-    fn record(&self, id: OpId, completion: Completion) {
+    fn record(&self, id: OpId, completion: Completion, woken: &mut WakeBatch) {
         let Some(slot) = self.get_slot(id.index() as usize) else {
             return;
         };
@@ -776,10 +789,11 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
         slot.completion.set(completion);
         slot.cancel.set(CancelState::No);
         self.set_state(slot, next);
-        // A task's waker only marks the task ready: woken here, in
-        // completion order. Anything else could re-enter the reactor while
+        // A task's waker only marks the task ready: gathered here, made
+        // ready a ready-queue word at a time when the batch flushes (before
+        // the turn ends). Anything else could re-enter the reactor while
         // the driver is borrowed, so it is woken after the reap.
-        if next == State::OrphanDone || !slot.waker.wake_task() {
+        if next == State::OrphanDone || !slot.waker.wake_task_into(woken) {
             self.push_done(id.index());
         }
     }
@@ -824,11 +838,14 @@ impl<D: Driver, C: Clock, const M: usize, const K: usize> Reactor<D, C, M, K> {
 
     /// Submits, reaps and handles completions, without blocking.
     fn turn_io(&self) {
+        // Flushed below — or, if the reap unwinds, when dropped.
+        let mut woken = WakeBatch::new();
         self.driver_mut(|d| {
             self.push_retries(d);
             d.flush();
-            d.reap(|id, c| self.record(id, c));
+            d.reap(|id, c| self.record(id, c, &mut woken));
         });
+        woken.flush();
         self.process_done();
     }
 }
