@@ -51,6 +51,18 @@ fn main() -> ExitCode {
         else {
             return usage("client-epoll|client-kasync ADDR CONNS REQUESTS SIZE");
         };
+        // Each connection holds a buffer of SIZE bytes and a latency per
+        // request: bounds that fit a machine, checked before connecting.
+        let (conns, requests, size): (usize, usize, usize) = (conns, requests, size);
+        if !(1..=100_000).contains(&conns)
+            || !(1..=100_000_000).contains(&requests)
+            || !(1..=1 << 20).contains(&size)
+            || conns.checked_mul(requests).is_none_or(|n| n > 100_000_000)
+        {
+            return usage(
+                "client: CONNS 1..=100000, REQUESTS 1..=100000000 per connection (at most 100000000 in all), SIZE 1..=1048576 bytes",
+            );
+        }
         let outcome = if kind == "client-epoll" {
             epoll_client::run(addr, conns, requests, size, None)
         } else {
@@ -114,6 +126,7 @@ fn main() -> ExitCode {
         }
     }
     let mut suite = "all".to_owned();
+    let mut suite_named = false;
     let mut quick = false;
     let mut report = None;
     let mut chart = None;
@@ -134,9 +147,27 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             "executor" | "nop" | "file" | "echo" | "http" | "idle" | "timers" | "all" => {
+                if suite_named {
+                    return usage(&format!(
+                        "one suite at a time ({suite:?} and {arg:?} given); `all` runs every suite"
+                    ));
+                }
+                suite_named = true;
                 suite = arg.clone()
             }
             other => return usage(&format!("unknown argument {other:?}")),
+        }
+    }
+    // A report that cannot be written is said before the suites run, not
+    // after (opening creates the file, which the end of the run fills).
+    for path in report.iter().chain(chart.iter()) {
+        if let Err(e) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+        {
+            eprintln!("kasync-bench: cannot write {path}: {e}");
+            return ExitCode::FAILURE;
         }
     }
     let (reps, spawns, cycles, nops, rings) = if quick {
