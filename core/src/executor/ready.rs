@@ -321,14 +321,7 @@ impl ReadyQueue {
             }
             Some(leaves) => {
                 Self::leaf(leaves, leaf).fetch_or(bits, Ordering::SeqCst);
-                let mid = leaf / MID_BITS;
-                let flag = 1 << (leaf % MID_BITS);
-                // As in `push_large`.
-                if load(self.word(mid)) & flag == 0
-                    && self.word(mid).fetch_or(flag, Ordering::SeqCst) & flag == 0
-                {
-                    self.mark_top(mid);
-                }
+                self.mark_mid(leaf);
             }
         }
         self.claim_pend()
@@ -344,6 +337,14 @@ impl ReadyQueue {
         if Self::leaf(leaves, leaf).fetch_or(bit, Ordering::SeqCst) & bit != 0 {
             return false;
         }
+        self.mark_mid(leaf);
+        self.claim_pend()
+    }
+
+    /// Sets the middle-word flag of leaf word `leaf`, which just got work
+    /// (and the top bit above it, if that flag was clear).
+    #[inline(always)]
+    fn mark_mid(&self, leaf: usize) {
         let mid = leaf / MID_BITS;
         let flag = 1 << (leaf % MID_BITS);
         // A set flag means the run loop still looks at our leaf: its
@@ -354,7 +355,6 @@ impl ReadyQueue {
         {
             self.mark_top(mid);
         }
-        self.claim_pend()
     }
 
     /// Sets bit `top_bit` of `top` for a word that just became non-empty.
