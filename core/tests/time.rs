@@ -318,3 +318,43 @@ fn a_panicking_waker_does_not_strand_the_timers_due_with_it() {
     }
     assert_eq!(timers.next_deadline(), None);
 }
+
+/// A waiting sleep moved later fires at the new deadline only, without
+/// being polled in between; moved earlier, at the earlier one.
+#[test]
+fn reset_moves_a_waiting_sleep_and_keeps_its_waker() {
+    let timers = Timers::new(ManualClock::new(1_000));
+    let (counter, waker) = counting_waker();
+    let mut sleep = Box::pin(timers.sleep_until(10));
+    assert!(poll(sleep.as_mut(), &waker).is_pending());
+    sleep.as_mut().reset(300);
+    assert!(timers.next_deadline().unwrap() > 10, "filed again, later");
+    timers.clock().set(10);
+    assert_eq!(timers.advance(), 0, "the old deadline is gone");
+    assert_eq!(counter.get(), 0);
+    sleep.as_mut().reset(40);
+    timers.clock().set(40);
+    assert_eq!(timers.advance(), 1);
+    assert_eq!(counter.get(), 1, "woken with the waker of its last poll");
+    assert!(poll(sleep.as_mut(), &waker).is_ready());
+    assert_eq!(timers.next_deadline(), None);
+}
+
+/// A completed sleep reset to a later deadline waits again; reset to a
+/// deadline already past while waiting, it wakes at once.
+#[test]
+fn reset_after_completion_and_into_the_past() {
+    let timers = Timers::new(ManualClock::new(1_000));
+    let (counter, waker) = counting_waker();
+    let mut sleep = Box::pin(timers.sleep_until(5));
+    timers.clock().set(5);
+    assert!(poll(sleep.as_mut(), &waker).is_ready());
+    sleep.as_mut().reset(20);
+    assert!(!sleep.is_elapsed());
+    assert!(poll(sleep.as_mut(), &waker).is_pending(), "waits again");
+    sleep.as_mut().reset(2);
+    assert_eq!(counter.get(), 1, "a deadline in the past wakes at once");
+    assert!(poll(sleep.as_mut(), &waker).is_ready());
+    assert_eq!(timers.next_deadline(), None, "nothing left filed");
+    drop(sleep);
+}

@@ -15,6 +15,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::marker::PhantomPinned;
+use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -26,6 +27,7 @@ use kasync_ops::ops::{Recv, Send, Shutdown};
 
 use crate::buf::Tail;
 use crate::runtime::{MonotonicClock, OP_BYTES, OPS, io};
+use crate::thread_bound::ThreadBound;
 
 type HostOp<T> = Op<'static, T, HostDriver, MonotonicClock, OPS, OP_BYTES>;
 type RecvOp = HostOp<Recv<Vec<u8>>>;
@@ -93,10 +95,15 @@ assert_eq!(text, "through tokio's traits");
 "#
 )]
 pub struct Compat<S> {
-    // Dropped first: operations in flight are cancelled before the stream
-    // (and its descriptor) goes.
-    state: Pin<Box<State>>,
-    stream: S,
+    /// Dropped first (see `Drop`): operations in flight are cancelled
+    /// before the stream (and its descriptor) goes. Bound to the thread
+    /// that made the adapter, whose runtime runs its operations.
+    state: ManuallyDrop<ThreadBound<State>>,
+    stream: ManuallyDrop<S>,
+    fd: RawFd,
+    /// An operation was in flight when the last call returned (known
+    /// without reaching the state, so also off its thread).
+    busy: bool,
 }
 
 /// What is in flight, and the buffers. Pinned (the operations live in
@@ -158,8 +165,10 @@ impl<S: AsFd> Compat<S> {
     pub fn new(stream: S) -> Self {
         let fd = stream.as_fd().as_raw_fd();
         Self {
-            stream,
-            state: Box::pin(State {
+            fd,
+            busy: false,
+            stream: ManuallyDrop::new(stream),
+            state: ManuallyDrop::new(ThreadBound::new(State {
                 fd,
                 reading: None,
                 leftover: Vec::new(),
@@ -169,7 +178,7 @@ impl<S: AsFd> Compat<S> {
                 failed: None,
                 closing: None,
                 _pinned: PhantomPinned,
-            }),
+            })),
         }
     }
 
@@ -184,8 +193,23 @@ impl<S: AsFd> Compat<S> {
     /// # Ok::<(), std::io::Error>(())
     /// # }).unwrap();
     /// ```
+    ///
+    /// # Panics
+    /// On another thread than the one that made the adapter while an
+    /// operation is in flight: only that thread's runtime can cancel it.
     pub fn into_inner(self) -> S {
-        self.stream
+        let mut this = ManuallyDrop::new(self);
+        assert!(
+            this.state.is_home() || !this.busy,
+            "Compat::into_inner on another thread than the one that made it, \
+             with an operation in flight: call it on that thread"
+        );
+        // SAFETY: `this` is never used or dropped again (`ManuallyDrop`):
+        // each field is dropped or taken exactly once here.
+        unsafe {
+            ManuallyDrop::drop(&mut this.state);
+            ManuallyDrop::take(&mut this.stream)
+        }
     }
 
     /// The wrapped stream.
@@ -194,23 +218,113 @@ impl<S: AsFd> Compat<S> {
     }
 }
 
-impl<S> fmt::Debug for Compat<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Compat")
-            .field("fd", &self.state.fd)
-            .finish()
+impl<S> Drop for Compat<S> {
+    fn drop(&mut self) {
+        // Off the home thread with an operation in flight, that operation
+        // cannot be cancelled (its runtime is the home thread's): the
+        // state is leaked (buffers stay valid for the kernel), and so is
+        // the descriptor — closing it could give its number to a new
+        // descriptor while an entry naming it is still queued.
+        let keep_descriptor = !self.state.is_home() && self.busy;
+        // SAFETY: the fields are dropped once, here, and never used again;
+        // the state (its operations) before the stream.
+        unsafe {
+            ManuallyDrop::drop(&mut self.state);
+            if !keep_descriptor {
+                ManuallyDrop::drop(&mut self.stream);
+            }
+        }
     }
 }
 
+impl<S> fmt::Debug for Compat<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Compat").field("fd", &self.fd).finish()
+    }
+}
+
+/// A call on another thread than the one that made the adapter.
+fn moved() -> io::Error {
+    io::Error::other(
+        "a kasync Compat stream was used on another thread than the one that made it: \
+         its operations belong to that thread's runtime (keep each connection on its runtime's thread)",
+    )
+}
+
 impl<S> Compat<S> {
-    /// Hands out received bytes through `take` (which copies what it can
-    /// and says how many), receiving more first if none are left.
-    fn poll_read_with(
+    /// Runs `f` on the state, on the home thread (an error elsewhere),
+    /// then notes whether an operation is still in flight.
+    fn with_state<R>(
+        &mut self,
+        f: impl FnOnce(Pin<&mut State>) -> Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        let Some(mut state) = Pin::new(&mut *self.state).get_pin_mut() else {
+            return Poll::Ready(Err(moved()));
+        };
+        let poll = f(state.as_mut());
+        self.busy = state.reading.is_some() || state.writing.is_some() || state.closing.is_some();
+        poll
+    }
+
+    /// Hands out received bytes through `take` — which copies what it can
+    /// and says how many — receiving more first if none are left: a read
+    /// into a buffer of any kind (an uninitialised one, hyper's
+    /// `ReadBufCursor`, …) with one copy and no `unsafe`. `take` is given
+    /// an empty slice at the end of the stream. Bytes `take` does not
+    /// claim are handed out by the next read.
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use kasync_host::compat::Compat;
+    /// use kasync_host::net::UnixStream;
+    ///
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// let (a, b) = UnixStream::pair()?;
+    /// a.write_all("hello").await.0?;
+    /// let mut b = Compat::new(b);
+    /// let mut got = Vec::new();
+    /// let n = poll_fn(|cx| b.poll_read_with(cx, |data| {
+    ///     got.extend_from_slice(&data[..2.min(data.len())]);
+    ///     2.min(data.len())
+    /// }))
+    /// .await?;
+    /// assert_eq!((n, &got[..]), (2, &b"he"[..]));
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn poll_read_with(
         &mut self,
         cx: &mut Context<'_>,
         take: impl FnOnce(&[u8]) -> usize,
     ) -> Poll<io::Result<usize>> {
-        let mut f = self.state.as_mut().fields();
+        self.with_state(|state| State::poll_read_with(state, cx, take))
+    }
+
+    /// See [`State::poll_sent`].
+    fn poll_sent(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.with_state(|state| State::poll_sent(state, cx))
+    }
+
+    /// See [`State::poll_write_buf`].
+    fn poll_write_buf(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        self.with_state(|state| State::poll_write_buf(state, cx, data))
+    }
+
+    /// See [`State::poll_shutdown_write`].
+    fn poll_shutdown_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.with_state(|state| State::poll_shutdown_write(state, cx))
+    }
+}
+
+impl State {
+    /// Hands out received bytes through `take` (which copies what it can
+    /// and says how many), receiving more first if none are left.
+    fn poll_read_with(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        take: impl FnOnce(&[u8]) -> usize,
+    ) -> Poll<io::Result<usize>> {
+        let mut f = self.as_mut().fields();
         if *f.consumed == f.leftover.len() {
             if f.reading.is_none() {
                 let mut buf = std::mem::take(f.leftover);
@@ -230,7 +344,9 @@ impl<S> Compat<S> {
             *f.consumed = 0;
             result?;
         }
-        let n = take(&f.leftover[*f.consumed..]);
+        let available = f.leftover.len() - *f.consumed;
+        // A `take` that claims more than it was given claims it all.
+        let n = take(&f.leftover[*f.consumed..]).min(available);
         *f.consumed += n;
         Poll::Ready(Ok(n))
     }
@@ -238,8 +354,8 @@ impl<S> Compat<S> {
     /// Waits until the chunk being sent (if any) is sent — a short send
     /// goes on with the rest — and reports the writing side's error, if
     /// it failed.
-    fn poll_sent(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut f = self.state.as_mut().fields();
+    fn poll_sent(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut f = self.as_mut().fields();
         while let Some(op) = f.writing.as_mut().as_pin_mut() {
             let (result, mut tail) = ready!(op.poll(cx));
             f.writing.set(None);
@@ -272,15 +388,19 @@ impl<S> Compat<S> {
     }
 
     /// Copies (up to a chunk of) `data` and starts sending it.
-    fn poll_write_buf(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write_buf(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         // The previous chunk first: nothing of `data` is taken before.
-        ready!(self.poll_sent(cx))?;
+        ready!(self.as_mut().poll_sent(cx))?;
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
         let take = data.len().min(CHUNK);
         {
-            let mut f = self.state.as_mut().fields();
+            let mut f = self.as_mut().fields();
             let mut buf = std::mem::take(f.spare);
             buf.clear();
             buf.extend_from_slice(&data[..take]);
@@ -297,9 +417,9 @@ impl<S> Compat<S> {
     }
 
     /// Flushes, then shuts the writing side down.
-    fn poll_shutdown_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.poll_sent(cx))?;
-        let mut f = self.state.as_mut().fields();
+    fn poll_shutdown_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.as_mut().poll_sent(cx))?;
+        let mut f = self.as_mut().fields();
         if f.closing.is_none() {
             f.closing.set(Some(io().submit(Shutdown {
                 fd: f.fd,

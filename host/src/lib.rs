@@ -35,7 +35,7 @@
 //! | you want | here |
 //! |---|---|
 //! | a runtime on this thread, its settings | [`Runtime`], [`Builder`], [`Backend`] |
-//! | tasks | [`spawn`], [`spawn_when_free`] (waits for a free slot), [`JoinHandle`](kasync::JoinHandle) |
+//! | tasks | [`spawn`], [`spawn_detached`] (no handle), [`spawn_when_free`] (waits for a free slot), [`JoinHandle`](kasync::JoinHandle) |
 //! | one runtime per core | [`per_core`] (with [`TcpListener::bind_reuseport`](net::TcpListener::bind_reuseport)) |
 //! | TCP, UDP, Unix sockets | [`net`]: [`TcpListener`](net::TcpListener), [`TcpStream`](net::TcpStream), [`UdpSocket`](net::UdpSocket), [`UnixStream`](net::UnixStream), [`UnixListener`](net::UnixListener); reading and writing through [`Socket`](net::Socket) |
 //! | files | [`fs`]: [`File`](fs::File), [`copy`](fs::copy) |
@@ -102,6 +102,7 @@ mod recv_stream;
 mod runtime;
 #[cfg(target_os = "linux")]
 pub mod signal;
+pub mod thread_bound;
 pub mod time;
 pub mod tour;
 
@@ -115,7 +116,8 @@ pub use kasync_uring::{Feature, Features, WITHOUT_VARIABLE};
 pub use per_core::per_core;
 pub use runtime::{
     Builder, CHUNK_SLOTS, Io, MAX_OPERATIONS, MAX_TASKS, MonotonicClock, OP_BYTES, OPS,
-    RECV_BUFFER_BYTES, RECV_BUFFERS, Runtime, TASK_BYTES, TASKS, io, spawn, spawn_when_free,
+    RECV_BUFFER_BYTES, RECV_BUFFERS, Runtime, TASK_BYTES, TASKS, io, spawn, spawn_detached,
+    spawn_when_free,
 };
 pub use time::sleep;
 

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kasync::chunk::Growth;
 use kasync::executor::{Drive, Executor, Idle, JoinHandle, Rejected, Runner, SpawnError};
@@ -56,6 +56,20 @@ impl MonotonicClock {
         Self {
             start: Instant::now(),
         }
+    }
+}
+
+impl MonotonicClock {
+    /// The tick at `instant`, rounded up (a deadline is never early); 0 for
+    /// an instant before the clock started.
+    pub fn tick_at(&self, instant: Instant) -> u64 {
+        let since = instant.saturating_duration_since(self.start);
+        u64::try_from(since.as_nanos().div_ceil(1_000)).unwrap_or(u64::MAX)
+    }
+
+    /// The instant of `tick`.
+    pub fn instant_at(&self, tick: u64) -> Instant {
+        self.start + Duration::from_micros(tick)
     }
 }
 
@@ -913,6 +927,44 @@ where
     F::Output: 'static,
 {
     try_spawn(Spawnable::new(future)).map_err(|rejected| rejected.error)
+}
+
+/// Spawns a task that nobody joins (tokio's `tokio::spawn(…);` with the
+/// handle ignored): [`spawn`] without a [`JoinHandle`], and a little
+/// cheaper — a task without a handle whose output needs no drop is freed
+/// the moment it finishes. The `Result` is only the spawn's: a runtime at
+/// its [`max_tasks`](Builder::max_tasks) is [`SpawnError::Full`] (or wait
+/// with [`spawn_when_free`]).
+///
+/// # Panics
+/// Outside [`Runtime::block_on`].
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// kasync_host::Runtime::new()?.block_on(async {
+///     let done = Rc::new(Cell::new(false));
+///     let seen = done.clone();
+///     kasync_host::spawn_detached(async move { seen.set(true) }).expect("a free slot");
+///     kasync_host::time::sleep(std::time::Duration::from_millis(1)).await;
+///     assert!(done.get());
+/// });
+/// # Ok::<(), kasync_host::SetupError>(())
+/// ```
+pub fn spawn_detached<F>(future: F) -> Result<(), SpawnError>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    with_current(|_, runner| match Spawnable::new(future) {
+        Spawnable::Inline(f) => runner
+            .spawn_local_detached_or_return(f)
+            .map_err(|r| r.error),
+        Spawnable::Boxed(f) => runner
+            .spawn_local_detached_or_return(f)
+            .map_err(|r| r.error),
+    })
 }
 
 /// Spawns a task on the current runtime, waiting while every task slot is

@@ -299,6 +299,32 @@ impl<P: Platform + 'static, const N: usize, const S: usize> Runner<P, N, S> {
         unsafe { self.exec.spawn_unchecked(future) }
     }
 
+    /// [`spawn_local_detached`](Self::spawn_local_detached) with the size
+    /// check at run time, handing the future back when it cannot be
+    /// spawned (as [`spawn_local_or_return`](Self::spawn_local_or_return)).
+    ///
+    /// ```
+    /// use kasync::executor::{Executor, Spin};
+    ///
+    /// static EXECUTOR: Executor<Spin, 1, 64> = Executor::new(Spin);
+    /// let runner = EXECUTOR.runner().unwrap();
+    /// runner.spawn_local_detached_or_return(async {}).unwrap();
+    /// let rejected = runner.spawn_local_detached_or_return(async {}).unwrap_err();
+    /// runner.tick(u32::MAX); // the first runs and frees its slot
+    /// runner.spawn_local_detached_or_return(rejected.future).unwrap();
+    /// ```
+    pub fn spawn_local_detached_or_return<F>(&self, future: F) -> Result<(), super::Rejected<F>>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        if let Err(error) = super::check_fits::<F, S>() {
+            return Err(super::Rejected { error, future });
+        }
+        // SAFETY: as in `spawn_local`.
+        unsafe { self.exec.spawn_detached_unchecked(future) }
+    }
+
     /// [`spawn_local`](Self::spawn_local) with the size check at run time:
     /// a future too large for the slots is [`SpawnError::TooLarge`].
     pub fn try_spawn_local<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>

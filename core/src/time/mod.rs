@@ -225,15 +225,59 @@ pub struct Sleep<'t, C: Clock> {
     node: TimerNode,
 }
 
-impl<C: Clock> Sleep<'_, C> {
+impl<'t, C: Clock> Sleep<'t, C> {
     /// The tick this sleep ends at.
     pub fn deadline(&self) -> u64 {
         self.deadline
     }
 
+    /// The timers it is filed with.
+    pub fn timers(&self) -> &'t Timers<C> {
+        self.timers
+    }
+
     /// `true` once the deadline has passed.
     pub fn is_elapsed(&self) -> bool {
         self.node.value.fired() || self.timers.now() >= self.deadline
+    }
+
+    /// Moves the deadline to tick `deadline` — later or earlier, also after
+    /// the sleep completed (it then completes again at the new deadline).
+    /// A sleep that a task is waiting on stays filed with that task's
+    /// waker: the task is woken at the new deadline without polling it in
+    /// between (or at once, if the new deadline has passed).
+    ///
+    /// ```
+    /// use core::pin::pin;
+    /// use core::time::Duration;
+    /// use kasync::time::{ManualClock, Timers};
+    ///
+    /// let timers = Timers::new(ManualClock::new(1000)); // milliseconds
+    /// let mut sleep = pin!(timers.sleep(Duration::from_millis(10)));
+    /// sleep.as_mut().reset(timers.now() + 50);
+    /// timers.clock().advance(20);
+    /// assert!(!sleep.is_elapsed(), "20 ms passed, the deadline is at 50");
+    /// timers.clock().advance(30);
+    /// assert!(sleep.is_elapsed());
+    /// ```
+    pub fn reset(self: Pin<&mut Self>, deadline: u64) {
+        // SAFETY: only `deadline` is written through this reference; the
+        // node stays where it is (it is unlinked and re-filed in place).
+        let this = unsafe { self.get_unchecked_mut() };
+        let waiting = this.node.is_linked();
+        this.timers.wheel.remove(&this.node);
+        this.node.value.rearm();
+        this.deadline = deadline;
+        if !waiting {
+            return; // filed by the next poll
+        }
+        // SAFETY: `this.node` is pinned (we are), was just unlinked, and
+        // `Drop` removes it before the memory can go.
+        let filed = this.timers.now() < deadline
+            && unsafe { this.timers.wheel.insert(&this.node, deadline) };
+        if !filed {
+            this.node.value.wake(); // due already: the next poll completes
+        }
     }
 }
 

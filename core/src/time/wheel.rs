@@ -49,6 +49,16 @@ impl Entry {
         self.fired.get()
     }
 
+    /// Forgets that the entry fired (before it is given a new deadline).
+    pub(crate) fn rearm(&self) {
+        self.fired.set(false);
+    }
+
+    /// Wakes the waker it holds, if any (a timer due at once).
+    pub(crate) fn wake(&self) {
+        self.waker.wake();
+    }
+
     /// Sets the waker to wake when the entry fires; keeps the current one if
     /// it would wake the same task.
     pub(crate) fn set_waker(&self, waker: &Waker) {

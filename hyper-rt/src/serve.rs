@@ -1,0 +1,357 @@
+//! [`serve`]: an HTTP server for any hyper or tower service (axum's
+//! `Router` included) in one call.
+
+use std::cell::Cell;
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::{Future, IntoFuture, Pending, poll_fn};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use futures_util::future::{Either, select};
+use http_body::Body;
+use hyper::Request;
+use hyper::Response;
+use hyper::body::Incoming;
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use kasync_host::net::TcpListener;
+
+use crate::{Executor, Io, Timer};
+
+/// What a failed connection reports to [`Serve::on_connection_error`].
+pub type ConnectionError = dyn StdError + Send + Sync + 'static;
+
+/// How long the accept loop pauses after an accept error that waiting can
+/// fix (out of descriptors or memory) before it tries again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Serves `service` on every connection `listener` accepts — HTTP/1.1 and
+/// HTTP/2 (prior knowledge, "h2c"), told apart by the connection's first
+/// bytes, with upgrades (WebSockets) — until the shutdown signal, if one is
+/// set ([`with_graceful_shutdown`](Serve::with_graceful_shutdown)); kasync's
+/// `axum::serve`.
+///
+/// `service` is any `tower::Service<Request<Incoming>>` that is `Clone`
+/// (axum's `Router`, a `tower::ServiceBuilder` stack, `service_fn`
+/// wrapped by `tower::service_fn`); each connection is a kasync task with
+/// its own clone. A connection that fails is reported
+/// ([`on_connection_error`](Serve::on_connection_error); stderr by
+/// default) and never stops the server; accept errors are reported and,
+/// when waiting can fix them (out of descriptors or memory), retried after
+/// a pause.
+///
+/// Await the returned [`Serve`] (it is `IntoFuture`) inside
+/// [`Runtime::block_on`](kasync_host::Runtime::block_on).
+///
+/// ```
+/// use std::convert::Infallible;
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use kasync_host::net::TcpListener;
+///
+/// # kasync_host::Runtime::new().unwrap().block_on(async {
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let hello = kasync_hyper::ServiceFn(|_req| async {
+///     Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from("hello"))))
+/// });
+/// kasync_hyper::serve(listener, hello)
+///     .with_graceful_shutdown(async {}) // stops at once, for the example
+///     .await?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+///
+/// With axum (`examples/axum.rs` has shared state and JSON too):
+///
+/// ```no_run
+/// use axum::{Router, routing::get};
+///
+/// kasync_host::Runtime::new()?.block_on(async {
+///     let app = Router::new().route("/", get(|| async { "hello" }));
+///     let listener = kasync_host::net::TcpListener::bind("127.0.0.1:3000")?;
+///     kasync_hyper::serve(listener, app).await
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn serve<S, B>(listener: TcpListener, service: S) -> Serve<S, Pending<()>>
+where
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + 'static,
+    S::Future: 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let mut builder = auto::Builder::new(Executor);
+    builder.http1().timer(Timer);
+    builder.http2().timer(Timer);
+    Serve {
+        listener,
+        service,
+        shutdown: std::future::pending(),
+        max_connections: usize::MAX,
+        on_error: Rc::new(|peer, e| eprintln!("kasync-hyper: connection from {peer}: {e}")),
+        builder,
+    }
+}
+
+/// The server [`serve`] builds: set it up, then `.await` it.
+#[must_use = "a server does nothing unless awaited"]
+pub struct Serve<S, G> {
+    listener: TcpListener,
+    service: S,
+    shutdown: G,
+    max_connections: usize,
+    on_error: Rc<dyn Fn(SocketAddr, &ConnectionError)>,
+    builder: auto::Builder<Executor>,
+}
+
+impl<S, G> Serve<S, G> {
+    /// Stops accepting once `signal` completes (e.g.
+    /// [`kasync_host::signal::ctrl_c`]), lets every open connection finish
+    /// the requests it is serving (idle HTTP/1 keep-alive connections
+    /// close at once, HTTP/2 ones get a GOAWAY), and completes when the
+    /// last one has closed.
+    ///
+    /// ```
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// let listener = kasync_host::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let stop = kasync_host::time::sleep(std::time::Duration::from_millis(5));
+    /// let app = kasync_hyper::ServiceFn(|_req| async {
+    ///     Ok::<_, std::convert::Infallible>(hyper::Response::new(String::from("hi")))
+    /// });
+    /// kasync_hyper::serve(listener, app).with_graceful_shutdown(stop).await?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn with_graceful_shutdown<G2: Future<Output = ()>>(self, signal: G2) -> Serve<S, G2> {
+        Serve {
+            listener: self.listener,
+            service: self.service,
+            shutdown: signal,
+            max_connections: self.max_connections,
+            on_error: self.on_error,
+            builder: self.builder,
+        }
+    }
+
+    /// Serves at most `max` connections at once (at least 1): at the limit
+    /// the server stops accepting — new connections wait in the kernel's
+    /// backlog — until one closes. Unlimited by default, where the
+    /// descriptor limit and [`Builder::max_tasks`](kasync_host::Builder::max_tasks)
+    /// bound it.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// Where a failed connection (an I/O error, a malformed request, a
+    /// service error) is reported, with the peer's address: once per
+    /// connection. By default, a line on stderr.
+    pub fn on_connection_error(
+        mut self,
+        report: impl Fn(SocketAddr, &ConnectionError) + 'static,
+    ) -> Self {
+        self.on_error = Rc::new(report);
+        self
+    }
+
+    /// hyper's connection settings (HTTP/1 through `.http1()`, HTTP/2
+    /// through `.http2()`; `http1_only`/`http2_only` are not available
+    /// here, as they take the builder by value). kasync's [`Timer`] is set
+    /// for both already, so header-read timeouts and HTTP/2 keep-alive
+    /// work.
+    ///
+    /// ```
+    /// # let listener = || kasync_host::net::TcpListener::bind("127.0.0.1:0");
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// # let app = kasync_hyper::ServiceFn(|_req| async {
+    /// #     Ok::<_, std::convert::Infallible>(hyper::Response::new(String::new()))
+    /// # });
+    /// let server = kasync_hyper::serve(listener()?, app).configure(|b| {
+    ///     b.http1().header_read_timeout(std::time::Duration::from_secs(5));
+    ///     b.http2().max_concurrent_streams(64);
+    /// });
+    /// # drop(server);
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn configure(mut self, f: impl FnOnce(&mut auto::Builder<Executor>)) -> Self {
+        f(&mut self.builder);
+        self
+    }
+}
+
+impl<S, G> fmt::Debug for Serve<S, G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Serve")
+            .field("listener", &self.listener.local_addr().ok())
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The connections open, and the accept loop waiting for one to close.
+#[derive(Default)]
+struct Open {
+    count: Cell<usize>,
+    waiter: Cell<Option<Waker>>,
+}
+
+/// One open connection, counted in [`Open`] until dropped (also by an
+/// unwind).
+struct Counted(Rc<Open>);
+
+impl Counted {
+    fn new(open: &Rc<Open>) -> Self {
+        open.count.set(open.count.get() + 1);
+        Self(open.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.count.set(self.0.count.get() - 1);
+        if let Some(waker) = self.0.waiter.take() {
+            waker.wake();
+        }
+    }
+}
+
+/// `true` for accept errors that only mean one connection went away
+/// before it was accepted.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    )
+}
+
+impl<S, B, G> Serve<S, G>
+where
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + 'static,
+    S::Future: 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    G: Future<Output = ()>,
+{
+    /// Runs the server (what `.await` on a [`Serve`] does).
+    ///
+    /// Returns when the shutdown signal completed and the last connection
+    /// closed; `Err` only if the listener itself failed beyond retrying.
+    pub async fn run(self) -> io::Result<()> {
+        let Serve {
+            listener,
+            service,
+            shutdown,
+            max_connections,
+            on_error,
+            builder,
+        } = self;
+        let builder = Rc::new(builder);
+        let graceful = GracefulShutdown::new();
+        let open = Rc::new(Open::default());
+        let mut shutdown = pin!(shutdown);
+        loop {
+            // Room for one more, unless the signal comes first.
+            let room = poll_fn(|cx| {
+                if shutdown.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(false);
+                }
+                if open.count.get() < max_connections {
+                    return Poll::Ready(true);
+                }
+                open.waiter.set(Some(cx.waker().clone()));
+                Poll::Pending
+            });
+            if !room.await {
+                break;
+            }
+            let accept = pin!(listener.accept());
+            let (stream, peer) = match select(accept, shutdown.as_mut()).await {
+                Either::Right(((), _)) => break,
+                Either::Left((Ok(accepted), _)) => accepted,
+                Either::Left((Err(e), _)) if is_transient(&e) => continue,
+                Either::Left((Err(e), _)) => {
+                    eprintln!(
+                        "kasync-hyper: accepting a connection failed: {e}; \
+                         trying again in {ACCEPT_BACKOFF:?}"
+                    );
+                    kasync_host::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
+            // Small responses go out at once (as with tokio's servers);
+            // a failure here changes only latency.
+            let _ = stream.set_nodelay(true);
+            let counted = Counted::new(&open);
+            let watcher = graceful.watcher();
+            let builder = builder.clone();
+            let service = TowerToHyperService::new(service.clone());
+            let on_error = on_error.clone();
+            let connection = async move {
+                let _counted = counted;
+                let conn = builder.serve_connection_with_upgrades(Io::new(stream), service);
+                if let Err(e) = watcher.watch(conn).await {
+                    on_error(peer, &*e);
+                }
+            };
+            if let Err(e) = kasync_host::spawn_when_free(connection).await {
+                // Only a task too large for a slot fails here, and the
+                // connection is boxed: not expected, but not fatal either.
+                eprintln!("kasync-hyper: a connection from {peer} was dropped: {e}");
+            }
+        }
+        drop(listener);
+        graceful.shutdown().await;
+        Ok(())
+    }
+}
+
+impl<S, B, G> IntoFuture for Serve<S, G>
+where
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + 'static,
+    S::Future: 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    G: Future<Output = ()> + 'static,
+{
+    type Output = io::Result<()>;
+    type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>>>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// A closure as a `tower::Service` (what `tower::service_fn` gives, for
+/// those who do not otherwise need tower): `ServiceFn(|req| async { … })`.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceFn<F>(pub F);
+
+impl<F, R, Fut, T, E> tower_service::Service<R> for ServiceFn<F>
+where
+    F: FnMut(R) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    type Response = T;
+    type Error = E;
+    type Future = Fut;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> Poll<Result<(), E>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: R) -> Fut {
+        (self.0)(request)
+    }
+}
