@@ -50,8 +50,16 @@ const CHUNK: usize = 16 * 1024;
 /// always the bytes of *that* call, also when a caller changes its data
 /// after a `Pending`. Flush or close before dropping it: a chunk still
 /// being sent is then cancelled (as with any buffered writer). Reads are
-/// served from a 16 KiB buffer, in order. Must be used inside the runtime
-/// that made the stream.
+/// served from a 16 KiB buffer, in order. A read that meets the end of
+/// the stream while written bytes are not flushed yet reports it one poll
+/// later (woken at once), so that a caller polling its read before its
+/// flush — hyper does — sees its write done before the peer's close.
+///
+/// `Send` whenever the stream is, and bound to the thread that made it
+/// (whose runtime runs its operations): used on another thread, every call
+/// is an error that says so; dropped on another thread with an operation
+/// in flight, its buffers and descriptor are leaked rather than freed
+/// under the kernel.
 ///
 /// ```
 /// use futures_util::{AsyncReadExt, AsyncWriteExt};
@@ -104,6 +112,10 @@ pub struct Compat<S> {
     /// An operation was in flight when the last call returned (known
     /// without reaching the state, so also off its thread).
     busy: bool,
+    /// Bytes were written since the last completed flush.
+    flush_owed: bool,
+    /// The end of the stream was held back once for that flush.
+    eof_deferred: bool,
 }
 
 /// What is in flight, and the buffers. Pinned (the operations live in
@@ -167,6 +179,8 @@ impl<S: AsFd> Compat<S> {
         Self {
             fd,
             busy: false,
+            flush_owed: false,
+            eof_deferred: false,
             stream: ManuallyDrop::new(stream),
             state: ManuallyDrop::new(ThreadBound::new(State {
                 fd,
@@ -297,22 +311,60 @@ impl<S> Compat<S> {
         cx: &mut Context<'_>,
         take: impl FnOnce(&[u8]) -> usize,
     ) -> Poll<io::Result<usize>> {
-        self.with_state(|state| State::poll_read_with(state, cx, take))
+        // The end of the stream, found while bytes written are not flushed
+        // yet, waits for one more poll (woken at once): the caller flushes
+        // first. With tokio's write-through sockets a flush is done before
+        // the peer can even see the bytes; here the send may complete in
+        // the same turn as the peer's close, and hyper, which polls its read
+        // before its flush, would take the close for one in the middle of
+        // its response ("connection closed before message completed").
+        let defer = self.flush_owed && !self.eof_deferred;
+        let mut held_back = false;
+        let poll = self.with_state(|state| {
+            State::poll_read_with(state, cx, |data| {
+                if data.is_empty() && defer {
+                    held_back = true;
+                    return 0;
+                }
+                take(data)
+            })
+        });
+        if held_back {
+            self.eof_deferred = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
+            self.eof_deferred = false;
+        }
+        poll
     }
 
-    /// See [`State::poll_sent`].
+    /// The caller's flush: see [`State::poll_sent`].
     fn poll_sent(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.with_state(|state| State::poll_sent(state, cx))
+        let poll = self.with_state(|state| State::poll_sent(state, cx));
+        if poll.is_ready() {
+            self.flush_owed = false;
+        }
+        poll
     }
 
     /// See [`State::poll_write_buf`].
     fn poll_write_buf(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        self.with_state(|state| State::poll_write_buf(state, cx, data))
+        let poll = self.with_state(|state| State::poll_write_buf(state, cx, data));
+        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
+            self.flush_owed = true;
+        }
+        poll
     }
 
     /// See [`State::poll_shutdown_write`].
     fn poll_shutdown_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.with_state(|state| State::poll_shutdown_write(state, cx))
+        let poll = self.with_state(|state| State::poll_shutdown_write(state, cx));
+        if poll.is_ready() {
+            self.flush_owed = false;
+        }
+        poll
     }
 }
 

@@ -27,6 +27,9 @@ use crate::{Executor, Io, Timer};
 /// What a failed connection reports to [`Serve::on_connection_error`].
 pub type ConnectionError = dyn StdError + Send + Sync + 'static;
 
+/// Where failed connections are reported.
+type Report = Rc<dyn Fn(SocketAddr, &ConnectionError)>;
+
 /// How long the accept loop pauses after an accept error that waiting can
 /// fix (out of descriptors or memory) before it tries again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -107,7 +110,7 @@ pub struct Serve<S, G> {
     service: S,
     shutdown: G,
     max_connections: usize,
-    on_error: Rc<dyn Fn(SocketAddr, &ConnectionError)>,
+    on_error: Report,
     builder: auto::Builder<Executor>,
 }
 
