@@ -35,7 +35,7 @@
 //! | you want | here |
 //! |---|---|
 //! | a runtime on this thread, its settings | [`Runtime`], [`Builder`], [`Backend`] |
-//! | tasks | [`spawn`], [`spawn_detached`] (no handle), [`spawn_when_free`] (waits for a free slot), [`JoinHandle`](kasync::JoinHandle) |
+//! | tasks | [`spawn`], [`spawn_detached`] (no handle), [`JoinSet`], [`spawn_when_free`] (waits for a free slot), [`JoinHandle`](kasync::JoinHandle) |
 //! | one runtime per core | [`per_core`] (with [`TcpListener::bind_reuseport`](net::TcpListener::bind_reuseport)) |
 //! | TCP, UDP, Unix sockets | [`net`]: [`TcpListener`](net::TcpListener), [`TcpStream`](net::TcpStream), [`UdpSocket`](net::UdpSocket), [`UnixStream`](net::UnixStream), [`UnixListener`](net::UnixListener); reading and writing through [`Socket`](net::Socket) |
 //! | files | [`fs`]: [`File`](fs::File), [`copy`](fs::copy) |
@@ -102,6 +102,7 @@ mod recv_stream;
 mod runtime;
 #[cfg(target_os = "linux")]
 pub mod signal;
+mod task_set;
 pub mod thread_bound;
 pub mod time;
 pub mod tour;
@@ -119,6 +120,7 @@ pub use runtime::{
     RECV_BUFFER_BYTES, RECV_BUFFERS, Runtime, TASK_BYTES, TASKS, io, spawn, spawn_detached,
     spawn_when_free,
 };
+pub use task_set::JoinSet;
 pub use time::sleep;
 
 /// The README's Rust examples (core and host), compiled and run as

@@ -17,6 +17,71 @@ mod copy;
 
 pub use copy::copy;
 
+/// Reads the whole file at `path` (tokio's `fs::read`).
+///
+/// ```
+/// # kasync_host::Runtime::new().unwrap().block_on(async {
+/// # let path = std::env::temp_dir().join(format!("kasync-doc-read-{}", std::process::id()));
+/// kasync_host::fs::write(&path, [1u8, 2, 3]).await?;
+/// assert_eq!(kasync_host::fs::read(&path).await?, [1, 2, 3]);
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+    let file = File::open(path).await?;
+    let data = file.read_to_end().await?;
+    file.close().await?;
+    Ok(data)
+}
+
+/// Reads the whole file at `path` as UTF-8 text (tokio's
+/// `fs::read_to_string`); bytes that are not UTF-8 are an `InvalidData`
+/// error that names the file.
+///
+/// ```
+/// # kasync_host::Runtime::new().unwrap().block_on(async {
+/// # let path = std::env::temp_dir().join(format!("kasync-doc-text-{}", std::process::id()));
+/// kasync_host::fs::write(&path, "some text").await?;
+/// assert_eq!(kasync_host::fs::read_to_string(&path).await?, "some text");
+/// kasync_host::fs::write(&path, [0xffu8, 0xfe]).await?;
+/// let bad = kasync_host::fs::read_to_string(&path).await.unwrap_err();
+/// assert_eq!(bad.kind(), std::io::ErrorKind::InvalidData);
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
+    let path = path.as_ref();
+    String::from_utf8(read(path).await?).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not UTF-8 text: {e}", path.display()),
+        )
+    })
+}
+
+/// Writes `contents` to the file at `path`, creating it or truncating it
+/// first (tokio's `fs::write`). Takes owned bytes or anything it can copy
+/// from (`&str`, `&[u8]`, arrays).
+///
+/// ```
+/// # kasync_host::Runtime::new().unwrap().block_on(async {
+/// # let path = std::env::temp_dir().join(format!("kasync-doc-write-{}", std::process::id()));
+/// kasync_host::fs::write(&path, "first, longer").await?;
+/// kasync_host::fs::write(&path, String::from("second")).await?;
+/// assert_eq!(std::fs::read_to_string(&path)?, "second");
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Result<()> {
+    let file = File::create(path).await?;
+    let (result, _) = file.write_all_at(contents.as_ref().to_vec(), 0).await;
+    result?;
+    file.close().await
+}
+
 /// An open file. Reads and writes name their offset; buffers are taken and
 /// given back with the result.
 #[derive(Debug)]
