@@ -8,34 +8,41 @@ use std::time::{Duration, Instant};
 
 use kasync::time::Interval;
 
-use crate::runtime::{MonotonicClock, io};
+use crate::runtime::{Io, MonotonicClock, io, try_io};
 
 /// Completes after `duration`, measured from this call (as tokio's
-/// `sleep`): a [`Sleep`], which can be [`reset`](Sleep::reset).
+/// `sleep`) — or, when called outside a runtime (to hand to
+/// [`Runtime::block_on`](crate::Runtime::block_on)), from its first poll.
+/// A [`Sleep`], which can be [`reset`](Sleep::reset).
 ///
 /// # Panics
-/// Outside [`Runtime::block_on`](crate::Runtime::block_on).
+/// When polled outside [`Runtime::block_on`](crate::Runtime::block_on).
 ///
 /// ```
 /// use std::time::{Duration, Instant};
 ///
-/// kasync_host::Runtime::new()?.block_on(async {
+/// let rt = kasync_host::Runtime::new()?;
+/// rt.block_on(async {
 ///     let start = Instant::now();
 ///     kasync_host::sleep(Duration::from_millis(2)).await;
 ///     assert!(start.elapsed() >= Duration::from_millis(2));
 /// });
+/// rt.block_on(kasync_host::sleep(Duration::from_millis(1))); // made outside: fine
 /// # Ok::<(), kasync_host::SetupError>(())
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    Sleep {
-        inner: io().sleep(duration),
+    match try_io() {
+        Some(io) => Sleep::filed(io.sleep(duration)),
+        None => Sleep {
+            state: State::After(duration),
+        },
     }
 }
 
 /// Completes at `deadline` (at once if it has passed).
 ///
 /// # Panics
-/// Outside [`Runtime::block_on`](crate::Runtime::block_on).
+/// When polled outside [`Runtime::block_on`](crate::Runtime::block_on).
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -48,10 +55,18 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// # Ok::<(), kasync_host::SetupError>(())
 /// ```
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    let timers = io().timers();
-    Sleep {
-        inner: timers.sleep_until(timers.clock().tick_at(deadline)),
+    match try_io() {
+        Some(io) => Sleep::filed(filed_at(io, deadline)),
+        None => Sleep {
+            state: State::At(deadline),
+        },
     }
+}
+
+/// A sleep on `io`'s timers ending at `deadline`.
+fn filed_at(io: Io, deadline: Instant) -> kasync::time::Sleep<'static, MonotonicClock> {
+    let timers = io.timers();
+    timers.sleep_until(timers.clock().tick_at(deadline))
 }
 
 /// The future of [`sleep`] and [`sleep_until`]: filed in the current
@@ -59,18 +74,72 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// [`ThreadBound`](crate::thread_bound::ThreadBound) for APIs that ask).
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
-    inner: kasync::time::Sleep<'static, MonotonicClock>,
+    state: State,
+}
+
+/// A sleep made outside a runtime is filed at its first poll.
+enum State {
+    After(Duration),
+    At(Instant),
+    Filed(kasync::time::Sleep<'static, MonotonicClock>),
 }
 
 impl Sleep {
-    /// When it completes (rounded up to the clock's microsecond).
+    fn filed(inner: kasync::time::Sleep<'static, MonotonicClock>) -> Self {
+        Self {
+            state: State::Filed(inner),
+        }
+    }
+
+    /// The state, pinned. (Structural pinning: the state is only replaced
+    /// in place with `Pin::set`, never moved out; `Sleep` has no `Drop`.)
+    fn state(self: Pin<&mut Self>) -> Pin<&mut State> {
+        // SAFETY: see above.
+        unsafe { self.map_unchecked_mut(|s| &mut s.state) }
+    }
+
+    /// The filed sleep, filing it on the current runtime first if needed.
+    ///
+    /// # Panics
+    /// Outside [`Runtime::block_on`](crate::Runtime::block_on), if not
+    /// filed yet.
+    fn bound(self: Pin<&mut Self>) -> Pin<&mut kasync::time::Sleep<'static, MonotonicClock>> {
+        let mut state = self.state();
+        let deadline = match &*state {
+            State::After(d) => Some(Instant::now() + *d),
+            State::At(at) => Some(*at),
+            State::Filed(_) => None,
+        };
+        if let Some(deadline) = deadline {
+            state.set(State::Filed(filed_at(io(), deadline)));
+        }
+        // SAFETY: structural pinning of the variant's field, as above.
+        unsafe {
+            state.map_unchecked_mut(|s| match s {
+                State::Filed(inner) => inner,
+                _ => unreachable!("filed just above"),
+            })
+        }
+    }
+
+    /// When it completes (rounded up to the clock's microsecond); for a
+    /// sleep of a duration made outside a runtime and not polled yet,
+    /// when it would if polled now.
     pub fn deadline(&self) -> Instant {
-        io_clock(&self.inner).instant_at(self.inner.deadline())
+        match &self.state {
+            State::After(d) => Instant::now() + *d,
+            State::At(at) => *at,
+            State::Filed(inner) => inner.timers().clock().instant_at(inner.deadline()),
+        }
     }
 
     /// `true` once the deadline has passed.
     pub fn is_elapsed(&self) -> bool {
-        self.inner.is_elapsed()
+        match &self.state {
+            State::After(d) => d.is_zero(),
+            State::At(at) => Instant::now() >= *at,
+            State::Filed(inner) => inner.is_elapsed(),
+        }
     }
 
     /// Moves the deadline — later or earlier, also after it completed (it
@@ -93,26 +162,29 @@ impl Sleep {
     /// # Ok::<(), kasync_host::SetupError>(())
     /// ```
     pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
-        // SAFETY: structural pinning of the only field: it is never moved
-        // out of a pinned `Sleep`, which has no `Drop` of its own.
-        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.inner) };
-        let tick = io_clock(&inner).tick_at(deadline);
-        inner.reset(tick);
+        let mut state = self.state();
+        if let State::Filed(inner) = &*state {
+            let tick = inner.timers().clock().tick_at(deadline);
+            // SAFETY: structural pinning of the variant's field, as in
+            // `bound`.
+            let inner = unsafe {
+                state.map_unchecked_mut(|s| match s {
+                    State::Filed(inner) => inner,
+                    _ => unreachable!("matched above"),
+                })
+            };
+            inner.reset(tick);
+        } else {
+            state.set(State::At(deadline));
+        }
     }
-}
-
-/// The clock a sleep's deadline is counted in: its runtime's (every
-/// runtime's clock counts from its own start).
-fn io_clock(sleep: &kasync::time::Sleep<'static, MonotonicClock>) -> MonotonicClock {
-    *sleep.timers().clock()
 }
 
 impl Future for Sleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: structural pinning, as in `reset`.
-        unsafe { self.map_unchecked_mut(|s| &mut s.inner) }.poll(cx)
+        self.bound().poll(cx)
     }
 }
 
