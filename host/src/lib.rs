@@ -35,7 +35,7 @@
 //! | you want | here |
 //! |---|---|
 //! | a runtime on this thread, its settings | [`Runtime`], [`Builder`], [`Backend`] |
-//! | tasks | [`spawn`], [`spawn_detached`] (no handle), [`JoinSet`], [`spawn_when_free`] (waits for a free slot), [`JoinHandle`](kasync::JoinHandle) |
+//! | tasks | [`spawn`], [`spawn_detached`] (no handle), [`JoinSet`], [`spawn_blocking`] (a thread pool), [`spawn_when_free`] (waits for a free slot), [`JoinHandle`](kasync::JoinHandle) |
 //! | one runtime per core | [`per_core`] (with [`TcpListener::bind_reuseport`](net::TcpListener::bind_reuseport)) |
 //! | TCP, UDP, Unix sockets | [`net`]: [`TcpListener`](net::TcpListener), [`TcpStream`](net::TcpStream), [`UdpSocket`](net::UdpSocket), [`UnixStream`](net::UnixStream), [`UnixListener`](net::UnixListener); reading and writing through [`Socket`](net::Socket) |
 //! | files | [`fs`]: [`File`](fs::File), [`copy`](fs::copy) |
@@ -89,6 +89,7 @@
 
 pub mod apps;
 mod backend;
+pub mod blocking;
 mod buf;
 mod chunk_memory;
 pub mod compat;
@@ -108,6 +109,7 @@ pub mod time;
 pub mod tour;
 
 pub use backend::{BACKEND_VARIABLE, Backend, HostDriver, HostPlatform, SetupError};
+pub use blocking::spawn_blocking;
 /// io_uring's features and the set of them (the
 /// [feature table](kasync_uring::features)): what
 /// [`Runtime::io_uring_features`] reports and

@@ -5,6 +5,7 @@
 use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -66,7 +67,8 @@ where
 /// addresses a name resolves to tried in turn, `TCP_NODELAY` set.
 ///
 /// Only `http` URIs: an `https` one is an error that says TLS is not
-/// built in. Resolving a name may block briefly, as std's does.
+/// built in. Names are resolved on the blocking pool
+/// ([`kasync_host::spawn_blocking`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Connector {
     _private: (),
@@ -136,13 +138,41 @@ impl tower_service::Service<Uri> for Connector {
     fn call(&mut self, uri: Uri) -> Connecting {
         ThreadBound::new(Box::pin(async move {
             let (host, port) = host_and_port(&uri)?;
-            let stream = TcpStream::connect((host.as_str(), port)).await?;
-            stream.set_nodelay(true)?;
+            let stream = connect_tcp(host, port).await?;
             Ok(HttpConnection {
                 io: Io::new(stream),
             })
         }))
     }
+}
+
+/// Connects to `host` (an address, or a name resolved on the blocking
+/// pool so the runtime's thread never waits for DNS), trying each address
+/// in turn, with `TCP_NODELAY` set.
+async fn connect_tcp(host: String, port: u16) -> io::Result<TcpStream> {
+    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => {
+            let name = host.clone();
+            kasync_host::spawn_blocking(move || {
+                (name.as_str(), port)
+                    .to_socket_addrs()
+                    .map(Iterator::collect::<Vec<_>>)
+            })?
+            .await
+            .map_err(|e| io::Error::other(format!("resolving {host}: {e}")))?
+            .map_err(|e| io::Error::new(e.kind(), format!("resolving {host}: {e}")))?
+        }
+    };
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{host} resolves to no address"),
+        ));
+    }
+    let stream = TcpStream::connect(&addrs[..]).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 /// Where an `http` URI points, with IPv6 literals unbracketed.
@@ -208,8 +238,7 @@ where
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
     let (host, port) = host_and_port(uri)?;
-    let stream = TcpStream::connect((host.as_str(), port)).await?;
-    stream.set_nodelay(true)?;
+    let stream = connect_tcp(host, port).await?;
     let (sender, connection) = http1::handshake(Io::new(stream))
         .await
         .map_err(io::Error::other)?;

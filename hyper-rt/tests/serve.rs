@@ -295,3 +295,36 @@ fn the_executor_on_a_full_runtime_drops_the_task() {
         assert_eq!(ran.get(), 1);
     });
 }
+
+/// A name is resolved off the runtime's thread ("localhost"); a name that
+/// does not resolve is an error that names it.
+#[test]
+fn the_client_resolves_names_and_reports_unknown_ones() {
+    kasync_host::Runtime::new().unwrap().block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = kasync_hyper::ServiceFn(|_req| async {
+            Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from("by name"))))
+        });
+        kasync_host::spawn_detached(kasync_hyper::serve(listener, app).run()).unwrap();
+        let client = kasync_hyper::client::<Empty<Bytes>>();
+        // "localhost" may resolve to ::1 first, where nothing listens: the
+        // next address is tried.
+        let response = client
+            .get(format!("http://localhost:{port}/").parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            response.into_body().collect().await.unwrap().to_bytes(),
+            "by name"
+        );
+        let unknown =
+            kasync_hyper::connect::<Empty<Bytes>>(&"http://no-such-host.invalid/".parse().unwrap())
+                .await
+                .unwrap_err();
+        assert!(
+            unknown.to_string().contains("no-such-host.invalid"),
+            "{unknown}"
+        );
+    });
+}
