@@ -34,7 +34,7 @@
 //!
 //! | you want | here |
 //! |---|---|
-//! | a runtime on this thread, its settings | [`Runtime`], [`Builder`], [`Backend`] |
+//! | a runtime on this thread, its settings | [`Runtime`], [`Builder`], [`Backend`]; [`main`] and [`test`] for `async fn`s |
 //! | tasks | [`spawn`], [`spawn_detached`] (no handle), [`JoinSet`], [`spawn_blocking`] (a thread pool), [`spawn_when_free`] (waits for a free slot), [`JoinHandle`](kasync::JoinHandle) |
 //! | one runtime per core | [`per_core`] (with [`TcpListener::bind_reuseport`](net::TcpListener::bind_reuseport)) |
 //! | TCP, UDP, Unix sockets | [`net`]: [`TcpListener`](net::TcpListener), [`TcpStream`](net::TcpStream), [`UdpSocket`](net::UdpSocket), [`UnixStream`](net::UnixStream), [`UnixListener`](net::UnixListener); reading and writing through [`Socket`](net::Socket) |
@@ -123,6 +123,62 @@ pub use runtime::{
     spawn_when_free,
 };
 pub use task_set::JoinSet;
+
+/// Runs an `async fn main` on a new [`Runtime`] (with the default
+/// settings; build one with [`Builder`] for others): tokio's
+/// `#[tokio::main]`. The function may return anything `main` may.
+///
+/// ```
+/// #[kasync_host::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     kasync_host::sleep(std::time::Duration::from_millis(1)).await;
+///     let listener = kasync_host::net::TcpListener::bind("127.0.0.1:0")?;
+///     println!("listening on {}", listener.local_addr()?);
+///     Ok(())
+/// }
+/// ```
+///
+/// A function that is not `async`, or takes parameters, is a compile
+/// error that says so:
+///
+/// ```compile_fail
+/// #[kasync_host::main] // error: goes on an `async fn`: add `async`
+/// fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[kasync_host::main] // error: functions take no parameters
+/// async fn main(port: u16) {}
+/// ```
+///
+/// # Panics
+/// If the runtime cannot be set up (the message says why).
+pub use kasync_host_macros::main;
+
+/// Runs an `async fn` test on a new [`Runtime`]: tokio's
+/// `#[tokio::test]`. Write it instead of `#[test]`.
+///
+/// ```
+/// #[kasync_host::test]
+/// async fn sleeps() {
+///     kasync_host::sleep(std::time::Duration::from_millis(1)).await;
+/// }
+/// # fn main() {}
+/// ```
+pub use kasync_host_macros::test;
+
+/// What `#[main]` and `#[test]` expand to: `future` run on a new
+/// runtime. Not part of the API.
+///
+/// # Panics
+/// If the runtime cannot be set up.
+#[doc(hidden)]
+pub fn __run<F: std::future::Future>(future: F) -> F::Output {
+    match Runtime::new() {
+        Ok(rt) => rt.block_on(future),
+        Err(e) => panic!("kasync: cannot start the runtime: {e}"),
+    }
+}
 pub use time::sleep;
 
 /// The README's Rust examples (core and host), compiled and run as
