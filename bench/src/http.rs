@@ -125,11 +125,11 @@ pub fn run(reps: usize, secs: u64) -> String {
     );
     if !have_wrk() {
         out += "Skipped: `wrk` is not installed (`apt-get install wrk`).\n\n";
-        return out;
+        return out + &run_h2(reps, secs);
     }
     let (Some(hyper), Some(http)) = (example("hyper"), example("http")) else {
         out += "Skipped: the examples are not built (`cargo build --release -p host --examples --features tokio-io`).\n\n";
-        return out;
+        return out + &run_h2(reps, secs);
     };
     let me = std::env::current_exe().expect("own path");
     let contender = |name, program: &PathBuf, args: &[&str]| Server {
@@ -199,7 +199,183 @@ pub fn run(reps: usize, secs: u64) -> String {
             }
         }
     }
+    out += "\n";
+    out + &run_h2(reps, secs)
+}
+
+/// `true` if `h2load` runs here.
+fn have_h2load() -> bool {
+    Command::new("h2load")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// One `h2load` run (HTTP/2 with prior knowledge, `clients` connections,
+/// `streams` concurrent streams each, for `secs`): requests/s and the
+/// server's CPU ns per request.
+fn measure_h2(
+    child: &Child,
+    addr: SocketAddr,
+    clients: usize,
+    streams: usize,
+    secs: u64,
+) -> Result<(f64, f64), String> {
+    let before = cpu_ns(child.id());
+    let mut h2load = Command::new("h2load");
+    h2load.args([
+        "-c",
+        &clients.to_string(),
+        "-m",
+        &streams.to_string(),
+        "-D",
+        &secs.to_string(),
+        &format!("http://{addr}/"),
+    ]);
+    let pin = cpus() > 1;
+    // SAFETY: as in `start`.
+    unsafe {
+        h2load.pre_exec(move || if pin { pin_to(1) } else { Ok(()) });
+    }
+    let out = h2load.output().map_err(|e| format!("h2load: {e}"))?;
+    let after = cpu_ns(child.id());
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "finished in 5.00s, 123456.78 req/s, 4.21MB/s"
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("finished in "))
+        .and_then(|l| {
+            l.split(", ")
+                .nth(1)?
+                .strip_suffix(" req/s")?
+                .parse::<f64>()
+                .ok()
+        })
+        .ok_or_else(|| format!("h2load said: {text}"))?;
+    // "requests: N total, N started, N done, N succeeded, F failed, E errored, T timeout"
+    let counts: Vec<u64> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("requests: "))
+        .map(|l| {
+            l.split(", ")
+                .filter_map(|part| part.split_whitespace().next()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let (succeeded, failed) = (counts.get(3).copied(), counts.get(4).copied());
+    match (succeeded, failed) {
+        (Some(ok), Some(0)) if ok > 0 => Ok((rps, (after - before) as f64 / ok as f64)),
+        _ => Err(format!("h2load saw failures:\n{text}")),
+    }
+}
+
+/// HTTP/2 (h2c, prior knowledge) under h2load: `kasync_hyper::serve`
+/// against hyper-util's `auto` server on tokio current-thread, the same
+/// service.
+fn run_h2(reps: usize, secs: u64) -> String {
+    let mut out = String::from(
+        "## HTTP/2 \"hello\" under h2load\n\nServer pinned to CPU 0 in a fresh process per run, `h2load -c 32 -m 10` (32 connections, 10 concurrent streams each, prior-knowledge h2c) pinned to CPU 1, the contenders alternating. kasync runs `kasync_hyper::serve`; tokio runs hyper-util's `auto` server with `TokioExecutor`, `TokioTimer` and `TokioIo`, the same service. Ratios are kasync over tokio within each repetition, median (min–max).\n\n",
+    );
+    if !have_h2load() {
+        out += "Skipped: `h2load` is not installed (`apt-get install nghttp2-client`).\n\n";
+        return out;
+    }
+    let me = std::env::current_exe().expect("own path");
+    let servers = [
+        Server {
+            name: "kasync (kasync_hyper::serve)",
+            program: me.clone(),
+            args: vec!["serve-auto-kasync".into()],
+        },
+        Server {
+            name: "tokio current-thread (hyper-util auto)",
+            program: me,
+            args: vec!["serve-auto-tokio".into()],
+        },
+    ];
+    out += "| benchmark | server | requests/s | server CPU ns per request | requests/s, kasync vs tokio | CPU per request, kasync vs tokio |\n|---|---|---|---|---|---|\n";
+    // Below the ephemeral range (32768 and up), where client sockets live.
+    let mut port = 30_000;
+    let mut samples: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..reps {
+        for (i, server) in servers.iter().enumerate() {
+            port += 1;
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            let result = start(server, addr).and_then(|mut child| {
+                let m = measure_h2(&child, addr, 32, 10, secs);
+                let _ = child.kill();
+                let _ = child.wait();
+                m
+            });
+            match result {
+                Ok(sample) => samples[i].push(sample),
+                Err(e) => {
+                    return out + &format!("| HTTP/2, 32 × 10 streams | failed: {e} | | | | |\n\n");
+                }
+            }
+        }
+    }
+    let ratio = |pick: fn(&(f64, f64)) -> f64| {
+        let r: Vec<f64> = samples[0]
+            .iter()
+            .zip(&samples[1])
+            .map(|(k, t)| pick(k) / pick(t))
+            .collect();
+        median_and_spread(r, 2)
+    };
+    let ratios = [(ratio(|s| s.0), ratio(|s| s.1)), ("1".into(), "1".into())];
+    for (i, server) in servers.iter().enumerate() {
+        let rps: Vec<f64> = samples[i].iter().map(|s| s.0).collect();
+        let cpu: Vec<f64> = samples[i].iter().map(|s| s.1).collect();
+        out += &format!(
+            "| HTTP/2, 32 × 10 streams | {} | {} | {} | {} | {} |\n",
+            server.name,
+            median_and_spread(rps, 0),
+            median_and_spread(cpu, 0),
+            ratios[i].0,
+            ratios[i].1,
+        );
+    }
     out + "\n"
+}
+
+/// The "hello" service both HTTP/2 contenders run.
+async fn hello_service(
+    _: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, Infallible> {
+    Ok(hyper::Response::new(http_body_util::Full::new(
+        bytes::Bytes::from_static(b"hello"),
+    )))
+}
+
+/// `kasync_hyper::serve` (HTTP/1 and HTTP/2) on `addr`.
+pub fn serve_auto_kasync(addr: SocketAddr) -> std::io::Result<()> {
+    let rt = kasync_host::Runtime::new().map_err(std::io::Error::other)?;
+    rt.block_on(async {
+        let listener = kasync_host::net::TcpListener::bind(addr)?;
+        kasync_hyper::serve(listener, kasync_hyper::ServiceFn(hello_service))
+            .on_connection_error(|_, _| {})
+            .run()
+            .await
+    })
+}
+
+/// hyper-util's `auto` server (HTTP/1 and HTTP/2) on tokio's
+/// current-thread runtime.
+pub fn serve_auto_tokio(addr: SocketAddr) -> std::io::Result<()> {
+    use hyper::service::service_fn;
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    serve_tokio(addr, |stream| async move {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder.http1().timer(TokioTimer::new());
+        builder.http2().timer(TokioTimer::new());
+        let _ = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service_fn(hello_service))
+            .await;
+    })
 }
 
 const RESPONSE: &[u8] =

@@ -90,6 +90,8 @@ fn main() -> ExitCode {
             "serve-monoio" => Some(echo::serve_monoio as fn(_) -> _),
             "serve-hyper-tokio" => Some(http::serve_hyper_tokio as fn(_) -> _),
             "serve-http-tokio" => Some(http::serve_http_tokio as fn(_) -> _),
+            "serve-auto-kasync" => Some(http::serve_auto_kasync as fn(_) -> _),
+            "serve-auto-tokio" => Some(http::serve_auto_tokio as fn(_) -> _),
             _ => None,
         };
         let timers = match kind.as_str() {
