@@ -40,6 +40,7 @@
 //! | TCP, UDP, Unix sockets | [`net`]: [`TcpListener`](net::TcpListener), [`TcpStream`](net::TcpStream), [`UdpSocket`](net::UdpSocket), [`UnixStream`](net::UnixStream), [`UnixListener`](net::UnixListener); reading and writing through [`Socket`](net::Socket) |
 //! | files | [`fs`]: [`File`](fs::File), [`copy`](fs::copy) |
 //! | timers | [`time`]: [`sleep`], [`timeout`](time::timeout), [`interval`](time::interval); or [`io`]`()` for the reactor's own |
+//! | child processes, piped stdio | [`process`]: [`spawn`](process::spawn), [`output`](process::output), [`Child`](process::Child) |
 //! | signals (Ctrl-C) | [`signal`]: [`Signals`](signal::Signals), [`ctrl_c`](signal::ctrl_c) |
 //! | `futures-io` / tokio I/O traits | [`compat::Compat`] (tokio's with the `tokio-io` feature: hyper, tokio-rustls, …) |
 //! | channels, mutexes, semaphores, broadcast, no allocator | [`kasync::sync`] (also in a kernel or on a microcontroller) |
@@ -99,6 +100,7 @@ pub mod io_tour;
 pub mod machine;
 pub mod net;
 mod per_core;
+pub mod process;
 mod recv_stream;
 mod runtime;
 #[cfg(target_os = "linux")]
