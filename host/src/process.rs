@@ -206,10 +206,12 @@ impl Pipe {
     fn new(fd: OwnedFd) -> io::Result<Self> {
         // SAFETY: fcntl on a descriptor we own; no memory is passed.
         let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+        if flags < 0 {
+            return Err(io::Error::last_os_error());
+        }
         // SAFETY: as above.
-        if flags < 0
-            || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0
-        {
+        let set = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) };
+        if set < 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(Self { fd: fd.into() })
