@@ -40,14 +40,14 @@ pub fn have_wrk() -> bool {
 
 /// A server to measure: a program that takes the address as its last
 /// argument.
-struct Server {
-    name: &'static str,
-    program: PathBuf,
-    args: Vec<String>,
+pub(crate) struct Server {
+    pub(crate) name: &'static str,
+    pub(crate) program: PathBuf,
+    pub(crate) args: Vec<String>,
 }
 
 /// Starts `server` on `addr`, pinned to CPU 0, and waits until it accepts.
-fn start(server: &Server, addr: SocketAddr) -> Result<Child, String> {
+pub(crate) fn start(server: &Server, addr: SocketAddr) -> Result<Child, String> {
     let pin = cpus() > 1;
     let mut command = Command::new(&server.program);
     command
@@ -125,11 +125,11 @@ pub fn run(reps: usize, secs: u64) -> String {
     );
     if !have_wrk() {
         out += "Skipped: `wrk` is not installed (`apt-get install wrk`).\n\n";
-        return out + &run_h2(reps, secs);
+        return out + &run_h2(reps, secs) + &crate::bridge_cost::run(reps);
     }
     let (Some(hyper), Some(http)) = (example("hyper"), example("http")) else {
         out += "Skipped: the examples are not built (`cargo build --release -p host --examples --features tokio-io`).\n\n";
-        return out + &run_h2(reps, secs);
+        return out + &run_h2(reps, secs) + &crate::bridge_cost::run(reps);
     };
     let me = std::env::current_exe().expect("own path");
     let contender = |name, program: &PathBuf, args: &[&str]| Server {
@@ -200,7 +200,7 @@ pub fn run(reps: usize, secs: u64) -> String {
         }
     }
     out += "\n";
-    out + &run_h2(reps, secs)
+    out + &run_h2(reps, secs) + &crate::bridge_cost::run(reps)
 }
 
 /// `true` if `h2load` runs here.

@@ -9,6 +9,7 @@
 //! kasync. `--quick` runs small sizes in seconds (what CI does to keep the
 //! suite working); `--report` writes the Markdown report to a file.
 
+mod bridge_cost;
 mod cpu;
 mod cross_wake;
 mod echo;
