@@ -13,6 +13,9 @@ use crate::cpu::{Pinned, cpus};
 use crate::harness::median_and_spread;
 use crate::http::{Server, start};
 
+/// A client under test: mean ns per GET.
+type Client = fn(SocketAddr, usize) -> Result<f64, String>;
+
 /// GETs per timed run.
 const GETS: usize = 2_000;
 
@@ -98,7 +101,7 @@ pub fn run(reps: usize) -> String {
     };
     let gets = if reps <= 1 { GETS / 10 } else { GETS };
     let _pinned = (cpus() > 1).then(Pinned::to_last_cpu).flatten();
-    let clients: [(&str, fn(SocketAddr, usize) -> Result<f64, String>); 3] = [
+    let clients: [(&str, Client); 3] = [
         ("kasync_hyper::client on kasync", kasync_client),
         (
             "reqwest through the bridge, in a kasync task",
