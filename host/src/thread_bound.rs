@@ -101,8 +101,20 @@ impl<T> ThreadBound<T> {
         self.home == thread_number()
     }
 
-    /// The value, on its home thread; `None` elsewhere.
-    pub fn get_mut(&mut self) -> Option<&mut T> {
+    /// The value, on its home thread; `None` elsewhere. (Only for `Unpin`
+    /// values: a `ThreadBound` is `Unpin` whatever `T` is, so the value
+    /// may have been pinned through [`get_pin_mut`](Self::get_pin_mut),
+    /// and a `&mut` to it would let safe code move it.)
+    ///
+    /// ```compile_fail
+    /// use kasync_host::thread_bound::ThreadBound;
+    /// let mut bound = ThreadBound::new(async {}); // not `Unpin`
+    /// let _moved = std::mem::replace(bound.get_mut().unwrap(), async {});
+    /// ```
+    pub fn get_mut(&mut self) -> Option<&mut T>
+    where
+        T: Unpin,
+    {
         if self.is_home() {
             // SAFETY: the pointer is from `Box::into_raw` and freed only by
             // `Drop`; `&mut self` makes this borrow the only one.
