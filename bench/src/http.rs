@@ -176,27 +176,7 @@ pub fn run(reps: usize, secs: u64) -> String {
                 out += &format!("| {kind}, {conns} connections | failed: {e} | | | | |\n");
                 continue;
             }
-            let ratio = |pick: fn(&(f64, f64)) -> f64| {
-                let r: Vec<f64> = samples[0]
-                    .iter()
-                    .zip(&samples[1])
-                    .map(|(k, t)| pick(k) / pick(t))
-                    .collect();
-                median_and_spread(r, 2)
-            };
-            let ratios = [(ratio(|s| s.0), ratio(|s| s.1)), ("1".into(), "1".into())];
-            for (i, server) in servers.iter().enumerate() {
-                let rps: Vec<f64> = samples[i].iter().map(|s| s.0).collect();
-                let cpu: Vec<f64> = samples[i].iter().map(|s| s.1).collect();
-                out += &format!(
-                    "| {kind}, {conns} connections | {} | {} | {} | {} | {} |\n",
-                    server.name,
-                    median_and_spread(rps, 0),
-                    median_and_spread(cpu, 0),
-                    ratios[i].0,
-                    ratios[i].1,
-                );
-            }
+            out += &rows(&format!("{kind}, {conns} connections"), &servers, &samples);
         }
     }
     out += "\n";
@@ -317,6 +297,14 @@ fn run_h2(reps: usize, secs: u64) -> String {
             }
         }
     }
+    let servers = [&servers[0], &servers[1]];
+    out + &rows("HTTP/2, 32 × 10 streams", &servers, &samples) + "\n"
+}
+
+/// The table rows of one benchmark: each server's requests/s and CPU per
+/// request (median, min–max), and kasync's (the first) ratios over the
+/// second's per repetition.
+fn rows(benchmark: &str, servers: &[&Server; 2], samples: &[Vec<(f64, f64)>; 2]) -> String {
     let ratio = |pick: fn(&(f64, f64)) -> f64| {
         let r: Vec<f64> = samples[0]
             .iter()
@@ -326,11 +314,12 @@ fn run_h2(reps: usize, secs: u64) -> String {
         median_and_spread(r, 2)
     };
     let ratios = [(ratio(|s| s.0), ratio(|s| s.1)), ("1".into(), "1".into())];
+    let mut out = String::new();
     for (i, server) in servers.iter().enumerate() {
         let rps: Vec<f64> = samples[i].iter().map(|s| s.0).collect();
         let cpu: Vec<f64> = samples[i].iter().map(|s| s.1).collect();
         out += &format!(
-            "| HTTP/2, 32 × 10 streams | {} | {} | {} | {} | {} |\n",
+            "| {benchmark} | {} | {} | {} | {} | {} |\n",
             server.name,
             median_and_spread(rps, 0),
             median_and_spread(cpu, 0),
@@ -338,7 +327,7 @@ fn run_h2(reps: usize, secs: u64) -> String {
             ratios[i].1,
         );
     }
-    out + "\n"
+    out
 }
 
 /// The "hello" service both HTTP/2 contenders run.
