@@ -178,19 +178,28 @@ impl<T> Future for Blocking<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let replaced = {
-            let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(result) = slot.result.take() {
-                return Poll::Ready(result);
-            }
-            match &slot.waker {
-                Some(w) if w.will_wake(cx.waker()) => None,
-                _ => slot.waker.replace(cx.waker().clone()),
-            }
-        };
-        // A replaced waker is dropped outside the lock.
-        drop(replaced);
-        Poll::Pending
+        // The caller's waker is cloned, and a replaced one dropped, outside
+        // the lock: no user code runs under it.
+        let mut fresh: Option<Waker> = None;
+        loop {
+            let replaced = {
+                let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(result) = slot.result.take() {
+                    return Poll::Ready(result);
+                }
+                match (&slot.waker, fresh.take()) {
+                    (Some(w), _) if w.will_wake(cx.waker()) => None,
+                    (_, Some(waker)) => slot.waker.replace(waker),
+                    (_, None) => {
+                        drop(slot);
+                        fresh = Some(cx.waker().clone());
+                        continue;
+                    }
+                }
+            };
+            drop(replaced);
+            return Poll::Pending;
+        }
     }
 }
 
