@@ -1,7 +1,7 @@
 //! # tokio's runtime for the crates that need it, inside kasync tasks
 //!
 //! Some crates do not only use tokio's I/O *traits* (which
-//! [`kasync_host::compat::Compat`] gives kasync's streams) but call tokio's
+//! kasync-host's `compat::Compat` gives kasync's streams) but call tokio's
 //! *runtime*: reqwest (through hyper-util's `TokioExecutor` and
 //! `HttpConnector`), `tokio::time::sleep` inside a library, tower's
 //! `TimeoutLayer`, `tokio::spawn`. Polled in a kasync task they panic with
