@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
@@ -102,7 +102,10 @@ pub async fn output(command: &mut Command) -> io::Result<Output> {
 
 /// A pidfd for `pid`, or `None` where the kernel has none (before 5.3) or
 /// refuses it (a seccomp filter): exits are then polled.
+#[cfg(target_os = "linux")]
 fn pidfd_open(pid: u32) -> Option<Descriptor> {
+    use std::os::fd::FromRawFd;
+
     let pid = libc::pid_t::try_from(pid).ok()?;
     // SAFETY: `pidfd_open(pid, 0)` takes no memory; it returns a new
     // descriptor or -1.
@@ -111,6 +114,12 @@ fn pidfd_open(pid: u32) -> Option<Descriptor> {
     // SAFETY: `fd` is a descriptor just returned to us, owned by nobody
     // else.
     Some(Descriptor::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// No pidfds outside Linux: exits are polled.
+#[cfg(not(target_os = "linux"))]
+fn pidfd_open(_pid: u32) -> Option<Descriptor> {
+    None
 }
 
 /// A child process started by [`spawn`].
