@@ -197,6 +197,9 @@ impl<S: AsFd> Compat<S> {
     }
 
     /// The wrapped stream (operations in flight are dropped first).
+    /// Bytes received but not read yet are dropped with the adapter: use
+    /// [`into_parts`](Self::into_parts) to keep them, and flush before
+    /// either, as a write in flight is cancelled.
     ///
     /// ```
     /// # kasync_host::Runtime::new().unwrap().block_on(async {
@@ -224,6 +227,49 @@ impl<S: AsFd> Compat<S> {
             ManuallyDrop::drop(&mut this.state);
             ManuallyDrop::take(&mut this.stream)
         }
+    }
+
+    /// The wrapped stream and the bytes received from it but not read
+    /// yet — what a protocol switch (after an HTTP `Upgrade`, a STARTTLS)
+    /// must go on with. Flush first: a write in flight is cancelled, and
+    /// so is a read in flight (one that returned `Pending`), whose bytes,
+    /// if any had arrived, are lost; after a read completed there is none.
+    ///
+    /// ```
+    /// use futures_util::AsyncReadExt;
+    /// use kasync_host::compat::Compat;
+    ///
+    /// # kasync_host::Runtime::new().unwrap().block_on(async {
+    /// let (a, b) = kasync_host::net::UnixStream::pair()?;
+    /// a.write_all("HELLO\nrest").await.0?;
+    /// let mut b = Compat::new(b);
+    /// let mut first = [0; 6];
+    /// b.read_exact(&mut first).await?; // received "HELLO\nrest", read 6
+    /// let (b, unread) = b.into_parts();
+    /// assert_eq!(unread, b"rest");
+    /// # drop(b);
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Panics
+    /// On another thread than the one that made the adapter: the bytes
+    /// are reachable only there.
+    pub fn into_parts(mut self) -> (S, Vec<u8>) {
+        let unread = match Pin::new(&mut *self.state).get_pin_mut() {
+            Some(state) => {
+                let fields = state.fields();
+                let mut unread = std::mem::take(fields.leftover);
+                unread.drain(..*fields.consumed);
+                *fields.consumed = 0;
+                unread
+            }
+            None => panic!(
+                "Compat::into_parts on another thread than the one that made it: \
+                 call it on that thread"
+            ),
+        };
+        (self.into_inner(), unread)
     }
 
     /// The wrapped stream.

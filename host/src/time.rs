@@ -183,7 +183,16 @@ impl Sleep {
 impl Future for Sleep {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // Filed in another runtime's timers (made in one `block_on`,
+        // awaited in another's): those are not driven here, so it moves
+        // to this runtime's, with the same deadline.
+        if let (State::Filed(inner), Some(io)) = (&self.state, try_io()) {
+            if !std::ptr::eq(inner.timers(), io.timers()) {
+                let deadline = inner.timers().clock().instant_at(inner.deadline());
+                self.as_mut().state().set(State::At(deadline));
+            }
+        }
         self.bound().poll(cx)
     }
 }

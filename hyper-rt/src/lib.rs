@@ -43,11 +43,13 @@
 //! ```
 
 mod client;
+mod guard;
 mod io;
 mod rt;
 mod serve;
 
 pub use client::{Connecting, Connector, HttpConnection, client, connect};
+pub use guard::ServicePanic;
 pub use io::Io;
 pub use rt::{Executor, Timer};
-pub use serve::{ConnectionError, Serve, ServiceFn, serve};
+pub use serve::{ConnectionError, HttpService, ResponseBody, Serve, ServiceFn, serve};

@@ -4,13 +4,13 @@
 use std::cell::Cell;
 use std::error::Error as StdError;
 use std::fmt;
-use std::future::{Future, IntoFuture, Pending, poll_fn};
+use std::future::{Future, IntoFuture, Pending, pending, poll_fn};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::{Either, select};
 use http_body::Body;
@@ -20,15 +20,63 @@ use hyper::body::Incoming;
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use kasync::sync::Semaphore;
 use kasync_host::net::TcpListener;
 
+use crate::guard::{Guarded, Report};
+use crate::io::Preface;
 use crate::{Executor, Io, Timer};
 
 /// What a failed connection reports to [`Serve::on_connection_error`].
 pub type ConnectionError = dyn StdError + Send + Sync + 'static;
 
-/// Where failed connections are reported.
-type Report = Rc<dyn Fn(SocketAddr, &ConnectionError)>;
+/// An error of a service or a body, as hyper takes it.
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// The services [`serve`] takes: a `Clone` `tower::Service` of hyper
+/// requests whose responses have a [`ResponseBody`]. Implemented for
+/// every such service (axum's `Router`, a `tower::ServiceBuilder` stack,
+/// [`ServiceFn`]); never implemented by hand.
+pub trait HttpService:
+    tower_service::Service<
+        Request<Incoming>,
+        Response = Response<<Self as HttpService>::Body>,
+        Error: Into<BoxError>,
+        Future: 'static,
+    > + Clone
+    + 'static
+{
+    /// The responses' body.
+    type Body: ResponseBody;
+}
+
+impl<S, B> HttpService for S
+where
+    S: tower_service::Service<
+            Request<Incoming>,
+            Response = Response<B>,
+            Error: Into<BoxError>,
+            Future: 'static,
+        > + Clone
+        + 'static,
+    B: ResponseBody,
+{
+    type Body = B;
+}
+
+/// The response bodies [`serve`] takes: any `http_body::Body` whose
+/// errors hyper can report. Implemented for every such body.
+pub trait ResponseBody: Body<Error: Into<BoxError>> + 'static {}
+
+impl<B> ResponseBody for B where B: Body<Error: Into<BoxError>> + 'static {}
+
+/// How long a new connection may take by default to send the bytes that
+/// tell HTTP/1 from HTTP/2 — hyper's default header-read timeout, which
+/// takes over from there for HTTP/1.
+const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a graceful shutdown waits by default for open connections.
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long the accept loop pauses after an accept error that waiting can
 /// fix (out of descriptors or memory) before it tries again.
@@ -82,14 +130,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn serve<S, B>(listener: TcpListener, service: S) -> Serve<S, Pending<()>>
-where
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + 'static,
-    S::Future: 'static,
-    S::Error: Into<Box<dyn StdError + Send + Sync>>,
-    B: Body + 'static,
-    B::Error: Into<Box<dyn StdError + Send + Sync>>,
-{
+pub fn serve<S: HttpService>(listener: TcpListener, service: S) -> Serve<S, Pending<()>> {
     let mut builder = auto::Builder::new(Executor);
     builder.http1().timer(Timer);
     builder.http2().timer(Timer);
@@ -98,6 +139,8 @@ where
         service,
         shutdown: std::future::pending(),
         max_connections: usize::MAX,
+        handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+        shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         on_error: Rc::new(|peer, e| eprintln!("kasync-hyper: connection from {peer}: {e}")),
         builder,
     }
@@ -110,6 +153,8 @@ pub struct Serve<S, G> {
     service: S,
     shutdown: G,
     max_connections: usize,
+    handshake_timeout: Duration,
+    shutdown_timeout: Duration,
     on_error: Report,
     builder: auto::Builder<Executor>,
 }
@@ -118,8 +163,11 @@ impl<S, G> Serve<S, G> {
     /// Stops accepting once `signal` completes (e.g.
     /// [`kasync_host::signal::ctrl_c`]), lets every open connection finish
     /// the requests it is serving (idle HTTP/1 keep-alive connections
-    /// close at once, HTTP/2 ones get a GOAWAY), and completes when the
-    /// last one has closed.
+    /// close at once, HTTP/2 ones get a GOAWAY, connections that have not
+    /// sent a request yet close), and completes when the last one has
+    /// closed — or when the [shutdown timeout](Serve::shutdown_timeout)
+    /// (30 s by default) is over, closing those still open: a peer that
+    /// never reads its response cannot hold the shutdown forever.
     ///
     /// ```
     /// # kasync_host::Runtime::new().unwrap().block_on(async {
@@ -138,6 +186,8 @@ impl<S, G> Serve<S, G> {
             service: self.service,
             shutdown: signal,
             max_connections: self.max_connections,
+            handshake_timeout: self.handshake_timeout,
+            shutdown_timeout: self.shutdown_timeout,
             on_error: self.on_error,
             builder: self.builder,
         }
@@ -153,9 +203,37 @@ impl<S, G> Serve<S, G> {
         self
     }
 
+    /// How long a graceful shutdown waits for open connections to finish
+    /// (30 s by default); those still open then are closed, and the
+    /// server returns. `Duration::MAX` waits as long as they take.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How long a new connection may take to send its first bytes — enough
+    /// of them to tell HTTP/1 from HTTP/2 (30 s by default, as hyper's
+    /// header-read timeout); a peer that sends nothing in that time is
+    /// closed (and reported as `TimedOut`), so silent peers cannot hold
+    /// the [connection limit](Serve::max_connections). From there on,
+    /// hyper's own settings bound the connection: for HTTP/1 its
+    /// header-read timeout (30 s by default) also ends idle keep-alive
+    /// connections; an HTTP/2 connection stays open while its peer keeps
+    /// it (set `http2().keep_alive_interval` through
+    /// [`configure`](Serve::configure) to find dead ones).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
     /// Where a failed connection (an I/O error, a malformed request, a
-    /// service error) is reported, with the peer's address: once per
-    /// connection. By default, a line on stderr.
+    /// service error, a peer silent past the
+    /// [handshake timeout](Serve::handshake_timeout)) is reported, with the
+    /// peer's address: once per connection. A service that panics is
+    /// reported here too, as a [`ServicePanic`](crate::ServicePanic) (its
+    /// request gets a `500`, and the connection goes on). By default, a
+    /// line on stderr. Connections closed by a shutdown are not failures
+    /// and are not reported.
     pub fn on_connection_error(
         mut self,
         report: impl Fn(SocketAddr, &ConnectionError) + 'static,
@@ -226,6 +304,63 @@ impl Drop for Counted {
     }
 }
 
+impl Open {
+    /// Waits until no connection is open.
+    async fn closed(&self) {
+        poll_fn(|cx| {
+            if self.count.get() == 0 {
+                return Poll::Ready(());
+            }
+            self.waiter.set(Some(cx.waker().clone()));
+            Poll::Pending
+        })
+        .await;
+    }
+}
+
+/// The two stages of a shutdown, each a latch the connections wait on.
+struct Stop {
+    /// The signal came: connections that have not started a request close.
+    draining: Semaphore,
+    /// The shutdown timeout is over: every connection closes.
+    forced: Semaphore,
+}
+
+impl Stop {
+    fn new() -> Self {
+        Self {
+            draining: Semaphore::new(0),
+            forced: Semaphore::new(0),
+        }
+    }
+
+    /// Opens `latch` for every waiter, now and later.
+    fn open(latch: &Semaphore) {
+        latch.release(Semaphore::MAX_PERMITS);
+    }
+}
+
+/// Sleeps for `duration`, or forever if the deadline is past what the
+/// clock can count (`Duration::MAX`).
+async fn sleep_at_most(duration: Duration) {
+    if Instant::now().checked_add(duration).is_some() {
+        kasync_host::sleep(duration).await;
+    } else {
+        pending::<()>().await;
+    }
+}
+
+/// The error a peer silent past the handshake timeout is reported with.
+fn handshake_timed_out(timeout: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "closed: the peer sent too little to tell HTTP/1 from HTTP/2 within \
+             {timeout:?} (Serve::handshake_timeout)"
+        ),
+    )
+}
+
 /// `true` for accept errors that only mean one connection went away
 /// before it was accepted.
 fn is_transient(e: &io::Error) -> bool {
@@ -237,31 +372,27 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-impl<S, B, G> Serve<S, G>
-where
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + 'static,
-    S::Future: 'static,
-    S::Error: Into<Box<dyn StdError + Send + Sync>>,
-    B: Body + 'static,
-    B::Error: Into<Box<dyn StdError + Send + Sync>>,
-    G: Future<Output = ()>,
-{
+impl<S: HttpService, G: Future<Output = ()>> Serve<S, G> {
     /// Runs the server (what `.await` on a [`Serve`] does).
     ///
     /// Returns when the shutdown signal completed and the last connection
-    /// closed; `Err` only if the listener itself failed beyond retrying.
+    /// closed (or the shutdown timeout closed it); `Err` only if the
+    /// listener itself failed beyond retrying.
     pub async fn run(self) -> io::Result<()> {
         let Serve {
             listener,
             service,
             shutdown,
             max_connections,
+            handshake_timeout,
+            shutdown_timeout,
             on_error,
             builder,
         } = self;
         let builder = Rc::new(builder);
         let graceful = GracefulShutdown::new();
         let open = Rc::new(Open::default());
+        let stop = Rc::new(Stop::new());
         let mut shutdown = pin!(shutdown);
         loop {
             // Room for one more, unless the signal comes first.
@@ -298,12 +429,36 @@ where
             let counted = Counted::new(&open);
             let watcher = graceful.watcher();
             let builder = builder.clone();
-            let service = TowerToHyperService::new(service.clone());
+            let service = service.clone();
             let on_error = on_error.clone();
+            let stop = stop.clone();
             let connection = async move {
                 let _counted = counted;
-                let conn = builder.serve_connection_with_upgrades(Io::new(stream), service);
-                if let Err(e) = watcher.watch(conn).await {
+                let mut io = Io::new(stream);
+                // The first bytes, within the handshake timeout; the
+                // shutdown signal closes a connection still waiting here.
+                let first = {
+                    let preface = kasync_host::time::timeout(handshake_timeout, io.read_preface());
+                    match select(pin!(preface), pin!(stop.draining.acquire(1))).await {
+                        Either::Left((first, _)) => Some(first),
+                        Either::Right(_) => None,
+                    }
+                };
+                match first {
+                    Some(Ok(Ok(Preface::Known))) => {}
+                    Some(Ok(Ok(Preface::Closed))) | None => return,
+                    Some(Ok(Err(e))) => return on_error(peer, &e),
+                    Some(Err(_elapsed)) => {
+                        return on_error(peer, &handshake_timed_out(handshake_timeout));
+                    }
+                }
+                let service =
+                    Guarded::new(TowerToHyperService::new(service), peer, on_error.clone());
+                let conn = watcher.watch(builder.serve_connection_with_upgrades(io, service));
+                // Closed by the end of the shutdown timeout, not reported.
+                if let Either::Left((Err(e), _)) =
+                    select(pin!(conn), pin!(stop.forced.acquire(1))).await
+                {
                     on_error(peer, &*e);
                 }
             };
@@ -314,20 +469,17 @@ where
             }
         }
         drop(listener);
-        graceful.shutdown().await;
+        Stop::open(&stop.draining);
+        let drained = pin!(graceful.shutdown());
+        if let Either::Right(_) = select(drained, pin!(sleep_at_most(shutdown_timeout))).await {
+            Stop::open(&stop.forced);
+            open.closed().await;
+        }
         Ok(())
     }
 }
 
-impl<S, B, G> IntoFuture for Serve<S, G>
-where
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + 'static,
-    S::Future: 'static,
-    S::Error: Into<Box<dyn StdError + Send + Sync>>,
-    B: Body + 'static,
-    B::Error: Into<Box<dyn StdError + Send + Sync>>,
-    G: Future<Output = ()> + 'static,
-{
+impl<S: HttpService, G: Future<Output = ()> + 'static> IntoFuture for Serve<S, G> {
     type Output = io::Result<()>;
     type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>>>>;
 

@@ -45,16 +45,25 @@ use std::future::Future;
 use std::io;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 /// A tokio runtime on a thread of its own, for [`Bridged`] futures to
-/// enter. Dropping it stops the runtime (tasks spawned on it are
-/// cancelled) and joins its thread.
+/// enter. The runtime stops (tasks spawned on it are cancelled, its
+/// thread is joined) when the `Bridge` *and* every future it wrapped are
+/// dropped: a bridged future that outlives its `Bridge` still has a
+/// runtime to run on. (A [`Handle`] taken from [`handle`](Self::handle)
+/// does not keep it.)
 pub struct Bridge {
+    runtime: Arc<Running>,
+}
+
+/// The runtime's thread, stopped and joined when the last [`Bridge`] or
+/// [`Bridged`] holding it goes.
+struct Running {
     handle: Handle,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -76,40 +85,48 @@ impl Bridge {
             .name("kasync-tokio-bridge".into())
             .spawn(move || {
                 // Runs tokio's tasks and drivers until told to stop (or the
-                // `Bridge` is gone, which drops the sender).
+                // sender is gone).
                 let _ = runtime.block_on(stopped);
             })?;
         Ok(Self {
-            handle,
-            stop: Some(stop),
-            thread: Some(thread),
+            runtime: Arc::new(Running {
+                handle,
+                stop: Some(stop),
+                thread: Some(thread),
+            }),
         })
     }
 
     /// The runtime's handle (to spawn on it, or enter it yourself).
     pub fn handle(&self) -> &Handle {
-        &self.handle
+        &self.runtime.handle
     }
 
     /// Wraps `future` so that each poll (and its drop) runs inside this
-    /// runtime's context.
+    /// runtime's context; the runtime runs at least as long as the
+    /// wrapped future exists.
     pub fn wrap<F: Future>(&self, future: F) -> Bridged<F> {
         Bridged {
             inner: ManuallyDrop::new(future),
-            handle: self.handle.clone(),
+            runtime: self.runtime.clone(),
         }
     }
 }
 
-impl Drop for Bridge {
+impl Drop for Running {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(thread) = self.thread.take() {
-            // A panic on the bridge's thread is tokio's own (its tasks'
-            // panics are caught by their JoinHandles): nothing to add.
-            let _ = thread.join();
+            // The last holder may be on the runtime's own thread (a
+            // bridged future moved into a tokio task): it cannot join
+            // itself, and the thread ends after this task anyway.
+            if thread.thread().id() != std::thread::current().id() {
+                // A panic on the bridge's thread is tokio's own (its
+                // tasks' panics are caught by their JoinHandles).
+                let _ = thread.join();
+            }
         }
     }
 }
@@ -145,7 +162,7 @@ pub fn bridge<F: Future>(future: F) -> Bridged<F> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Bridged<F> {
     inner: ManuallyDrop<F>,
-    handle: Handle,
+    runtime: Arc<Running>,
 }
 
 impl<F: Future> Future for Bridged<F> {
@@ -155,7 +172,7 @@ impl<F: Future> Future for Bridged<F> {
         // SAFETY: structural pinning of `inner`: it is never moved out of a
         // pinned `Bridged` (only dropped in place, by `Drop`).
         let this = unsafe { self.get_unchecked_mut() };
-        let _entered = this.handle.enter();
+        let _entered = this.runtime.handle.enter();
         // SAFETY: as above; `this` is not moved.
         unsafe { Pin::new_unchecked(&mut *this.inner) }.poll(cx)
     }
@@ -165,7 +182,7 @@ impl<F> Drop for Bridged<F> {
     fn drop(&mut self) {
         // tokio resources deregister from their driver when dropped, which
         // wants the context too.
-        let _entered = self.handle.enter();
+        let _entered = self.runtime.handle.enter();
         // SAFETY: dropped once, here, in place; never used again.
         unsafe { ManuallyDrop::drop(&mut self.inner) }
     }
