@@ -227,7 +227,9 @@ impl HostDriver {
     }
 
     fn poll() -> Result<(Self, HostPlatform), SetupError> {
-        let driver = PollDriver::new().map_err(SetupError::Poll)?;
+        let mut driver = PollDriver::new().map_err(SetupError::Poll)?;
+        // File work that would block the loop goes to the blocking pool.
+        driver.offload_to(crate::blocking::offload);
         let platform = PollPlatform::new();
         platform.set_waker(driver.waker());
         Ok((HostDriver::Poll(driver), HostPlatform::Poll(platform)))

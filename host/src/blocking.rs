@@ -53,10 +53,12 @@ impl Pool {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn submit(&'static self, job: Job) -> io::Result<()> {
+    /// Queues `job` for a pool thread (starting one if none is idle and
+    /// there is room); gives it back, with why, if it cannot.
+    fn submit(&'static self, job: Job) -> Result<(), (Job, io::Error)> {
         let mut state = self.lock();
         if state.queue.len() >= MAX_QUEUED_BLOCKING_JOBS {
-            return Err(io::Error::new(
+            let why = io::Error::new(
                 io::ErrorKind::ResourceBusy,
                 format!(
                     "the blocking pool is full: {} jobs wait for its {} threads; \
@@ -64,7 +66,8 @@ impl Pool {
                     state.queue.len(),
                     state.threads
                 ),
-            ));
+            );
+            return Err((job, why));
         }
         state.queue.push_back(job);
         if state.idle > 0 || state.threads >= MAX_BLOCKING_THREADS {
@@ -82,11 +85,10 @@ impl Pool {
             state.threads -= 1;
             if state.threads == 0 {
                 // Nobody will run it: take it back and say why.
-                state.queue.pop_back();
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("no thread for blocking work: {e}"),
-                ));
+                if let Some(job) = state.queue.pop_back() {
+                    let why = io::Error::new(e.kind(), format!("no thread for blocking work: {e}"));
+                    return Err((job, why));
+                }
             }
         }
         Ok(())
@@ -153,19 +155,28 @@ where
         waker: None,
     }));
     let job_slot = slot.clone();
-    pool().submit(Box::new(move || {
-        let result = catch_unwind(AssertUnwindSafe(f)).map_err(|_| JoinError::Panicked);
-        let waker = {
-            let mut slot = job_slot.lock().unwrap_or_else(PoisonError::into_inner);
-            slot.result = Some(result);
-            slot.waker.take()
-        };
-        // Woken outside the lock: a waker's code never runs under it.
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }))?;
+    pool()
+        .submit(Box::new(move || {
+            let result = catch_unwind(AssertUnwindSafe(f)).map_err(|_| JoinError::Panicked);
+            let waker = {
+                let mut slot = job_slot.lock().unwrap_or_else(PoisonError::into_inner);
+                slot.result = Some(result);
+                slot.waker.take()
+            };
+            // Woken outside the lock: a waker's code never runs under it.
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }))
+        .map_err(|(_, why)| why)?;
     Ok(Blocking { slot })
+}
+
+/// Runs the readiness backend's file work on the pool
+/// ([`PollDriver::offload_to`](kasync_poll::PollDriver::offload_to)); a
+/// job the pool cannot take comes back, to run on the loop's thread.
+pub(crate) fn offload(job: kasync_poll::Job) -> Result<(), kasync_poll::Job> {
+    pool().submit(job).map_err(|(job, _)| job)
 }
 
 /// The future of [`spawn_blocking`]: the job's result.

@@ -76,6 +76,9 @@ pub struct DriverStats {
     pub completions: u64,
     /// Wake-ups from other threads.
     pub wakeups: u64,
+    /// File operations run on a thread pool instead of the loop's thread
+    /// (readiness backend with a pool set; io_uring: 0).
+    pub offloaded: u64,
 }
 
 /// The panic payload of a driver that cannot go on (its ring or poll

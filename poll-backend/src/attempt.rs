@@ -390,7 +390,7 @@ impl Attempt<'_> {
     }
 
     /// What kind of file `fd` is (asked once, then remembered).
-    fn kind(&mut self, fd: RawFd) -> Kind {
+    pub(crate) fn kind(&mut self, fd: RawFd) -> Kind {
         if let Some(kind) = self.fds.get(fd).and_then(|s| s.kind) {
             return kind;
         }

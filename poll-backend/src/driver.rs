@@ -17,7 +17,8 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::attempt::{Attempt, Outcome};
-use crate::fds::{Dir, Fds, Waiter, direction};
+use crate::fds::{Dir, Fds, Kind, Waiter, direction};
+use crate::offload::{Finished, Job, Runner, Serial, Work, offloaded};
 use crate::timers::Timers;
 
 /// The token of the cross-thread waker (descriptors use their number).
@@ -85,6 +86,13 @@ pub struct PollDriver {
     /// The operation the last push finished at once, and where its final
     /// completion is in `done` (for [`Driver::take_inline`]).
     inline: Option<(OpId, usize)>,
+    /// Where file work goes, and where its results come back, if set
+    /// ([`offload_to`](Self::offload_to)).
+    offload: Option<(Runner, Arc<Finished>)>,
+    /// The file operations handed to the pool.
+    serial: Serial,
+    /// Scratch for the results taken from the pool.
+    harvest: Vec<(OpId, i32)>,
 }
 
 impl PollDriver {
@@ -109,7 +117,89 @@ impl PollDriver {
             next_file: Cell::new(0),
             ready: RefCell::new(Vec::new()),
             inline: None,
+            offload: None,
+            serial: Serial::default(),
+            harvest: Vec::new(),
         })
+    }
+
+    /// Runs file work — reads and writes of regular files and block
+    /// devices, `open`, `fsync`, `statx` — through `run`, which starts
+    /// each job on another thread (a thread pool), instead of on the
+    /// loop's thread, where a slow disk (or opening a FIFO nobody writes
+    /// to) stalls every other operation. `run` gives a job back when it
+    /// cannot take it (a full pool): it then runs on the loop's thread.
+    /// Operations on one descriptor still run one at a time, in order;
+    /// see the [crate docs](crate).
+    ///
+    /// ```
+    /// let mut driver = kasync_poll::PollDriver::new()?;
+    /// // One thread per job: a real program gives a bounded pool.
+    /// driver.offload_to(|job| {
+    ///     std::thread::spawn(job);
+    ///     Ok(())
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn offload_to(&mut self, run: impl Fn(Job) -> Result<(), Job> + Send + 'static) {
+        let finished = Finished::new(Arc::clone(&self.waker));
+        self.offload = Some((Box::new(run), finished));
+    }
+
+    /// Hands `call` (operation `id`) to the pool if it is file work and a
+    /// pool is set: `true` if it did (its completion comes later).
+    fn try_offload(&mut self, id: OpId, call: Call) -> bool {
+        if self.offload.is_none() {
+            return false;
+        }
+        let mut attempt = Attempt {
+            fds: &mut self.fds,
+            stats: &mut self.stats,
+        };
+        let Some(order) = offloaded(&call, |fd| attempt.kind(fd) == Kind::File) else {
+            return false;
+        };
+        // Out of descriptors for the duplicate: on the loop, as before.
+        let Ok(work) = Work::new(id, call, order) else {
+            return false;
+        };
+        self.stats.offloaded += 1;
+        if let Some(work) = self.serial.admit(work, order) {
+            self.launch(work);
+        }
+        true
+    }
+
+    /// Starts `work` on the pool, or here if the pool is full.
+    fn launch(&mut self, work: Work) {
+        let Some((run, finished)) = &self.offload else {
+            return;
+        };
+        if let Err(job) = run(work.into_job(Arc::clone(finished))) {
+            job();
+        }
+    }
+
+    /// Queues the completions of the file work that finished on the pool,
+    /// and starts the operations that waited behind them.
+    fn harvest(&mut self) {
+        let Some((_, finished)) = &self.offload else {
+            return;
+        };
+        let mut results = std::mem::take(&mut self.harvest);
+        finished.take(&mut results);
+        for &(id, result) in &results {
+            let (opens, next) = self.serial.finished(id);
+            if opens && result >= 0 {
+                self.fds.reset(result);
+            }
+            self.done.push_back((id, Completion::new(result)));
+            if let Some(next) = next {
+                self.launch(next);
+            }
+        }
+        results.clear();
+        self.harvest = results;
     }
 
     /// The waker that ends this driver's wait from another thread (give
@@ -410,7 +500,12 @@ impl PollDriver {
 // A multishot operation's non-final completions carry `MORE` and only its
 // final one lacks it (`take_inline` gives only final ones). The driver
 // touches an operation's memory only in an attempt, and never after
-// queueing its final completion. `build` runs before anything is recorded.
+// queueing its final completion. File work handed to the pool
+// (`offload`) is recorded in `serial` instead; its memory is touched only
+// by the one job that runs it, and its final completion is queued only
+// once that job has reported (`harvest`), or, for one still waiting
+// behind another, by its cancel, which drops it unstarted. `build` runs
+// before anything is recorded.
 unsafe impl Driver for PollDriver {
     type Op = Call;
 
@@ -434,6 +529,9 @@ unsafe impl Driver for PollDriver {
         }
         if let Call::Close { fd } = call {
             crate::closing(fd);
+        }
+        if self.try_offload(id, call) {
+            return true;
         }
         let waiter = Waiter {
             id,
@@ -484,6 +582,14 @@ unsafe impl Driver for PollDriver {
     }
 
     fn push_cancel(&mut self, id: OpId) -> bool {
+        if self.serial.holds(id) {
+            // Waiting behind another on its descriptor: cancelled now.
+            // Running on the pool: it completes with its result.
+            if self.serial.cancel_waiting(id) {
+                self.done.push_back((id, Completion::new(-libc::ECANCELED)));
+            }
+            return true;
+        }
         let Some(&Some((placed, place))) = self.places.get(id.index() as usize) else {
             return true; // not waiting: it completes (or completed) anyway
         };
@@ -522,6 +628,7 @@ unsafe impl Driver for PollDriver {
     }
 
     fn reap(&mut self, mut sink: impl FnMut(OpId, Completion)) {
+        self.harvest();
         while let Some((id, completion)) = self.done.pop_front() {
             self.stats.completions += 1;
             sink(id, completion);
@@ -533,6 +640,7 @@ unsafe impl Driver for PollDriver {
             self.progress(fd, dir);
         }
         self.fail_stale();
+        self.harvest();
         let busy = !idle.is_idle() || !self.done.is_empty() || !self.again.is_empty();
         if busy {
             // A look at what became ready meanwhile, if anything can.
@@ -547,9 +655,11 @@ unsafe impl Driver for PollDriver {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        // File work on the pool ends this wait through the waker.
         self.poll_once(timeout);
         self.expire();
         self.fail_stale();
+        self.harvest();
     }
 }
 

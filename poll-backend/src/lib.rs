@@ -19,8 +19,12 @@
 //!   exactly once, in order per descriptor and direction; a cancelled
 //!   waiting operation completes with `-ECANCELED` and its memory is not
 //!   touched again;
-//! * regular files are always "ready": their reads, writes, `open`,
-//!   `close`, `fsync` and `statx` run inline on the loop's thread;
+//! * regular files are always "ready": their reads and writes, `open`,
+//!   `fsync` and `statx` run on a thread pool when the driver is given one
+//!   ([`PollDriver::offload_to`]; the host gives its `spawn_blocking`
+//!   pool), one at a time and in order per descriptor, and their results
+//!   come back through the cross-thread waker; without a pool (or with
+//!   it full) they run on the loop's thread, as does `close`;
 //! * multishot accepts and receives stay queued and complete once per
 //!   connection / arrival (flag [`MORE`](kasync_ops::flags::MORE)); a
 //!   receive takes its buffer from the same [`BufRing`](kasync_ops::BufRing)
@@ -51,16 +55,20 @@
 //!   blocking mode after `poll(2)` says they are ready, at most `PIPE_BUF`
 //!   bytes per write: a read can still block the loop if another reader
 //!   (another process or loop) takes the data in between.
-//! * File operations run on the loop's thread: a slow disk, or opening a
-//!   FIFO whose other end is not open yet, stalls the loop's other work.
+//! * Without a pool, file operations run on the loop's thread: a slow
+//!   disk, or opening a FIFO whose other end is not open yet, stalls the
+//!   loop's other work. With one, a file operation that is running cannot
+//!   be cancelled (as in the kernel): its cancel waits for its result.
 
 mod attempt;
 mod closes;
 mod driver;
 mod fds;
+mod offload;
 mod platform;
 mod timers;
 
 pub use closes::closing;
 pub use driver::PollDriver;
+pub use offload::Job;
 pub use platform::PollPlatform;

@@ -1,0 +1,153 @@
+//! The readiness backend's file work on the blocking pool: an `open` that
+//! blocks (a FIFO nobody writes to yet) leaves the loop running; writes
+//! to one file keep their order; file operations dropped while queued or
+//! running leave nothing behind.
+
+use std::ffi::CString;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use kasync_host::fs::File;
+use kasync_host::{Backend, Builder, Runtime};
+
+fn poll_runtime() -> Runtime {
+    Builder::new()
+        .backend(Backend::Poll)
+        .build()
+        .expect("the readiness backend starts everywhere")
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("kasync-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Opening a FIFO for reading blocks until a writer opens it. On the
+/// loop's thread that stalled every task — here a ticking task that would
+/// open the writer itself after 10 ticks. With the open on the pool, the
+/// ticker runs and opens it; a watchdog opens it after 20 s otherwise, so
+/// the test fails (it does not hang) if the loop is blocked.
+#[test]
+fn a_blocking_open_leaves_the_loop_running() {
+    let dir = temp_dir("fifo");
+    let fifo = dir.join("fifo");
+    let path = CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let opened_by_ticker = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let fifo = fifo.clone();
+        let opened_by_ticker = opened_by_ticker.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(20));
+            if !opened_by_ticker.load(Ordering::SeqCst) {
+                // Unblocks a stalled loop (ENXIO once the reader is gone).
+                let _ = std::fs::OpenOptions::new().write(true).open(&fifo);
+            }
+        })
+    };
+    let rt = poll_runtime();
+    let ticks = Rc::new(std::cell::Cell::new(0u32));
+    rt.block_on(async {
+        let ticker = {
+            let (ticks, fifo, opened_by_ticker) =
+                (ticks.clone(), fifo.clone(), opened_by_ticker.clone());
+            kasync_host::spawn(async move {
+                for _ in 0..10 {
+                    kasync_host::sleep(Duration::from_millis(2)).await;
+                    ticks.set(ticks.get() + 1);
+                }
+                opened_by_ticker.store(true, Ordering::SeqCst);
+                // The writer opens once the reader's open is waiting (it
+                // is, on a pool thread); on a thread of its own, as it
+                // blocks until then.
+                std::thread::spawn(move || {
+                    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+                    std::io::Write::write_all(&mut w, b"through the fifo").unwrap();
+                })
+            })
+            .unwrap()
+        };
+        let reader = File::open(&fifo).await.expect("the FIFO opens");
+        assert_eq!(ticks.get(), 10, "the loop ran while the open blocked");
+        let writer = ticker.await.unwrap();
+        writer.join().unwrap();
+        let (n, buf) = reader.read_at(Vec::with_capacity(64), 0).await;
+        assert_eq!(&buf[..n.unwrap()], b"through the fifo");
+    });
+    assert!(
+        opened_by_ticker.load(Ordering::SeqCst),
+        "the watchdog had to unblock the loop"
+    );
+    drop(watchdog); // detached: it finds the flag set and does nothing
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// 64 writes to the same place, pushed in order in one poll: on the pool
+/// they run one at a time per descriptor, so the last one pushed is what
+/// the file holds (side by side, any of them could be).
+#[test]
+fn writes_to_one_file_keep_their_order() {
+    let dir = temp_dir("order");
+    let path = dir.join("f");
+    let rt = poll_runtime();
+    rt.block_on(async {
+        let file = File::create(&path).await.unwrap();
+        let writes = (0..64u8).map(|i| file.write_all_at(vec![i; 4096], 0));
+        for (r, _) in join_all(writes).await {
+            r.unwrap();
+        }
+        file.sync_all().await.unwrap();
+        file.close().await.unwrap();
+    });
+    let written = std::fs::read(&path).unwrap();
+    assert_eq!(written.len(), 4096);
+    assert!(
+        written.iter().all(|&b| b == 63),
+        "first byte {}",
+        written[0]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Reads dropped after their first poll — one running on the pool, the
+/// others waiting behind it on the descriptor — then the file closed and
+/// its number reused: the runtime goes on, and the new file's contents
+/// are its own (the dropped reads ran on a duplicate of the old one).
+#[test]
+fn dropped_file_operations_leave_nothing_behind() {
+    let dir = temp_dir("drop");
+    let (old, new) = (dir.join("old"), dir.join("new"));
+    std::fs::write(&old, vec![1u8; 1 << 16]).unwrap();
+    let rt = poll_runtime();
+    rt.block_on(async {
+        let file = File::open(&old).await.unwrap();
+        {
+            let mut reads: Vec<_> = (0..32u64)
+                .map(|i| Box::pin(file.read_at(Vec::with_capacity(4096), i * 2048)))
+                .collect();
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            for read in &mut reads {
+                let _ = read.as_mut().poll(&mut cx);
+            }
+        } // dropped: cancelled where waiting, left to finish where running
+        file.close().await.unwrap();
+        let fresh = File::open_with(&new, libc::O_RDWR | libc::O_CREAT, 0o600)
+            .await
+            .unwrap();
+        fresh.write_all_at(vec![2u8; 8192], 0).await.0.unwrap();
+        let (n, buf) = fresh.read_at(Vec::with_capacity(8192), 0).await;
+        assert_eq!(n.unwrap(), 8192);
+        assert!(buf.iter().all(|&b| b == 2));
+        fresh.close().await.unwrap();
+    });
+    drop(rt); // waits for nothing that never completes
+    assert!(std::fs::read(&old).unwrap().iter().all(|&b| b == 1));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
