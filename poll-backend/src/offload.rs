@@ -135,7 +135,7 @@ impl Work {
 
 /// `call`'s system call, on `fd` (the duplicate) for descriptor calls.
 fn blocking_call(call: &Call, fd: RawFd) -> i32 {
-    // SAFETY (every call below): the pointers are the operation's buffers,
+    // SAFETY: for every call below, the pointers are the operation's buffers,
     // `iovec`s, paths and `statx` room, alive and unused by anyone else
     // until its final completion (see `Work`'s `Send`); lengths are the
     // operation's own.
