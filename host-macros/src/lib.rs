@@ -63,8 +63,7 @@ fn expand(args: TokenStream, item: TokenStream, test: bool) -> TokenStream {
             );
         }
     };
-    if let Some(TokenTree::Group(params)) = tokens.get(fn_at + 2)
-        && params.delimiter() == Delimiter::Parenthesis
+    if let Some(params) = parameters(&tokens[fn_at + 1..])
         && !params.stream().is_empty()
     {
         return error(
@@ -99,19 +98,42 @@ fn expand(args: TokenStream, item: TokenStream, test: bool) -> TokenStream {
     *tokens.last_mut().expect("the body is there") = TokenTree::Group(new_body);
     let mut out = TokenStream::new();
     if test {
-        // `#[test]` in front.
+        // `#[::core::prelude::v1::test]` in front: the built-in one, also
+        // where `kasync_host::test` itself was imported as `test`.
+        let mut path = Vec::new();
+        for segment in ["core", "prelude", "v1", "test"] {
+            path.push(TokenTree::Punct(Punct::new(':', Spacing::Joint)));
+            path.push(TokenTree::Punct(Punct::new(':', Spacing::Alone)));
+            path.push(TokenTree::Ident(Ident::new(segment, Span::call_site())));
+        }
         out.extend([
             TokenTree::Punct(Punct::new('#', Spacing::Alone)),
-            TokenTree::Group(Group::new(
-                Delimiter::Bracket,
-                [TokenTree::Ident(Ident::new("test", Span::call_site()))]
-                    .into_iter()
-                    .collect(),
-            )),
+            TokenTree::Group(Group::new(Delimiter::Bracket, path.into_iter().collect())),
         ]);
     }
     out.extend(tokens);
     out
+}
+
+/// The parameter list of a function whose tokens after `fn` are `after`:
+/// the first parenthesised group outside the generics' angle brackets
+/// (`fn name<F: Fn(u8) -> u8>(f: F)` has `(f: F)`).
+fn parameters(after: &[TokenTree]) -> Option<&Group> {
+    let mut depth = 0usize;
+    let mut arrow = false;
+    for token in after {
+        match token {
+            TokenTree::Punct(p) if p.as_char() == '<' => depth += 1,
+            // The `>` of `->` closes nothing.
+            TokenTree::Punct(p) if p.as_char() == '>' && !arrow => depth = depth.saturating_sub(1),
+            TokenTree::Group(g) if depth == 0 && g.delimiter() == Delimiter::Parenthesis => {
+                return Some(g);
+            }
+            _ => {}
+        }
+        arrow = matches!(token, TokenTree::Punct(p) if p.as_char() == '-' && p.spacing() == Spacing::Joint);
+    }
+    None
 }
 
 /// `compile_error!("message")` at `span`.

@@ -70,7 +70,10 @@ impl Pool {
             return Err((job, why));
         }
         state.queue.push_back(job);
-        if state.idle > 0 || state.threads >= MAX_BLOCKING_THREADS {
+        // An idle thread takes one job: with more queued than threads
+        // idle, another thread starts (up to the limit), so jobs that
+        // wait on each other, or a burst, never queue behind one thread.
+        if state.idle >= state.queue.len() || state.threads >= MAX_BLOCKING_THREADS {
             drop(state);
             self.work.notify_one();
             return Ok(());
@@ -99,7 +102,13 @@ impl Pool {
         loop {
             if let Some(job) = state.queue.pop_front() {
                 drop(state);
-                job();
+                // What a job does after the user's closure (storing the
+                // result, waking the task, dropping a result nobody
+                // awaits) runs user code too: a panic there must not take
+                // the thread — counted in `threads` — with it.
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
+                    drop_payload(payload);
+                }
                 state = self.lock();
                 continue;
             }
@@ -115,6 +124,14 @@ impl Pool {
                 return;
             }
         }
+    }
+}
+
+/// Drops a panic's payload, whose own `Drop` may panic: that second
+/// payload is leaked rather than let unwind further.
+fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
     }
 }
 
@@ -157,7 +174,10 @@ where
     let job_slot = slot.clone();
     pool()
         .submit(Box::new(move || {
-            let result = catch_unwind(AssertUnwindSafe(f)).map_err(|_| JoinError::Panicked);
+            let result = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+                drop_payload(payload);
+                JoinError::Panicked
+            });
             let waker = {
                 let mut slot = job_slot.lock().unwrap_or_else(PoisonError::into_inner);
                 slot.result = Some(result);

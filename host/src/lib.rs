@@ -153,6 +153,11 @@ pub use task_set::JoinSet;
 /// async fn main(port: u16) {}
 /// ```
 ///
+/// ```compile_fail
+/// #[kasync_host::main] // error: functions take no parameters
+/// async fn entry<F: Fn(u8) -> u8>(f: F) {}
+/// ```
+///
 /// # Panics
 /// If the runtime cannot be set up (the message says why).
 pub use kasync_host_macros::main;

@@ -169,7 +169,8 @@ impl Child {
         }
     }
 
-    /// Sends it `SIGKILL` (an error if it was already waited for).
+    /// Sends it `SIGKILL`. As with std's `Child::kill`, a child that has
+    /// exited already (waited for or not) is not an error: `Ok(())`.
     pub fn kill(&mut self) -> io::Result<()> {
         self.child.kill()
     }

@@ -63,6 +63,14 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     }
 }
 
+/// `duration` from now, or about 30 years from now if the clock cannot
+/// count that far (`Duration::MAX`: "never", as tokio takes it too).
+fn after(duration: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(duration)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
+}
+
 /// A sleep on `io`'s timers ending at `deadline`.
 fn filed_at(io: Io, deadline: Instant) -> kasync::time::Sleep<'static, MonotonicClock> {
     let timers = io.timers();
@@ -106,7 +114,7 @@ impl Sleep {
     fn bound(self: Pin<&mut Self>) -> Pin<&mut kasync::time::Sleep<'static, MonotonicClock>> {
         let mut state = self.state();
         let deadline = match &*state {
-            State::After(d) => Some(Instant::now() + *d),
+            State::After(d) => Some(after(*d)),
             State::At(at) => Some(*at),
             State::Filed(_) => None,
         };
@@ -127,7 +135,7 @@ impl Sleep {
     /// when it would if polled now.
     pub fn deadline(&self) -> Instant {
         match &self.state {
-            State::After(d) => Instant::now() + *d,
+            State::After(d) => after(*d),
             State::At(at) => *at,
             State::Filed(inner) => inner.timers().clock().instant_at(inner.deadline()),
         }

@@ -39,3 +39,14 @@ async fn the_body_is_an_async_move_block() {
         .unwrap();
     assert_eq!(len, 5);
 }
+
+/// `kasync_host::test` imported under the name `test`: the attribute it
+/// puts in front is the built-in `#[test]`, not itself again.
+mod imported {
+    use kasync_host::test;
+
+    #[test]
+    async fn the_imported_attribute_runs_the_test() {
+        kasync_host::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}

@@ -1,7 +1,8 @@
 //! The readiness backend's file work on the blocking pool: an `open` that
 //! blocks (a FIFO nobody writes to yet) leaves the loop running; writes
 //! to one file keep their order; file operations dropped while queued or
-//! running leave nothing behind.
+//! running leave nothing behind; a cancelled `open` that still blocks
+//! does not hold its runtime's drop.
 
 use std::ffi::CString;
 use std::rc::Rc;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use kasync_host::fs::File;
+use kasync_host::time::timeout;
 use kasync_host::{Backend, Builder, Runtime};
 
 fn poll_runtime() -> Runtime {
@@ -149,5 +151,62 @@ fn dropped_file_operations_leave_nothing_behind() {
     });
     drop(rt); // waits for nothing that never completes
     assert!(std::fs::read(&old).unwrap().iter().all(|&b| b == 1));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn mkfifo(path: &std::path::Path) {
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+/// A FIFO `open` that times out (nobody writes) is cancelled at once,
+/// although its thread still blocks: dropping the runtime does not wait
+/// for it. (It waited until a writer came, forever if none did.)
+#[test]
+fn a_cancelled_blocking_open_does_not_hold_the_runtime() {
+    let dir = temp_dir("fifo-drop");
+    let fifo = dir.join("fifo");
+    mkfifo(&fifo);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        let rt = poll_runtime();
+        let r = rt.block_on(timeout(Duration::from_millis(50), File::open(&path)));
+        drop(rt);
+        let _ = tx.send(r.is_err());
+    });
+    let outcome = rx.recv_timeout(Duration::from_secs(20));
+    // Unblock the pool thread (and, had it hung, the runtime's drop); the
+    // descriptor its open returns then is closed, as nobody awaits it.
+    let writer = std::fs::OpenOptions::new().write(true).open(&fifo);
+    assert_eq!(
+        outcome,
+        Ok(true),
+        "the runtime's drop waited for a cancelled open"
+    );
+    drop(writer);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Writes at the current position, pushed in order, land in order.
+#[test]
+fn writes_at_the_current_position_keep_their_order() {
+    let dir = temp_dir("append");
+    let path = dir.join("f");
+    poll_runtime().block_on(async {
+        let file = File::create(&path).await.unwrap();
+        let writes = (0..300u16).map(|i| file.write_all_at(i.to_be_bytes().to_vec(), u64::MAX));
+        for (r, _) in join_all(writes).await {
+            r.unwrap();
+        }
+        file.close().await.unwrap();
+    });
+    let data = std::fs::read(&path).unwrap();
+    let seq: Vec<u16> = data
+        .chunks(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect();
+    assert_eq!(seq, (0..300).collect::<Vec<_>>());
     std::fs::remove_dir_all(&dir).unwrap();
 }

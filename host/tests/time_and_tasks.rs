@@ -168,3 +168,33 @@ fn joinset_edges() {
         kasync_host::sleep(Duration::from_millis(5)).await;
     });
 }
+
+/// `Duration::MAX` means "never", made outside a runtime or inside, for a
+/// sleep, its deadline, its `Debug` and a timeout (made outside, it
+/// panicked with an `Instant` overflow).
+#[test]
+fn sleeps_of_duration_max_never_end() {
+    use futures_util::future::{Either, select};
+    use std::pin::pin;
+
+    let outside = kasync_host::sleep(Duration::MAX);
+    assert!(outside.deadline() > Instant::now() + Duration::from_secs(365 * 86_400));
+    assert!(format!("{outside:?}").contains("elapsed: false"));
+    Runtime::new().unwrap().block_on(async {
+        let short = kasync_host::sleep(Duration::from_millis(5));
+        assert!(matches!(
+            select(pin!(outside), pin!(short)).await,
+            Either::Right(_)
+        ));
+        let inside = kasync_host::sleep(Duration::MAX);
+        let short = kasync_host::sleep(Duration::from_millis(5));
+        assert!(matches!(
+            select(pin!(inside), pin!(short)).await,
+            Either::Right(_)
+        ));
+        assert_eq!(
+            kasync_host::time::timeout(Duration::MAX, async { 1 }).await,
+            Ok(1)
+        );
+    });
+}

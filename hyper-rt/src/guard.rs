@@ -11,19 +11,53 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use http_body::Body;
-use http_body_util::{Either, Empty};
+use http_body::{Body, Frame, SizeHint};
 use hyper::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 
 /// Where failed connections and panicking services are reported.
 pub(crate) type Report = Rc<dyn Fn(SocketAddr, &(dyn StdError + Send + Sync + 'static))>;
 
+/// An error of a service or a body, as hyper takes it.
+pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// Reports `error` through `report`, which is user code: a panic in it is
+/// said on stderr and goes no further (the connection goes on).
+pub(crate) fn report_safely(
+    report: &Report,
+    peer: SocketAddr,
+    error: &(dyn StdError + Send + Sync + 'static),
+) {
+    if catch_unwind(AssertUnwindSafe(|| report(peer, error))).is_err() {
+        eprintln!(
+            "kasync-hyper: on_connection_error panicked while reporting \"{error}\" \
+             (connection from {peer})"
+        );
+    }
+}
+
+/// `true` if `error` or one of its sources is a [`ServicePanic`] (which
+/// was reported when it was caught).
+pub(crate) fn is_service_panic(error: &(dyn StdError + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.is::<ServicePanic>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
 /// What [`Serve::on_connection_error`](crate::Serve::on_connection_error)
 /// is given when the service panicked while serving a request: the
 /// request got a `500 Internal Server Error` with an empty body, and the
 /// connection goes on serving (a clone of the service serves the next
-/// request; the panicked call's state is dropped).
+/// request; the panicked call's state is dropped). A response body that
+/// panics while it is sent ends that response with an error (the
+/// connection closes over HTTP/1, the stream is reset over HTTP/2); a
+/// service whose `Clone` panics loses the one connection it was cloned
+/// for.
 ///
 /// Downcast the reported error to tell it from I/O and protocol errors:
 ///
@@ -40,7 +74,7 @@ pub struct ServicePanic {
 }
 
 impl ServicePanic {
-    fn new(payload: &(dyn Any + Send)) -> Self {
+    pub(crate) fn new(payload: &(dyn Any + Send)) -> Self {
         let message = if let Some(s) = payload.downcast_ref::<&str>() {
             (*s).to_owned()
         } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -70,9 +104,61 @@ impl fmt::Display for ServicePanic {
 
 impl StdError for ServicePanic {}
 
-/// The body of a guarded service's responses: the service's own, or the
-/// empty body of a `500` that replaced a panic.
-pub(crate) type GuardedBody<B> = Either<B, Empty<<B as Body>::Data>>;
+pin_project! {
+    /// The body of a guarded service's responses: the service's own —
+    /// whose panics end it with a [`ServicePanic`] error, reported — or
+    /// the empty body of a `500` that replaced a panic.
+    #[project = BodyProj]
+    pub(crate) enum GuardedBody<B> {
+        Service { #[pin] body: B, peer: SocketAddr, report: Report },
+        Empty,
+    }
+}
+
+impl<B> Body for GuardedBody<B>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Data = B::Data;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, BoxError>>> {
+        let panic = match self.as_mut().project() {
+            BodyProj::Service { body, peer, report } => {
+                match catch_unwind(AssertUnwindSafe(|| body.poll_frame(cx))) {
+                    Ok(poll) => return poll.map(|frame| frame.map(|r| r.map_err(Into::into))),
+                    Err(payload) => {
+                        let panic = ServicePanic::new(&*payload);
+                        report_safely(report, *peer, &panic);
+                        panic
+                    }
+                }
+            }
+            BodyProj::Empty => return Poll::Ready(None),
+        };
+        // A body that panicked is never polled again.
+        self.set(GuardedBody::Empty);
+        Poll::Ready(Some(Err(Box::new(panic))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            GuardedBody::Service { body, .. } => body.is_end_stream(),
+            GuardedBody::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            GuardedBody::Service { body, .. } => body.size_hint(),
+            GuardedBody::Empty => SizeHint::with_exact(0),
+        }
+    }
+}
 
 /// A hyper service `S` whose panics — in `call` or while its future is
 /// polled — become `500` responses, reported once through `report`.
@@ -136,8 +222,8 @@ pin_project! {
 }
 
 /// The response that replaces a panic.
-fn internal_error<B: Body>() -> Response<GuardedBody<B>> {
-    let mut response = Response::new(Either::Right(Empty::new()));
+fn internal_error<B>() -> Response<GuardedBody<B>> {
+    let mut response = Response::new(GuardedBody::Empty);
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     response
 }
@@ -154,7 +240,15 @@ where
         let panic = match this.state.as_mut().project() {
             StateProj::Running { future } => {
                 match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-                    Ok(poll) => return poll.map_ok(|r| r.map(Either::Left)),
+                    Ok(poll) => {
+                        return poll.map_ok(|r| {
+                            r.map(|body| GuardedBody::Service {
+                                body,
+                                peer: *this.peer,
+                                report: this.report.clone(),
+                            })
+                        });
+                    }
                     Err(payload) => ServicePanic::new(&*payload),
                 }
             }
@@ -164,7 +258,7 @@ where
         };
         // A future that panicked is never polled again.
         this.state.set(State::Panicked { panic: None });
-        (this.report)(*this.peer, &panic);
+        report_safely(this.report, *this.peer, &panic);
         Poll::Ready(Ok(internal_error()))
     }
 }

@@ -7,6 +7,7 @@ use std::fmt;
 use std::future::{Future, IntoFuture, Pending, pending, poll_fn};
 use std::io;
 use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
@@ -23,7 +24,7 @@ use hyper_util::service::TowerToHyperService;
 use kasync::sync::Semaphore;
 use kasync_host::net::TcpListener;
 
-use crate::guard::{Guarded, Report};
+use crate::guard::{Guarded, Report, ServicePanic, is_service_panic, report_safely};
 use crate::io::Preface;
 use crate::{Executor, Io, Timer};
 
@@ -93,9 +94,16 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// wrapped by `tower::service_fn`); each connection is a kasync task with
 /// its own clone. A connection that fails is reported
 /// ([`on_connection_error`](Serve::on_connection_error); stderr by
-/// default) and never stops the server; accept errors are reported and,
-/// when waiting can fix them (out of descriptors or memory), retried after
-/// a pause.
+/// default) and never stops the server; a service that panics answers
+/// `500` and is reported too; accept errors are reported and, when
+/// waiting can fix them (out of descriptors or memory), retried after a
+/// pause.
+///
+/// Hostile peers are bounded: one that sends nothing is closed after the
+/// [handshake timeout](Serve::handshake_timeout), an idle HTTP/1
+/// connection after hyper's header-read timeout (both 30 s by default),
+/// and a shutdown waits at most its
+/// [timeout](Serve::shutdown_timeout) for peers that never read.
 ///
 /// Await the returned [`Serve`] (it is `IntoFuture`) inside
 /// [`Runtime::block_on`](kasync_host::Runtime::block_on).
@@ -197,7 +205,9 @@ impl<S, G> Serve<S, G> {
     /// the server stops accepting — new connections wait in the kernel's
     /// backlog — until one closes. Unlimited by default, where the
     /// descriptor limit and [`Builder::max_tasks`](kasync_host::Builder::max_tasks)
-    /// bound it.
+    /// bound it. A connection upgraded (to a WebSocket, say) leaves hyper
+    /// and is counted no more: it is the upgrade handler's own task, and a
+    /// shutdown does not wait for it.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max.max(1);
         self
@@ -220,7 +230,9 @@ impl<S, G> Serve<S, G> {
     /// header-read timeout (30 s by default) also ends idle keep-alive
     /// connections; an HTTP/2 connection stays open while its peer keeps
     /// it (set `http2().keep_alive_interval` through
-    /// [`configure`](Serve::configure) to find dead ones).
+    /// [`configure`](Serve::configure) to find dead ones). A zero timeout
+    /// closes every connection whose first bytes are not there at once:
+    /// use it only to refuse everybody.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
@@ -246,7 +258,9 @@ impl<S, G> Serve<S, G> {
     /// through `.http2()`; `http1_only`/`http2_only` are not available
     /// here, as they take the builder by value). kasync's [`Timer`] is set
     /// for both already, so header-read timeouts and HTTP/2 keep-alive
-    /// work.
+    /// work. A shorter `header_read_timeout` wants a
+    /// [`handshake_timeout`](Serve::handshake_timeout) as short: it bounds
+    /// the bytes before hyper's timeout starts.
     ///
     /// ```
     /// # let listener = || kasync_host::net::TcpListener::bind("127.0.0.1:0");
@@ -429,7 +443,14 @@ impl<S: HttpService, G: Future<Output = ()>> Serve<S, G> {
             let counted = Counted::new(&open);
             let watcher = graceful.watcher();
             let builder = builder.clone();
-            let service = service.clone();
+            // User code: a `Clone` that panics loses this connection only.
+            let service = match catch_unwind(AssertUnwindSafe(|| service.clone())) {
+                Ok(service) => service,
+                Err(payload) => {
+                    report_safely(&on_error, peer, &ServicePanic::new(&*payload));
+                    continue;
+                }
+            };
             let on_error = on_error.clone();
             let stop = stop.clone();
             let connection = async move {
@@ -447,9 +468,10 @@ impl<S: HttpService, G: Future<Output = ()>> Serve<S, G> {
                 match first {
                     Some(Ok(Ok(Preface::Known))) => {}
                     Some(Ok(Ok(Preface::Closed))) | None => return,
-                    Some(Ok(Err(e))) => return on_error(peer, &e),
+                    Some(Ok(Err(e))) => return report_safely(&on_error, peer, &e),
                     Some(Err(_elapsed)) => {
-                        return on_error(peer, &handshake_timed_out(handshake_timeout));
+                        let e = handshake_timed_out(handshake_timeout);
+                        return report_safely(&on_error, peer, &e);
                     }
                 }
                 let service =
@@ -459,7 +481,10 @@ impl<S: HttpService, G: Future<Output = ()>> Serve<S, G> {
                 if let Either::Left((Err(e), _)) =
                     select(pin!(conn), pin!(stop.forced.acquire(1))).await
                 {
-                    on_error(peer, &*e);
+                    // A panic was reported where it was caught.
+                    if !is_service_panic(&*e) {
+                        report_safely(&on_error, peer, &*e);
+                    }
                 }
             };
             if let Err(e) = kasync_host::spawn_when_free(connection).await {

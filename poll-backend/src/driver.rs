@@ -18,7 +18,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::attempt::{Attempt, Outcome};
 use crate::fds::{Dir, Fds, Kind, Waiter, direction};
-use crate::offload::{Finished, Job, Runner, Serial, Work, offloaded};
+use crate::offload::{Cancelled, Finished, Job, Runner, Serial, Work, close_opened, offloaded};
 use crate::timers::Timers;
 
 /// The token of the cross-thread waker (descriptors use their number).
@@ -92,7 +92,7 @@ pub struct PollDriver {
     /// The file operations handed to the pool.
     serial: Serial,
     /// Scratch for the results taken from the pool.
-    harvest: Vec<(OpId, i32)>,
+    harvest: Vec<(OpId, i32, bool)>,
 }
 
 impl PollDriver {
@@ -159,14 +159,14 @@ impl PollDriver {
         let Some(order) = offloaded(&call, |fd| attempt.kind(fd) == Kind::File) else {
             return false;
         };
-        // Out of descriptors for the duplicate: on the loop, as before.
-        let Ok(work) = Work::new(id, call, order) else {
-            return false;
-        };
-        self.stats.offloaded += 1;
-        if let Some(work) = self.serial.admit(work, order) {
-            self.launch(work);
+        match self.serial.admit(id, call, order) {
+            Ok(Some(work)) => self.launch(work),
+            Ok(None) => {}
+            // Out of descriptors for the duplicate (nothing queued on this
+            // descriptor's line): on the loop, as without a pool.
+            Err(_) => return false,
         }
+        self.stats.offloaded += 1;
         true
     }
 
@@ -188,13 +188,20 @@ impl PollDriver {
         };
         let mut results = std::mem::take(&mut self.harvest);
         finished.take(&mut results);
-        for &(id, result) in &results {
-            let (opens, next) = self.serial.finished(id);
-            if opens && result >= 0 {
-                self.fds.reset(result);
+        for &(id, result, _) in &results {
+            let outcome = self.serial.finished(id);
+            if outcome.abandoned {
+                // Completed by its cancel already.
+                if outcome.opens && result >= 0 {
+                    close_opened(result);
+                }
+            } else {
+                if outcome.opens && result >= 0 {
+                    self.fds.reset(result);
+                }
+                self.done.push_back((id, Completion::new(result)));
             }
-            self.done.push_back((id, Completion::new(result)));
-            if let Some(next) = next {
+            if let Some(next) = outcome.next {
                 self.launch(next);
             }
         }
@@ -582,13 +589,15 @@ unsafe impl Driver for PollDriver {
     }
 
     fn push_cancel(&mut self, id: OpId) -> bool {
-        if self.serial.holds(id) {
-            // Waiting behind another on its descriptor: cancelled now.
-            // Running on the pool: it completes with its result.
-            if self.serial.cancel_waiting(id) {
+        match self.serial.cancel(id) {
+            Cancelled::NotHere => {}
+            Cancelled::Now => {
                 self.done.push_back((id, Completion::new(-libc::ECANCELED)));
+                return true;
             }
-            return true;
+            // Running on the operation's memory: it completes with its
+            // result.
+            Cancelled::Later => return true,
         }
         let Some(&Some((placed, place))) = self.places.get(id.index() as usize) else {
             return true; // not waiting: it completes (or completed) anyway
@@ -660,6 +669,16 @@ unsafe impl Driver for PollDriver {
         self.expire();
         self.fail_stale();
         self.harvest();
+    }
+}
+
+impl Drop for PollDriver {
+    fn drop(&mut self) {
+        // Operations abandoned on the pool (an `open` that still blocks)
+        // report to nobody from now on.
+        if let Some((_, finished)) = &self.offload {
+            finished.close();
+        }
     }
 }
 

@@ -9,22 +9,28 @@
 //!   order they were pushed (a write at the current position must not
 //!   overtake the one before it); different descriptors, and path
 //!   operations, run side by side.
-//! * **Descriptor numbers.** Each operation runs on a duplicate of its
-//!   descriptor, made when it is pushed — as io_uring holds a reference to
-//!   the file — so closing the original while the operation is queued or
-//!   running cannot send it to another file that got the same number.
+//! * **Descriptor numbers.** The operations on a descriptor run on one
+//!   duplicate of it, made when the first of them is pushed — as io_uring
+//!   holds a reference to the file — so closing the original while they
+//!   are queued or running cannot send them to another file that got the
+//!   same number; an operation pushed after the number was closed (and
+//!   reused) starts a line of its own.
 //! * **Memory.** The call's pointers point into the operation, which the
 //!   reactor keeps in place until its final completion; the driver queues
 //!   that only after the thread has finished with them.
-//! * **Cancel.** A queued operation is cancelled at once; a running one
-//!   cannot be (as a file read in the kernel), and completes with its
-//!   result.
+//! * **Cancel.** A queued operation is cancelled at once, and so is a
+//!   running `open` (it runs on its own copy of the path; a descriptor it
+//!   opens after all is closed) or `fsync`: an `open` that blocks (a FIFO
+//!   nobody writes to) cannot hold its runtime's shutdown. A running read,
+//!   write or `statx` uses the operation's memory and cannot be cancelled
+//!   (as a file read in the kernel): it completes with its result.
 //! * **A full pool** gives the job back: it then runs on the loop's thread,
 //!   as without a pool.
 
 use std::collections::{HashMap, VecDeque};
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::sync::{Arc, Mutex};
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use kasync::io::OpId;
 use kasync_ops::Call;
@@ -37,95 +43,130 @@ pub type Job = Box<dyn FnOnce() + Send>;
 /// cannot (a full pool).
 pub(crate) type Runner = Box<dyn Fn(Job) -> Result<(), Job> + Send>;
 
+/// A result a pool thread hands back: the operation, its result, whether
+/// it opened a descriptor.
+type Report = (OpId, i32, bool);
+
 /// Results the pool's threads hand back to the loop.
 pub(crate) struct Finished {
-    results: Mutex<Vec<(OpId, i32)>>,
+    state: Mutex<FinishedState>,
     waker: Arc<Waker>,
+}
+
+#[derive(Default)]
+struct FinishedState {
+    results: Vec<Report>,
+    /// The driver is gone: late results are dropped here (descriptors
+    /// opened for nobody closed).
+    closed: bool,
+}
+
+/// Closes a descriptor an abandoned `open` made.
+pub(crate) fn close_opened(fd: i32) {
+    // SAFETY: `fd` was opened by an operation nobody awaits any more: it
+    // is ours alone.
+    drop(unsafe { OwnedFd::from_raw_fd(fd) });
 }
 
 impl Finished {
     pub(crate) fn new(waker: Arc<Waker>) -> Arc<Self> {
         Arc::new(Self {
-            results: Mutex::new(Vec::new()),
+            state: Mutex::new(FinishedState::default()),
             waker,
         })
     }
 
+    fn lock(&self) -> MutexGuard<'_, FinishedState> {
+        // A poisoned lock only means a thread panicked while pushing: the
+        // vector itself is whole.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Called on a pool thread: `id` finished with `result`.
-    fn report(&self, id: OpId, result: i32) {
-        // A poisoned lock only means another job panicked while pushing:
-        // the vector itself is whole.
-        self.results
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((id, result));
+    fn report(&self, id: OpId, result: i32, opens: bool) {
+        let mut state = self.lock();
+        if state.closed {
+            drop(state);
+            if opens && result >= 0 {
+                close_opened(result);
+            }
+            return;
+        }
+        state.results.push((id, result, opens));
+        drop(state);
         // A failed wake leaves the result for the next turn of the loop.
         let _ = self.waker.wake();
     }
 
     /// Takes the results reported so far (on the loop's thread).
-    pub(crate) fn take(&self, into: &mut Vec<(OpId, i32)>) {
-        let mut results = self.results.lock().unwrap_or_else(|p| p.into_inner());
-        into.append(&mut results);
+    pub(crate) fn take(&self, into: &mut Vec<Report>) {
+        into.append(&mut self.lock().results);
+    }
+
+    /// The driver is going: results from now on are dropped, and so are
+    /// those not taken yet (only abandoned operations can have any).
+    pub(crate) fn close(&self) {
+        let late = {
+            let mut state = self.lock();
+            state.closed = true;
+            std::mem::take(&mut state.results)
+        };
+        for (_, result, opens) in late {
+            if opens && result >= 0 {
+                close_opened(result);
+            }
+        }
     }
 }
 
-/// A call and the duplicate descriptor it runs on, ready for a thread.
+/// A call, the descriptor it runs on and the memory it owns, ready for a
+/// thread.
 pub(crate) struct Work {
     id: OpId,
     call: Call,
-    /// The call's own descriptor (a duplicate), `None` for path calls.
-    fd: Option<OwnedFd>,
+    /// The duplicate descriptor of the call's line, `None` for path calls.
+    fd: Option<Arc<OwnedFd>>,
+    /// An `open`'s own copy of its path (the operation's may go with a
+    /// cancel while the call still runs).
+    path: Option<CString>,
 }
 
 // SAFETY: `call`'s pointers point into the operation `id`, which the
 // reactor keeps in place and touches no more until its final completion;
 // the driver queues that completion only after the job that owns this
-// `Work` reported (see the module's docs), so the memory is used by one
-// thread at a time. The rest (`OpId`, an owned descriptor) is `Send`.
+// `Work` reported — except for an `open` (which reads its own `path`
+// copy, never the operation's) and an `fsync` (no memory), which may be
+// completed earlier by a cancel — so the memory is used by one thread at
+// a time. The rest (`OpId`, descriptors, a `CString`) is `Send`.
 unsafe impl Send for Work {}
 
 impl Work {
-    /// `call` (operation `id`) with a duplicate of `fd`, if it has one;
-    /// `Err(errno)` if the duplicate cannot be made (out of descriptors).
-    pub(crate) fn new(id: OpId, call: Call, fd: Option<RawFd>) -> Result<Self, i32> {
-        let fd = match fd {
-            None => None,
-            Some(fd) => {
-                // SAFETY: a plain `fcntl` on a descriptor number; the new
-                // descriptor is ours alone.
-                let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-                if dup < 0 {
-                    return Err(std::io::Error::last_os_error()
-                        .raw_os_error()
-                        .unwrap_or(libc::EMFILE));
-                }
-                // SAFETY: `dup` was just made and is owned by nobody else.
-                Some(unsafe { OwnedFd::from_raw_fd(dup) })
-            }
-        };
-        Ok(Self { id, call, fd })
-    }
-
     pub(crate) fn id(&self) -> OpId {
         self.id
+    }
+
+    /// `true` for a call that may be completed (cancelled) while it runs:
+    /// it uses none of the operation's memory.
+    fn cancellable(&self) -> bool {
+        matches!(self.call, Call::OpenAt { .. } | Call::Fsync { .. })
     }
 
     /// The job that runs the call and reports its result to `finished`.
     pub(crate) fn into_job(self, finished: Arc<Finished>) -> Job {
         Box::new(move || {
             let result = self.run();
-            finished.report(self.id, result);
-            // The duplicate closes here, after the call.
+            let opens = matches!(self.call, Call::OpenAt { .. });
+            finished.report(self.id, result, opens);
+            // The line's duplicate closes with its last user, after the
+            // call.
         })
     }
 
     /// Makes the call, blocking as long as it takes (again after `EINTR`).
     fn run(&self) -> i32 {
-        use std::os::fd::AsRawFd;
-        let fd = self.fd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
+        let fd = self.fd.as_deref().map_or(-1, AsRawFd::as_raw_fd);
         loop {
-            let result = blocking_call(&self.call, fd);
+            let result = blocking_call(&self.call, fd, self.path.as_deref());
             if result != -libc::EINTR {
                 return result;
             }
@@ -133,12 +174,13 @@ impl Work {
     }
 }
 
-/// `call`'s system call, on `fd` (the duplicate) for descriptor calls.
-fn blocking_call(call: &Call, fd: RawFd) -> i32 {
+/// `call`'s system call, on `fd` (the line's duplicate) for descriptor
+/// calls, with `path` (its own copy) for an `open`.
+fn blocking_call(call: &Call, fd: RawFd, path: Option<&CStr>) -> i32 {
     // SAFETY: for every call below, the pointers are the operation's buffers,
     // `iovec`s, paths and `statx` room, alive and unused by anyone else
-    // until its final completion (see `Work`'s `Send`); lengths are the
-    // operation's own.
+    // until its final completion (see `Work`'s `Send`); an `open` reads
+    // its own copy of the path; lengths are the operation's own.
     let ret: isize = unsafe {
         match *call {
             Call::Read {
@@ -183,9 +225,10 @@ fn blocking_call(call: &Call, fd: RawFd) -> i32 {
                     at => libc::pwritev(fd, iovecs, count, at as libc::off_t),
                 }
             }
-            Call::OpenAt { path, flags, mode } => {
-                libc::openat(libc::AT_FDCWD, path, flags, mode) as isize
-            }
+            Call::OpenAt { flags, mode, .. } => match path {
+                Some(path) => libc::openat(libc::AT_FDCWD, path.as_ptr(), flags, mode) as isize,
+                None => return -libc::EINVAL,
+            },
             Call::Fsync { .. } => libc::fsync(fd) as isize,
             #[cfg(target_os = "linux")]
             Call::Statx { path, buf, mask } => {
@@ -224,75 +267,202 @@ pub(crate) fn offloaded(call: &Call, is_file: impl FnOnce(RawFd) -> bool) -> Opt
     }
 }
 
+/// A line of operations on one descriptor: they run one at a time, in
+/// order, on one duplicate of it.
+struct Line {
+    fd: Arc<OwnedFd>,
+    waiting: VecDeque<Work>,
+}
+
+/// Which line an operation is on: its descriptor's number and how often
+/// that number had been closed when the line began
+/// ([`closes::count`](crate::closes)).
+type LineKey = (RawFd, u32);
+
+/// What the driver keeps of an operation handed to the pool.
+#[derive(Clone, Copy)]
+struct Handed {
+    line: Option<LineKey>,
+    opens: bool,
+    /// Completed by a cancel while it ran: its result is dropped.
+    abandoned: bool,
+}
+
+/// What came of an operation the pool finished.
+pub(crate) struct Outcome {
+    /// It opened a descriptor (the result).
+    pub(crate) opens: bool,
+    /// It was completed by a cancel already: drop the result (closing a
+    /// descriptor it opened).
+    pub(crate) abandoned: bool,
+    /// The next operation on its line, to start now.
+    pub(crate) next: Option<Work>,
+}
+
+/// What [`Serial::cancel`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cancelled {
+    /// Not handed to the pool: the caller's to cancel.
+    NotHere,
+    /// Cancelled now (not started, or running but using none of the
+    /// operation's memory): complete it with `-ECANCELED`.
+    Now,
+    /// Running on the operation's memory: it completes with its result.
+    Later,
+}
+
 /// The operations handed to the pool, one at a time per descriptor.
 #[derive(Default)]
 pub(crate) struct Serial {
-    /// Per descriptor with one running: those waiting behind it.
-    lines: HashMap<RawFd, VecDeque<Work>>,
-    /// Which descriptor each running or waiting operation is ordered on
-    /// (`None`: a path call), and whether it opens a descriptor, by
-    /// operation.
-    of: HashMap<OpId, (Option<RawFd>, bool)>,
+    lines: HashMap<LineKey, Line>,
+    handed: HashMap<OpId, Handed>,
+    /// Cancellable operations running (not waiting in a line), by id.
+    running: HashMap<OpId, bool>,
 }
 
 impl Serial {
-    /// Takes `work` (ordered on `fd`): `Some` to start now, `None` if it
-    /// waits behind another on the same descriptor.
-    pub(crate) fn admit(&mut self, work: Work, fd: Option<RawFd>) -> Option<Work> {
-        let opens = matches!(work.call, Call::OpenAt { .. });
-        self.of.insert(work.id(), (fd, opens));
+    /// Takes `call` (operation `id`), ordered on descriptor `fd` (`None`:
+    /// a path call): `Ok(Some(work))` to start now, `Ok(None)` if it waits
+    /// behind another on its line, `Err(errno)` if no duplicate of `fd`
+    /// can be made (out of descriptors; nothing is queued then).
+    pub(crate) fn admit(
+        &mut self,
+        id: OpId,
+        call: Call,
+        fd: Option<RawFd>,
+    ) -> Result<Option<Work>, i32> {
+        let path = match call {
+            // SAFETY: an `open`'s path is NUL-terminated and alive until
+            // its completion, which has not happened: it is being pushed.
+            Call::OpenAt { path, .. } => Some(unsafe { CStr::from_ptr(path) }.to_owned()),
+            _ => None,
+        };
+        let opens = path.is_some();
         let Some(fd) = fd else {
-            return Some(work);
+            self.handed.insert(
+                id,
+                Handed {
+                    line: None,
+                    opens,
+                    abandoned: false,
+                },
+            );
+            let work = Work {
+                id,
+                call,
+                fd: None,
+                path,
+            };
+            self.running.insert(id, work.cancellable());
+            return Ok(Some(work));
         };
-        match self.lines.get_mut(&fd) {
-            Some(line) => {
-                line.push_back(work);
-                None
+        let key = (fd, crate::closes::count(fd));
+        if let Some(line) = self.lines.get_mut(&key) {
+            line.waiting.push_back(Work {
+                id,
+                call,
+                fd: Some(line.fd.clone()),
+                path,
+            });
+            self.handed.insert(
+                id,
+                Handed {
+                    line: Some(key),
+                    opens,
+                    abandoned: false,
+                },
+            );
+            return Ok(None);
+        }
+        // SAFETY: a plain `fcntl` on a descriptor number; the new
+        // descriptor is ours alone.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            return Err(std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EMFILE));
+        }
+        // SAFETY: `dup` was just made and is owned by nobody else.
+        let dup = Arc::new(unsafe { OwnedFd::from_raw_fd(dup) });
+        self.lines.insert(
+            key,
+            Line {
+                fd: dup.clone(),
+                waiting: VecDeque::new(),
+            },
+        );
+        self.handed.insert(
+            id,
+            Handed {
+                line: Some(key),
+                opens,
+                abandoned: false,
+            },
+        );
+        let work = Work {
+            id,
+            call,
+            fd: Some(dup),
+            path,
+        };
+        self.running.insert(id, work.cancellable());
+        Ok(Some(work))
+    }
+
+    /// The pool finished `id`.
+    pub(crate) fn finished(&mut self, id: OpId) -> Outcome {
+        self.running.remove(&id);
+        let Some(handed) = self.handed.remove(&id) else {
+            return Outcome {
+                opens: false,
+                abandoned: true,
+                next: None,
+            };
+        };
+        let mut next = None;
+        if let Some(key) = handed.line
+            && let Some(line) = self.lines.get_mut(&key)
+        {
+            next = line.waiting.pop_front();
+            match &next {
+                Some(work) => {
+                    self.running.insert(work.id(), work.cancellable());
+                }
+                None => {
+                    self.lines.remove(&key);
+                }
             }
-            None => {
-                self.lines.insert(fd, VecDeque::new());
-                Some(work)
-            }
+        }
+        Outcome {
+            opens: handed.opens,
+            abandoned: handed.abandoned,
+            next,
         }
     }
 
-    /// `id` finished: whether it opened a descriptor, and the next
-    /// operation on its descriptor, to start now.
-    pub(crate) fn finished(&mut self, id: OpId) -> (bool, Option<Work>) {
-        let Some((fd, opens)) = self.of.remove(&id) else {
-            return (false, None);
+    /// Cancels `id` where it can be.
+    pub(crate) fn cancel(&mut self, id: OpId) -> Cancelled {
+        let Some(handed) = self.handed.get_mut(&id) else {
+            return Cancelled::NotHere;
         };
-        let Some(line) = fd.and_then(|fd| self.lines.get_mut(&fd)) else {
-            return (opens, None);
-        };
-        match line.pop_front() {
-            Some(next) => (opens, Some(next)),
-            None => {
-                self.lines.remove(&fd.unwrap_or(-1));
-                (opens, None)
-            }
+        if handed.abandoned {
+            return Cancelled::Later; // completed already; not again
         }
-    }
-
-    /// `true` if `id` was handed to the pool (running or waiting).
-    pub(crate) fn holds(&self, id: OpId) -> bool {
-        self.of.contains_key(&id)
-    }
-
-    /// Removes `id` if it waits behind another (not started): `true` if
-    /// it did, and it is now cancelled.
-    pub(crate) fn cancel_waiting(&mut self, id: OpId) -> bool {
-        let Some(&(Some(fd), _)) = self.of.get(&id) else {
-            return false;
-        };
-        let Some(line) = self.lines.get_mut(&fd) else {
-            return false;
-        };
-        let Some(at) = line.iter().position(|w| w.id() == id) else {
-            return false; // running
-        };
-        line.remove(at); // its duplicate descriptor closes here
-        self.of.remove(&id);
-        true
+        if let Some(&cancellable) = self.running.get(&id) {
+            if !cancellable {
+                return Cancelled::Later;
+            }
+            handed.abandoned = true;
+            return Cancelled::Now;
+        }
+        // Waiting in its line: out of it, never started.
+        let line = handed.line.and_then(|key| self.lines.get_mut(&key));
+        if let Some(line) = line
+            && let Some(at) = line.waiting.iter().position(|w| w.id() == id)
+        {
+            line.waiting.remove(at);
+        }
+        self.handed.remove(&id);
+        Cancelled::Now
     }
 }

@@ -56,7 +56,8 @@ use tokio::sync::oneshot;
 /// thread is joined) when the `Bridge` *and* every future it wrapped are
 /// dropped: a bridged future that outlives its `Bridge` still has a
 /// runtime to run on. (A [`Handle`] taken from [`handle`](Self::handle)
-/// does not keep it.)
+/// does not keep it.) Stopping does not wait for tokio `spawn_blocking`
+/// jobs still running: they finish on their own threads.
 pub struct Bridge {
     runtime: Arc<Running>,
 }
@@ -87,6 +88,10 @@ impl Bridge {
                 // Runs tokio's tasks and drivers until told to stop (or the
                 // sender is gone).
                 let _ = runtime.block_on(stopped);
+                // Without waiting for `spawn_blocking` jobs still running
+                // (a name lookup of reqwest's): the drop that stopped it
+                // may even be running on one of their threads.
+                runtime.shutdown_background();
             })?;
         Ok(Self {
             runtime: Arc::new(Running {

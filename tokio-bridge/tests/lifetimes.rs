@@ -103,3 +103,49 @@ fn nested_bridges_dropped_out_of_order() {
         drop(b1);
     });
 }
+
+/// Dropping a `Bridge` while a tokio `spawn_blocking` job it started still
+/// runs (reqwest's name lookups are such jobs) does not wait for the job:
+/// the job is released only after the drop returned.
+#[test]
+fn dropping_a_bridge_does_not_wait_for_its_blocking_jobs() {
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (report, outcome) = std::sync::mpsc::channel::<bool>();
+    rt().block_on(async {
+        let b = Bridge::new().unwrap();
+        b.wrap(async move {
+            tokio::task::spawn_blocking(move || {
+                // `true` if released by the send below, after the drop.
+                let _ = report.send(released.recv_timeout(Duration::from_secs(20)).is_ok());
+            });
+        })
+        .await;
+        drop(b);
+        release.send(()).unwrap();
+    });
+    assert_eq!(
+        outcome.recv_timeout(Duration::from_secs(30)),
+        Ok(true),
+        "the drop waited for the blocking job"
+    );
+}
+
+/// The last holder of a bridge's runtime dropped on one of that runtime's
+/// own blocking threads: no deadlock (the runtime's thread would wait for
+/// that blocking thread, which waits for it to end).
+#[test]
+fn the_last_holder_dropped_on_a_tokio_blocking_thread() {
+    let b = Bridge::new().unwrap();
+    let future = b.wrap(async { 1 });
+    let handle = b.handle().clone();
+    drop(b);
+    let (done, finished) = std::sync::mpsc::channel();
+    handle.spawn_blocking(move || {
+        drop(future); // the last holder: stops the runtime
+        let _ = done.send(());
+    });
+    assert!(
+        finished.recv_timeout(Duration::from_secs(10)).is_ok(),
+        "deadlock"
+    );
+}
