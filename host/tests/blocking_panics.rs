@@ -59,9 +59,23 @@ impl Wake for PanickyWaker {
 fn careless_jobs_and_wakers_leave_the_pool_working() {
     // 64 (the most threads) detached jobs whose result panics when
     // dropped, on the pool thread.
+    // Each job waits until every future is dropped, so that its result
+    // is dropped on the pool thread, not here.
     let before = DROPPED.load(Ordering::SeqCst);
+    let (open, gate) = mpsc::channel::<()>();
+    let gate = Arc::new(std::sync::Mutex::new(gate));
     for _ in 0..64 {
-        drop(spawn_blocking(|| PanicOnDrop).unwrap());
+        let gate = gate.clone();
+        drop(
+            spawn_blocking(move || {
+                let _ = gate.lock().unwrap().recv_timeout(Duration::from_secs(10));
+                PanicOnDrop
+            })
+            .unwrap(),
+        );
+    }
+    for _ in 0..64 {
+        open.send(()).unwrap();
     }
     wait_for(&DROPPED, before + 64);
     rt().block_on(assert_pool_runs());
