@@ -174,6 +174,13 @@ impl Work {
     }
 }
 
+/// A transfer's length, at most what an `i32` result can report (a
+/// longer one would be claimed shorter than it was: bytes written twice
+/// or skipped).
+fn clamp(len: u32) -> usize {
+    len.min(i32::MAX as u32) as usize
+}
+
 /// `call`'s system call, on `fd` (the line's duplicate) for descriptor
 /// calls, with `path` (its own copy) for an `open`.
 fn blocking_call(call: &Call, fd: RawFd, path: Option<&CStr>) -> i32 {
@@ -189,8 +196,8 @@ fn blocking_call(call: &Call, fd: RawFd, path: Option<&CStr>) -> i32 {
             | Call::ReadFixed {
                 buf, len, offset, ..
             } => match offset {
-                u64::MAX => libc::read(fd, buf.cast(), len as usize),
-                at => libc::pread(fd, buf.cast(), len as usize, at as libc::off_t),
+                u64::MAX => libc::read(fd, buf.cast(), clamp(len)),
+                at => libc::pread(fd, buf.cast(), clamp(len), at as libc::off_t),
             },
             Call::Write {
                 buf, len, offset, ..
@@ -198,8 +205,8 @@ fn blocking_call(call: &Call, fd: RawFd, path: Option<&CStr>) -> i32 {
             | Call::WriteFixed {
                 buf, len, offset, ..
             } => match offset {
-                u64::MAX => libc::write(fd, buf.cast(), len as usize),
-                at => libc::pwrite(fd, buf.cast(), len as usize, at as libc::off_t),
+                u64::MAX => libc::write(fd, buf.cast(), clamp(len)),
+                at => libc::pwrite(fd, buf.cast(), clamp(len), at as libc::off_t),
             },
             Call::Readv {
                 iovecs,
