@@ -2,7 +2,9 @@
 //! blocks (a FIFO nobody writes to yet) leaves the loop running; writes
 //! to one file keep their order; file operations dropped while queued or
 //! running leave nothing behind; a cancelled `open` that still blocks
-//! does not hold its runtime's drop.
+//! does not hold its runtime's drop; what the page cache holds is read
+//! and written on the loop, without a trip to the pool, unless work on
+//! the same file is queued there.
 
 use std::ffi::CString;
 use std::rc::Rc;
@@ -10,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use futures_util::future::{join, join_all};
 use kasync_host::fs::File;
 use kasync_host::time::timeout;
 use kasync_host::{Backend, Builder, Runtime};
@@ -90,9 +92,11 @@ fn a_blocking_open_leaves_the_loop_running() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// 64 writes to the same place, pushed in order in one poll: on the pool
-/// they run one at a time per descriptor, so the last one pushed is what
-/// the file holds (side by side, any of them could be).
+/// 64 writes to the same place, pushed in order in one poll behind an
+/// `fsync` (which always goes to the pool, so the writes queue behind it
+/// instead of completing from the page cache): on the pool they run one
+/// at a time per descriptor, so the last one pushed is what the file
+/// holds (side by side, any of them could be).
 #[test]
 fn writes_to_one_file_keep_their_order() {
     let dir = temp_dir("order");
@@ -100,10 +104,18 @@ fn writes_to_one_file_keep_their_order() {
     let rt = poll_runtime();
     rt.block_on(async {
         let file = File::create(&path).await.unwrap();
+        let before = rt.driver_stats();
         let writes = (0..64u8).map(|i| file.write_all_at(vec![i; 4096], 0));
-        for (r, _) in join_all(writes).await {
+        let (synced, written) = join(file.sync_all(), join_all(writes)).await;
+        synced.unwrap();
+        for (r, _) in written {
             r.unwrap();
         }
+        let after = rt.driver_stats();
+        assert!(
+            after.offloaded - before.offloaded > 1,
+            "the writes queued behind the fsync"
+        );
         file.sync_all().await.unwrap();
         file.close().await.unwrap();
     });
@@ -117,8 +129,8 @@ fn writes_to_one_file_keep_their_order() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Reads dropped after their first poll — one running on the pool, the
-/// others waiting behind it on the descriptor — then the file closed and
+/// Operations dropped after their first poll — an `fsync` running on the
+/// pool, reads waiting behind it on the descriptor — then the file closed and
 /// its number reused: the runtime goes on, and the new file's contents
 /// are its own (the dropped reads ran on a duplicate of the old one).
 #[test]
@@ -130,13 +142,18 @@ fn dropped_file_operations_leave_nothing_behind() {
     rt.block_on(async {
         let file = File::open(&old).await.unwrap();
         {
+            // Reads at the current position, behind an `fsync`: they
+            // queue for the pool (reads at an offset would be answered
+            // by the page cache at once).
+            let mut sync = Box::pin(file.sync_all());
             let mut reads: Vec<_> = (0..32u64)
-                .map(|i| Box::pin(file.read_at(Vec::with_capacity(4096), i * 2048)))
+                .map(|_| Box::pin(file.read_at(Vec::with_capacity(4096), u64::MAX)))
                 .collect();
             let waker = std::task::Waker::noop();
             let mut cx = std::task::Context::from_waker(waker);
+            let _ = sync.as_mut().poll(&mut cx);
             for read in &mut reads {
-                let _ = read.as_mut().poll(&mut cx);
+                assert!(read.as_mut().poll(&mut cx).is_pending());
             }
         } // dropped: cancelled where waiting, left to finish where running
         file.close().await.unwrap();
@@ -196,8 +213,16 @@ fn writes_at_the_current_position_keep_their_order() {
     let path = dir.join("f");
     poll_runtime().block_on(async {
         let file = File::create(&path).await.unwrap();
-        let writes = (0..300u16).map(|i| file.write_all_at(i.to_be_bytes().to_vec(), u64::MAX));
-        for (r, _) in join_all(writes).await {
+        // Half of them from the page cache at once, half queued on the
+        // pool behind an `fsync`.
+        let early = (0..150u16).map(|i| file.write_all_at(i.to_be_bytes().to_vec(), u64::MAX));
+        for (r, _) in join_all(early).await {
+            r.unwrap();
+        }
+        let late = (150..300u16).map(|i| file.write_all_at(i.to_be_bytes().to_vec(), u64::MAX));
+        let (synced, written) = join(file.sync_all(), join_all(late)).await;
+        synced.unwrap();
+        for (r, _) in written {
             r.unwrap();
         }
         file.close().await.unwrap();
@@ -209,4 +234,89 @@ fn writes_at_the_current_position_keep_their_order() {
         .collect();
     assert_eq!(seq, (0..300).collect::<Vec<_>>());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Reads and writes the page cache answers complete on the loop's thread
+/// (`RWF_NOWAIT`): nothing goes to the pool but the `open`, the `fsync`,
+/// writes the file system refuses to try that way, and a read that
+/// stopped short at the file's end (read again whole on
+/// the pool: what it returns is the tail, as on io_uring).
+#[test]
+#[cfg(target_os = "linux")]
+fn what_the_page_cache_holds_completes_on_the_loop() {
+    let dir = temp_dir("cached");
+    let path = dir.join("f");
+    let contents: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, &contents).unwrap();
+    // Some file systems (tmpfs, procfs) refuse to try: their reads all go
+    // to the pool.
+    let refused = if nowait_reads(&path) { 0 } else { 1 };
+    let rt = poll_runtime();
+    rt.block_on(async {
+        let file = File::open_with(&path, libc::O_RDWR, 0).await.unwrap();
+        let before = rt.driver_stats();
+        for at in [0u64, 4096, 8192, 12_288] {
+            let (n, buf) = file.read_at(Vec::with_capacity(4096), at).await;
+            assert_eq!(n.unwrap(), 4096);
+            assert_eq!(&buf[..], &contents[at as usize..at as usize + 4096]);
+        }
+        // Most file systems refuse to try a buffered write without
+        // waiting: it may go to the pool (once asked, never again).
+        let (r, _) = file.write_all_at(vec![7u8; 4096], 0).await;
+        r.unwrap();
+        let writes = rt.driver_stats().offloaded - before.offloaded - 4 * refused;
+        assert!(writes <= 1);
+        let (n, buf) = file.read_at(Vec::with_capacity(4096), 0).await;
+        assert_eq!((n.unwrap(), buf), (4096, vec![7u8; 4096]));
+        let (n, _) = file.read_at(Vec::with_capacity(16), 20_000).await;
+        assert_eq!(n.unwrap(), 0, "at the end");
+        assert_eq!(
+            rt.driver_stats().offloaded - before.offloaded,
+            writes + 6 * refused,
+            "from the page cache, on the loop"
+        );
+        let (n, buf) = file.read_at(Vec::with_capacity(4096), 18_000).await;
+        assert_eq!(n.unwrap(), 2000);
+        assert_eq!(&buf[..], &contents[18_000..]);
+        // A read at an offset does not wait for an `fsync` on the pool
+        // (reads at an offset run side by side, as on io_uring); one at
+        // the current position waits its turn there.
+        let before = rt.driver_stats();
+        let (synced, (n, _)) = join(file.sync_all(), file.read_at(Vec::with_capacity(64), 0)).await;
+        synced.unwrap();
+        assert_eq!(n.unwrap(), 64);
+        assert_eq!(rt.driver_stats().offloaded - before.offloaded, 1 + refused);
+        let before = rt.driver_stats();
+        let (synced, (n, buf)) = join(
+            file.sync_all(),
+            file.read_at(Vec::with_capacity(64), u64::MAX),
+        )
+        .await;
+        synced.unwrap();
+        assert_eq!(n.unwrap(), 64);
+        assert_eq!(
+            buf,
+            vec![7u8; 64],
+            "from the start: nothing read at the position yet"
+        );
+        assert_eq!(rt.driver_stats().offloaded - before.offloaded, 2);
+        file.close().await.unwrap();
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `true` if `path`'s file system reads from the page cache without
+/// waiting when asked to (`RWF_NOWAIT`), as ext4, xfs and btrfs do.
+#[cfg(target_os = "linux")]
+fn nowait_reads(path: &std::path::Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path).unwrap();
+    let mut byte = 0u8;
+    let iov = libc::iovec {
+        iov_base: (&raw mut byte).cast(),
+        iov_len: 1,
+    };
+    // SAFETY: one `iovec` over a live byte, on an open descriptor.
+    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, 0, libc::RWF_NOWAIT) };
+    n >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EOPNOTSUPP)
 }

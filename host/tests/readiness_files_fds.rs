@@ -38,7 +38,11 @@ fn queued_writes_share_a_descriptor_and_keep_their_order() {
             kasync_host::sleep(Duration::ZERO).await;
             File::open(&other).await.map(drop)
         };
-        let (results, opened) = join(join_all(writes), open_other).await;
+        // Behind an `fsync`, so that they all queue for the pool (else
+        // the page cache takes them at once).
+        let (synced, (results, opened)) =
+            join(file.sync_all(), join(join_all(writes), open_other)).await;
+        synced.unwrap();
         for (r, _) in results {
             r.unwrap();
         }

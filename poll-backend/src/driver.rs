@@ -159,6 +159,25 @@ impl PollDriver {
         let Some(order) = offloaded(&call, |fd| attempt.kind(fd) == Kind::File) else {
             return false;
         };
+        // What the page cache answers completes here, unless the
+        // descriptor has work queued that must go first.
+        #[cfg(target_os = "linux")]
+        if let Some((fd, dir)) = crate::nowait::target(&call)
+            && !self.serial.must_wait(fd, &call)
+            && let Some(state) = self.fds.get(fd)
+            && !state.nowait_refused[dir as usize]
+        {
+            use crate::nowait::Tried;
+            match crate::nowait::attempt(&call, &mut self.stats.calls) {
+                Tried::Done(result) => {
+                    self.done.push_back((id, Completion::new(result)));
+                    self.mark_inline(id);
+                    return true;
+                }
+                Tried::Refused => state.nowait_refused[dir as usize] = true,
+                Tried::Pool => {}
+            }
+        }
         match self.serial.admit(id, call, order) {
             Ok(Some(work)) => self.launch(work),
             Ok(None) => {}

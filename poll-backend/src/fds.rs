@@ -63,6 +63,11 @@ pub(crate) struct FdState {
     /// at once from now on (end of stream, `EPIPE`), and no further event
     /// may come, so the descriptor never counts as drained again.
     closed: [bool; 2],
+    /// A file whose file system refused to try a read or write without
+    /// waiting (`RWF_NOWAIT`, `EOPNOTSUPP`: buffered writes on most): its
+    /// calls in that direction go straight to the pool from now on.
+    #[cfg(target_os = "linux")]
+    pub(crate) nowait_refused: [bool; 2],
     readers: VecDeque<Waiter>,
     writers: VecDeque<Waiter>,
 }

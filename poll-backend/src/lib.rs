@@ -19,8 +19,11 @@
 //!   exactly once, in order per descriptor and direction; a cancelled
 //!   waiting operation completes with `-ECANCELED` and its memory is not
 //!   touched again;
-//! * regular files are always "ready": their reads and writes, `open`,
-//!   `fsync` and `statx` run on a thread pool when the driver is given one
+//! * regular files are always "ready": a read or write is first tried
+//!   without waiting (`RWF_NOWAIT` on Linux), so what the page cache
+//!   answers completes on the loop at the cost of one call; what would
+//!   wait for the disk, and `open`, `fsync` and `statx`, run on a thread
+//!   pool when the driver is given one
 //!   ([`PollDriver::offload_to`]; the host gives its `spawn_blocking`
 //!   pool), one at a time and in order per descriptor, and their results
 //!   come back through the cross-thread waker; without a pool (or with
@@ -64,6 +67,8 @@ mod attempt;
 mod closes;
 mod driver;
 mod fds;
+#[cfg(target_os = "linux")]
+mod nowait;
 mod offload;
 mod platform;
 mod timers;

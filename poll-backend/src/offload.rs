@@ -5,10 +5,13 @@
 //! stalling the loop; their results come back through the driver's
 //! cross-thread waker.
 //!
-//! * **Order.** The operations on one descriptor run one at a time, in the
-//!   order they were pushed (a write at the current position must not
-//!   overtake the one before it); different descriptors, and path
-//!   operations, run side by side.
+//! * **Order.** The operations on one descriptor that write, move its
+//!   position or sync it run one at a time, in the order they were pushed
+//!   (a write at the current position must not overtake the one before
+//!   it; io_uring's workers serialize buffered writes to a file too);
+//!   reads at an offset run side by side with them and with each other,
+//!   as on io_uring; different descriptors, and path operations, run side
+//!   by side.
 //! * **Descriptor numbers.** The operations on a descriptor run on one
 //!   duplicate of it, made when the first of them is pushed — as io_uring
 //!   holds a reference to the file — so closing the original while they
@@ -27,6 +30,7 @@
 //! * **A full pool** gives the job back: it then runs on the loop's thread,
 //!   as without a pool.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -177,7 +181,7 @@ impl Work {
 /// A transfer's length, at most what an `i32` result can report (a
 /// longer one would be claimed shorter than it was: bytes written twice
 /// or skipped).
-fn clamp(len: u32) -> usize {
+pub(crate) fn clamp(len: u32) -> usize {
     len.min(i32::MAX as u32) as usize
 }
 
@@ -274,11 +278,35 @@ pub(crate) fn offloaded(call: &Call, is_file: impl FnOnce(RawFd) -> bool) -> Opt
     }
 }
 
-/// A line of operations on one descriptor: they run one at a time, in
-/// order, on one duplicate of it.
+/// A line of operations on one descriptor, all on one duplicate of it:
+/// the ordered ones run one at a time, in order; positional reads run
+/// side by side with them and with each other.
 struct Line {
     fd: Arc<OwnedFd>,
+    /// An ordered operation is running (the others wait in `waiting`).
+    ordered_running: bool,
     waiting: VecDeque<Work>,
+    /// Positional reads running.
+    side_by_side: usize,
+}
+
+impl Line {
+    fn idle(&self) -> bool {
+        !self.ordered_running && self.side_by_side == 0 && self.waiting.is_empty()
+    }
+}
+
+/// `true` for a call that need not wait for the others on its descriptor:
+/// a read at an offset moves no position and changes nothing (io_uring
+/// does not order these either; a program that needs a write first awaits
+/// it first).
+pub(crate) fn side_by_side(call: &Call) -> bool {
+    match *call {
+        Call::Read { offset, .. } | Call::ReadFixed { offset, .. } | Call::Readv { offset, .. } => {
+            offset != u64::MAX
+        }
+        _ => false,
+    }
 }
 
 /// Which line an operation is on: its descriptor's number and how often
@@ -290,6 +318,8 @@ type LineKey = (RawFd, u32);
 #[derive(Clone, Copy)]
 struct Handed {
     line: Option<LineKey>,
+    /// Runs side by side with the others on its line.
+    side_by_side: bool,
     opens: bool,
     /// Completed by a cancel while it ran: its result is dropped.
     abandoned: bool,
@@ -318,7 +348,8 @@ pub(crate) enum Cancelled {
     Later,
 }
 
-/// The operations handed to the pool, one at a time per descriptor.
+/// The operations handed to the pool, the ordered ones one at a time per
+/// descriptor.
 #[derive(Default)]
 pub(crate) struct Serial {
     lines: HashMap<LineKey, Line>,
@@ -350,6 +381,7 @@ impl Serial {
                 id,
                 Handed {
                     line: None,
+                    side_by_side: false,
                     opens,
                     abandoned: false,
                 },
@@ -364,44 +396,33 @@ impl Serial {
             return Ok(Some(work));
         };
         let key = (fd, crate::closes::count(fd));
-        if let Some(line) = self.lines.get_mut(&key) {
-            line.waiting.push_back(Work {
-                id,
-                call,
-                fd: Some(line.fd.clone()),
-                path,
-            });
-            self.handed.insert(
-                id,
-                Handed {
-                    line: Some(key),
-                    opens,
-                    abandoned: false,
-                },
-            );
-            return Ok(None);
-        }
-        // SAFETY: a plain `fcntl` on a descriptor number; the new
-        // descriptor is ours alone.
-        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-        if dup < 0 {
-            return Err(std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EMFILE));
-        }
-        // SAFETY: `dup` was just made and is owned by nobody else.
-        let dup = Arc::new(unsafe { OwnedFd::from_raw_fd(dup) });
-        self.lines.insert(
-            key,
-            Line {
-                fd: dup.clone(),
-                waiting: VecDeque::new(),
-            },
-        );
+        let line = match self.lines.entry(key) {
+            Entry::Occupied(line) => line.into_mut(),
+            Entry::Vacant(room) => {
+                // SAFETY: a plain `fcntl` on a descriptor number; the new
+                // descriptor is ours alone.
+                let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+                if dup < 0 {
+                    return Err(std::io::Error::last_os_error()
+                        .raw_os_error()
+                        .unwrap_or(libc::EMFILE));
+                }
+                room.insert(Line {
+                    // SAFETY: `dup` was just made and is owned by nobody
+                    // else.
+                    fd: Arc::new(unsafe { OwnedFd::from_raw_fd(dup) }),
+                    ordered_running: false,
+                    waiting: VecDeque::new(),
+                    side_by_side: 0,
+                })
+            }
+        };
+        let side = side_by_side(&call);
         self.handed.insert(
             id,
             Handed {
                 line: Some(key),
+                side_by_side: side,
                 opens,
                 abandoned: false,
             },
@@ -409,11 +430,31 @@ impl Serial {
         let work = Work {
             id,
             call,
-            fd: Some(dup),
+            fd: Some(line.fd.clone()),
             path,
         };
+        if side {
+            line.side_by_side += 1;
+        } else if line.ordered_running {
+            line.waiting.push_back(work);
+            return Ok(None);
+        } else {
+            line.ordered_running = true;
+        }
         self.running.insert(id, work.cancellable());
         Ok(Some(work))
+    }
+
+    /// `true` if `call` on descriptor `fd` must wait its turn behind an
+    /// operation running on the pool (never a positional read: those run
+    /// side by side).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn must_wait(&self, fd: RawFd, call: &Call) -> bool {
+        !side_by_side(call)
+            && self
+                .lines
+                .get(&(fd, crate::closes::count(fd)))
+                .is_some_and(|line| line.ordered_running)
     }
 
     /// The pool finished `id`.
@@ -430,14 +471,19 @@ impl Serial {
         if let Some(key) = handed.line
             && let Some(line) = self.lines.get_mut(&key)
         {
-            next = line.waiting.pop_front();
-            match &next {
-                Some(work) => {
-                    self.running.insert(work.id(), work.cancellable());
+            if handed.side_by_side {
+                line.side_by_side -= 1;
+            } else {
+                next = line.waiting.pop_front();
+                match &next {
+                    Some(work) => {
+                        self.running.insert(work.id(), work.cancellable());
+                    }
+                    None => line.ordered_running = false,
                 }
-                None => {
-                    self.lines.remove(&key);
-                }
+            }
+            if line.idle() {
+                self.lines.remove(&key);
             }
         }
         Outcome {
