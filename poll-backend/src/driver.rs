@@ -129,8 +129,10 @@ impl PollDriver {
     /// loop's thread, where a slow disk (or opening a FIFO nobody writes
     /// to) stalls every other operation. `run` gives a job back when it
     /// cannot take it (a full pool): it then runs on the loop's thread.
-    /// Operations on one descriptor still run one at a time, in order;
-    /// see the [crate docs](crate).
+    /// A read or write the page cache can answer at once
+    /// (`RWF_NOWAIT`, Linux) still completes on the loop. The writes, the
+    /// reads at the current position and the `fsync`s of one descriptor
+    /// run one at a time, in order; see the [crate docs](crate).
     ///
     /// ```
     /// let mut driver = kasync_poll::PollDriver::new()?;

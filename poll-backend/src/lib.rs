@@ -25,7 +25,8 @@
 //!   wait for the disk, and `open`, `fsync` and `statx`, run on a thread
 //!   pool when the driver is given one
 //!   ([`PollDriver::offload_to`]; the host gives its `spawn_blocking`
-//!   pool), one at a time and in order per descriptor, and their results
+//!   pool), writes, position moves and `fsync` one at a time and in order
+//!   per descriptor (reads at an offset side by side), and their results
 //!   come back through the cross-thread waker; without a pool (or with
 //!   it full) they run on the loop's thread, as does `close`;
 //! * multishot accepts and receives stay queued and complete once per
