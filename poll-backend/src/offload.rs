@@ -21,7 +21,8 @@
 //! * **Memory.** The call's pointers point into the operation, which the
 //!   reactor keeps in place until its final completion; the driver queues
 //!   that only after the thread has finished with them.
-//! * **Cancel.** A queued operation is cancelled at once, and so is a
+//! * **Cancel.** A queued operation — waiting in its line, or handed to
+//!   the pool but not started by a thread yet — is cancelled at once, and so is a
 //!   running `open` (it runs on its own copy of the path; a descriptor it
 //!   opens after all is closed) or `fsync`: an `open` that blocks (a FIFO
 //!   nobody writes to) cannot hold its runtime's shutdown. A running read,
@@ -34,6 +35,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use kasync::io::OpId;
@@ -133,6 +135,10 @@ pub(crate) struct Work {
     /// An `open`'s own copy of its path (the operation's may go with a
     /// cancel while the call still runs).
     path: Option<CString>,
+    /// Taken once: by the job when it starts the call, or by a cancel
+    /// while the job still waits for a pool thread (the job then makes no
+    /// call and touches nothing of the operation's).
+    gate: Arc<AtomicBool>,
 }
 
 // SAFETY: `call`'s pointers point into the operation `id`, which the
@@ -140,8 +146,9 @@ pub(crate) struct Work {
 // the driver queues that completion only after the job that owns this
 // `Work` reported — except for an `open` (which reads its own `path`
 // copy, never the operation's) and an `fsync` (no memory), which may be
-// completed earlier by a cancel — so the memory is used by one thread at
-// a time. The rest (`OpId`, descriptors, a `CString`) is `Send`.
+// completed earlier by a cancel, and for a job a cancel withdrew before
+// it started (it took `gate` first: the job then makes no call) — so the
+// memory is used by one thread at a time. The rest (`OpId`, descriptors, a `CString`) is `Send`.
 unsafe impl Send for Work {}
 
 impl Work {
@@ -155,9 +162,14 @@ impl Work {
         matches!(self.call, Call::OpenAt { .. } | Call::Fsync { .. })
     }
 
-    /// The job that runs the call and reports its result to `finished`.
+    /// The job that runs the call and reports its result to `finished`
+    /// (`-ECANCELED`, with no call, if a cancel withdrew it first).
     pub(crate) fn into_job(self, finished: Arc<Finished>) -> Job {
         Box::new(move || {
+            if self.gate.swap(true, Ordering::AcqRel) {
+                finished.report(self.id, -libc::ECANCELED, false);
+                return;
+            }
             let result = self.run();
             let opens = matches!(self.call, Call::OpenAt { .. });
             finished.report(self.id, result, opens);
@@ -348,14 +360,31 @@ pub(crate) enum Cancelled {
     Later,
 }
 
+/// What [`Serial`] keeps of an operation handed to the pool.
+struct Started {
+    cancellable: bool,
+    gate: Arc<AtomicBool>,
+}
+
+impl Work {
+    fn started(&self) -> Started {
+        Started {
+            cancellable: self.cancellable(),
+            gate: Arc::clone(&self.gate),
+        }
+    }
+}
+
 /// The operations handed to the pool, the ordered ones one at a time per
 /// descriptor.
 #[derive(Default)]
 pub(crate) struct Serial {
     lines: HashMap<LineKey, Line>,
     handed: HashMap<OpId, Handed>,
-    /// Cancellable operations running (not waiting in a line), by id.
-    running: HashMap<OpId, bool>,
+    /// The operations handed to the pool (not waiting in a line), by id:
+    /// whether they may be completed while they run, and their start
+    /// gate.
+    running: HashMap<OpId, Started>,
 }
 
 impl Serial {
@@ -391,8 +420,9 @@ impl Serial {
                 call,
                 fd: None,
                 path,
+                gate: Arc::default(),
             };
-            self.running.insert(id, work.cancellable());
+            self.running.insert(id, work.started());
             return Ok(Some(work));
         };
         let key = (fd, crate::closes::count(fd));
@@ -432,6 +462,7 @@ impl Serial {
             call,
             fd: Some(line.fd.clone()),
             path,
+            gate: Arc::default(),
         };
         if side {
             line.side_by_side += 1;
@@ -441,7 +472,7 @@ impl Serial {
         } else {
             line.ordered_running = true;
         }
-        self.running.insert(id, work.cancellable());
+        self.running.insert(id, work.started());
         Ok(Some(work))
     }
 
@@ -477,7 +508,7 @@ impl Serial {
                 next = line.waiting.pop_front();
                 match &next {
                     Some(work) => {
-                        self.running.insert(work.id(), work.cancellable());
+                        self.running.insert(work.id(), work.started());
                     }
                     None => line.ordered_running = false,
                 }
@@ -501,8 +532,11 @@ impl Serial {
         if handed.abandoned {
             return Cancelled::Later; // completed already; not again
         }
-        if let Some(&cancellable) = self.running.get(&id) {
-            if !cancellable {
+        if let Some(started) = self.running.get(&id) {
+            // Still waiting for a pool thread: withdrawn, never started
+            // (its job reports without a call, and its line goes on then).
+            let withdrawn = !started.gate.swap(true, Ordering::AcqRel);
+            if !withdrawn && !started.cancellable {
                 return Cancelled::Later;
             }
             handed.abandoned = true;
