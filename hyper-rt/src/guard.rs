@@ -2,9 +2,11 @@
 //! reported once, instead of a connection cut with nothing said.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -21,18 +23,90 @@ pub(crate) type Report = Rc<dyn Fn(SocketAddr, &(dyn StdError + Send + Sync + 's
 /// An error of a service or a body, as hyper takes it.
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
 
+/// Runs `f`, user code: its panic comes back as a [`ServicePanic`], and
+/// the panic's payload is dropped here — a payload whose own `Drop`
+/// panics too is forgotten — so no panic gets further.
+pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, ServicePanic> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        let panic = ServicePanic::new(&*payload);
+        drop_payload(payload);
+        panic
+    })
+}
+
+/// Drops a panic's payload, whose `Drop` is user code.
+fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+}
+
 /// Reports `error` through `report`, which is user code: a panic in it is
-/// said on stderr and goes no further (the connection goes on).
+/// said on stderr and goes no further (the connection goes on), as is one
+/// in the error's `Display` then.
 pub(crate) fn report_safely(
     report: &Report,
     peer: SocketAddr,
     error: &(dyn StdError + Send + Sync + 'static),
 ) {
-    if catch_unwind(AssertUnwindSafe(|| report(peer, error))).is_err() {
-        eprintln!(
-            "kasync-hyper: on_connection_error panicked while reporting \"{error}\" \
-             (connection from {peer})"
-        );
+    if catch(|| report(peer, error)).is_err() {
+        let _ = catch(|| {
+            eprintln!(
+                "kasync-hyper: on_connection_error panicked while reporting \"{error}\" \
+                 (connection from {peer})"
+            )
+        });
+    }
+}
+
+/// User code's value (a response body, a response future) whose `Drop`
+/// may panic: that panic is caught and reported — unless a panic of the
+/// same value was reported already — and goes no further.
+pub(crate) struct Contained<T> {
+    value: ManuallyDrop<T>,
+    peer: SocketAddr,
+    report: Report,
+    /// A panic of this value was reported: its `Drop`'s is not.
+    reported: Cell<bool>,
+}
+
+impl<T> Contained<T> {
+    fn new(value: T, peer: SocketAddr, report: Report) -> Self {
+        Self {
+            value: ManuallyDrop::new(value),
+            peer,
+            report,
+            reported: Cell::new(false),
+        }
+    }
+
+    fn get(&self) -> &T {
+        &self.value
+    }
+
+    fn pinned(self: Pin<&mut Self>) -> Pin<&mut T> {
+        // SAFETY: `value` is pinned whenever `self` is (structural
+        // pinning): it is never moved out — only dropped in place, in
+        // `Drop`, which pinned data allows — and `Contained` is `Unpin`
+        // only when `T` is (`ManuallyDrop<T>`'s own `Unpin`).
+        unsafe { self.map_unchecked_mut(|c| &mut *c.value) }
+    }
+
+    /// Reports `panic`, a panic of this value, once.
+    fn report(&self, panic: &ServicePanic) {
+        if !self.reported.replace(true) {
+            report_safely(&self.report, self.peer, panic);
+        }
+    }
+}
+
+impl<T> Drop for Contained<T> {
+    fn drop(&mut self) {
+        // SAFETY: `value` is dropped once, here, in place, and never used
+        // again (`self` is going).
+        if let Err(panic) = catch(|| unsafe { ManuallyDrop::drop(&mut self.value) }) {
+            self.report(&panic);
+        }
     }
 }
 
@@ -106,12 +180,28 @@ impl StdError for ServicePanic {}
 
 pin_project! {
     /// The body of a guarded service's responses: the service's own —
-    /// whose panics end it with a [`ServicePanic`] error, reported — or
+    /// whose panics (in `poll_frame`, `size_hint`, `is_end_stream`,
+    /// `Drop`) end it with a [`ServicePanic`] error, reported once — or
     /// the empty body of a `500` that replaced a panic.
     #[project = BodyProj]
     pub(crate) enum GuardedBody<B> {
-        Service { #[pin] body: B, peer: SocketAddr, report: Report },
+        Service {
+            #[pin]
+            body: Contained<B>,
+            // A panic of `size_hint` or `is_end_stream` (which cannot
+            // fail), for the next `poll_frame` to end the body with.
+            poisoned: Cell<Option<ServicePanic>>,
+        },
         Empty,
+    }
+}
+
+impl<B> GuardedBody<B> {
+    fn new(body: B, peer: SocketAddr, report: Report) -> Self {
+        GuardedBody::Service {
+            body: Contained::new(body, peer, report),
+            poisoned: Cell::new(None),
+        }
     }
 }
 
@@ -128,33 +218,55 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, BoxError>>> {
         let panic = match self.as_mut().project() {
-            BodyProj::Service { body, peer, report } => {
-                match catch_unwind(AssertUnwindSafe(|| body.poll_frame(cx))) {
-                    Ok(poll) => return poll.map(|frame| frame.map(|r| r.map_err(Into::into))),
-                    Err(payload) => {
-                        let panic = ServicePanic::new(&*payload);
-                        report_safely(report, *peer, &panic);
-                        panic
-                    }
-                }
+            BodyProj::Service { mut body, poisoned } => {
+                let panic = match poisoned.take() {
+                    Some(panic) => panic,
+                    None => match catch(|| body.as_mut().pinned().poll_frame(cx)) {
+                        Ok(poll) => {
+                            return poll.map(|frame| frame.map(|r| r.map_err(Into::into)));
+                        }
+                        Err(panic) => panic,
+                    },
+                };
+                body.report(&panic);
+                panic
             }
             BodyProj::Empty => return Poll::Ready(None),
         };
-        // A body that panicked is never polled again.
+        // A body that panicked is never polled again (its `Drop` is
+        // contained).
         self.set(GuardedBody::Empty);
         Poll::Ready(Some(Err(Box::new(panic))))
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            GuardedBody::Service { body, .. } => body.is_end_stream(),
+            GuardedBody::Service { body, poisoned } => {
+                let Some(earlier) = poisoned.take() else {
+                    return catch(|| body.get().is_end_stream()).unwrap_or_else(|panic| {
+                        poisoned.set(Some(panic));
+                        false // `poll_frame` ends it
+                    });
+                };
+                poisoned.set(Some(earlier));
+                false
+            }
             GuardedBody::Empty => true,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            GuardedBody::Service { body, .. } => body.size_hint(),
+            GuardedBody::Service { body, poisoned } => {
+                let Some(earlier) = poisoned.take() else {
+                    return catch(|| body.get().size_hint()).unwrap_or_else(|panic| {
+                        poisoned.set(Some(panic));
+                        SizeHint::default()
+                    });
+                };
+                poisoned.set(Some(earlier));
+                SizeHint::default()
+            }
             GuardedBody::Empty => SizeHint::with_exact(0),
         }
     }
@@ -188,11 +300,11 @@ where
     type Future = GuardedFuture<S::Future>;
 
     fn call(&self, request: Request<hyper::body::Incoming>) -> Self::Future {
-        let state = match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
-            Ok(future) => State::Running { future },
-            Err(payload) => State::Panicked {
-                panic: Some(ServicePanic::new(&*payload)),
+        let state = match catch(|| self.inner.call(request)) {
+            Ok(future) => State::Running {
+                future: Contained::new(future, self.peer, self.report.clone()),
             },
+            Err(panic) => State::Panicked { panic: Some(panic) },
         };
         GuardedFuture {
             state,
@@ -215,7 +327,8 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F> {
-        Running { #[pin] future: F },
+        // The service's future; a panic in its `Drop` is contained.
+        Running { #[pin] future: Contained<F> },
         // The call panicked; reported at the first poll.
         Panicked { panic: Option<ServicePanic> },
     }
@@ -238,18 +351,37 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let panic = match this.state.as_mut().project() {
-            StateProj::Running { future } => {
-                match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-                    Ok(poll) => {
-                        return poll.map_ok(|r| {
-                            r.map(|body| GuardedBody::Service {
-                                body,
-                                peer: *this.peer,
-                                report: this.report.clone(),
-                            })
-                        });
+            StateProj::Running { mut future } => {
+                match catch(|| future.as_mut().pinned().poll(cx)) {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(Err(e))) => return Poll::Ready(Err(e)),
+                    Ok(Poll::Ready(Ok(response))) => {
+                        // hyper asks these before the head goes out: a panic
+                        // here can still be a `500`.
+                        let body = response.body();
+                        match catch(|| (body.is_end_stream(), body.size_hint())) {
+                            Ok(_) => {
+                                let (peer, report) = (*this.peer, this.report.clone());
+                                return Poll::Ready(Ok(
+                                    response.map(|body| GuardedBody::new(body, peer, report))
+                                ));
+                            }
+                            Err(panic) => {
+                                let response = response.map(|body| {
+                                    let body =
+                                        Contained::new(body, *this.peer, this.report.clone());
+                                    body.reported.set(true); // its `Drop`'s panic is not
+                                    body
+                                });
+                                drop(response);
+                                panic
+                            }
+                        }
                     }
-                    Err(payload) => ServicePanic::new(&*payload),
+                    Err(panic) => {
+                        future.reported.set(true); // reported below; its `Drop`'s is not
+                        panic
+                    }
                 }
             }
             StateProj::Panicked { panic } => panic.take().unwrap_or_else(|| ServicePanic {

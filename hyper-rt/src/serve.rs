@@ -7,7 +7,6 @@ use std::fmt;
 use std::future::{Future, IntoFuture, Pending, pending, poll_fn};
 use std::io;
 use std::net::SocketAddr;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
@@ -24,7 +23,7 @@ use hyper_util::service::TowerToHyperService;
 use kasync::sync::Semaphore;
 use kasync_host::net::TcpListener;
 
-use crate::guard::{Guarded, Report, ServicePanic, is_service_panic, report_safely};
+use crate::guard::{Guarded, Report, catch, is_service_panic, report_safely};
 use crate::io::Preface;
 use crate::{Executor, Io, Timer};
 
@@ -444,10 +443,10 @@ impl<S: HttpService, G: Future<Output = ()>> Serve<S, G> {
             let watcher = graceful.watcher();
             let builder = builder.clone();
             // User code: a `Clone` that panics loses this connection only.
-            let service = match catch_unwind(AssertUnwindSafe(|| service.clone())) {
+            let service = match catch(|| service.clone()) {
                 Ok(service) => service,
-                Err(payload) => {
-                    report_safely(&on_error, peer, &ServicePanic::new(&*payload));
+                Err(panic) => {
+                    report_safely(&on_error, peer, &panic);
                     continue;
                 }
             };
