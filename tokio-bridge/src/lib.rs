@@ -25,10 +25,11 @@
 //! wakes the kasync task), so a bridged request costs more than one on
 //! kasync's own sockets. Measured (`kasync-bench http`, BENCHMARKS.md:
 //! 2 000 sequential keep-alive GETs against a local server, 5
-//! repetitions): reqwest through the bridge took 131.8 µs per GET, 1.13×
-//! reqwest on tokio itself (116.8 µs) and 1.28× kasync's own hyper client
-//! (98.4 µs) — about 15 µs per request for the hops. Use it for what has
-//! no kasync equivalent, and `kasync-hyper` for HTTP where you can.
+//! repetitions, two runs): reqwest through the bridge took 131.8–142.3 µs
+//! per GET, 1.13–1.24× reqwest on tokio itself (115.0–116.8 µs) and
+//! 1.28–1.52× kasync's own hyper client (92.1–98.4 µs) — 15–27 µs per
+//! request for the hops. Use it for what has no kasync equivalent, and
+//! `kasync-hyper` for HTTP where you can.
 //!
 //! ```
 //! kasync_host::Runtime::new()?.block_on(async {
