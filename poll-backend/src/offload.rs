@@ -22,12 +22,13 @@
 //!   reactor keeps in place until its final completion; the driver queues
 //!   that only after the thread has finished with them.
 //! * **Cancel.** A queued operation — waiting in its line, or handed to
-//!   the pool but not started by a thread yet — is cancelled at once, and so is a
-//!   running `open` (it runs on its own copy of the path; a descriptor it
-//!   opens after all is closed) or `fsync`: an `open` that blocks (a FIFO
-//!   nobody writes to) cannot hold its runtime's shutdown. A running read,
-//!   write or `statx` uses the operation's memory and cannot be cancelled
-//!   (as a file read in the kernel): it completes with its result.
+//!   the pool but not started by a thread yet — is cancelled at once, and
+//!   so is a running `open` (it runs on its own copy of the path; a
+//!   descriptor it opens after all is closed) or `fsync`: an `open` that
+//!   blocks (a FIFO nobody writes to) cannot hold its runtime's shutdown.
+//!   A running read, write or `statx` uses the operation's memory and
+//!   cannot be cancelled (as a file read in the kernel): it completes
+//!   with its result.
 //! * **A full pool** gives the job back: it then runs on the loop's thread,
 //!   as without a pool.
 
@@ -148,7 +149,8 @@ pub(crate) struct Work {
 // copy, never the operation's) and an `fsync` (no memory), which may be
 // completed earlier by a cancel, and for a job a cancel withdrew before
 // it started (it took `gate` first: the job then makes no call) — so the
-// memory is used by one thread at a time. The rest (`OpId`, descriptors, a `CString`) is `Send`.
+// memory is used by one thread at a time. The rest (`OpId`, descriptors,
+// a `CString`, an `Arc`'d atomic) is `Send`.
 unsafe impl Send for Work {}
 
 impl Work {
