@@ -56,59 +56,35 @@ pub(crate) fn target(call: &Call) -> Option<(RawFd, Dir)> {
 /// Tries `call` without waiting, if it is a read or write (else
 /// [`Tried::Pool`]). `calls` counts the system calls made.
 pub(crate) fn attempt(call: &Call, calls: &mut u64) -> Tried {
-    let (fd, one, iovecs, count, offset, read) = match *call {
+    let Some((fd, dir)) = target(call) else {
+        return Tried::Pool;
+    };
+    let read = dir == Dir::Read;
+    let (one, iovecs, count, offset) = match *call {
         Call::Read {
-            fd,
-            buf,
-            len,
-            offset,
+            buf, len, offset, ..
         }
         | Call::ReadFixed {
-            fd,
-            buf,
-            len,
-            offset,
-            ..
-        } => (fd.raw(), iovec(buf, len), None, 1, offset, true),
+            buf, len, offset, ..
+        } => (iovec(buf, len), None, 1, offset),
         Call::Write {
-            fd,
-            buf,
-            len,
-            offset,
+            buf, len, offset, ..
         }
         | Call::WriteFixed {
-            fd,
-            buf,
-            len,
+            buf, len, offset, ..
+        } => (iovec(buf.cast_mut(), len), None, 1, offset),
+        Call::Readv {
+            iovecs,
+            count,
             offset,
             ..
-        } => (fd.raw(), iovec(buf.cast_mut(), len), None, 1, offset, false),
-        Call::Readv {
-            fd,
+        }
+        | Call::Writev {
             iovecs,
             count,
             offset,
-        } => (
-            fd,
-            iovec(core::ptr::null_mut(), 0),
-            Some(iovecs),
-            count,
-            offset,
-            true,
-        ),
-        Call::Writev {
-            fd,
-            iovecs,
-            count,
-            offset,
-        } => (
-            fd,
-            iovec(core::ptr::null_mut(), 0),
-            Some(iovecs),
-            count,
-            offset,
-            false,
-        ),
+            ..
+        } => (iovec(core::ptr::null_mut(), 0), Some(iovecs), count, offset),
         _ => return Tried::Pool,
     };
     let iov: *const libc::iovec = iovecs.unwrap_or(&one);
