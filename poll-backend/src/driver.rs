@@ -164,13 +164,14 @@ impl PollDriver {
         // What the page cache answers completes here, unless the
         // descriptor has work queued that must go first.
         #[cfg(target_os = "linux")]
-        if let Some((fd, dir)) = crate::nowait::target(&call)
+        if let Some(rw) = crate::file_rw::FileRw::of(&call)
+            && let (fd, dir) = (rw.fd, rw.dir)
             && !self.serial.must_wait(fd, &call)
             && let Some(state) = self.fds.get(fd)
             && !state.nowait_refused[dir as usize]
         {
             use crate::nowait::Tried;
-            match crate::nowait::attempt(&call, &mut self.stats.calls) {
+            match crate::nowait::attempt(&rw, &mut self.stats.calls) {
                 Tried::Done(result) => {
                     self.done.push_back((id, Completion::new(result)));
                     self.mark_inline(id);

@@ -68,6 +68,7 @@ mod attempt;
 mod closes;
 mod driver;
 mod fds;
+mod file_rw;
 #[cfg(target_os = "linux")]
 mod nowait;
 mod offload;

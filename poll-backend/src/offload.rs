@@ -43,6 +43,8 @@ use kasync::io::OpId;
 use kasync_ops::Call;
 use mio::Waker;
 
+use crate::file_rw::FileRw;
+
 /// A job for the pool: run it once, on any thread.
 pub type Job = Box<dyn FnOnce() + Send>;
 
@@ -192,84 +194,40 @@ impl Work {
     }
 }
 
-/// A transfer's length, at most what an `i32` result can report (a
-/// longer one would be claimed shorter than it was: bytes written twice
-/// or skipped).
-pub(crate) fn clamp(len: u32) -> usize {
-    len.min(i32::MAX as u32) as usize
-}
-
 /// `call`'s system call, on `fd` (the line's duplicate) for descriptor
 /// calls, with `path` (its own copy) for an `open`.
 fn blocking_call(call: &Call, fd: RawFd, path: Option<&CStr>) -> i32 {
-    // SAFETY: for every call below, the pointers are the operation's buffers,
-    // `iovec`s, paths and `statx` room, alive and unused by anyone else
-    // until its final completion (see `Work`'s `Send`); an `open` reads
-    // its own copy of the path; lengths are the operation's own.
-    let ret: isize = unsafe {
-        match *call {
-            Call::Read {
-                buf, len, offset, ..
+    let ret: isize = if let Some(rw) = FileRw::of(call) {
+        // SAFETY: the operation's buffers and `iovec`s are alive and
+        // unused by anyone else until its final completion (see `Work`'s
+        // `Send`).
+        unsafe { rw.run(fd, false) }
+    } else {
+        // SAFETY: an `open` reads its own copy of the path; a `statx`
+        // writes the operation's `statx` room and reads its path, alive
+        // and unused by anyone else until its final completion.
+        let ret = unsafe {
+            match *call {
+                Call::OpenAt { flags, mode, .. } => match path {
+                    Some(path) => libc::openat(libc::AT_FDCWD, path.as_ptr(), flags, mode),
+                    None => return -libc::EINVAL,
+                },
+                Call::Fsync { .. } => libc::fsync(fd),
+                #[cfg(target_os = "linux")]
+                Call::Statx { path, buf, mask } => libc::statx(libc::AT_FDCWD, path, 0, mask, buf),
+                // Only the calls `offloaded` names come here.
+                _ => return -libc::EINVAL,
             }
-            | Call::ReadFixed {
-                buf, len, offset, ..
-            } => match offset {
-                u64::MAX => libc::read(fd, buf.cast(), clamp(len)),
-                at => libc::pread(fd, buf.cast(), clamp(len), at as libc::off_t),
-            },
-            Call::Write {
-                buf, len, offset, ..
-            }
-            | Call::WriteFixed {
-                buf, len, offset, ..
-            } => match offset {
-                u64::MAX => libc::write(fd, buf.cast(), clamp(len)),
-                at => libc::pwrite(fd, buf.cast(), clamp(len), at as libc::off_t),
-            },
-            Call::Readv {
-                iovecs,
-                count,
-                offset,
-                ..
-            } => {
-                let count = count.min(libc::c_int::MAX as u32) as libc::c_int;
-                match offset {
-                    u64::MAX => libc::readv(fd, iovecs, count),
-                    at => libc::preadv(fd, iovecs, count, at as libc::off_t),
-                }
-            }
-            Call::Writev {
-                iovecs,
-                count,
-                offset,
-                ..
-            } => {
-                let count = count.min(libc::c_int::MAX as u32) as libc::c_int;
-                match offset {
-                    u64::MAX => libc::writev(fd, iovecs, count),
-                    at => libc::pwritev(fd, iovecs, count, at as libc::off_t),
-                }
-            }
-            Call::OpenAt { flags, mode, .. } => match path {
-                Some(path) => libc::openat(libc::AT_FDCWD, path.as_ptr(), flags, mode) as isize,
-                None => return -libc::EINVAL,
-            },
-            Call::Fsync { .. } => libc::fsync(fd) as isize,
-            #[cfg(target_os = "linux")]
-            Call::Statx { path, buf, mask } => {
-                libc::statx(libc::AT_FDCWD, path, 0, mask, buf) as isize
-            }
-            // Only the calls `offloaded` names come here.
-            _ => return -libc::EINVAL,
+        };
+        if ret < 0 {
+            -(std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO) as isize)
+        } else {
+            ret as isize
         }
     };
-    if ret < 0 {
-        -std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO)
-    } else {
-        i32::try_from(ret).unwrap_or(i32::MAX)
-    }
+    i32::try_from(ret).unwrap_or(i32::MAX)
 }
 
 /// Which calls go to the pool, and the descriptor each is ordered on:
