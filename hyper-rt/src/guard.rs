@@ -373,7 +373,9 @@ where
                                     body.reported.set(true); // its `Drop`'s panic is not
                                     body
                                 });
-                                drop(response);
+                                // Its extensions are user values too.
+                                let _ = catch(|| drop(response));
+                                future.reported.set(true); // one report per request
                                 panic
                             }
                         }
